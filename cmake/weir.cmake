@@ -1,0 +1,44 @@
+# Helpers that keep every folder's CMakeLists.txt a few lines long.
+
+# weir_add_library(NAME SOURCES… [DEPS targets…])
+# One small static library per lib/ folder, with the repository root on the include path
+# so code includes "lib/cni/error.hpp" style paths.
+function(weir_add_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# weir_add_plugin(NAME SOURCES… [DEPS targets…])
+# A CNI plugin executable, installed into the CNI plugin folder (libexec/cni by default,
+# /opt/cni/bin when installed with -DCMAKE_INSTALL_PREFIX=/opt/cni -DWEIR_PLUGIN_DIR=bin).
+set(WEIR_PLUGIN_DIR "libexec/cni" CACHE STRING "Install folder of the CNI plugins, relative to the prefix")
+function(weir_add_plugin name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE weir_cni ${ARG_DEPS})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
+  install(TARGETS ${name} RUNTIME DESTINATION ${WEIR_PLUGIN_DIR})
+endfunction()
+
+# weir_add_test(NAME SOURCES… [DEPS targets…] [PRIVILEGED])
+# A GoogleTest executable, registered test by test with CTest. PRIVILEGED tests need root
+# and create private network namespaces; they get the `privileged` label, the rest `unit`.
+# Every test sees WEIR_BIN_DIR (the built plugins and weirctl) and WEIR_SOURCE_DIR.
+function(weir_add_test name)
+  cmake_parse_arguments(ARG "PRIVILEGED" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_compile_definitions(${name} PRIVATE
+    WEIR_BIN_DIR="${PROJECT_BINARY_DIR}/bin"
+    WEIR_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  if(ARG_PRIVILEGED)
+    set(label privileged)
+  else()
+    set(label unit)
+  endif()
+  gtest_discover_tests(${name}
+    PROPERTIES LABELS ${label}
+    DISCOVERY_TIMEOUT 30)
+endfunction()

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of weir from Debian 12's packages.
+# Idempotent: packages already present are skipped, so a second run is quick.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config git
+  libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
+  nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
+  libsqlite3-dev libcurl4-openssl-dev
+  # tests: tools that check what the product did, and the reference plugins
+  iproute2 iputils-ping nftables procps util-linux
+  containernetworking-plugins
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

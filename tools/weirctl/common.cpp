@@ -1,0 +1,98 @@
+#include <iostream>
+
+#include "lib/cni/plugin.hpp"
+#include "lib/cni/version.hpp"
+#include "tools/weirctl/weirctl.hpp"
+
+namespace weir::ctl {
+
+using nlohmann::json;
+
+void add_attach_options(CLI::App& cmd, AttachOptions& o) {
+  cmd.add_option("--container-id", o.container_id, "container id (default: the netns name)");
+  cmd.add_option("--ifname", o.ifname, "interface name inside the container")->capture_default_str();
+  cmd.add_option("--args", o.args, "CNI_ARGS, as K=V;K=V");
+  cmd.add_option("--cap", o.caps, "capability argument KEY=JSON, e.g. portMappings='[…]'");
+}
+
+Expected<cni::AttachmentRequest> make_request(const AttachOptions& o, const std::string& netns) {
+  cni::AttachmentRequest r;
+  r.netns = netns;
+  r.ifname = o.ifname;
+  r.args = o.args;
+  r.container_id = o.container_id;
+  if (r.container_id.empty()) r.container_id = netns.substr(netns.find_last_of('/') + 1);
+  for (const auto& cap : o.caps) {
+    auto eq = cap.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return fail(cni::invalid_config("--cap \"" + cap + "\" is not KEY=JSON"));
+    }
+    json v = json::parse(cap.substr(eq + 1), nullptr, false);
+    if (v.is_discarded()) {
+      return fail(cni::decode_failure("--cap " + cap.substr(0, eq) + ": the value is not JSON"));
+    }
+    r.capability_args[cap.substr(0, eq)] = std::move(v);
+  }
+  return r;
+}
+
+cni::Runtime make_runtime(const Globals& g) {
+  return cni::Runtime({.plugin_path = g.plugin_path, .cache_dir = g.cache_dir, .stderr_sink = &std::cerr});
+}
+
+Expected<cni::NetConfList> load(const Globals& g, const std::string& network) {
+  return cni::load_network(network, g.conf_dirs);
+}
+
+void print_result(const Globals& g, const cni::NetConfList& net, const cni::Result& r) {
+  if (g.json) {
+    std::cout << cni::result_to_json(r, net.cni_version).dump(2) << "\n";
+    return;
+  }
+  std::cout << "network \"" << net.name << "\"\n";
+  for (size_t i = 0; i < r.interfaces.size(); ++i) {
+    const auto& itf = r.interfaces[i];
+    std::cout << "  " << itf.name;
+    if (!itf.mac.empty()) std::cout << "  " << itf.mac;
+    if (!itf.sandbox.empty()) std::cout << "  in " << itf.sandbox;
+    std::cout << "\n";
+    for (const auto& ip : r.ips) {
+      if (ip.interface && *ip.interface == static_cast<int>(i)) {
+        std::cout << "    " << ip.address.str();
+        if (ip.gateway) std::cout << " via " << ip.gateway->str();
+        std::cout << "\n";
+      }
+    }
+  }
+  for (const auto& ip : r.ips) {
+    if (!ip.interface) {
+      std::cout << "  " << ip.address.str();
+      if (ip.gateway) std::cout << " via " << ip.gateway->str();
+      std::cout << "\n";
+    }
+  }
+  for (const auto& rt : r.routes) {
+    std::cout << "  route " << rt.dst.str();
+    if (rt.gw) std::cout << " via " << rt.gw->str();
+    std::cout << "\n";
+  }
+  if (!r.dns.nameservers.empty()) {
+    std::cout << "  dns";
+    for (const auto& ns : r.dns.nameservers) std::cout << " " << ns;
+    if (!r.dns.search.empty()) std::cout << " search " << r.dns.search[0];
+    std::cout << "\n";
+  }
+}
+
+int print_error(const Globals& g, std::string_view what, const cni::Error& e) {
+  if (g.json) {
+    std::cout << cni::error_to_json(e, cni::kCurrentVersion).dump(2) << "\n";
+  } else {
+    std::cerr << "weirctl: " << what << ": " << e.msg;
+    if (!e.details.empty()) std::cerr << " (" << e.details << ")";
+    std::cerr << " [CNI error " << e.code_value() << "]\n";
+  }
+  return 1;
+}
+
+}  // namespace weir::ctl

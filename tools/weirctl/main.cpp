@@ -1,0 +1,36 @@
+#include <cstdlib>
+
+#include "tools/weirctl/weirctl.hpp"
+
+namespace {
+
+std::vector<std::string> split_colon(const char* v, const char* fallback) {
+  std::string s = v != nullptr && *v != '\0' ? v : fallback;
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(':', start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  weir::ctl::Globals g;
+  g.conf_dirs = split_colon(std::getenv("NETCONFPATH"), "/etc/cni/net.d");
+  g.plugin_path = split_colon(std::getenv("CNI_PATH"), "/opt/cni/bin");
+
+  CLI::App app{"weirctl: run CNI networks by hand, and see what weir did"};
+  app.require_subcommand(1);
+  app.add_flag("--json", g.json, "print JSON for scripts instead of text");
+  app.add_option("--cache-dir", g.cache_dir, "where results are cached (libcni's folder)");
+  int exit_code = 0;
+  weir::ctl::register_verbs(app, g, exit_code);
+  weir::ctl::register_run(app, g, exit_code);
+  CLI11_PARSE(app, argc, argv);
+  return exit_code;
+}
