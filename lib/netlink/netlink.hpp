@@ -1,5 +1,6 @@
-// rtnetlink requests: links, addresses, routes. The only part of weir that talks to libnl, and
-// its headers stay in the .cpp files: callers see weir value types and Expected<T> with errno.
+// rtnetlink requests: links, addresses, routes, neighbours and FDB entries (sysctls are in
+// sysctl.hpp, included below). The only part of weir that talks to libnl, and its headers stay
+// in the .cpp files: callers see weir value types and Expected<T> with errno.
 #pragma once
 
 #include <cstdint>
@@ -26,8 +27,12 @@ struct LinkInfo {
   unsigned flags = 0;
   uint32_t mtu = 0;
   net::Mac mac{};      // zero for links without an Ethernet address
-  std::string kind{};  // IFLA_INFO_KIND: "veth", "bridge", ...; "" for physical and loopback
+  std::string kind{};  // IFLA_INFO_KIND: "veth", "bridge", "macvlan", "vxlan"; "" for physical, lo
   int master = 0;      // ifindex of the bridge or bond, 0 if none
+  // IFLA_LINK: a veth's peer, a macvlan's parent, a vxlan's underlay; 0 if none. It may be an
+  // ifindex in another netns (a veth peer in a container).
+  int link = 0;
+  std::string alias{};  // IFLA_IFALIAS, "" if none
 };
 
 struct AddrInfo {
@@ -74,10 +79,115 @@ class Socket {
   std::unique_ptr<Impl> impl_;
 };
 
-// Links. A missing link fails with sys_errno ENODEV: `link "eth0": No such device`.
+// ---- Links (link.cpp)
+
+// A missing link fails with sys_errno ENODEV: `link "eth0": No such device`.
 Expected<LinkInfo> get_link(Socket& sock, std::string_view name);
 Expected<LinkInfo> get_link(Socket& sock, int ifindex);
 Expected<void> set_link_up(Socket& sock, int ifindex, bool up);
+
+// Changes to one link; each is one RTM_NEWLINK and keeps the kernel's errno.
+Expected<void> set_master(Socket& sock, int ifindex, int master_ifindex /* 0 = release */);
+Expected<void> set_mtu(Socket& sock, int ifindex, uint32_t mtu);
+Expected<void> set_mac(Socket& sock, int ifindex, const net::Mac& mac);
+Expected<void> set_promisc(Socket& sock, int ifindex, bool on);
+Expected<void> set_link_alias(Socket& sock, int ifindex, std::string_view alias /* "" = remove */);
+// Kernels before 6.2 refuse to rename a link that is up (EBUSY); this does not take it down.
+Expected<void> rename_link(Socket& sock, int ifindex, std::string_view new_name);
+// Moves the link into ns, renamed in the same request when new_name is given (the name is then
+// checked in ns only). The link may get another ifindex there if its own is taken.
+Expected<void> move_link_to_netns(Socket& sock, int ifindex, const netns::Handle& ns,
+                                  std::optional<std::string> new_name = std::nullopt);
+// Tolerant: a missing link is success. Deleting either end of a veth pair deletes both.
+Expected<void> del_link(Socket& sock, std::string_view name);
+Expected<void> del_link(Socket& sock, int ifindex);
+
+// ---- Bridge (link_bridge.cpp)
+
+struct BridgeSpec {
+  std::string name{};
+  uint32_t mtu = 0;  // 0: the kernel's default
+  // Set at creation, which pins it: a bridge whose address was set does not take over a port's
+  // MAC as ports come and go (br_stp_recalculate_bridge_id). nullopt: the kernel's choice.
+  std::optional<net::Mac> mac{};
+  bool vlan_filtering = false;
+};
+
+// Creates the bridge up, or finds it (also when a concurrent plugin created it first) and sets
+// it up; an existing bridge keeps its MTU and MAC, and gets vlan_filtering turned on when asked
+// (never off). A link of that name that is not a bridge fails with Code::kInvalidConfig.
+Expected<LinkInfo> ensure_bridge(Socket& sock, const BridgeSpec& spec);
+
+// Hairpin mode of a bridge port (IFLA_BRPORT_MODE in IFLA_PROTINFO, AF_BRIDGE), as
+// `bridge link set dev X hairpin on`. The link must be enslaved to a bridge already.
+Expected<void> set_bridge_port_hairpin(Socket& sock, int ifindex, bool on);
+
+// ---- Veth (link_veth.cpp)
+
+struct VethSpec {
+  std::string host_name{};                    // in the socket's netns
+  std::string peer_name{};                    // the final name in peer_netns, e.g. "eth0"
+  const netns::Handle* peer_netns = nullptr;  // nullptr: the socket's netns
+  uint32_t mtu = 0;                           // both ends; 0: the kernel's default
+  std::optional<net::Mac> peer_mac{};         // nullopt: a random one, chosen here
+  std::optional<net::Mac> host_mac{};         // nullopt: the kernel's random one
+};
+
+struct VethPair {
+  LinkInfo host{};     // up
+  int peer_index = 0;  // in the peer's netns; the peer is left down
+  net::Mac peer_mac{};
+};
+
+// One request creates both ends, the peer directly in its netns under its final name: no
+// move, no rename, nothing left half-done. A taken name fails with sys_errno EEXIST and a
+// message naming it.
+Expected<VethPair> create_veth(Socket& host, const VethSpec& spec);
+
+// The host-side name of a container's veth: "veth" + 8 hex digits of FNV-1a-32 over
+// "<container_id>/<ifname>". Stable across calls, so DEL finds what ADD made.
+std::string veth_name(std::string_view container_id, std::string_view ifname);
+
+// ---- Macvlan (link_macvlan.cpp)
+
+enum class MacvlanMode { kBridge, kPrivate, kVepa, kPassthru };
+// "bridge", "private", "vepa", "passthru"; anything else fails with Code::kInvalidConfig.
+Expected<MacvlanMode> parse_macvlan_mode(std::string_view text);
+std::string_view to_string(MacvlanMode mode);
+
+struct MacvlanSpec {
+  int parent = 0;  // ifindex in the socket's netns
+  MacvlanMode mode = MacvlanMode::kBridge;
+  uint32_t mtu = 0;  // 0: the parent's; more than the parent's fails with EINVAL
+  std::optional<net::Mac> mac{};
+  const netns::Handle* netns = nullptr;  // where it ends up; nullptr: the socket's netns
+  std::string name{};                    // its final name there
+};
+
+// Created next to its parent under a temporary name, then moved and renamed in one request;
+// deleted again on any failure. Returns the link as seen in spec.netns, left down. A second
+// child of a passthru parent (or any child next to a passthru one) fails with EINVAL.
+Expected<LinkInfo> create_macvlan(Socket& host, const MacvlanSpec& spec);
+
+// ---- VXLAN (link_vxlan.cpp)
+
+struct VxlanSpec {
+  std::string name{};
+  uint32_t vni = 0;
+  std::optional<net::IpAddr> local{};  // source address of the tunnel
+  int underlay = 0;                    // ifindex of the underlay device, 0 = none
+  uint16_t port = 4789;                // UDP destination port (IANA)
+  bool learning = false;  // off: peers come from the store, programmed with replace_fdb
+  // 0: the kernel's default, the underlay's MTU (1500 without one) minus 50 (70 over IPv6).
+  uint32_t mtu = 0;
+};
+
+// Creates the VXLAN device up, or verifies an existing one (vni, port, local, underlay and
+// learning must match; a mismatch or another kind fails with Code::kInvalidConfig) and sets it
+// up.
+Expected<LinkInfo> ensure_vxlan(Socket& sock, const VxlanSpec& spec);
+
+// ---- Addresses and routes (addr_route.cpp)
 
 // Addresses. add_addr ensures (an existing address is success); del_addr tolerates absence.
 Expected<std::vector<AddrInfo>> list_addrs(Socket& sock, int ifindex /* 0 = all */,
@@ -92,4 +202,20 @@ Expected<void> del_route(Socket& sock, const RouteInfo& route);
 Expected<std::vector<RouteInfo>> list_routes(Socket& sock,
                                              std::optional<net::Family> family = std::nullopt);
 
+// ---- Neighbours and FDB entries (neigh.cpp)
+
+// A permanent neighbour (ARP/NDP) entry, created or replaced (NLM_F_REPLACE).
+Expected<void> replace_neigh(Socket& sock, int ifindex, const net::IpAddr& ip, const net::Mac& mac);
+// Tolerant: a missing entry (or link) is success.
+Expected<void> del_neigh(Socket& sock, int ifindex, const net::IpAddr& ip);
+
+// A permanent FDB entry of the device itself (NTF_SELF, AF_BRIDGE), as
+// `bridge fdb replace MAC dev VXLAN dst VTEP self permanent`: frames for mac go to vtep.
+Expected<void> replace_fdb(Socket& sock, int ifindex, const net::Mac& mac, const net::IpAddr& vtep);
+// Tolerant. With vtep, only that remote of the entry goes; without, the whole entry.
+Expected<void> del_fdb(Socket& sock, int ifindex, const net::Mac& mac,
+                       std::optional<net::IpAddr> vtep = std::nullopt);
+
 }  // namespace weir::netlink
+
+#include "lib/netlink/sysctl.hpp"  // IWYU pragma: export

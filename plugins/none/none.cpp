@@ -2,6 +2,7 @@
 
 #include "lib/netlink/netlink.hpp"
 #include "lib/netns/netns.hpp"
+#include "plugins/common/netns_open.hpp"
 
 namespace weir::plugins::none {
 
@@ -9,17 +10,8 @@ namespace {
 
 constexpr std::string_view kLoopback = "lo";
 
-// A netns path that does not exist names a container that does not exist (spec code 3).
-Expected<netns::Handle> open_netns(const std::string& path) {
-  auto ns = netns::Handle::open(path);
-  if (!ns && ns.error().sys_errno == ENOENT) {
-    return fail(cni::unknown_container("netns \"" + path + "\" does not exist"));
-  }
-  return ns;
-}
-
 Expected<cni::Result> cmd_add(const cni::Call& call) {
-  auto ns = open_netns(call.env.netns);
+  auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
   auto sock = netlink::Socket::open_in(*ns);
   if (!sock) return fail(sock.error());
@@ -58,7 +50,7 @@ Expected<void> cmd_del(const cni::Call& call) {
 }
 
 Expected<void> cmd_check(const cni::Call& call) {
-  auto ns = open_netns(call.env.netns);
+  auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
   auto sock = netlink::Socket::open_in(*ns);
   if (!sock) return fail(sock.error());

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   weir::ctl::register_verbs(app, g, exit_code);
   weir::ctl::register_run(app, g, exit_code);
+  weir::ctl::register_ipam(app, g, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

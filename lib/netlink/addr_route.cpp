@@ -1,18 +1,7 @@
-#include "lib/netlink/netlink.hpp"
-
+// Addresses and routes (RTM_*ADDR, RTM_*ROUTE), through libnl-route objects.
 #include <linux/if.h>
 #include <linux/rtnetlink.h>
-#include <netlink/addr.h>
-#include <netlink/errno.h>
-#include <netlink/handlers.h>
-#include <netlink/msg.h>
-#include <netlink/netlink.h>
-#include <netlink/object.h>
-#include <netlink/route/addr.h>
-#include <netlink/route/link.h>
 #include <netlink/route/nexthop.h>
-#include <netlink/route/route.h>
-#include <netlink/socket.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -20,147 +9,17 @@
 #include <string>
 #include <utility>
 
+#include "lib/netlink/internal.hpp"
+
 namespace weir::netlink {
+
+using namespace detail;  // this file is part of lib/netlink
+
 namespace {
 
-// std::unique_ptr deleter calling a libnl free/put function.
-template <auto Fn>
-struct Free {
-  template <class T>
-  void operator()(T* p) const {
-    if (p) Fn(p);
-  }
-};
-using SockPtr = std::unique_ptr<nl_sock, Free<nl_socket_free>>;
-using MsgPtr = std::unique_ptr<nl_msg, Free<nlmsg_free>>;
-using CbPtr = std::unique_ptr<nl_cb, Free<nl_cb_put>>;
-using AddrPtr = std::unique_ptr<nl_addr, Free<nl_addr_put>>;
-using LinkPtr = std::unique_ptr<rtnl_link, Free<rtnl_link_put>>;
 using RtAddrPtr = std::unique_ptr<rtnl_addr, Free<rtnl_addr_put>>;
 using RoutePtr = std::unique_ptr<rtnl_route, Free<rtnl_route_put>>;
 using NexthopPtr = std::unique_ptr<rtnl_nexthop, Free<rtnl_route_nh_free>>;
-
-// libnl's NLE_* codes are not errno. Used only when the kernel did not answer with an errno of
-// its own (then Socket::errno_of() has the exact one).
-int nle_to_errno(int nle) {
-  switch (nle < 0 ? -nle : nle) {
-    case NLE_EXIST:
-      return EEXIST;
-    case NLE_OBJ_NOTFOUND:
-    case NLE_NODEV:
-      return ENODEV;
-    case NLE_PERM:
-      return EPERM;
-    case NLE_NOACCESS:
-      return EACCES;
-    case NLE_NOADDR:
-      return EADDRNOTAVAIL;
-    case NLE_INVAL:
-    case NLE_MISSING_ATTR:
-    case NLE_NOATTR:
-    case NLE_AF_MISMATCH:
-    case NLE_IMMUTABLE:
-      return EINVAL;
-    case NLE_BUSY:
-      return EBUSY;
-    case NLE_NOMEM:
-      return ENOMEM;
-    case NLE_MSG_OVERFLOW:
-      return ENOBUFS;
-    case NLE_AGAIN:
-    case NLE_DUMP_INTR:
-      return EAGAIN;  // both mean: ask again
-    case NLE_INTR:
-      return EINTR;
-    case NLE_BAD_SOCK:
-      return EBADF;
-    case NLE_RANGE:
-      return ERANGE;
-    case NLE_MSGSIZE:
-    case NLE_ATTRSIZE:
-      return EMSGSIZE;
-    case NLE_OPNOTSUPP:
-    case NLE_MSGTYPE_NOSUPPORT:
-      return EOPNOTSUPP;
-    case NLE_AF_NOSUPPORT:
-      return EAFNOSUPPORT;
-    case NLE_PROTO_MISMATCH:
-      return EPROTONOSUPPORT;
-    case NLE_SEQ_MISMATCH:
-    case NLE_MSG_TRUNC:
-    case NLE_MSG_TOOSHORT:
-    case NLE_PARSE_ERR:
-      return EBADMSG;
-    default:
-      return EIO;
-  }
-}
-
-std::string quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
-
-int to_af(net::Family f) {
-  return f == net::Family::kV4 ? AF_INET : AF_INET6;
-}
-
-std::optional<net::IpAddr> to_ip(nl_addr* a) {
-  if (a == nullptr) return std::nullopt;
-  const int af = nl_addr_get_family(a);
-  const unsigned len = nl_addr_get_len(a);
-  if (af == AF_INET && len == 4) {
-    return net::IpAddr::from_bytes(net::Family::kV4, nl_addr_get_binary_addr(a));
-  }
-  if (af == AF_INET6 && len == 16) {
-    return net::IpAddr::from_bytes(net::Family::kV6, nl_addr_get_binary_addr(a));
-  }
-  return std::nullopt;
-}
-
-AddrPtr to_nl_addr(const net::IpAddr& ip, int prefix_len) {
-  AddrPtr a(nl_addr_build(to_af(ip.family()), ip.data(), ip.size()));
-  if (a) nl_addr_set_prefixlen(a.get(), prefix_len);
-  return a;
-}
-
-cni::Error nomem(std::string_view what) {
-  return cni::sys_error(ENOMEM, what);
-}
-
-// A failed libnl call on sock, as an Error with the right errno.
-cni::Error nl_error(Socket& sock, int rc, std::string_view what) {
-  return cni::sys_error(sock.errno_of(rc), what);
-}
-
-// Sends msg and waits for the kernel's ACK; returns the libnl code.
-int send_sync(Socket& sock, MsgPtr msg) {
-  return nl_send_sync(sock.native(), msg.release());
-}
-
-LinkInfo to_link_info(rtnl_link* l) {
-  LinkInfo info;
-  info.index = rtnl_link_get_ifindex(l);
-  if (const char* name = rtnl_link_get_name(l)) info.name = name;
-  info.flags = rtnl_link_get_flags(l);
-  info.up = (info.flags & IFF_UP) != 0;
-  info.mtu = rtnl_link_get_mtu(l);
-  if (nl_addr* mac = rtnl_link_get_addr(l); mac && nl_addr_get_len(mac) == 6) {
-    info.mac = net::Mac::from_bytes(nl_addr_get_binary_addr(mac));
-  }
-  if (const char* kind = rtnl_link_get_type(l)) info.kind = kind;
-  info.master = rtnl_link_get_master(l);
-  return info;
-}
-
-Expected<LinkInfo> fetch_link(Socket& sock, int ifindex, const char* name, std::string_view what) {
-  rtnl_link* raw = nullptr;
-  // One RTM_GETLINK for one link: no cache of every link in the netns.
-  if (int rc = rtnl_link_get_kernel(sock.native(), ifindex, name, &raw); rc < 0) {
-    return fail(nl_error(sock, rc, what));
-  }
-  LinkPtr link(raw);
-  return to_link_info(link.get());
-}
 
 // A dump request (RTM_GETADDR, RTM_GETROUTE) whose replies libnl parses into objects; a dump is
 // the only way the kernel lists these. `restart` runs before each attempt.
@@ -261,93 +120,6 @@ Expected<RoutePtr> build_route(const RouteInfo& ri, std::string_view what) {
 }
 
 }  // namespace
-
-// ---- Socket
-
-struct Socket::Impl {
-  SockPtr sk;
-  // The errno of the last NLMSG_ERROR the kernel sent on this socket, until errno_of() takes it.
-  int kernel_errno = 0;
-};
-
-namespace {
-
-int on_kernel_error(sockaddr_nl*, nlmsgerr* e, void* arg) {
-  static_cast<Socket::Impl*>(arg)->kernel_errno = -e->error;
-  return NL_STOP;  // libnl then fails the call as it would without this hook
-}
-
-}  // namespace
-
-Socket::Socket(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Socket::Socket(Socket&& other) noexcept = default;
-Socket& Socket::operator=(Socket&& other) noexcept = default;
-Socket::~Socket() = default;
-
-nl_sock* Socket::native() const {
-  return impl_->sk.get();
-}
-
-int Socket::errno_of(int nle_rc) {
-  const int kernel = std::exchange(impl_->kernel_errno, 0);
-  return kernel != 0 ? kernel : nle_to_errno(nle_rc);
-}
-
-Expected<Socket> Socket::open() {
-  constexpr std::string_view what = "open rtnetlink socket";
-  auto impl = std::make_unique<Impl>();
-  impl->sk.reset(nl_socket_alloc());
-  if (!impl->sk) return fail(nomem(what));
-  // libnl folds most kernel errnos into NLE_FAILURE; keep the kernel's own. The callback lives
-  // in the socket's default handlers, which every libnl request on it clones.
-  CbPtr cb(nl_socket_get_cb(impl->sk.get()));
-  if (!cb) return fail(nomem(what));
-  nl_cb_err(cb.get(), NL_CB_CUSTOM, on_kernel_error, impl.get());
-  // nl_connect() opens the fd with SOCK_CLOEXEC, so exec'd IPAM plugins do not inherit it.
-  if (int rc = nl_connect(impl->sk.get(), NETLINK_ROUTE); rc < 0) {
-    return fail(cni::sys_error(nle_to_errno(rc), what));
-  }
-  return Socket(std::move(impl));
-}
-
-Expected<Socket> Socket::open_in(const netns::Handle& ns) {
-  // A netlink socket belongs to the netns it was created in, for its whole life.
-  auto sock = netns::run_in(ns, [] { return Socket::open(); });
-  if (!sock) return fail(std::move(sock.error()).context("in netns " + quoted(ns.path())));
-  return sock;
-}
-
-// ---- Links
-
-Expected<LinkInfo> get_link(Socket& sock, std::string_view name) {
-  const std::string what = "link " + quoted(name);
-  if (name.empty() || name.size() >= IFNAMSIZ) {
-    return fail(cni::sys_error(EINVAL, what, cni::Code::kInvalidConfig));
-  }
-  const std::string copy(name);
-  return fetch_link(sock, 0, copy.c_str(), what);
-}
-
-Expected<LinkInfo> get_link(Socket& sock, int ifindex) {
-  return fetch_link(sock, ifindex, nullptr, "link ifindex " + std::to_string(ifindex));
-}
-
-Expected<void> set_link_up(Socket& sock, int ifindex, bool up) {
-  const std::string what = "set link ifindex " + std::to_string(ifindex) + (up ? " up" : " down");
-  // ifi_change = IFF_UP touches only that flag; rtnl_link_change() would need the link's
-  // current flags first (an extra request) to not clear the others.
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  ifi.ifi_index = ifindex;
-  ifi.ifi_flags = up ? IFF_UP : 0;
-  ifi.ifi_change = IFF_UP;
-  MsgPtr msg(nlmsg_alloc_simple(RTM_NEWLINK, 0));
-  if (!msg || nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0) {
-    return fail(nomem(what));
-  }
-  if (int rc = send_sync(sock, std::move(msg)); rc < 0) return fail(nl_error(sock, rc, what));
-  return {};
-}
 
 // ---- Addresses
 

@@ -1,0 +1,254 @@
+// weir-ipam vs the reference host-local: ADD+DEL latency through the real binaries, with 0,
+// 1,000, 10,000 and 60,000 existing leases in one /16, printed side by side. Not a test: run it
+// by hand on a quiet machine (see bench/README.md).
+//
+//   weir-ipam-bench [--runs 50] [--slow-runs 10] [--sizes 0,1000,10000,60000]
+//                   [--weir build/bin/weir-ipam] [--host-local /usr/lib/cni/host-local]
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ipam/ipam.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace weir;
+
+constexpr const char* kNetwork = "bench";
+constexpr const char* kSubnet = "10.10.0.0/16";
+
+struct Options {
+  int runs = 50;
+  int slow_runs = 10;  // host-local at 10,000 leases and more takes seconds per call
+  std::vector<int> sizes = {0, 1000, 10000, 60000};
+  std::string weir = std::string(WEIR_BIN_DIR) + "/weir-ipam";
+  std::string host_local = "/usr/lib/cni/host-local";
+};
+
+struct Sample {
+  double add_ms = 0;
+  double del_ms = 0;
+};
+
+struct Cell {
+  double add = 0, del = 0, total = 0;
+  int runs = 0;
+};
+
+// Runs binary with env and stdin from a file; returns the wait status.
+int spawn_wait(const std::string& binary, const std::map<std::string, std::string>& env,
+               const std::string& stdin_path) {
+  std::vector<std::string> vars;
+  for (const auto& [k, v] : env) vars.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& v : vars) envp.push_back(v.data());
+  envp.push_back(nullptr);
+  std::string path = binary;
+  char* argv[] = {path.data(), nullptr};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, stdin_path.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, path.c_str(), &fa, nullptr, argv, envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return -1;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
+std::string config(const std::string& type, const std::string& data_dir) {
+  nlohmann::json j = {{"cniVersion", "1.0.0"},
+                      {"name", kNetwork},
+                      {"type", type},
+                      {"ipam", {{"type", type},
+                                {"ranges", {{{{"subnet", kSubnet}}}}},
+                                {"dataDir", data_dir}}}};
+  return j.dump();
+}
+
+net::IpAddr nth_lease(int i) { return net::IpAddr::parse("10.10.0.2")->plus(i); }
+
+// weir-ipam's leases go straight into its store, as ADDs would have left them.
+bool prefill_weir(const std::string& dir, int n) {
+  auto db = ipam::open_store(dir);
+  if (!db) {
+    std::cerr << "open store: " << db.error().msg << "\n";
+    return false;
+  }
+  auto ok = db->transact([&](store::Txn& t) -> Expected<void> {
+    auto put = t.put_network({.name = kNetwork, .subnets = {*net::Cidr::parse(kSubnet)}});
+    if (!put) return put;
+    for (int i = 0; i < n; ++i) {
+      auto c = t.claim({.network = kNetwork, .address = nth_lease(i),
+                        .container_id = "fill" + std::to_string(i), .ifname = "eth0",
+                        .netns = "/var/run/netns/fill" + std::to_string(i)});
+      if (!c) return fail(c.error());
+    }
+    if (n > 0) return t.set_cursor(kNetwork, 0, nth_lease(n - 1));
+    return {};
+  });
+  if (!ok) std::cerr << "prefill: " << ok.error().msg << "\n";
+  return static_cast<bool>(ok);
+}
+
+// host-local's disk store: one file per address holding "id\r\nifname", and the last address
+// handed out in last_reserved_ip.0.
+bool prefill_host_local(const std::string& dir, int n) {
+  const fs::path net = fs::path(dir) / kNetwork;
+  fs::create_directories(net);
+  for (int i = 0; i < n; ++i) {
+    std::ofstream(net / nth_lease(i).str()) << "fill" << i << "\r\neth0";
+  }
+  if (n > 0) std::ofstream(net / "last_reserved_ip.0") << nth_lease(n - 1).str();
+  return true;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// One ADD then one DEL of a new container; false when either fails.
+bool add_del(const std::string& binary, const std::string& conf_path, const std::string& id,
+             Sample& s) {
+  std::map<std::string, std::string> env = {
+      {"CNI_CONTAINERID", id}, {"CNI_NETNS", "/var/run/netns/" + id}, {"CNI_IFNAME", "eth0"},
+      {"CNI_PATH", fs::path(binary).parent_path().string()},
+      {"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}};
+  env["CNI_COMMAND"] = "ADD";
+  auto t0 = std::chrono::steady_clock::now();
+  const int add = spawn_wait(binary, env, conf_path);
+  s.add_ms = ms_since(t0);
+  env["CNI_COMMAND"] = "DEL";
+  t0 = std::chrono::steady_clock::now();
+  const int del = spawn_wait(binary, env, conf_path);
+  s.del_ms = ms_since(t0);
+  if (add == 0 && del == 0) return true;
+  std::cerr << binary << ": ADD/DEL failed (status " << add << ", " << del << ")\n";
+  return false;
+}
+
+Cell summarize(const std::vector<Sample>& samples) {
+  auto median = [&](auto key) {
+    std::vector<double> v;
+    for (const auto& s : samples) v.push_back(key(s));
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  return {median([](const Sample& s) { return s.add_ms; }),
+          median([](const Sample& s) { return s.del_ms; }),
+          median([](const Sample& s) { return s.add_ms + s.del_ms; }),
+          static_cast<int>(samples.size())};
+}
+
+// The two plugins take turns, so that a busy moment of the machine hits both alike.
+bool measure(const Options& o, const fs::path& dir, int n, Cell& weir, Cell& host_local) {
+  std::vector<Sample> w, h;
+  const int hl_runs = n >= 10000 ? o.slow_runs : o.runs;
+  for (int r = 0; r < std::max(o.runs, hl_runs); ++r) {
+    const std::string id = "bench" + std::to_string(r);
+    Sample s;
+    if (r < o.runs) {
+      if (!add_del(o.weir, (dir / "weir.json").string(), id, s)) return false;
+      w.push_back(s);
+    }
+    if (r < hl_runs) {
+      if (!add_del(o.host_local, (dir / "hl.json").string(), id, s)) return false;
+      h.push_back(s);
+    }
+  }
+  weir = summarize(w);
+  host_local = summarize(h);
+  return true;
+}
+
+bool parse_args(int argc, char** argv, Options& o) {
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--runs") {
+      o.runs = std::stoi(v);
+    } else if (k == "--slow-runs") {
+      o.slow_runs = std::stoi(v);
+    } else if (k == "--weir") {
+      o.weir = v;
+    } else if (k == "--host-local") {
+      o.host_local = v;
+    } else if (k == "--sizes") {
+      o.sizes.clear();
+      for (size_t p = 0; p <= v.size();) {
+        size_t c = std::min(v.find(',', p), v.size());
+        o.sizes.push_back(std::stoi(v.substr(p, c - p)));
+        p = c + 1;
+      }
+    } else {
+      return false;
+    }
+  }
+  return argc % 2 == 1;
+}
+
+void print_row(int n, const Cell& w, const Cell& h) {
+  std::printf("%8d | %7.2f %7.2f %8.2f (%2d) | %8.2f %8.2f %9.2f (%2d) | %6.1fx\n", n, w.add,
+              w.del, w.total, w.runs, h.add, h.del, h.total, h.runs, h.total / w.total);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  if (!parse_args(argc, argv, o)) {
+    std::cerr << "usage: weir-ipam-bench [--runs N] [--slow-runs N] [--sizes a,b,…] "
+                 "[--weir PATH] [--host-local PATH]\n";
+    return 2;
+  }
+  char tmpl[] = "/tmp/weir-ipam-bench-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) return 1;
+  const fs::path root = tmpl;
+  std::printf("ADD+DEL latency in ms (median of (runs) calls), one %s, existing leases:\n\n", kSubnet);
+  std::printf("%8s | %-32s | %-35s | %s\n", "leases", "weir-ipam  ADD     DEL  ADD+DEL",
+              "host-local  ADD      DEL   ADD+DEL", "host-local/weir");
+  std::map<int, Cell> weir_cells, hl_cells;
+  bool ok = true;
+  for (int n : o.sizes) {
+    const fs::path dir = root / std::to_string(n);
+    fs::create_directories(dir / "weir");
+    std::ofstream(dir / "weir.json") << config("weir-ipam", (dir / "weir").string());
+    std::ofstream(dir / "hl.json") << config("host-local", (dir / "hl").string());
+    Cell w, h;
+    ok = prefill_weir((dir / "weir").string(), n) &&
+         prefill_host_local((dir / "hl").string(), n) && measure(o, dir, n, w, h);
+    if (!ok) break;
+    print_row(n, w, h);
+    std::fflush(stdout);
+    weir_cells[n] = w;
+    hl_cells[n] = h;
+    fs::remove_all(dir);
+  }
+  fs::remove_all(root);
+  if (!ok) return 1;
+  std::printf("\n");
+  if (weir_cells.contains(0) && weir_cells.contains(60000)) {
+    std::printf("goal: weir-ipam at 60,000 leases within 1.5x of itself at 0: %.2fx\n",
+                weir_cells[60000].total / weir_cells[0].total);
+  }
+  if (weir_cells.contains(1000)) {
+    std::printf("goal: at least 10x faster than host-local at 1,000 leases: %.1fx\n",
+                hl_cells[1000].total / weir_cells[1000].total);
+  }
+  return 0;
+}

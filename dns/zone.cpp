@@ -1,0 +1,674 @@
+#include "dns/zone.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+namespace weir::dns {
+
+namespace {
+
+constexpr uint32_t kNone = UINT32_MAX;
+constexpr size_t kMaxScope = 64;   // networks one client sees; more are ignored
+constexpr uint32_t kMaxTtl = 0x7fffffff;  // RFC 2181 8
+
+uint64_t hash_bytes(std::string_view s) noexcept {
+  // FNV-1a, then a murmur finalizer so that the low bits (the slot) depend on every byte.
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : s) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 0x100000001b3ull;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return h;
+}
+
+// An open-addressing table from byte-string keys to uint32 values, built once. One probe
+// sequence per lookup over a contiguous slot array; keys live in one arena.
+class FlatIndex {
+ public:
+  void build(const std::vector<std::pair<std::string, uint32_t>>& entries) {
+    size_t cap = 8;
+    while (cap < entries.size() * 2) cap <<= 1;
+    slots_.assign(cap, Slot{});
+    mask_ = cap - 1;
+    for (const auto& [key, value] : entries) {
+      const uint64_t h = hash_bytes(key);
+      size_t i = h & mask_;
+      while (slots_[i].value != kNone) i = (i + 1) & mask_;
+      slots_[i] = Slot{h, static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(key.size()), value};
+      arena_ += key;
+    }
+    size_ = entries.size();
+  }
+
+  uint32_t find(std::string_view key) const noexcept {
+    if (slots_.empty()) return kNone;
+    const uint64_t h = hash_bytes(key);
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.value == kNone) return kNone;
+      if (s.hash == h && s.len == key.size() &&
+          std::memcmp(arena_.data() + s.off, key.data(), key.size()) == 0) {
+        return s.value;
+      }
+    }
+  }
+
+  size_t size() const noexcept { return size_; }
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;
+    uint32_t off = 0;
+    uint32_t len = 0;
+    uint32_t value = kNone;
+  };
+  std::vector<Slot> slots_;
+  std::string arena_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+};
+
+struct Range {
+  uint32_t begin = 0;
+  uint32_t end = 0;
+};
+
+// Addresses as hash keys: family byte + 16 address bytes.
+struct IpKey {
+  std::array<char, 17> bytes{};
+  explicit IpKey(const net::IpAddr& ip) noexcept {
+    bytes[0] = static_cast<char>(ip.family());
+    std::memcpy(bytes.data() + 1, ip.data(), ip.size());
+  }
+  std::string_view view() const noexcept { return {bytes.data(), bytes.size()}; }
+};
+
+bool wants(uint16_t qtype, const net::IpAddr& ip) noexcept {
+  if (qtype == kTypeANY) return true;
+  return ip.is_v4() ? qtype == kTypeA : qtype == kTypeAAAA;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  }
+  return out;
+}
+
+// Letters, digits, '-' and '_' in labels of 1..63 bytes, 253 bytes in all: what container
+// names, aliases and network names may be to be served (the container world uses '_').
+bool valid_dns_name(std::string_view s) {
+  if (s.empty() || s.size() > kMaxNameText) return false;
+  size_t label = 0;
+  for (char c : s) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok || ++label > kMaxLabel) return false;
+  }
+  return label != 0;
+}
+
+std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+}  // namespace
+
+struct Zone::Impl {
+  struct Net {
+    std::string name;
+    std::string domain;
+    std::vector<net::Cidr> subnets;
+    std::vector<net::IpAddr> listen;
+    std::vector<SocketAddr> upstreams;  // configured (at most 3); empty = host's
+    uint32_t ttl = kDefaultTtl;
+  };
+  struct NameRec {
+    uint32_t net;
+    net::IpAddr ip;
+  };
+  struct PtrRec {
+    uint32_t net;
+    std::string_view target;  // into ptr_arena
+  };
+  struct ClientRec {
+    uint32_t container;
+    uint32_t net;
+  };
+  struct Scope {
+    size_t n = 0;
+    std::array<uint32_t, kMaxScope> nets{};
+    bool recursion = false;
+    bool contains(uint32_t net) const noexcept {
+      for (size_t i = 0; i < n; ++i) {
+        if (nets[i] == net) return true;
+      }
+      return false;
+    }
+    void add(uint32_t net) noexcept {
+      if (n < kMaxScope && !contains(net)) nets[n++] = net;
+    }
+  };
+
+  std::vector<Net> nets;
+  std::vector<SocketAddr> host_upstreams;
+
+  FlatIndex names;  // lowercase name -> index into name_ranges
+  std::vector<Range> name_ranges;
+  std::vector<NameRec> name_recs;
+  std::unique_ptr<std::atomic<uint32_t>[]> rotation;  // per name: round-robin position
+
+  FlatIndex domains;  // lowercase domain -> index into domain_ranges
+  std::vector<Range> domain_ranges;
+  std::vector<uint32_t> domain_nets;
+
+  FlatIndex ptrs;  // IpKey -> index into ptr_ranges
+  std::vector<Range> ptr_ranges;
+  std::vector<PtrRec> ptr_recs;
+  std::vector<std::unique_ptr<std::string>> ptr_arena;  // stable storage for PTR targets
+
+  FlatIndex clients;  // IpKey of an endpoint address -> index into client_ranges
+  std::vector<Range> client_ranges;
+  std::vector<ClientRec> client_recs;
+
+  FlatIndex containers;  // container id -> index into container_ranges
+  std::vector<Range> container_ranges;
+  std::vector<uint32_t> container_nets;
+
+  std::vector<std::string> skipped;
+
+  void nets_of_container(uint32_t c, Scope& s) const noexcept {
+    const Range r = container_ranges[c];
+    for (uint32_t i = r.begin; i < r.end; ++i) s.add(container_nets[i]);
+  }
+
+  Scope scope_of(const Client& client) const noexcept {
+    Scope s;
+    if (!client.container_id.empty()) {
+      const uint32_t c = containers.find(client.container_id);
+      if (c != kNone) {
+        nets_of_container(c, s);
+        s.recursion = true;
+        return s;
+      }
+    }
+    const uint32_t ci = clients.find(IpKey(client.addr).view());
+    if (ci != kNone) {
+      // One address can be an endpoint of two containers on networks with overlapping
+      // subnets: the network listening where the query arrived decides.
+      const Range r = client_ranges[ci];
+      uint32_t container = client_recs[r.begin].container;
+      for (uint32_t i = r.begin; i < r.end; ++i) {
+        const Net& n = nets[client_recs[i].net];
+        if (std::find(n.listen.begin(), n.listen.end(), client.local) != n.listen.end()) {
+          container = client_recs[i].container;
+          break;
+        }
+      }
+      nets_of_container(container, s);
+      s.recursion = true;
+      return s;
+    }
+    auto in_subnet = [&](const Net& n) {
+      for (const auto& c : n.subnets) {
+        if (c.contains(client.addr)) return true;
+      }
+      return false;
+    };
+    auto listens = [&](const Net& n) {
+      return std::find(n.listen.begin(), n.listen.end(), client.local) != n.listen.end();
+    };
+    for (uint32_t i = 0; i < nets.size(); ++i) {
+      if (listens(nets[i]) && in_subnet(nets[i])) s.add(i);
+    }
+    if (s.n == 0) {
+      for (uint32_t i = 0; i < nets.size(); ++i) {
+        if (in_subnet(nets[i])) s.add(i);
+      }
+    }
+    if (s.n) {
+      s.recursion = true;
+      return s;
+    }
+    for (uint32_t i = 0; i < nets.size(); ++i) {
+      if (listens(nets[i])) s.add(i);
+    }
+    return s;
+  }
+
+  std::span<const SocketAddr> upstreams_for(const Scope& s) const noexcept {
+    // The first network (in zone order) of the scope that has its own servers, else the host's.
+    uint32_t best = kNone;
+    for (size_t i = 0; i < s.n; ++i) {
+      if (!nets[s.nets[i]].upstreams.empty() && s.nets[i] < best) best = s.nets[i];
+    }
+    if (best != kNone) return nets[best].upstreams;
+    return host_upstreams;
+  }
+
+  // Is `name` (or a parent of it) a weir domain? 1 = a domain in scope, equal to name;
+  // 2 = under or equal to some weir domain; 0 = not ours.
+  int domain_match(std::string_view name, const Scope& s) const noexcept {
+    const uint32_t exact = domains.find(name);
+    if (exact != kNone) {
+      const Range r = domain_ranges[exact];
+      for (uint32_t i = r.begin; i < r.end; ++i) {
+        if (s.contains(domain_nets[i])) return 1;
+      }
+      return 2;
+    }
+    for (size_t dot = name.find('.'); dot != std::string_view::npos; dot = name.find('.', dot + 1)) {
+      if (domains.find(name.substr(dot + 1)) != kNone) return 2;
+    }
+    return 0;
+  }
+
+  void forward_or_refuse(const Scope& s, Lookup& out) const noexcept {
+    if (s.recursion) {
+      out.kind = Kind::kForward;
+      out.upstreams = upstreams_for(s);
+    } else {
+      out.kind = Kind::kRefuse;
+    }
+  }
+
+  uint32_t scope_ttl(const Scope& s) const noexcept {
+    uint32_t ttl = kMaxTtl;
+    for (size_t i = 0; i < s.n; ++i) ttl = std::min(ttl, nets[s.nets[i]].ttl);
+    return s.n ? ttl : kDefaultTtl;
+  }
+
+  void lookup(const Client& client, const Name& qname, uint16_t qtype, Lookup& out) const noexcept {
+    out.kind = Kind::kRefuse;
+    out.count = 0;
+    out.ptr = false;
+    out.ttl = 0;
+    out.upstreams = {};
+    const Scope s = scope_of(client);
+    out.recursion = s.recursion;
+    if (s.n == 0 && !s.recursion) return;
+    if (!qname.plain() || qname.empty()) return forward_or_refuse(s, out);
+    const std::string_view text = qname.text();
+
+    const uint32_t g = names.find(text);
+    if (g != kNone) {
+      const Range r = name_ranges[g];
+      bool in_scope = false;
+      uint32_t ttl = kMaxTtl;
+      for (uint32_t i = r.begin; i < r.end; ++i) {
+        const NameRec& rec = name_recs[i];
+        if (!s.contains(rec.net)) continue;
+        in_scope = true;
+        ttl = std::min(ttl, nets[rec.net].ttl);
+        if (!wants(qtype, rec.ip) || out.count == kMaxAnswers) continue;
+        // The same address through two networks is answered once.
+        if (std::find(out.addrs.begin(), out.addrs.begin() + out.count, rec.ip) !=
+            out.addrs.begin() + out.count) {
+          continue;
+        }
+        out.addrs[out.count++] = rec.ip;
+      }
+      if (in_scope) {
+        out.ttl = ttl;
+        if (out.count == 0) {
+          out.kind = Kind::kNoData;
+          return;
+        }
+        out.kind = Kind::kAnswer;
+        if (out.count > 1) {
+          const uint32_t turn = rotation[g].fetch_add(1, std::memory_order_relaxed);
+          std::rotate(out.addrs.begin(), out.addrs.begin() + turn % out.count,
+                      out.addrs.begin() + out.count);
+        }
+        return;
+      }
+    }
+
+    if (auto ip = parse_reverse(text)) {
+      out.ptr = true;
+      const uint32_t p = ptrs.find(IpKey(*ip).view());
+      if (p != kNone) {
+        const Range r = ptr_ranges[p];
+        uint32_t ttl = kMaxTtl;
+        bool in_scope = false;
+        for (uint32_t i = r.begin; i < r.end; ++i) {
+          if (!s.contains(ptr_recs[i].net)) continue;
+          in_scope = true;
+          ttl = std::min(ttl, nets[ptr_recs[i].net].ttl);
+          if ((qtype != kTypePTR && qtype != kTypeANY) || out.count == kMaxAnswers) continue;
+          if (std::find(out.names.begin(), out.names.begin() + out.count, ptr_recs[i].target) !=
+              out.names.begin() + out.count) {
+            continue;
+          }
+          out.names[out.count++] = ptr_recs[i].target;
+        }
+        if (in_scope) {
+          out.ttl = ttl;
+          out.kind = out.count ? Kind::kAnswer : Kind::kNoData;
+          return;
+        }
+      }
+      // An address of a weir subnet that the client may not see or no endpoint has: ours to
+      // deny, never forwarded (like names under weir domains).
+      for (const Net& n : nets) {
+        for (const auto& c : n.subnets) {
+          if (c.contains(*ip)) {
+            out.kind = Kind::kNxDomain;
+            out.ttl = scope_ttl(s);
+            return;
+          }
+        }
+      }
+      return forward_or_refuse(s, out);
+    }
+
+    switch (domain_match(text, s)) {
+      case 1:
+        out.kind = Kind::kNoData;
+        out.ttl = scope_ttl(s);
+        return;
+      case 2:
+        out.kind = Kind::kNxDomain;
+        out.ttl = scope_ttl(s);
+        return;
+      default:
+        return forward_or_refuse(s, out);
+    }
+  }
+};
+
+Zone::Zone(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Zone::~Zone() = default;
+
+void Zone::lookup(const Client& client, const Name& qname, uint16_t qtype, Lookup& out) const noexcept {
+  impl_->lookup(client, qname, qtype, out);
+}
+
+Zone::Scope Zone::scope_of(const Client& client) const {
+  const auto s = impl_->scope_of(client);
+  Scope out;
+  out.recursion = s.recursion;
+  for (size_t i = 0; i < s.n; ++i) out.networks.push_back(impl_->nets[s.nets[i]].name);
+  std::sort(out.networks.begin(), out.networks.end());
+  return out;
+}
+
+size_t Zone::name_count() const noexcept { return impl_->names.size(); }
+
+std::vector<std::string> Zone::network_names() const {
+  std::vector<std::string> out;
+  for (const auto& n : impl_->nets) out.push_back(n.name);
+  return out;
+}
+
+const std::vector<std::string>& Zone::skipped() const noexcept { return impl_->skipped; }
+
+std::string_view to_string(Kind k) noexcept {
+  switch (k) {
+    case Kind::kAnswer: return "answer";
+    case Kind::kNoData: return "nodata";
+    case Kind::kNxDomain: return "nxdomain";
+    case Kind::kForward: return "forward";
+    case Kind::kRefuse: return "refuse";
+  }
+  return "?";
+}
+
+std::optional<net::IpAddr> parse_reverse(std::string_view name) noexcept {
+  constexpr std::string_view kV4 = ".in-addr.arpa";
+  constexpr std::string_view kV6 = ".ip6.arpa";
+  auto ends_with = [&](std::string_view suffix) {
+    return name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix;
+  };
+  if (ends_with(kV4)) {
+    std::string_view labels = name.substr(0, name.size() - kV4.size());
+    uint8_t bytes[4];
+    for (int i = 3; i >= 0; --i) {
+      const size_t dot = labels.find('.');
+      const std::string_view label = labels.substr(0, dot);
+      if (label.empty() || label.size() > 3 || (label.size() > 1 && label[0] == '0')) return std::nullopt;
+      unsigned v = 0;
+      for (char c : label) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+      }
+      if (v > 255) return std::nullopt;
+      bytes[i] = static_cast<uint8_t>(v);
+      if ((dot == std::string_view::npos) != (i == 0)) return std::nullopt;
+      if (dot != std::string_view::npos) labels.remove_prefix(dot + 1);
+    }
+    return net::IpAddr::from_bytes(net::Family::kV4, bytes);
+  }
+  if (ends_with(kV6)) {
+    std::string_view labels = name.substr(0, name.size() - kV6.size());
+    if (labels.size() != 63) return std::nullopt;  // 32 nibbles and 31 dots
+    uint8_t bytes[16] = {};
+    for (int i = 0; i < 32; ++i) {
+      const char c = labels[static_cast<size_t>(i) * 2];
+      if (i < 31 && labels[static_cast<size_t>(i) * 2 + 1] != '.') return std::nullopt;
+      int v;
+      if (c >= '0' && c <= '9') {
+        v = c - '0';
+      } else if (c >= 'a' && c <= 'f') {
+        v = c - 'a' + 10;
+      } else {
+        return std::nullopt;
+      }
+      const int nibble = 31 - i;  // the first label is the lowest nibble
+      bytes[nibble / 2] |= static_cast<uint8_t>(nibble % 2 ? v : v << 4);
+    }
+    return net::IpAddr::from_bytes(net::Family::kV6, bytes);
+  }
+  return std::nullopt;
+}
+
+std::string reverse_name(const net::IpAddr& ip) {
+  std::string out;
+  if (ip.is_v4()) {
+    for (int i = 3; i >= 0; --i) out += std::to_string(ip.data()[i]) + ".";
+    return out + "in-addr.arpa";
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i) {
+    out += kHex[ip.data()[i] & 0xf];
+    out += '.';
+    out += kHex[ip.data()[i] >> 4];
+    out += '.';
+  }
+  return out + "ip6.arpa";
+}
+
+Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> networks,
+                                                 std::span<const ZoneEndpoint> endpoints,
+                                                 const ZoneOptions& options) {
+  auto impl = std::make_unique<Zone::Impl>();
+  if (options.ttl > kMaxTtl) return fail(cni::invalid_config("DNS TTL " + std::to_string(options.ttl) + " is over 2^31-1"));
+  for (const auto& u : options.host_upstreams) {
+    if (impl->host_upstreams.size() < kMaxUpstreams) impl->host_upstreams.push_back(u);
+  }
+
+  std::unordered_map<std::string, uint32_t> net_index;
+  // name -> (network -> addresses) keeps one record per (name, network, address).
+  std::map<std::string, std::vector<std::pair<uint32_t, net::IpAddr>>> name_map;
+  std::map<std::string, std::set<uint32_t>> domain_map;
+
+  for (const auto& n : networks) {
+    if (!valid_dns_name(n.name)) {
+      return fail(cni::invalid_config("DNS network " + quote(n.name) + ": name is not a DNS name"));
+    }
+    Zone::Impl::Net net;
+    net.name = n.name;
+    net.domain = lower(n.domain.empty() ? n.name : n.domain);
+    if (!net.domain.empty() && net.domain.back() == '.') net.domain.pop_back();
+    if (!valid_dns_name(net.domain)) {
+      return fail(cni::invalid_config("DNS network " + quote(n.name) + ": domain " + quote(n.domain) +
+                                      " is not a DNS name"));
+    }
+    if (n.ttl && *n.ttl > kMaxTtl) {
+      return fail(cni::invalid_config("DNS network " + quote(n.name) + ": TTL over 2^31-1"));
+    }
+    net.ttl = n.ttl.value_or(options.ttl);
+    net.subnets = n.subnets;
+    net.listen = n.listen;
+    for (const auto& u : n.upstreams) {
+      if (net.upstreams.size() < kMaxUpstreams) net.upstreams.push_back(u);
+    }
+    const auto idx = static_cast<uint32_t>(impl->nets.size());
+    if (!net_index.emplace(net.name, idx).second) {
+      return fail(cni::invalid_config("DNS network " + quote(n.name) + " is listed twice"));
+    }
+    domain_map[net.domain].insert(idx);
+    domain_map[lower(net.name)].insert(idx);
+    impl->nets.push_back(std::move(net));
+  }
+
+  std::unordered_map<std::string, std::pair<uint32_t, std::set<uint32_t>>> container_map;  // id -> (index, networks)
+  std::map<std::string, std::vector<std::pair<uint32_t, std::string>>> ptr_map;  // IpKey -> (net, target)
+  std::map<std::string, std::vector<std::pair<uint32_t, uint32_t>>> client_map;  // IpKey -> (container, net)
+  std::vector<std::string> container_ids;
+
+  for (const auto& e : endpoints) {
+    auto bad = [&](const std::string& why) -> std::optional<cni::Error> {
+      std::string msg = "DNS endpoint of container " + quote(e.container_id) + " on network " +
+                        quote(e.network) + ": " + why;
+      if (options.skip_invalid_endpoints) {
+        impl->skipped.push_back(std::move(msg));
+        return std::nullopt;
+      }
+      return cni::invalid_config(std::move(msg));
+    };
+    auto it = net_index.find(e.network);
+    if (it == net_index.end()) {
+      if (auto err = bad("unknown network")) return fail(std::move(*err));
+      continue;
+    }
+    if (e.container_id.empty()) {
+      if (auto err = bad("no container id")) return fail(std::move(*err));
+      continue;
+    }
+    const uint32_t ni = it->second;
+    const Zone::Impl::Net& net = impl->nets[ni];
+    std::vector<std::string> labels;  // names first (they make the PTR targets), then the rest
+    bool ok = true;
+    for (const auto* list : {&e.names, &e.aliases}) {
+      for (const auto& n : *list) {
+        std::string_view v = n;
+        if (!v.empty() && v.back() == '.') v.remove_suffix(1);
+        if (!valid_dns_name(v) || v.size() + 1 + std::max(net.domain.size(), net.name.size()) > kMaxNameText) {
+          ok = false;
+          if (auto err = bad("name " + quote(n) + " is not a DNS name")) return fail(std::move(*err));
+          break;
+        }
+        labels.push_back(lower(v));
+      }
+      if (!ok) break;
+    }
+    if (!ok) continue;
+    const size_t nnames = e.names.size();
+    std::string short_id = lower(e.container_id.substr(0, kShortIdLen));
+    const bool id_usable = valid_dns_name(short_id);
+    if (id_usable) labels.push_back(short_id);
+
+    auto [cit, fresh] =
+        container_map.try_emplace(e.container_id, static_cast<uint32_t>(container_ids.size()), std::set<uint32_t>{});
+    if (fresh) container_ids.push_back(e.container_id);
+    cit->second.second.insert(ni);
+    const uint32_t container = cit->second.first;
+
+    for (const auto& label : labels) {
+      for (const std::string& key : {label, label + "." + net.domain, label + "." + lower(net.name)}) {
+        auto& recs = name_map[key];
+        for (const auto& ip : e.ips) {
+          const std::pair<uint32_t, net::IpAddr> rec{ni, ip};
+          if (std::find(recs.begin(), recs.end(), rec) == recs.end()) recs.push_back(rec);
+        }
+      }
+    }
+    for (const auto& ip : e.ips) {
+      const std::string key(IpKey(ip).view());
+      auto& targets = ptr_map[key];
+      auto add_target = [&](const std::string& label) {
+        std::pair<uint32_t, std::string> t{ni, label + "." + net.domain};
+        if (std::find(targets.begin(), targets.end(), t) == targets.end()) targets.push_back(std::move(t));
+      };
+      for (size_t i = 0; i < nnames; ++i) add_target(labels[i]);
+      if (nnames == 0 && id_usable) add_target(short_id);
+      auto& owners = client_map[key];
+      const std::pair<uint32_t, uint32_t> owner{container, ni};
+      if (std::find(owners.begin(), owners.end(), owner) == owners.end()) owners.push_back(owner);
+    }
+  }
+
+  // Freeze the maps into flat tables.
+  {
+    std::vector<std::pair<std::string, uint32_t>> keys;
+    for (auto& [name, recs] : name_map) {
+      // Sorted by (network, address): replies are deterministic before rotation.
+      std::sort(recs.begin(), recs.end());
+      const auto begin = static_cast<uint32_t>(impl->name_recs.size());
+      for (const auto& [n, ip] : recs) impl->name_recs.push_back({n, ip});
+      keys.emplace_back(name, static_cast<uint32_t>(impl->name_ranges.size()));
+      impl->name_ranges.push_back({begin, static_cast<uint32_t>(impl->name_recs.size())});
+    }
+    impl->names.build(keys);
+    impl->rotation = std::make_unique<std::atomic<uint32_t>[]>(impl->name_ranges.size());
+  }
+  {
+    std::vector<std::pair<std::string, uint32_t>> keys;
+    for (const auto& [domain, ns] : domain_map) {
+      const auto begin = static_cast<uint32_t>(impl->domain_nets.size());
+      impl->domain_nets.insert(impl->domain_nets.end(), ns.begin(), ns.end());
+      keys.emplace_back(domain, static_cast<uint32_t>(impl->domain_ranges.size()));
+      impl->domain_ranges.push_back({begin, static_cast<uint32_t>(impl->domain_nets.size())});
+    }
+    impl->domains.build(keys);
+  }
+  {
+    std::vector<std::pair<std::string, uint32_t>> keys;
+    for (auto& [key, targets] : ptr_map) {
+      const auto begin = static_cast<uint32_t>(impl->ptr_recs.size());
+      for (auto& [n, target] : targets) {
+        impl->ptr_arena.push_back(std::make_unique<std::string>(std::move(target)));
+        impl->ptr_recs.push_back({n, *impl->ptr_arena.back()});
+      }
+      keys.emplace_back(key, static_cast<uint32_t>(impl->ptr_ranges.size()));
+      impl->ptr_ranges.push_back({begin, static_cast<uint32_t>(impl->ptr_recs.size())});
+    }
+    impl->ptrs.build(keys);
+  }
+  {
+    std::vector<std::pair<std::string, uint32_t>> keys;
+    for (const auto& [key, owners] : client_map) {
+      const auto begin = static_cast<uint32_t>(impl->client_recs.size());
+      for (const auto& [c, n] : owners) impl->client_recs.push_back({c, n});
+      keys.emplace_back(key, static_cast<uint32_t>(impl->client_ranges.size()));
+      impl->client_ranges.push_back({begin, static_cast<uint32_t>(impl->client_recs.size())});
+    }
+    impl->clients.build(keys);
+  }
+  {
+    std::vector<std::pair<std::string, uint32_t>> keys;
+    for (uint32_t c = 0; c < container_ids.size(); ++c) {
+      const auto& ns = container_map[container_ids[c]].second;
+      const auto begin = static_cast<uint32_t>(impl->container_nets.size());
+      impl->container_nets.insert(impl->container_nets.end(), ns.begin(), ns.end());
+      keys.emplace_back(container_ids[c], c);
+      impl->container_ranges.push_back({begin, static_cast<uint32_t>(impl->container_nets.size())});
+    }
+    impl->containers.build(keys);
+  }
+  return std::make_shared<const Zone>(std::move(impl));
+}
+
+}  // namespace weir::dns

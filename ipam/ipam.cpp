@@ -1,0 +1,156 @@
+// The CNI verbs of weir-ipam over the allocator and the store.
+#include "ipam/ipam.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace weir::ipam {
+
+namespace {
+
+cni::Result make_result(const IpamConfig& c, const std::vector<Assigned>& got) {
+  cni::Result r;
+  for (const auto& a : got) {
+    r.ips.push_back({.address = net::Cidr(a.address, a.range.subnet.prefix_len()),
+                     .gateway = a.range.gateway});
+  }
+  r.routes = c.routes;
+  r.dns = c.dns;
+  return r;
+}
+
+// DEL and GC never create a store: without a database nothing was ever leased. A dataDir that
+// is not absolute could not have passed ADD either.
+bool store_missing(const std::string& data_dir) {
+  if (data_dir.empty() || data_dir[0] != '/') return true;
+  return !path_exists(store::database_path(data_dir));
+}
+
+Expected<void> check_leases(store::Txn& txn, const cni::Call& call,
+                            const std::vector<RangeSet>& sets) {
+  const auto& env = call.env;
+  const std::string who = "container \"" + env.container_id + "\" (" + env.ifname + ")";
+  auto held = txn.leases_of(call.conf.name, env.container_id, env.ifname);
+  if (!held) return fail(held.error());
+  auto holds = [&](const net::IpAddr& a) {
+    return std::any_of(held->begin(), held->end(),
+                       [&](const store::Lease& l) { return l.address == a; });
+  };
+  for (size_t i = 0; i < sets.size(); ++i) {
+    bool found = std::any_of(held->begin(), held->end(), [&](const store::Lease& l) {
+      return find_range(sets[i], l.address) != nullptr;
+    });
+    if (!found) {
+      return fail(cni::check_failed(who + " holds no address in range set " + std::to_string(i) +
+                                    " (" + describe(sets[i]) + ")"));
+    }
+  }
+  if (!call.conf.prev_result) return {};
+  for (const auto& ip : call.conf.prev_result->ips) {
+    const net::IpAddr& a = ip.address.addr();
+    bool ours = std::any_of(sets.begin(), sets.end(),
+                            [&](const RangeSet& s) { return find_range(s, a) != nullptr; });
+    if (ours && !holds(a)) {
+      return fail(cni::check_failed("prevResult address " + a.str() + " is not leased to " + who));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Expected<cni::Result> add(const cni::Call& call, const Seams& seams) {
+  auto config = parse_config(call.conf, call.env.args);
+  if (!config) return fail(config.error());
+  auto db = open_store(config->data_dir, seams);
+  if (!db) return fail(db.error());
+  std::vector<Assigned> got;
+  auto ok = db->transact([&](store::Txn& txn) -> Expected<void> {
+    auto sets = network_sets(txn, *config, seams, PoolMode::kChoose);
+    if (!sets) return fail(sets.error());
+    auto a = allocate(txn, {.network = config->network,
+                            .sets = &*sets,
+                            .order = config->order,
+                            .requested = config->requested,
+                            .container_id = call.env.container_id,
+                            .ifname = call.env.ifname,
+                            .netns = call.env.netns,
+                            .now = seams.now()});
+    if (!a) return fail(a.error());
+    got = std::move(*a);
+    return {};
+  });
+  if (!ok) return fail(ok.error());
+  return make_result(*config, got);
+}
+
+Expected<void> del(const cni::Call& call, const Seams& seams) {
+  const std::string dir = data_dir_of(call.conf);
+  if (store_missing(dir)) return {};
+  auto db = open_store(dir, seams);
+  if (!db) return fail(db.error());
+  return db->transact([&](store::Txn& txn) -> Expected<void> {
+    auto n = txn.release(call.conf.name, call.env.container_id, call.env.ifname);
+    if (!n) return fail(n.error());
+    return {};
+  });
+}
+
+Expected<void> check(const cni::Call& call, const Seams& seams) {
+  auto config = parse_config(call.conf, call.env.args);
+  if (!config) return fail(config.error());
+  auto db = open_store(config->data_dir, seams);
+  if (!db) return fail(db.error());
+  return db->view([&](store::Txn& txn) -> Expected<void> {
+    auto sets = network_sets(txn, *config, seams, PoolMode::kRecorded);
+    if (!sets) return fail(sets.error());
+    return check_leases(txn, call, *sets);
+  });
+}
+
+Expected<void> status(const cni::Call& call, const Seams& seams) {
+  auto config = parse_config(call.conf, call.env.args);
+  if (!config) return fail(config.error());
+  auto db = open_store(config->data_dir, seams);
+  if (!db) return fail(db.error());
+  return db->view([&](store::Txn& txn) -> Expected<void> {
+    auto sets = network_sets(txn, *config, seams, PoolMode::kPreview);
+    if (!sets) return fail(sets.error());
+    auto full = first_exhausted(txn, config->network, *sets);
+    if (!full) return fail(full.error());
+    if (!*full) return {};
+    return fail(cni::not_available("range set " + std::to_string(**full) + " (" +
+                                   describe((*sets)[**full]) + ") of network \"" +
+                                   config->network + "\" is exhausted"));
+  });
+}
+
+Expected<void> gc(const cni::Call& call, const std::vector<cni::Attachment>& valid,
+                  const Seams& seams) {
+  const std::string dir = data_dir_of(call.conf);
+  if (store_missing(dir)) return {};
+  auto db = open_store(dir, seams);
+  if (!db) return fail(db.error());
+  const std::set<cni::Attachment> keep(valid.begin(), valid.end());
+  return db->transact([&](store::Txn& txn) -> Expected<void> {
+    auto leases = txn.list_leases(call.conf.name);
+    if (!leases) return fail(leases.error());
+    for (const auto& l : *leases) {
+      if (keep.contains({l.container_id, l.ifname})) continue;
+      if (auto ok = txn.release_address(l.network, l.address); !ok) return fail(ok.error());
+    }
+    return {};
+  });
+}
+
+cni::Verbs verbs() {
+  return {
+      .add = [](const cni::Call& c) { return add(c); },
+      .del = [](const cni::Call& c) { return del(c); },
+      .check = [](const cni::Call& c) { return check(c); },
+      .status = [](const cni::Call& c) { return status(c); },
+      .gc = [](const cni::Call& c, const std::vector<cni::Attachment>& v) { return gc(c, v); },
+  };
+}
+
+}  // namespace weir::ipam

@@ -1,0 +1,290 @@
+// The verbs. Every change is one transaction: read the generation and the rules it concerns,
+// build one batch, send it with that generation. Another writer in between (another plugin
+// process) makes the kernel refuse the batch with ERESTART, and the transaction starts over from
+// the reads, so concurrent ADDs and DELs neither lose nor duplicate rules.
+#include "lib/firewall/firewall.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "lib/firewall/nft.hpp"
+#include "lib/firewall/rules.hpp"
+
+namespace weir::firewall {
+namespace {
+
+using Selector = std::function<bool(std::string_view tag)>;
+
+// Each conflict means another writer committed, so all of them make progress; the jittered
+// pause keeps a burst of concurrent ADDs from colliding in lockstep.
+constexpr int kAttempts = 32;
+
+void backoff(int attempt) {
+  thread_local std::minstd_rand rng(std::random_device{}());
+  const int ceiling_us = 500 << std::min(attempt, 5);  // 0.5 ms .. 16 ms
+  std::this_thread::sleep_for(std::chrono::microseconds(rng() % ceiling_us));
+}
+
+std::string quoted(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+std::string key_of(std::string_view chain, std::string_view signature, std::string_view tag) {
+  std::string k(chain);
+  k += '\n';
+  k += signature;
+  k += '\n';
+  k += tag;
+  return k;
+}
+
+Expected<std::vector<nft::Installed>> collect(nft::Session& s,
+                                              const std::vector<std::string_view>& chains,
+                                              const Selector& selected) {
+  std::vector<nft::Installed> out;
+  for (std::string_view chain : chains) {
+    auto rules = s.list_rules(chain);
+    if (!rules) return fail(std::move(rules.error()));
+    for (auto& r : *rules) {
+      if (selected(r.tag)) out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+// Rules of `want` that are not installed, and installed rules not in `want` (as multisets).
+struct Diff {
+  std::vector<const nft::Rule*> missing;
+  std::vector<const nft::Installed*> unexpected;
+  bool empty() const { return missing.empty() && unexpected.empty(); }
+};
+
+Diff diff(const std::vector<nft::Installed>& have, const std::vector<nft::Rule>& want) {
+  std::multimap<std::string, const nft::Installed*> left;
+  for (const auto& r : have) left.emplace(key_of(r.chain, r.signature, r.tag), &r);
+  Diff d;
+  for (const auto& r : want) {
+    auto it = left.find(key_of(r.chain, r.signature(), r.tag));
+    if (it == left.end()) {
+      d.missing.push_back(&r);
+    } else {
+      left.erase(it);
+    }
+  }
+  for (const auto& [key, r] : left) d.unexpected.push_back(r);
+  return d;
+}
+
+void add_skeleton(nft::Batch& b) {
+  b.add_table();
+  for (const auto& chain : detail::chains()) b.add_chain(chain);
+}
+
+// Runs build (reads, then fills the batch) and commits the batch with the generation read
+// before; starts over when the kernel says the ruleset changed meanwhile. An empty batch is not
+// sent.
+Expected<void> transact(std::string_view what,
+                        const std::function<Expected<void>(nft::Session&, nft::Batch&)>& build) {
+  auto session = nft::Session::open();
+  if (!session) return fail(std::move(session.error()).context(what));
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    auto gen = session->genid();
+    if (!gen) return fail(std::move(gen.error()).context(what));
+    nft::Batch batch;
+    if (auto ok = build(*session, batch); !ok) return fail(std::move(ok.error()).context(what));
+    if (batch.empty()) return {};
+    auto ok = session->commit(batch, *gen);
+    if (ok) return {};
+    if (ok.error().sys_errno != ERESTART) return fail(std::move(ok.error()).context(what));
+    backoff(attempt);
+  }
+  return fail(cni::try_again_later(std::string(what) + ": the nftables ruleset kept changing"));
+}
+
+// Makes the rules that `selected` picks out of `chains` exactly `want`.
+Expected<void> replace(std::string_view what, const std::vector<nft::Rule>& want,
+                       const std::vector<std::string_view>& chains, const Selector& selected) {
+  return transact(what, [&](nft::Session& s, nft::Batch& b) -> Expected<void> {
+    auto have = collect(s, chains, selected);
+    if (!have) return fail(std::move(have.error()));
+    if (diff(*have, want).empty()) return {};
+    add_skeleton(b);
+    for (const auto& r : *have) b.del_rule(r);
+    // Each head insert goes first in its chain: insert in reverse to keep the listed order.
+    for (auto it = want.rbegin(); it != want.rend(); ++it) {
+      if (it->where == nft::Where::kHead) b.add_rule(*it);
+    }
+    for (const auto& r : want) {
+      if (r.where == nft::Where::kTail) b.add_rule(r);
+    }
+    return {};
+  });
+}
+
+Expected<void> remove(std::string_view what, const std::vector<std::string_view>& chains,
+                      const Selector& selected) {
+  return transact(what, [&](nft::Session& s, nft::Batch& b) -> Expected<void> {
+    auto have = collect(s, chains, selected);
+    if (!have) return fail(std::move(have.error()));
+    for (const auto& r : *have) b.del_rule(r);
+    return {};
+  });
+}
+
+// Read only: the table, the chains the rules live in, then the rules themselves.
+Expected<void> check(std::string_view what, const std::vector<nft::Rule>& want,
+                     const std::vector<std::string_view>& chains, const Selector& selected) {
+  auto session = nft::Session::open();
+  if (!session) return fail(std::move(session.error()).context(what));
+  if (!want.empty()) {
+    auto table = session->has_table();
+    if (!table) return fail(std::move(table.error()).context(what));
+    if (!*table) {
+      return fail(cni::check_failed(std::string(what) + ": table inet " + std::string(kTableName) +
+                                    " is missing"));
+    }
+    std::set<std::string_view> needed;
+    for (const auto& r : want) needed.insert(r.chain);
+    for (std::string_view chain : needed) {
+      auto has = session->has_chain(chain);
+      if (!has) return fail(std::move(has.error()).context(what));
+      if (!*has) {
+        return fail(cni::check_failed(std::string(what) + ": chain " + std::string(chain) +
+                                      " of table inet " + std::string(kTableName) + " is missing"));
+      }
+    }
+  }
+  auto have = collect(*session, chains, selected);
+  if (!have) return fail(std::move(have.error()).context(what));
+  const Diff d = diff(*have, want);
+  if (!d.missing.empty()) {
+    const nft::Rule& r = *d.missing.front();
+    return fail(cni::check_failed(std::string(what) + ": missing rule in chain " + r.chain + ": " +
+                                  r.text));
+  }
+  if (!d.unexpected.empty()) {
+    const nft::Installed& r = *d.unexpected.front();
+    return fail(cni::check_failed(std::string(what) + ": unexpected rule in chain " + r.chain +
+                                  " (handle " + std::to_string(r.handle) + ", comment " +
+                                  quoted(r.tag) + ")"));
+  }
+  return {};
+}
+
+std::string network_what(std::string_view verb, std::string_view network) {
+  return std::string(verb) + " firewall of network " + quoted(network);
+}
+
+std::string endpoint_what(std::string_view verb, std::string_view network,
+                          std::string_view container_id, std::string_view ifname) {
+  return std::string(verb) + " firewall of endpoint " + quoted(container_id) + "/" +
+         quoted(ifname) + " on network " + quoted(network);
+}
+
+Selector exactly(std::string tag) {
+  return [tag = std::move(tag)](std::string_view t) { return t == tag; };
+}
+
+}  // namespace
+
+Expected<void> ensure_network(const NetworkRules& rules) {
+  const std::string what = network_what("ensure", rules.network);
+  if (auto ok = detail::validate(rules); !ok) return fail(std::move(ok.error()).context(what));
+  return replace(what, detail::network_rules(rules), detail::network_chains(),
+                 exactly(detail::network_tag(rules.network)));
+}
+
+Expected<void> del_network(std::string_view network) {
+  const std::string what = network_what("delete", network);
+  if (auto ok = detail::validate_network_name(network); !ok) {
+    return fail(std::move(ok.error()).context(what));
+  }
+  const std::string name(network);
+  return remove(what, detail::network_chains(),
+                [name](std::string_view tag) { return detail::owned_by_network(tag, name); });
+}
+
+Expected<void> ensure_endpoint(const EndpointRules& rules) {
+  const std::string what = endpoint_what("ensure", rules.network, rules.container_id, rules.ifname);
+  if (auto ok = detail::validate(rules); !ok) return fail(std::move(ok.error()).context(what));
+  return replace(what, detail::endpoint_rules(rules), detail::endpoint_chains(),
+                 exactly(detail::endpoint_tag(rules.network, rules.container_id, rules.ifname)));
+}
+
+Expected<void> del_endpoint(std::string_view network, std::string_view container_id,
+                            std::string_view ifname) {
+  const std::string what = endpoint_what("delete", network, container_id, ifname);
+  if (auto ok = detail::validate_key(network, container_id, ifname); !ok) {
+    return fail(std::move(ok.error()).context(what));
+  }
+  return remove(what, detail::endpoint_chains(),
+                exactly(detail::endpoint_tag(network, container_id, ifname)));
+}
+
+Expected<void> check_network(const NetworkRules& rules) {
+  const std::string what = network_what("check", rules.network);
+  if (auto ok = detail::validate(rules); !ok) return fail(std::move(ok.error()).context(what));
+  return check(what, detail::network_rules(rules), detail::network_chains(),
+               exactly(detail::network_tag(rules.network)));
+}
+
+Expected<void> check_endpoint(const EndpointRules& rules) {
+  const std::string what = endpoint_what("check", rules.network, rules.container_id, rules.ifname);
+  if (auto ok = detail::validate(rules); !ok) return fail(std::move(ok.error()).context(what));
+  return check(what, detail::endpoint_rules(rules), detail::endpoint_chains(),
+               exactly(detail::endpoint_tag(rules.network, rules.container_id, rules.ifname)));
+}
+
+Expected<std::vector<std::string>> list_networks() {
+  constexpr std::string_view kWhat = "list firewall networks";
+  auto session = nft::Session::open();
+  if (!session) return fail(std::move(session.error()).context(kWhat));
+  auto rules = session->list_rules({});
+  if (!rules) return fail(std::move(rules.error()).context(kWhat));
+  std::set<std::string> names;
+  for (const auto& r : *rules) {
+    if (auto name = detail::network_of(r.tag)) names.insert(std::move(*name));
+  }
+  return std::vector<std::string>(names.begin(), names.end());
+}
+
+Expected<void> del_table() {
+  const std::string what = "delete table inet " + std::string(kTableName);
+  auto ok = transact(what, [](nft::Session&, nft::Batch& b) -> Expected<void> {
+    b.del_table();
+    return {};
+  });
+  if (!ok && ok.error().sys_errno == ENOENT) return {};
+  return ok;
+}
+
+Expected<bool> del_table_if_unused() {
+  const std::string what = "delete unused table inet " + std::string(kTableName);
+  bool deleted = false;
+  auto ok = transact(what, [&](nft::Session& s, nft::Batch& b) -> Expected<void> {
+    deleted = false;
+    auto table = s.has_table();
+    if (!table) return fail(std::move(table.error()));
+    if (!*table) return {};
+    auto rules = s.list_rules({});
+    if (!rules) return fail(std::move(rules.error()));
+    const bool used = std::any_of(rules->begin(), rules->end(), [](const nft::Installed& r) {
+      return detail::network_of(r.tag).has_value();
+    });
+    if (used) return {};
+    b.del_table();
+    deleted = true;
+    return {};
+  });
+  if (!ok) return fail(std::move(ok.error()));
+  return deleted;
+}
+
+}  // namespace weir::firewall

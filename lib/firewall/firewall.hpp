@@ -1,0 +1,89 @@
+// The nftables rules of weir's bridge networks: one table `inet weir`, changed only by atomic
+// nftables batches, so that no other reader ever sees a half-applied ruleset. Everything works
+// on the netns of the calling thread (a netlink socket is bound to the netns it is opened in):
+// the bridge plugin calls it in the host netns, tests inside netns::run_in.
+//
+// Every rule carries a comment tag, "weir:<network>" for a network's rules and
+// "weir:<network>:<container>:<ifname>" for an endpoint's, which is how del_* find exactly their
+// rules without any state of their own. Names must therefore not contain ':' (CNI's own name
+// rules forbid it anyway); such names fail with Code::kInvalidConfig.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lib/cni/error.hpp"
+#include "lib/net/addr.hpp"
+
+namespace weir::firewall {
+
+inline constexpr std::string_view kTableName = "weir";  // family inet
+
+struct NetworkRules {
+  std::string network{};             // weir network name (rule tags)
+  std::string bridge{};              // bridge ifname, e.g. "weir0"
+  std::vector<net::Cidr> subnets{};  // v4 and/or v6; host bits are ignored
+  // ipMasq: masquerade traffic from a subnet to anything but the network's subnets and
+  // multicast. Never on internal networks. The masquerades that published ports need (hairpin,
+  // 127.0.0.0/8 sources) are there whenever the network is not internal.
+  bool masquerade = true;
+  // No traffic between the bridge and any other interface (the host itself stays reachable).
+  bool internal = false;
+  // false: containers on the bridge cannot talk to each other. Traffic between two ports of one
+  // bridge reaches the inet forward hook only through br_netfilter, so this needs
+  // net.bridge.bridge-nf-call-iptables=1 (and -ip6tables) in the netns of the bridge.
+  bool icc = true;
+  // Drop traffic between this bridge and every other weir bridge that is isolated too
+  // (netavark's `isolate`; with every network isolated, Docker's behaviour). DNATed connections
+  // (published ports reached through a host address) are exempt.
+  bool isolate = true;
+};
+
+struct PortMapping {
+  uint16_t host_port = 0;
+  uint16_t container_port = 0;
+  std::string protocol = "tcp";          // "tcp", "udp" or "sctp"
+  std::optional<net::IpAddr> host_ip{};  // unset: every local address of the host, both
+                                         // families; 0.0.0.0 / ::: every local address of
+                                         // that family only
+};
+
+struct EndpointRules {
+  std::string network{};
+  std::string container_id{};
+  std::string ifname{};
+  std::string bridge{};            // validated; the current rules do not need it
+  std::vector<net::IpAddr> ips{};  // container addresses; the first of each family is the target
+  std::vector<PortMapping> ports{};
+};
+
+// Creates the table and its chains if needed and makes this network's rules exactly the ones
+// `rules` asks for, in one batch; does nothing when they already are.
+Expected<void> ensure_network(const NetworkRules& rules);
+// Removes the network's rules and those of all its endpoints. Missing is success.
+Expected<void> del_network(std::string_view network);
+
+// Makes this endpoint's rules (published ports) exactly the ones `rules` asks for.
+Expected<void> ensure_endpoint(const EndpointRules& rules);
+// Removes exactly this endpoint's rules. Missing is success.
+Expected<void> del_endpoint(std::string_view network, std::string_view container_id,
+                            std::string_view ifname);
+
+// Read only. Fail with Code::kCheckFailed naming the first missing (or unexpected) piece.
+Expected<void> check_network(const NetworkRules& rules);
+Expected<void> check_endpoint(const EndpointRules& rules);
+
+// Networks that have at least one rule (network or endpoint) in the table, sorted.
+Expected<std::vector<std::string>> list_networks();
+
+// Removes table inet weir with everything in it. Missing is success.
+Expected<void> del_table();
+// Removes the table only if no weir rule is left in it, atomically with that test (a
+// concurrent ADD that just put its rules there wins). Returns whether it was removed; a missing
+// table is success and returns false.
+Expected<bool> del_table_if_unused();
+
+}  // namespace weir::firewall

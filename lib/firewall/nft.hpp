@@ -1,0 +1,149 @@
+// nf_tables over netlink for lib/firewall only: a rule builder, the reads the firewall needs
+// (generation id, the rules of one chain, one table or chain) and atomic batches. libmnl and
+// libnftnl stay inside nft.cpp; this header only forward-declares their types.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lib/cni/error.hpp"
+#include "lib/net/addr.hpp"
+
+struct nftnl_rule;  // libnftnl
+struct mnl_socket;  // libmnl
+struct nlmsghdr;    // <linux/netlink.h>
+
+namespace weir::firewall::nft {
+
+struct RuleFree {
+  void operator()(nftnl_rule* r) const;
+};
+using RulePtr = std::unique_ptr<nftnl_rule, RuleFree>;
+
+enum class Hook { kPrerouting, kForward, kOutput, kPostrouting };
+
+// A chain of table inet weir. A base chain has a hook; its policy is always accept, so that
+// traffic that is none of weir's business passes.
+struct ChainDef {
+  std::string_view name;
+  std::optional<Hook> hook = std::nullopt;
+  bool nat = false;  // type nat, else type filter
+  int priority = 0;
+};
+
+enum class Where { kHead, kTail };
+
+// A rule ready to add: its expressions, where it goes, its tag and a readable form for messages.
+struct Rule {
+  std::string chain;
+  std::string tag;
+  Where where = Where::kTail;
+  std::string text;  // nft syntax, for messages: `oifname "weir0" ct status dnat accept`
+  RulePtr nl;        // table, chain, family, userdata and expressions set
+  // Canonical form of the expressions: equal for a built rule and the kernel's copy of it.
+  std::string signature() const;
+};
+
+// Builds a rule match by match, in nft's order; the last call is a verdict or a NAT statement.
+class RuleBuilder {
+ public:
+  explicit RuleBuilder(std::string_view chain);
+  RuleBuilder(RuleBuilder&&) noexcept;
+  ~RuleBuilder();
+
+  RuleBuilder& nfproto(net::Family family);
+  RuleBuilder& iifname(std::string_view name, bool equal = true);
+  RuleBuilder& oifname(std::string_view name, bool equal = true);
+  // Address matches need nfproto() first: in an inet table the payload offsets are per family.
+  RuleBuilder& saddr(const net::Cidr& prefix, bool equal = true);
+  RuleBuilder& daddr(const net::Cidr& prefix, bool equal = true);
+  RuleBuilder& daddr(const net::IpAddr& addr, bool equal = true);
+  RuleBuilder& fib_daddr_local();  // `fib daddr type local`
+  RuleBuilder& l4proto(uint8_t proto, std::string_view name);
+  RuleBuilder& dport(uint16_t port);  // needs l4proto() first
+  RuleBuilder& ct_established_related();
+  RuleBuilder& ct_dnat(bool set = true);  // `ct status dnat`, or its negation
+
+  RuleBuilder& accept();
+  RuleBuilder& drop();
+  RuleBuilder& jump(std::string_view chain);
+  RuleBuilder& masquerade();
+  RuleBuilder& dnat(const net::IpAddr& to, uint16_t port);
+
+  // Hands the rule over; the builder is spent.
+  Rule build(std::string tag, Where where);
+
+ private:
+  RuleBuilder& ifname(bool input, std::string_view name, bool equal);
+  RuleBuilder& addr(bool source, const net::Cidr& prefix, bool equal);
+  RuleBuilder& verdict(int code, std::string_view chain, std::string_view word);
+  void words(std::string_view w);
+
+  std::string chain_;
+  std::string text_;
+  net::Family family_ = net::Family::kV4;
+  RulePtr nl_;
+};
+
+// A rule as the kernel has it.
+struct Installed {
+  std::string chain;
+  uint64_t handle = 0;
+  std::string tag;        // "" when the rule has no comment
+  std::string signature;  // as Rule::signature()
+};
+
+// The changes of one transaction, sent as NFNL_MSG_BATCH_BEGIN … END.
+class Batch {
+ public:
+  void add_table();  // NLM_F_CREATE without NLM_F_EXCL: an existing table is fine
+  void add_chain(const ChainDef& chain);
+  void add_rule(const Rule& rule);
+  void del_rule(const Installed& rule);
+  void del_table();
+  bool empty() const { return msgs_.empty(); }
+
+ private:
+  friend class Session;
+  struct Msg {
+    std::vector<char> bytes;  // one netlink message; its seq is set when sent
+    std::string what;         // "add rule to chain forward", for errors
+    std::string detail;       // the rule, for Error::details
+  };
+  std::vector<Msg> msgs_;
+};
+
+// A NETLINK_NETFILTER socket in the netns of the thread that opened it.
+class Session {
+ public:
+  static Expected<Session> open();
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+  ~Session();
+
+  // The ruleset generation: a batch sent with it fails with ERESTART if anything changed since.
+  Expected<uint32_t> genid();
+  Expected<bool> has_table();
+  Expected<bool> has_chain(std::string_view chain);
+  // The rules of one chain of the table, or of the whole table when chain is empty. A missing
+  // table or chain lists nothing.
+  Expected<std::vector<Installed>> list_rules(std::string_view chain);
+  // All or nothing. Fails with sys_errno ERESTART when genid is stale; the error names the
+  // message the kernel refused: "add rule to chain nat-postrouting: Operation not supported".
+  Expected<void> commit(const Batch& batch, uint32_t genid);
+
+ private:
+  Session(mnl_socket* sock, uint32_t portid);
+  // Sends one request and reads replies until its ACK or NLMSG_DONE, passing each to cb.
+  Expected<void> request(std::vector<char> msg, std::string_view what,
+                         int (*cb)(const nlmsghdr*, void*), void* data);
+  mnl_socket* sock_ = nullptr;
+  uint32_t portid_ = 0;
+  uint32_t seq_ = 0;
+};
+
+}  // namespace weir::firewall::nft

@@ -1,0 +1,263 @@
+// The ruleset, Docker's bridge driver in nftables terms:
+//
+//   forward (filter, policy accept)   per network: drops at the head, accepts at the tail, so
+//                                     that no network's accept can pre-empt another's drop
+//     iifname B oifname != B ct status ! dnat jump isolation   isolate
+//     iifname B oifname != B drop                               internal (both directions)
+//     iifname B oifname B drop                                  icc=false (via br_netfilter)
+//     ...
+//     oifname B ct state established,related accept
+//     oifname B ct status dnat accept                           published ports
+//   isolation                         oifname B drop, per isolated network
+//   nat-prerouting / nat-output       per endpoint: published ports, DNAT
+//   nat-postrouting                   per network: masquerade, hairpin, 127.0.0.0/8 sources
+//
+// An accept only ends this table's chain: a drop in another table's base chain (a host forward
+// policy of drop) still drops, and nothing here can change that.
+#include "lib/firewall/rules.hpp"
+
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <cctype>
+
+namespace weir::firewall::detail {
+namespace {
+
+using nft::RuleBuilder;
+using nft::Where;
+
+// NFT_USERDATA_MAXLEN (256) holds one comment TLV: 2 bytes of header and the NUL.
+constexpr size_t kMaxTag = 250;
+
+std::string quoted(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+Expected<void> check_name(std::string_view kind, std::string_view name) {
+  if (name.empty()) return fail(cni::invalid_config("firewall: empty " + std::string(kind)));
+  for (char c : name) {
+    // ':' separates the parts of a tag; control characters have no business in a comment.
+    if (c == ':' || std::iscntrl(static_cast<unsigned char>(c))) {
+      return fail(cni::invalid_config("firewall: invalid " + std::string(kind) + " " +
+                                      quoted(name) + ": must not contain ':'"));
+    }
+  }
+  return {};
+}
+
+Expected<void> check_bridge(std::string_view bridge) {
+  bool ok = !bridge.empty() && bridge.size() < IFNAMSIZ && bridge != "." && bridge != "..";
+  for (char c : bridge) {
+    if (c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c))) ok = false;
+  }
+  if (!ok) return fail(cni::invalid_config("firewall: invalid bridge name " + quoted(bridge)));
+  return {};
+}
+
+Expected<void> check_tag(const std::string& tag) {
+  if (tag.size() > kMaxTag) {
+    return fail(cni::invalid_config("firewall: names too long for a rule tag: " + quoted(tag)));
+  }
+  return {};
+}
+
+struct Proto {
+  uint8_t number;
+  std::string_view name;
+};
+
+std::optional<Proto> proto_of(std::string_view name) {
+  if (name == "tcp") return Proto{IPPROTO_TCP, "tcp"};
+  if (name == "udp") return Proto{IPPROTO_UDP, "udp"};
+  if (name == "sctp") return Proto{IPPROTO_SCTP, "sctp"};
+  return std::nullopt;
+}
+
+net::Cidr multicast(net::Family family) {
+  return *net::Cidr::parse(family == net::Family::kV4 ? "224.0.0.0/4" : "ff00::/8");
+}
+
+}  // namespace
+
+const std::vector<nft::ChainDef>& chains() {
+  static const std::vector<nft::ChainDef> kChains = {
+      {.name = kIsolation},
+      {.name = kForward, .hook = nft::Hook::kForward, .nat = false, .priority = 0},  // filter
+      {.name = kPrerouting, .hook = nft::Hook::kPrerouting, .nat = true, .priority = -100},
+      {.name = kOutput, .hook = nft::Hook::kOutput, .nat = true, .priority = -100},  // dstnat
+      {.name = kPostrouting, .hook = nft::Hook::kPostrouting, .nat = true, .priority = 100},
+  };
+  return kChains;
+}
+
+const std::vector<std::string_view>& network_chains() {
+  static const std::vector<std::string_view> kChains = {kForward, kIsolation, kPrerouting, kOutput,
+                                                        kPostrouting};
+  return kChains;
+}
+
+const std::vector<std::string_view>& endpoint_chains() {
+  static const std::vector<std::string_view> kChains = {kPrerouting, kOutput};
+  return kChains;
+}
+
+std::string network_tag(std::string_view network) {
+  return "weir:" + std::string(network);
+}
+
+std::string endpoint_tag(std::string_view network, std::string_view container_id,
+                         std::string_view ifname) {
+  return network_tag(network) + ":" + std::string(container_id) + ":" + std::string(ifname);
+}
+
+bool owned_by_network(std::string_view tag, std::string_view network) {
+  const std::string own = network_tag(network);
+  return tag == own || (tag.starts_with(own) && tag.size() > own.size() && tag[own.size()] == ':');
+}
+
+std::optional<std::string> network_of(std::string_view tag) {
+  constexpr std::string_view kPrefix = "weir:";
+  if (!tag.starts_with(kPrefix) || tag.size() == kPrefix.size()) return std::nullopt;
+  tag.remove_prefix(kPrefix.size());
+  return std::string(tag.substr(0, tag.find(':')));
+}
+
+Expected<void> validate_network_name(std::string_view network) {
+  if (auto ok = check_name("network name", network); !ok) return ok;
+  return check_tag(network_tag(network));
+}
+
+Expected<void> validate_key(std::string_view network, std::string_view container_id,
+                            std::string_view ifname) {
+  if (auto ok = validate_network_name(network); !ok) return ok;
+  if (auto ok = check_name("container id", container_id); !ok) return ok;
+  if (auto ok = check_name("interface name", ifname); !ok) return ok;
+  return check_tag(endpoint_tag(network, container_id, ifname));
+}
+
+Expected<void> validate(const NetworkRules& r) {
+  if (auto ok = validate_network_name(r.network); !ok) return ok;
+  return check_bridge(r.bridge);
+}
+
+Expected<void> validate(const EndpointRules& r) {
+  if (auto ok = validate_key(r.network, r.container_id, r.ifname); !ok) return ok;
+  if (auto ok = check_bridge(r.bridge); !ok) return ok;
+  for (const auto& p : r.ports) {
+    if (!proto_of(p.protocol)) {
+      return fail(
+          cni::invalid_config("firewall: unsupported port mapping protocol " + quoted(p.protocol)));
+    }
+    if (p.host_port == 0 || p.container_port == 0) {
+      return fail(cni::invalid_config("firewall: port mapping with port 0"));
+    }
+  }
+  return {};
+}
+
+std::vector<nft::Rule> network_rules(const NetworkRules& r) {
+  const std::string tag = network_tag(r.network);
+  const std::string& br = r.bridge;
+  std::vector<nft::Rule> out;
+
+  // Drops, at the head of forward.
+  if (r.isolate) {
+    // Two stages as in Docker: leaving an isolated bridge for another interface, then that
+    // interface being an isolated bridge, without a rule per pair of networks. DNATed
+    // connections are exempt: a published port is for everyone, as Docker's proxy makes it.
+    out.push_back(RuleBuilder(kForward)
+                      .iifname(br)
+                      .oifname(br, false)
+                      .ct_dnat(false)
+                      .jump(kIsolation)
+                      .build(tag, Where::kHead));
+    out.push_back(RuleBuilder(kIsolation).oifname(br).drop().build(tag, Where::kTail));
+  }
+  if (r.internal) {
+    out.push_back(
+        RuleBuilder(kForward).iifname(br).oifname(br, false).drop().build(tag, Where::kHead));
+    out.push_back(
+        RuleBuilder(kForward).oifname(br).iifname(br, false).drop().build(tag, Where::kHead));
+  }
+  if (!r.icc) {
+    out.push_back(RuleBuilder(kForward).iifname(br).oifname(br).drop().build(tag, Where::kHead));
+  }
+  if (r.internal) return out;
+
+  // Accepts, at the tail of forward: replies, and new connections to published ports.
+  out.push_back(
+      RuleBuilder(kForward).oifname(br).ct_established_related().accept().build(tag, Where::kTail));
+  out.push_back(RuleBuilder(kForward).oifname(br).ct_dnat().accept().build(tag, Where::kTail));
+
+  if (r.masquerade) {
+    for (const auto& subnet : r.subnets) {
+      RuleBuilder b(kPostrouting);
+      b.nfproto(subnet.family()).saddr(subnet);
+      for (const auto& other : r.subnets) {
+        if (other.family() == subnet.family()) b.daddr(other, false);
+      }
+      b.daddr(multicast(subnet.family()), false).masquerade();
+      out.push_back(b.build(tag, Where::kTail));
+    }
+  }
+  // Hairpin: a container reaching a published port through a host address gets DNATed back
+  // into its bridge; without the masquerade the reply would skip the host and its un-DNAT. Not
+  // `iifname B`: with br_netfilter the kernel bridges such a packet (br_nf_pre_routing_finish,
+  // "bridged DNAT") and its postrouting hook has no input device.
+  for (const auto& subnet : r.subnets) {
+    out.push_back(RuleBuilder(kPostrouting)
+                      .oifname(br)
+                      .ct_dnat()
+                      .nfproto(subnet.family())
+                      .saddr(subnet)
+                      .masquerade()
+                      .build(tag, Where::kTail));
+  }
+  // The host connecting to 127.0.0.1:<published port>: after the DNAT the source is still a
+  // loopback address, which the container cannot answer. Routing it out of the bridge at all
+  // needs net.ipv4.conf.<bridge>.route_localnet=1.
+  out.push_back(RuleBuilder(kPostrouting)
+                    .oifname(br)
+                    .nfproto(net::Family::kV4)
+                    .saddr(*net::Cidr::parse("127.0.0.0/8"))
+                    .masquerade()
+                    .build(tag, Where::kTail));
+  return out;
+}
+
+std::vector<nft::Rule> endpoint_rules(const EndpointRules& r) {
+  const std::string tag = endpoint_tag(r.network, r.container_id, r.ifname);
+  std::vector<nft::Rule> out;
+  // The first address of each family is the target, as in Docker.
+  std::vector<net::IpAddr> targets;
+  for (const auto& ip : r.ips) {
+    bool seen = false;
+    for (const auto& t : targets) seen = seen || t.family() == ip.family();
+    if (!seen) targets.push_back(ip);
+  }
+  for (const auto& port : r.ports) {
+    const Proto proto = *proto_of(port.protocol);
+    for (const auto& target : targets) {
+      if (port.host_ip && port.host_ip->family() != target.family()) continue;
+      const bool any = !port.host_ip || port.host_ip->is_unspecified();
+      for (std::string_view chain : {kPrerouting, kOutput}) {
+        RuleBuilder b(chain);
+        b.nfproto(target.family());
+        if (!any) {
+          b.daddr(*port.host_ip);
+        } else {
+          // ::1 cannot be routed out of the host (IPv6 has no route_localnet): let such a
+          // connection be refused rather than hang.
+          if (chain == kOutput && !target.is_v4()) b.daddr(*net::IpAddr::parse("::1"), false);
+          b.fib_daddr_local();
+        }
+        b.l4proto(proto.number, proto.name).dport(port.host_port).dnat(target, port.container_port);
+        out.push_back(b.build(tag, Where::kTail));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace weir::firewall::detail

@@ -1,0 +1,130 @@
+// Private to lib/netlink: libnl headers, RAII over libnl objects, errno translation and the
+// shared RTM_NEWLINK machinery. Never include this outside lib/netlink (the build does not even
+// give other targets libnl's include path).
+#pragma once
+
+#include <linux/if.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <netlink/addr.h>
+#include <netlink/attr.h>
+#include <netlink/errno.h>
+#include <netlink/handlers.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/route.h>
+#include <netlink/socket.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "lib/netlink/netlink.hpp"
+
+namespace weir::netlink::detail {
+
+// std::unique_ptr deleter calling a libnl free/put function.
+template <auto Fn>
+struct Free {
+  template <class T>
+  void operator()(T* p) const {
+    if (p) Fn(p);
+  }
+};
+using SockPtr = std::unique_ptr<nl_sock, Free<nl_socket_free>>;
+using MsgPtr = std::unique_ptr<nl_msg, Free<nlmsg_free>>;
+using CbPtr = std::unique_ptr<nl_cb, Free<nl_cb_put>>;
+using AddrPtr = std::unique_ptr<nl_addr, Free<nl_addr_put>>;
+using LinkPtr = std::unique_ptr<rtnl_link, Free<rtnl_link_put>>;
+
+// libnl's NLE_* codes are not errno. Used only when the kernel did not answer with an errno of
+// its own (then Socket::errno_of() has the exact one).
+int nle_to_errno(int nle);
+
+std::string quoted(std::string_view s);
+std::string ifindex_str(int ifindex);  // "ifindex 7", for messages
+int to_af(net::Family f);
+std::optional<net::IpAddr> to_ip(nl_addr* a);
+AddrPtr to_nl_addr(const net::IpAddr& ip, int prefix_len);
+
+cni::Error nomem(std::string_view what);
+
+// The kernel's dev_valid_name(), checked here so that a bad name from a config fails as a
+// config error (Code::kInvalidConfig, EINVAL) naming it, not as a kernel one.
+Expected<void> check_ifname(std::string_view name, std::string_view what);
+// A failed libnl call on sock, as an Error with the right errno.
+cni::Error nl_error(Socket& sock, int rc, std::string_view what);
+
+// Sends msg and waits for the kernel's ACK; returns the libnl code.
+int send_sync(Socket& sock, MsgPtr msg);
+// Sends msg and waits for the ACK; returns 0 or the errno (the kernel's own when it sent one).
+int request(Socket& sock, MsgPtr msg);
+
+// A message of `type` with NLM_F_REQUEST|flags and a zeroed family header, or nullptr.
+MsgPtr new_msg(int type, int flags, const void* hdr, size_t hdr_len);
+
+// Opens a nested attribute with NLA_F_NESTED set: the kernel's strict parsers (IFLA_PROTINFO
+// of AF_BRIDGE, for one) only take the new nested format when the flag is there.
+nlattr* nest_start(nl_msg* msg, int type);
+
+LinkInfo to_link_info(rtnl_link* l);
+// One RTM_GETLINK by ifindex (name = nullptr) or by name, parsed by libnl (IFLA_INFO_DATA of
+// the kinds libnl knows, e.g. vxlan, included).
+Expected<LinkPtr> fetch_rtnl_link(Socket& sock, int ifindex, const char* name,
+                                  std::string_view what);
+
+// Generic link attributes of an RTM_NEWLINK, shared by creation, changes and the veth peer.
+// Unset members are not sent.
+struct LinkAttrs {
+  std::optional<std::string> name{};     // IFLA_IFNAME
+  std::optional<uint32_t> mtu{};         // IFLA_MTU
+  std::optional<net::Mac> mac{};         // IFLA_ADDRESS
+  const netns::Handle* netns = nullptr;  // IFLA_NET_NS_FD: create in / move to this netns
+  std::optional<int> parent{};           // IFLA_LINK: lower device (macvlan)
+  std::optional<int> master{};           // IFLA_MASTER: 0 = release from its master
+  std::optional<std::string> alias{};    // IFLA_IFALIAS: "" removes it
+  unsigned flags = 0;                    // ifi_flags
+  unsigned change = 0;                   // ifi_change: which of flags to apply
+};
+
+// A link kind's own part of an RTM_NEWLINK: IFLA_INFO_KIND and what goes in IFLA_INFO_DATA.
+// fill_data (may be empty) puts the kind's attributes into the already opened IFLA_INFO_DATA
+// and returns a libnl code. This is all a link_<kind>.cpp file contributes to a request.
+struct LinkKind {
+  std::string_view kind;
+  std::function<int(nl_msg*)> fill_data{};
+};
+
+// An ifinfomsg followed by the attributes of `a`. Used for the request and for the veth peer.
+int put_ifinfo(nl_msg* msg, int family, int ifindex, const LinkAttrs& a);
+int put_link_attrs(nl_msg* msg, const LinkAttrs& a);
+// IFLA_LINKINFO { IFLA_INFO_KIND, IFLA_INFO_DATA { kind.fill_data } }.
+int put_link_info(nl_msg* msg, const LinkKind& kind);
+
+// RTM_NEWLINK with NLM_F_CREATE|NLM_F_EXCL: the kernel's errno is kept (EEXIST for a taken
+// name, in the socket's netns or, for a veth peer, in the peer's).
+Expected<void> create_link(Socket& sock, const LinkAttrs& attrs, const LinkKind& kind,
+                           std::string_view what);
+
+// Creates a link in the socket's netns under a unique temporary name, then moves it to
+// attrs.netns and gives it attrs.name in one request (IFLA_NET_NS_FD + IFLA_IFNAME), so the
+// final name is only ever checked, atomically, in the target netns: neither a taken name in the
+// socket's netns nor a half-done rename can get in the way. On any failure after creation the
+// link is deleted. attrs must not carry flags: the link is left down (a move takes a link down
+// anyway). Returns the link as seen in the target netns.
+Expected<LinkInfo> create_link_moved(Socket& sock, const LinkAttrs& attrs, const LinkKind& kind,
+                                     std::string_view what);
+
+// RTM_NEWLINK on an existing link (no NLM_F_CREATE): changes what `attrs` and `kind` carry.
+Expected<void> change_link(Socket& sock, int ifindex, const LinkAttrs& attrs, const LinkKind* kind,
+                           std::string_view what);
+
+// A random unicast, locally administered MAC, like the kernel's eth_random_addr().
+Expected<net::Mac> random_mac();
+
+}  // namespace weir::netlink::detail

@@ -1,0 +1,314 @@
+// What every link kind shares: reading a link, building and sending RTM_NEWLINK (create,
+// create-then-move, change), and the generic per-link changes. The link_<kind>.cpp files add
+// only their own IFLA_INFO_DATA, through LinkKind.
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <string>
+#include <utility>
+
+#include "lib/netlink/internal.hpp"
+
+namespace weir::netlink {
+
+using namespace detail;  // this file is part of lib/netlink
+
+namespace {
+
+// Links created by create_link_moved() live under this prefix for the instant between creation
+// and the move; a leftover after a crash is recognisable by it.
+constexpr std::string_view kTempPrefix = "weirtmp";
+
+Expected<MsgPtr> link_msg(int type, int flags, int family, int ifindex, const LinkAttrs& attrs,
+                          const LinkKind* kind, std::string_view what) {
+  MsgPtr msg(nlmsg_alloc_simple(type, flags));
+  if (!msg || put_ifinfo(msg.get(), family, ifindex, attrs) < 0 ||
+      (kind && put_link_info(msg.get(), *kind) < 0)) {
+    return fail(nomem(what));
+  }
+  return msg;
+}
+
+Expected<std::string> temp_name() {
+  uint32_t r = 0;
+  if (::getrandom(&r, sizeof(r), 0) != sizeof(r)) {
+    return fail(cni::sys_error(errno, "random temporary link name"));
+  }
+  char hex[9];
+  std::snprintf(hex, sizeof(hex), "%08x", r);
+  return std::string(kTempPrefix) + hex;
+}
+
+}  // namespace
+
+namespace detail {
+
+Expected<void> check_ifname(std::string_view name, std::string_view what) {
+  bool ok = !name.empty() && name.size() < IFNAMSIZ && name != "." && name != "..";
+  for (char c : name) {
+    if (c == '/' || c == ':' || c == ' ' || (c >= '\t' && c <= '\r')) ok = false;
+  }
+  if (ok) return {};
+  return fail(cni::sys_error(EINVAL, std::string(what) + ": bad interface name " + quoted(name),
+                             cni::Code::kInvalidConfig));
+}
+
+LinkInfo to_link_info(rtnl_link* l) {
+  LinkInfo info;
+  info.index = rtnl_link_get_ifindex(l);
+  if (const char* name = rtnl_link_get_name(l)) info.name = name;
+  info.flags = rtnl_link_get_flags(l);
+  info.up = (info.flags & IFF_UP) != 0;
+  info.mtu = rtnl_link_get_mtu(l);
+  if (nl_addr* mac = rtnl_link_get_addr(l); mac && nl_addr_get_len(mac) == 6) {
+    info.mac = net::Mac::from_bytes(nl_addr_get_binary_addr(mac));
+  }
+  if (const char* kind = rtnl_link_get_type(l)) info.kind = kind;
+  info.master = rtnl_link_get_master(l);
+  info.link = rtnl_link_get_link(l);
+  if (const char* alias = rtnl_link_get_ifalias(l)) info.alias = alias;
+  return info;
+}
+
+Expected<LinkPtr> fetch_rtnl_link(Socket& sock, int ifindex, const char* name,
+                                  std::string_view what) {
+  rtnl_link* raw = nullptr;
+  // One RTM_GETLINK for one link: no cache of every link in the netns.
+  if (int rc = rtnl_link_get_kernel(sock.native(), ifindex, name, &raw); rc < 0) {
+    return fail(nl_error(sock, rc, what));
+  }
+  return LinkPtr(raw);
+}
+
+int put_ifinfo(nl_msg* msg, int family, int ifindex, const LinkAttrs& a) {
+  ifinfomsg ifi{};
+  ifi.ifi_family = static_cast<unsigned char>(family);
+  ifi.ifi_index = ifindex;
+  ifi.ifi_flags = a.flags;
+  ifi.ifi_change = a.change;
+  if (int rc = nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO); rc < 0) return rc;
+  return put_link_attrs(msg, a);
+}
+
+int put_link_attrs(nl_msg* msg, const LinkAttrs& a) {
+  int rc = 0;
+  if (a.name && (rc = nla_put_string(msg, IFLA_IFNAME, a.name->c_str())) < 0) return rc;
+  if (a.mtu && (rc = nla_put_u32(msg, IFLA_MTU, *a.mtu)) < 0) return rc;
+  if (a.mac && (rc = nla_put(msg, IFLA_ADDRESS, 6, a.mac->data())) < 0) return rc;
+  if (a.netns &&
+      (rc = nla_put_u32(msg, IFLA_NET_NS_FD, static_cast<uint32_t>(a.netns->fd()))) < 0) {
+    return rc;
+  }
+  if (a.parent && (rc = nla_put_u32(msg, IFLA_LINK, static_cast<uint32_t>(*a.parent))) < 0) {
+    return rc;
+  }
+  if (a.master && (rc = nla_put_u32(msg, IFLA_MASTER, static_cast<uint32_t>(*a.master))) < 0) {
+    return rc;
+  }
+  // With its NUL: the kernel takes a zero-length string attribute as malformed, and "\0" as
+  // "no alias" (dev_set_alias stores "", which is never reported).
+  if (a.alias && (rc = nla_put_string(msg, IFLA_IFALIAS, a.alias->c_str())) < 0) return rc;
+  return 0;
+}
+
+int put_link_info(nl_msg* msg, const LinkKind& kind) {
+  nlattr* info = nest_start(msg, IFLA_LINKINFO);
+  if (info == nullptr) return -NLE_NOMEM;
+  const std::string name(kind.kind);
+  if (int rc = nla_put_string(msg, IFLA_INFO_KIND, name.c_str()); rc < 0) return rc;
+  if (kind.fill_data) {
+    nlattr* data = nest_start(msg, IFLA_INFO_DATA);
+    if (data == nullptr) return -NLE_NOMEM;
+    if (int rc = kind.fill_data(msg); rc < 0) return rc;
+    nla_nest_end(msg, data);
+  }
+  nla_nest_end(msg, info);
+  return 0;
+}
+
+Expected<void> create_link(Socket& sock, const LinkAttrs& attrs, const LinkKind& kind,
+                           std::string_view what) {
+  auto msg = link_msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, attrs, &kind, what);
+  if (!msg) return fail(std::move(msg.error()));
+  if (int err = request(sock, std::move(*msg)); err != 0) return fail(cni::sys_error(err, what));
+  return {};
+}
+
+Expected<void> change_link(Socket& sock, int ifindex, const LinkAttrs& attrs, const LinkKind* kind,
+                           std::string_view what) {
+  auto msg = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, ifindex, attrs, kind, what);
+  if (!msg) return fail(std::move(msg.error()));
+  if (int err = request(sock, std::move(*msg)); err != 0) return fail(cni::sys_error(err, what));
+  return {};
+}
+
+Expected<LinkInfo> create_link_moved(Socket& sock, const LinkAttrs& attrs, const LinkKind& kind,
+                                     std::string_view what) {
+  if (!attrs.name || attrs.change != 0) {
+    return fail(cni::sys_error(EINVAL, std::string(what) + ": needs a name and no flags"));
+  }
+  // The socket that reads the result back is opened first: a failure here leaves nothing.
+  std::optional<Socket> target_sock;
+  if (attrs.netns != nullptr) {
+    auto s = Socket::open_in(*attrs.netns);
+    if (!s) return fail(std::move(s.error()).context(what));
+    target_sock.emplace(std::move(*s));
+  }
+  Socket& target = target_sock ? *target_sock : sock;
+
+  LinkAttrs temp = attrs;
+  temp.netns = nullptr;
+  // A temporary name can only collide with another one (or a crash's leftover); draw again.
+  constexpr int kAttempts = 3;
+  Expected<void> created;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    auto name = temp_name();
+    if (!name) return fail(std::move(name.error()).context(what));
+    temp.name = std::move(*name);
+    created = create_link(sock, temp, kind, std::string(what) + " as " + quoted(*temp.name));
+    if (created || created.error().sys_errno != EEXIST) break;
+  }
+  if (!created) return fail(std::move(created.error()));
+
+  auto made = get_link(sock, *temp.name);
+  if (!made) {
+    (void)del_link(sock, *temp.name);
+    return fail(std::move(made.error()).context(what));
+  }
+  // One request moves and renames: the final name is checked in the target netns only, and
+  // atomically with the move (do_setlink -> __dev_change_net_namespace(dev, net, ifname)).
+  const LinkAttrs move{.name = attrs.name, .netns = attrs.netns};
+  const std::string move_what =
+      std::string(what) + ": move " + quoted(*temp.name) +
+      (attrs.netns ? " to netns " + quoted(attrs.netns->path()) : std::string()) + " as " +
+      quoted(*attrs.name);
+  if (auto moved = change_link(sock, made->index, move, nullptr, move_what); !moved) {
+    // The move is the request's only change and the kernel checks the name before moving
+    // anything, so a failed move leaves the link here, under its temporary name.
+    if (auto undo = del_link(sock, made->index); !undo) {
+      moved.error().details = "and could not delete it: " + undo.error().msg;
+    }
+    return fail(std::move(moved.error()));
+  }
+  auto result = get_link(target, *attrs.name);
+  if (!result) {
+    (void)del_link(target, *attrs.name);
+    return fail(std::move(result.error()).context(what));
+  }
+  return result;
+}
+
+Expected<net::Mac> random_mac() {
+  std::array<uint8_t, 6> b{};
+  if (::getrandom(b.data(), b.size(), 0) != static_cast<ssize_t>(b.size())) {
+    return fail(cni::sys_error(errno, "random MAC address"));
+  }
+  b[0] = static_cast<uint8_t>((b[0] & 0xfe) | 0x02);  // unicast, locally administered
+  return net::Mac::from_bytes(b.data());
+}
+
+}  // namespace detail
+
+// ---- Reading
+
+Expected<LinkInfo> get_link(Socket& sock, std::string_view name) {
+  const std::string what = "link " + quoted(name);
+  if (name.empty() || name.size() >= IFNAMSIZ) {
+    return fail(cni::sys_error(EINVAL, what, cni::Code::kInvalidConfig));
+  }
+  const std::string copy(name);
+  auto link = fetch_rtnl_link(sock, 0, copy.c_str(), what);
+  if (!link) return fail(std::move(link.error()));
+  return to_link_info(link->get());
+}
+
+Expected<LinkInfo> get_link(Socket& sock, int ifindex) {
+  auto link = fetch_rtnl_link(sock, ifindex, nullptr, "link " + ifindex_str(ifindex));
+  if (!link) return fail(std::move(link.error()));
+  return to_link_info(link->get());
+}
+
+// ---- Changes
+
+Expected<void> set_link_up(Socket& sock, int ifindex, bool up) {
+  // ifi_change = IFF_UP touches only that flag; the link's other flags stay as they are.
+  return change_link(sock, ifindex,
+                     {.flags = up ? static_cast<unsigned>(IFF_UP) : 0u, .change = IFF_UP}, nullptr,
+                     "set link " + ifindex_str(ifindex) + (up ? " up" : " down"));
+}
+
+Expected<void> set_promisc(Socket& sock, int ifindex, bool on) {
+  // Like `ip link set promisc on`: the kernel counts it as the user's (gflags), apart from the
+  // promiscuity bridges and macvlans take on their ports.
+  return change_link(
+      sock, ifindex, {.flags = on ? static_cast<unsigned>(IFF_PROMISC) : 0u, .change = IFF_PROMISC},
+      nullptr, "set link " + ifindex_str(ifindex) + " promisc " + (on ? "on" : "off"));
+}
+
+Expected<void> set_master(Socket& sock, int ifindex, int master_ifindex) {
+  return change_link(sock, ifindex, {.master = master_ifindex}, nullptr,
+                     "set master of link " + ifindex_str(ifindex) + " to " +
+                         (master_ifindex ? ifindex_str(master_ifindex) : "none"));
+}
+
+Expected<void> set_mtu(Socket& sock, int ifindex, uint32_t mtu) {
+  return change_link(sock, ifindex, {.mtu = mtu}, nullptr,
+                     "set mtu of link " + ifindex_str(ifindex) + " to " + std::to_string(mtu));
+}
+
+Expected<void> set_mac(Socket& sock, int ifindex, const net::Mac& mac) {
+  return change_link(sock, ifindex, {.mac = mac}, nullptr,
+                     "set mac of link " + ifindex_str(ifindex) + " to " + mac.str());
+}
+
+Expected<void> set_link_alias(Socket& sock, int ifindex, std::string_view alias) {
+  const std::string what = "set alias of link " + ifindex_str(ifindex) + " to " + quoted(alias);
+  if (alias.size() >= IFALIASZ || alias.find('\0') != std::string_view::npos) {
+    return fail(cni::sys_error(EINVAL, what, cni::Code::kInvalidConfig));
+  }
+  return change_link(sock, ifindex, {.alias = std::string(alias)}, nullptr, what);
+}
+
+Expected<void> rename_link(Socket& sock, int ifindex, std::string_view new_name) {
+  const std::string what = "rename link " + ifindex_str(ifindex) + " to " + quoted(new_name);
+  if (auto ok = check_ifname(new_name, what); !ok) return ok;
+  return change_link(sock, ifindex, {.name = std::string(new_name)}, nullptr, what);
+}
+
+Expected<void> move_link_to_netns(Socket& sock, int ifindex, const netns::Handle& ns,
+                                  std::optional<std::string> new_name) {
+  std::string what = "move link " + ifindex_str(ifindex) + " to netns " + quoted(ns.path());
+  if (new_name) {
+    what += " as " + quoted(*new_name);
+    if (auto ok = check_ifname(*new_name, what); !ok) return ok;
+  }
+  return change_link(sock, ifindex, {.name = std::move(new_name), .netns = &ns}, nullptr, what);
+}
+
+// ---- Deleting
+
+Expected<void> del_link(Socket& sock, std::string_view name) {
+  const std::string what = "delete link " + quoted(name);
+  if (auto ok = check_ifname(name, what); !ok) return ok;
+  auto msg = link_msg(RTM_DELLINK, 0, AF_UNSPEC, 0, {.name = std::string(name)}, nullptr, what);
+  if (!msg) return fail(std::move(msg.error()));
+  if (int err = request(sock, std::move(*msg)); err != 0 && err != ENODEV) {
+    return fail(cni::sys_error(err, what));
+  }
+  return {};
+}
+
+Expected<void> del_link(Socket& sock, int ifindex) {
+  const std::string what = "delete link " + ifindex_str(ifindex);
+  auto msg = link_msg(RTM_DELLINK, 0, AF_UNSPEC, ifindex, {}, nullptr, what);
+  if (!msg) return fail(std::move(msg.error()));
+  if (int err = request(sock, std::move(*msg)); err != 0 && err != ENODEV) {
+    return fail(cni::sys_error(err, what));
+  }
+  return {};
+}
+
+}  // namespace weir::netlink

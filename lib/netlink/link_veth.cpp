@@ -1,0 +1,88 @@
+// Veth: its one attribute is the peer (VETH_INFO_PEER: an ifinfomsg and link attributes of
+// its own, IFLA_NET_NS_FD included), so the peer is born in its netns under its final name.
+#include <linux/veth.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "lib/netlink/internal.hpp"
+
+namespace weir::netlink {
+
+using namespace detail;  // this file is part of lib/netlink
+
+Expected<VethPair> create_veth(Socket& host, const VethSpec& spec) {
+  const std::string peer_where =
+      spec.peer_netns ? " in netns " + quoted(spec.peer_netns->path()) : std::string();
+  const std::string what =
+      "create veth " + quoted(spec.host_name) + " with peer " + quoted(spec.peer_name) + peer_where;
+  if (auto ok = check_ifname(spec.host_name, what); !ok) return fail(std::move(ok.error()));
+  if (auto ok = check_ifname(spec.peer_name, what); !ok) return fail(std::move(ok.error()));
+
+  // Chosen here when not given, so that the result needs no request in the peer's netns.
+  net::Mac peer_mac;
+  if (spec.peer_mac) {
+    peer_mac = *spec.peer_mac;
+  } else {
+    auto mac = random_mac();
+    if (!mac) return fail(std::move(mac.error()).context(what));
+    peer_mac = *mac;
+  }
+  std::optional<uint32_t> mtu;
+  if (spec.mtu != 0) mtu = spec.mtu;
+
+  const LinkAttrs peer{
+      .name = spec.peer_name, .mtu = mtu, .mac = peer_mac, .netns = spec.peer_netns};
+  const LinkKind kind{.kind = "veth", .fill_data = [&peer](nl_msg* msg) {
+                        nlattr* nest = nest_start(msg, VETH_INFO_PEER);
+                        if (nest == nullptr) return -NLE_NOMEM;
+                        if (int rc = put_ifinfo(msg, AF_UNSPEC, 0, peer); rc < 0) return rc;
+                        nla_nest_end(msg, nest);
+                        return 0;
+                      }};
+  const LinkAttrs attrs{
+      .name = spec.host_name, .mtu = mtu, .mac = spec.host_mac, .flags = IFF_UP, .change = IFF_UP};
+  if (auto created = create_link(host, attrs, kind, what); !created) {
+    if (created.error().sys_errno == EEXIST) {
+      // The kernel does not say which name is taken: when the host one is free, the peer's was.
+      const bool host_taken = get_link(host, spec.host_name).has_value();
+      cni::Error e = cni::sys_error(
+          EEXIST, what + ": link " +
+                      (host_taken ? quoted(spec.host_name) + " already exists"
+                                  : quoted(spec.peer_name) + " already exists" + peer_where));
+      return fail(std::move(e));
+    }
+    return fail(std::move(created.error()));
+  }
+
+  auto link = get_link(host, spec.host_name);
+  if (!link) {
+    (void)del_link(host, spec.host_name);  // takes the peer with it
+    return fail(std::move(link.error()).context(what));
+  }
+  VethPair pair{.peer_index = link->link, .peer_mac = peer_mac};
+  pair.host = std::move(*link);
+  return pair;
+}
+
+std::string veth_name(std::string_view container_id, std::string_view ifname) {
+  // FNV-1a, 32 bits: stable across builds and platforms, unlike std::hash.
+  uint32_t h = 2166136261u;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 16777619u;
+    }
+  };
+  mix(container_id);
+  mix("/");
+  mix(ifname);
+  char hex[9];
+  std::snprintf(hex, sizeof(hex), "%08x", h);
+  return "veth" + std::string(hex);
+}
+
+}  // namespace weir::netlink

@@ -1,0 +1,184 @@
+// The rtnetlink socket and the helpers every request of lib/netlink shares: errno translation,
+// address conversion, sending and waiting for the ACK.
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <string>
+#include <utility>
+
+#include "lib/netlink/internal.hpp"
+
+namespace weir::netlink {
+namespace detail {
+
+int nle_to_errno(int nle) {
+  switch (nle < 0 ? -nle : nle) {
+    case NLE_EXIST:
+      return EEXIST;
+    case NLE_OBJ_NOTFOUND:
+    case NLE_NODEV:
+      return ENODEV;
+    case NLE_PERM:
+      return EPERM;
+    case NLE_NOACCESS:
+      return EACCES;
+    case NLE_NOADDR:
+      return EADDRNOTAVAIL;
+    case NLE_INVAL:
+    case NLE_MISSING_ATTR:
+    case NLE_NOATTR:
+    case NLE_AF_MISMATCH:
+    case NLE_IMMUTABLE:
+      return EINVAL;
+    case NLE_BUSY:
+      return EBUSY;
+    case NLE_NOMEM:
+      return ENOMEM;
+    case NLE_MSG_OVERFLOW:
+      return ENOBUFS;
+    case NLE_AGAIN:
+    case NLE_DUMP_INTR:
+      return EAGAIN;  // both mean: ask again
+    case NLE_INTR:
+      return EINTR;
+    case NLE_BAD_SOCK:
+      return EBADF;
+    case NLE_RANGE:
+      return ERANGE;
+    case NLE_MSGSIZE:
+    case NLE_ATTRSIZE:
+      return EMSGSIZE;
+    case NLE_OPNOTSUPP:
+    case NLE_MSGTYPE_NOSUPPORT:
+      return EOPNOTSUPP;
+    case NLE_AF_NOSUPPORT:
+      return EAFNOSUPPORT;
+    case NLE_PROTO_MISMATCH:
+      return EPROTONOSUPPORT;
+    case NLE_SEQ_MISMATCH:
+    case NLE_MSG_TRUNC:
+    case NLE_MSG_TOOSHORT:
+    case NLE_PARSE_ERR:
+      return EBADMSG;
+    default:
+      return EIO;
+  }
+}
+
+std::string quoted(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+std::string ifindex_str(int ifindex) {
+  return "ifindex " + std::to_string(ifindex);
+}
+
+int to_af(net::Family f) {
+  return f == net::Family::kV4 ? AF_INET : AF_INET6;
+}
+
+std::optional<net::IpAddr> to_ip(nl_addr* a) {
+  if (a == nullptr) return std::nullopt;
+  const int af = nl_addr_get_family(a);
+  const unsigned len = nl_addr_get_len(a);
+  if (af == AF_INET && len == 4) {
+    return net::IpAddr::from_bytes(net::Family::kV4, nl_addr_get_binary_addr(a));
+  }
+  if (af == AF_INET6 && len == 16) {
+    return net::IpAddr::from_bytes(net::Family::kV6, nl_addr_get_binary_addr(a));
+  }
+  return std::nullopt;
+}
+
+AddrPtr to_nl_addr(const net::IpAddr& ip, int prefix_len) {
+  AddrPtr a(nl_addr_build(to_af(ip.family()), ip.data(), ip.size()));
+  if (a) nl_addr_set_prefixlen(a.get(), prefix_len);
+  return a;
+}
+
+cni::Error nomem(std::string_view what) {
+  return cni::sys_error(ENOMEM, what);
+}
+
+cni::Error nl_error(Socket& sock, int rc, std::string_view what) {
+  return cni::sys_error(sock.errno_of(rc), what);
+}
+
+int send_sync(Socket& sock, MsgPtr msg) {
+  return nl_send_sync(sock.native(), msg.release());
+}
+
+int request(Socket& sock, MsgPtr msg) {
+  const int rc = send_sync(sock, std::move(msg));
+  return rc < 0 ? sock.errno_of(rc) : 0;
+}
+
+MsgPtr new_msg(int type, int flags, const void* hdr, size_t hdr_len) {
+  MsgPtr msg(nlmsg_alloc_simple(type, flags));
+  if (!msg) return msg;
+  if (nlmsg_append(msg.get(), const_cast<void*>(hdr), hdr_len, NLMSG_ALIGNTO) < 0) return {};
+  return msg;
+}
+
+nlattr* nest_start(nl_msg* msg, int type) {
+  return nla_nest_start(msg, type | NLA_F_NESTED);
+}
+
+}  // namespace detail
+
+// ---- Socket
+
+struct Socket::Impl {
+  detail::SockPtr sk;
+  // The errno of the last NLMSG_ERROR the kernel sent on this socket, until errno_of() takes it.
+  int kernel_errno = 0;
+};
+
+namespace {
+
+int on_kernel_error(sockaddr_nl*, nlmsgerr* e, void* arg) {
+  static_cast<Socket::Impl*>(arg)->kernel_errno = -e->error;
+  return NL_STOP;  // libnl then fails the call as it would without this hook
+}
+
+}  // namespace
+
+Socket::Socket(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Socket::Socket(Socket&& other) noexcept = default;
+Socket& Socket::operator=(Socket&& other) noexcept = default;
+Socket::~Socket() = default;
+
+nl_sock* Socket::native() const {
+  return impl_->sk.get();
+}
+
+int Socket::errno_of(int nle_rc) {
+  const int kernel = std::exchange(impl_->kernel_errno, 0);
+  return kernel != 0 ? kernel : detail::nle_to_errno(nle_rc);
+}
+
+Expected<Socket> Socket::open() {
+  constexpr std::string_view what = "open rtnetlink socket";
+  auto impl = std::make_unique<Impl>();
+  impl->sk.reset(nl_socket_alloc());
+  if (!impl->sk) return fail(detail::nomem(what));
+  // libnl folds most kernel errnos into NLE_FAILURE; keep the kernel's own. The callback lives
+  // in the socket's default handlers, which every libnl request on it clones.
+  detail::CbPtr cb(nl_socket_get_cb(impl->sk.get()));
+  if (!cb) return fail(detail::nomem(what));
+  nl_cb_err(cb.get(), NL_CB_CUSTOM, on_kernel_error, impl.get());
+  // nl_connect() opens the fd with SOCK_CLOEXEC, so exec'd IPAM plugins do not inherit it.
+  if (int rc = nl_connect(impl->sk.get(), NETLINK_ROUTE); rc < 0) {
+    return fail(cni::sys_error(detail::nle_to_errno(rc), what));
+  }
+  return Socket(std::move(impl));
+}
+
+Expected<Socket> Socket::open_in(const netns::Handle& ns) {
+  // A netlink socket belongs to the netns it was created in, for its whole life.
+  auto sock = netns::run_in(ns, [] { return Socket::open(); });
+  if (!sock) return fail(std::move(sock.error()).context("in netns " + detail::quoted(ns.path())));
+  return sock;
+}
+
+}  // namespace weir::netlink

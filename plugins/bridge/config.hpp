@@ -1,0 +1,48 @@
+// weir-bridge's config: a superset of the reference bridge plugin's, parsed once into a
+// validated struct. Unset values keep the reference plugin's defaults.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lib/cni/plugin.hpp"
+#include "lib/net/addr.hpp"
+
+namespace weir::plugins::bridge {
+
+struct PortMapping {
+  uint16_t host_port = 0;
+  uint16_t container_port = 0;
+  std::string protocol = "tcp";
+  std::optional<net::IpAddr> host_ip;
+};
+
+struct BridgeConfig {
+  std::string bridge = "weir0";
+  bool is_gateway = false;
+  bool is_default_gateway = false;
+  bool ip_masq = false;
+  uint32_t mtu = 0;  // 0: the kernel's default
+  bool hairpin = false;
+  bool promisc = false;
+  bool force_address = false;
+  std::optional<net::Mac> mac;  // container side; config < CNI_ARGS MAC < runtimeConfig mac
+  bool ipam = false;            // false: L2 only (`ipam: {}`)
+  // weir's own
+  bool isolation = true;  // no traffic between different weir bridge networks
+  bool icc = true;        // containers of this network can reach each other
+  bool internal = false;  // no route out, no masquerade
+  bool embedded_dns = false;
+  std::string data_dir;  // the store's folder: `dataDir`, else `ipam.dataDir`, else the default
+  // capabilities
+  std::vector<PortMapping> ports;
+  std::vector<std::string> aliases;
+};
+
+// Reads the plugin config plus runtimeConfig and CNI_ARGS; every problem is code 7 (or 2 for
+// a reference field weir does not implement) with the field's name.
+Expected<BridgeConfig> parse_config(const cni::Call& call);
+
+}  // namespace weir::plugins::bridge

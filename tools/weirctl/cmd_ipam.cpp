@@ -1,0 +1,229 @@
+// weirctl ipam ls [NETWORK] | release NETWORK …: what weir-ipam has leased, and a way to free
+// an address by hand. NETWORK is a name in the store, or a network config (name in NETCONFPATH
+// or a file) whose weir-ipam section says where the store is and which ranges it has.
+#include <sys/stat.h>
+
+#include <iomanip>
+#include <iostream>
+#include <map>
+
+#include "ipam/ipam.hpp"
+#include "tools/weirctl/weirctl.hpp"
+
+namespace weir::ctl {
+
+using nlohmann::json;
+
+namespace {
+
+struct IpamOptions {
+  std::string network;
+  std::string data_dir;  // "" = from the network's config, else /var/lib/weir
+  std::string container_id;
+  std::string ifname;
+  std::string ip;
+};
+
+// Where to look: the store folder and, when NETWORK names a weir-ipam config, its ranges.
+struct Target {
+  std::string data_dir = std::string(store::kDefaultDataDir);
+  std::string network;
+  std::optional<ipam::IpamConfig> config;
+};
+
+std::optional<ipam::IpamConfig> ipam_config_of(const cni::NetConfList& list) {
+  for (const auto& plugin : list.plugins) {
+    bool ours = plugin.value("type", "") == ipam::kPluginName ||
+                (plugin.contains("ipam") && plugin["ipam"].is_object() &&
+                 plugin["ipam"].value("type", "") == ipam::kPluginName);
+    if (!ours) continue;
+    json j = plugin;
+    j["name"] = list.name;
+    j["cniVersion"] = list.cni_version;
+    auto conf = cni::parse_netconf(j.dump());
+    if (!conf) continue;
+    auto c = ipam::parse_config(*conf, {});
+    if (c) return *c;
+  }
+  return std::nullopt;
+}
+
+Target resolve(const Globals& g, const IpamOptions& o) {
+  Target t;
+  t.network = o.network;
+  if (!o.network.empty()) {
+    if (auto list = load(g, o.network)) {
+      t.network = list->name;
+      t.config = ipam_config_of(*list);
+      if (t.config) t.data_dir = t.config->data_dir;
+    }
+  }
+  if (!o.data_dir.empty()) t.data_dir = o.data_dir;
+  return t;
+}
+
+// Opens an existing store only: looking must not create one.
+Expected<store::SqliteStore> open_existing(const Target& t) {
+  const std::string path = store::database_path(t.data_dir);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return fail(cni::sys_error(errno, "store \"" + path + "\"", cni::Code::kStore));
+  }
+  return ipam::open_store(t.data_dir);
+}
+
+struct RangeUse {
+  ipam::Range range;
+  uint64_t leased = 0;
+  uint64_t free = 0;
+};
+
+// The configured ranges when the config is at hand, else the recorded subnets with the defaults.
+std::vector<ipam::Range> ranges_of(const Target& t, const store::NetworkRecord& rec) {
+  std::vector<ipam::Range> out;
+  if (t.config && t.config->network == rec.name && !t.config->range_sets.empty()) {
+    for (const auto& set : t.config->range_sets) out.insert(out.end(), set.begin(), set.end());
+    return out;
+  }
+  for (const auto& s : rec.subnets) {
+    if (auto r = ipam::make_range({.subnet = s}, "subnet")) out.push_back(*r);
+  }
+  return out;
+}
+
+Expected<std::vector<RangeUse>> usage(store::Txn& txn, const Target& t,
+                                      const store::NetworkRecord& rec) {
+  std::vector<RangeUse> out;
+  for (const auto& r : ranges_of(t, rec)) {
+    auto n = txn.count_leases(rec.name, r.start, r.end);
+    if (!n) return fail(n.error());
+    out.push_back({r, *n, r.capacity() > *n ? r.capacity() - *n : 0});
+  }
+  return out;
+}
+
+json lease_json(const store::Lease& l) {
+  return {{"address", l.address.str()}, {"rangeSet", l.range_set},
+          {"containerId", l.container_id}, {"ifname", l.ifname},
+          {"netns", l.netns}, {"created", l.created}};
+}
+
+void print_network(const store::NetworkRecord& rec, const std::vector<RangeUse>& use,
+                   const std::vector<store::Lease>& leases) {
+  std::cout << "network \"" << rec.name << "\"\n";
+  for (const auto& u : use) {
+    std::cout << "  " << std::left << std::setw(40) << u.range.str() << " " << u.leased
+              << " leased, " << u.free << " free, gateway " << u.range.gateway.str() << "\n";
+  }
+  for (const auto& l : leases) {
+    std::cout << "    " << std::left << std::setw(26) << l.address.str() << " "
+              << std::setw(20) << l.container_id << " " << std::setw(8) << l.ifname << " "
+              << l.netns << "\n";
+  }
+}
+
+int ls(const Globals& g, const IpamOptions& o) {
+  const Target t = resolve(g, o);
+  auto db = open_existing(t);
+  if (!db) return print_error(g, "ipam ls", db.error());
+  json out = json::array();
+  auto ok = db->view([&](store::Txn& txn) -> Expected<void> {
+    auto leases = txn.list_leases(t.network);
+    auto records = txn.list_networks();
+    if (!leases) return fail(leases.error());
+    if (!records) return fail(records.error());
+    std::map<std::string, store::NetworkRecord> nets;  // records, plus networks seen in leases
+    for (auto& r : *records) nets[r.name] = std::move(r);
+    for (const auto& l : *leases) nets.try_emplace(l.network, store::NetworkRecord{.name = l.network});
+    for (const auto& [name, rec] : nets) {
+      if (!t.network.empty() && name != t.network) continue;
+      auto use = usage(txn, t, rec);
+      if (!use) return fail(use.error());
+      std::vector<store::Lease> mine;
+      for (const auto& l : *leases) if (l.network == name) mine.push_back(l);
+      if (!g.json) {
+        print_network(rec, *use, mine);
+        continue;
+      }
+      json j = {{"name", name}, {"subnets", json::array()}, {"leases", json::array()}};
+      for (const auto& u : *use) {
+        j["subnets"].push_back({{"range", u.range.str()}, {"gateway", u.range.gateway.str()},
+                                {"leased", u.leased}, {"free", u.free}});
+      }
+      for (const auto& l : mine) j["leases"].push_back(lease_json(l));
+      out.push_back(std::move(j));
+    }
+    return {};
+  });
+  if (!ok) return print_error(g, "ipam ls", ok.error());
+  if (g.json) std::cout << json{{"networks", out}}.dump(2) << "\n";
+  return 0;
+}
+
+bool matches(const IpamOptions& o, const store::Lease& l) {
+  if (!o.ip.empty()) return l.address == net::IpAddr::parse(o.ip);
+  return l.container_id == o.container_id && (o.ifname.empty() || l.ifname == o.ifname);
+}
+
+int release(const Globals& g, const IpamOptions& o) {
+  if (o.ip.empty() == o.container_id.empty()) {
+    return print_error(g, "ipam release", cni::invalid_config("give --container-id or --ip"));
+  }
+  if (!o.ip.empty() && !net::IpAddr::parse(o.ip)) {
+    return print_error(g, "ipam release", cni::invalid_config("--ip \"" + o.ip + "\" is not an IP address"));
+  }
+  const Target t = resolve(g, o);
+  auto db = open_existing(t);
+  if (!db) return print_error(g, "ipam release", db.error());
+  std::vector<store::Lease> gone;
+  auto ok = db->transact([&](store::Txn& txn) -> Expected<void> {
+    auto leases = txn.list_leases(t.network);
+    if (!leases) return fail(leases.error());
+    for (const auto& l : *leases) {
+      if (!matches(o, l)) continue;
+      if (auto r = txn.release_address(l.network, l.address); !r) return fail(r.error());
+      gone.push_back(l);
+    }
+    return {};
+  });
+  if (!ok) return print_error(g, "ipam release", ok.error());
+  if (g.json) {
+    json j = json::array();
+    for (const auto& l : gone) j.push_back(lease_json(l));
+    std::cout << json{{"released", j}}.dump(2) << "\n";
+  } else if (gone.empty()) {
+    std::cout << "no lease matched on network \"" << t.network << "\"\n";
+  }
+  for (const auto& l : gone) {
+    if (!g.json) std::cout << "released " << l.address.str() << " (" << l.container_id << ", " << l.ifname << ")\n";
+  }
+  return 0;
+}
+
+void add_data_dir(CLI::App& cmd, IpamOptions& o) {
+  cmd.add_option("--data-dir", o.data_dir,
+                 "store folder (default: the network's ipam.dataDir, else /var/lib/weir)");
+}
+
+}  // namespace
+
+void register_ipam(CLI::App& app, Globals& g, int& exit_code) {
+  auto o = std::make_shared<IpamOptions>();
+  auto* ipam = app.add_subcommand("ipam", "look at weir-ipam's leases, release them by hand");
+  ipam->require_subcommand(1);
+
+  auto* ls_cmd = ipam->add_subcommand("ls", "subnets, free counts and leases of one or every network");
+  ls_cmd->add_option("network", o->network, "network name, or a network config");
+  add_data_dir(*ls_cmd, *o);
+  ls_cmd->callback([&g, &exit_code, o] { exit_code = ls(g, *o); });
+
+  auto* rel = ipam->add_subcommand("release", "release leases of a container, or one address");
+  rel->add_option("network", o->network, "network name, or a network config")->required();
+  add_data_dir(*rel, *o);
+  auto* cid = rel->add_option("--container-id", o->container_id, "release this container's leases");
+  rel->add_option("--ifname", o->ifname, "only the leases of this interface")->needs(cid);
+  rel->add_option("--ip", o->ip, "release this address")->excludes(cid);
+  rel->callback([&g, &exit_code, o] { exit_code = release(g, *o); });
+}
+
+}  // namespace weir::ctl
