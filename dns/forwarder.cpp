@@ -104,7 +104,8 @@ bool Forwarder::launch(uint32_t slot, Clock::time_point now) noexcept {
     sockaddr_storage ss;
     const socklen_t len = to_sockaddr(j.upstreams[a], &ss);
     const bool udp = j.transport == Transport::kUdp;
-    at.fd = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    at.fd =
+        socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (at.fd < 0) {
       at.state = State::kFailed;
       continue;

@@ -25,13 +25,13 @@ namespace weir::dns {
 // Where a forwarded query's answer goes back to.
 struct ReplyTo {
   Transport transport = Transport::kUdp;
-  uint32_t listener = 0;        // the index of the listener the query came in on
-  sockaddr_storage peer{};      // UDP: the client
+  uint32_t listener = 0;    // the index of the listener the query came in on
+  sockaddr_storage peer{};  // UDP: the client
   socklen_t peer_len = 0;
-  net::IpAddr local{};          // UDP on a wildcard socket: the address to answer from
+  net::IpAddr local{};  // UDP on a wildcard socket: the address to answer from
   int ifindex = 0;
   bool pktinfo = false;
-  uint32_t conn = 0;            // TCP: the connection's slot and serial
+  uint32_t conn = 0;  // TCP: the connection's slot and serial
   uint32_t conn_serial = 0;
 };
 
@@ -78,8 +78,8 @@ class Forwarder {
   struct Attempt {
     int fd = -1;
     State state = State::kIdle;
-    size_t sent = 0;               // TCP: bytes of length + query written
-    std::vector<uint8_t> in;       // TCP: bytes read
+    size_t sent = 0;          // TCP: bytes of length + query written
+    std::vector<uint8_t> in;  // TCP: bytes read
   };
   struct Job {
     bool used = false;
@@ -88,11 +88,11 @@ class Forwarder {
     Transport transport = Transport::kUdp;
     uint16_t client_id = 0;
     uint16_t limit = 0;
-    std::vector<uint8_t> query;    // as sent upstream: our id, EDNS size capped
-    Message question;              // what an answer must match
+    std::vector<uint8_t> query;  // as sent upstream: our id, EDNS size capped
+    Message question;            // what an answer must match
     std::array<SocketAddr, kAttempts> upstreams{};
     uint8_t nupstreams = 0;
-    uint8_t next = 0;              // the next upstream to try
+    uint8_t next = 0;  // the next upstream to try
     std::array<Attempt, kAttempts> attempts{};
     Clock::time_point attempt_deadline{};
     Clock::time_point deadline{};
@@ -103,9 +103,10 @@ class Forwarder {
     uint16_t gen;
   };
 
-  bool launch(uint32_t slot, Clock::time_point now) noexcept;   // next upstream; false if none
+  bool launch(uint32_t slot, Clock::time_point now) noexcept;  // next upstream; false if none
   void attempt_failed(uint32_t slot, uint8_t a, Clock::time_point now) noexcept;
-  void on_answer(uint32_t slot, std::span<const uint8_t> answer, uint8_t a, Clock::time_point now) noexcept;
+  void on_answer(uint32_t slot, std::span<const uint8_t> answer, uint8_t a,
+                 Clock::time_point now) noexcept;
   void finish(uint32_t slot, std::span<const uint8_t> reply) noexcept;  // empty: SERVFAIL
   void close_attempt(Attempt& at) noexcept;
   void tcp_io(uint32_t slot, uint8_t a, uint32_t events, Clock::time_point now) noexcept;

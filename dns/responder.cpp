@@ -66,7 +66,8 @@ Outcome Responder::respond(const Zone* zone, const Client& client, Transport tra
   };
 
   if (m.header.opcode() != 0) return reply_rcode(Rcode::kNotImp, 0);
-  if (m.edns.present && m.edns.version != 0) return reply_rcode(Rcode::kBadVers, 0);  // RFC 6891 6.1.3
+  if (m.edns.present && m.edns.version != 0)
+    return reply_rcode(Rcode::kBadVers, 0);  // RFC 6891 6.1.3
   if (!zone) return reply_rcode(Rcode::kServFail, 0);
   if (m.question.klass != kClassIN && m.question.klass != kClassANY) {
     return reply_rcode(Rcode::kRefused, 0);  // CHAOS "version.bind" and friends: not served
@@ -77,15 +78,19 @@ Outcome Responder::respond(const Zone* zone, const Client& client, Transport tra
   o.kind = l.kind;
   const uint16_t ra = l.recursion ? kFlagRA : 0;
   switch (l.kind) {
-    case Kind::kRefuse: return reply_rcode(Rcode::kRefused, ra);
+    case Kind::kRefuse:
+      return reply_rcode(Rcode::kRefused, ra);
     case Kind::kForward:
       if (l.upstreams.empty()) return reply_rcode(Rcode::kServFail, ra);
       o.action = Outcome::Action::kForward;
       o.upstreams = l.upstreams;
       return o;
-    case Kind::kNxDomain: return reply_rcode(Rcode::kNxDomain, kFlagAA | ra);
-    case Kind::kNoData: return reply_rcode(Rcode::kNoError, kFlagAA | ra);
-    case Kind::kAnswer: break;
+    case Kind::kNxDomain:
+      return reply_rcode(Rcode::kNxDomain, kFlagAA | ra);
+    case Kind::kNoData:
+      return reply_rcode(Rcode::kNoError, kFlagAA | ra);
+    case Kind::kAnswer:
+      break;
   }
 
   Writer w(out, cap);

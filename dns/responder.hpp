@@ -24,10 +24,10 @@ struct Outcome {
   Action action = Action::kDrop;
   size_t size = 0;
   Rcode rcode = Rcode::kNoError;
-  Kind kind = Kind::kRefuse;        // what the zone said (for statistics)
-  bool truncated = false;           // TC set: the answer did not fit the client's limit
-  std::optional<WireError> error;   // why the query was malformed (FORMERR or drop)
-  uint16_t limit = kMinUdpPayload;  // the client's answer size limit on this transport
+  Kind kind = Kind::kRefuse;                // what the zone said (for statistics)
+  bool truncated = false;                   // TC set: the answer did not fit the client's limit
+  std::optional<WireError> error;           // why the query was malformed (FORMERR or drop)
+  uint16_t limit = kMinUdpPayload;          // the client's answer size limit on this transport
   std::span<const SocketAddr> upstreams{};  // kForward; views into the zone
 };
 

@@ -59,7 +59,9 @@ struct alignas(64) Counters {
       refused{0}, forwarded{0}, servfail{0}, formerr{0}, dropped{0}, truncated{0};
 };
 
-void bump(std::atomic<uint64_t>& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
+void bump(std::atomic<uint64_t>& c) noexcept {
+  c.fetch_add(1, std::memory_order_relaxed);
+}
 
 // A burst of 5 messages, then one per second; the count of the ones held back goes with the
 // next one let through.
@@ -90,7 +92,9 @@ class LogLimiter {
   Clock::time_point refilled_ = Clock::now();
 };
 
-int family_of(const SocketAddr& a) { return a.ip.is_v4() ? AF_INET : AF_INET6; }
+int family_of(const SocketAddr& a) {
+  return a.ip.is_v4() ? AF_INET : AF_INET6;
+}
 
 void set_pktinfo_option(int fd, int family) {
   const int one = 1;
@@ -105,7 +109,8 @@ Expected<int> open_socket(const SocketAddr& a, int type, bool freebind) {
   const char* kind = type == SOCK_DGRAM ? "udp" : "tcp";
   const int family = family_of(a);
   const int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail(cni::sys_error(errno, std::string("create ") + kind + " socket for " + a.str()));
+  if (fd < 0)
+    return fail(cni::sys_error(errno, std::string("create ") + kind + " socket for " + a.str()));
   const int one = 1;
   if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   if (type == SOCK_STREAM) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -174,7 +179,8 @@ Expected<SocketAddr> adopt_socket(int fd, int type) {
 
 // The destination address of a datagram received on a wildcard socket.
 void read_pktinfo(const msghdr& h, net::IpAddr& local, int& ifindex) noexcept {
-  for (cmsghdr* c = CMSG_FIRSTHDR(const_cast<msghdr*>(&h)); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(const_cast<msghdr*>(&h)); c;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
     if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
       in_pktinfo pi;
       std::memcpy(&pi, CMSG_DATA(c), sizeof(pi));
@@ -264,7 +270,8 @@ class Worker final : public ForwardSink {
       epoll_event ev{};
       ev.events = events;
       ev.data.u64 = data;
-      if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) < 0) return fail(cni::sys_error(errno, "epoll_ctl"));
+      if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return fail(cni::sys_error(errno, "epoll_ctl"));
       return {};
     };
     if (auto r = add(s_.stop_fd, EPOLLIN, make_tag(kStopTag, 0)); !r) return r;
@@ -278,12 +285,11 @@ class Worker final : public ForwardSink {
         if (auto r = add(l.tcp, EPOLLIN | EPOLLEXCLUSIVE, make_tag(kListenTag, i)); !r) return r;
       }
     }
-    fwd_ = std::make_unique<Forwarder>(
-        ep_, kForwardTag,
-        ForwardOptions{.timeout = s_.options.forward_timeout,
-                       .attempt = s_.options.forward_attempt,
-                       .max_in_flight = s_.options.max_forwards},
-        *this);
+    fwd_ = std::make_unique<Forwarder>(ep_, kForwardTag,
+                                       ForwardOptions{.timeout = s_.options.forward_timeout,
+                                                      .attempt = s_.options.forward_attempt,
+                                                      .max_in_flight = s_.options.max_forwards},
+                                       *this);
     tcp_out_.resize(kMaxMessage);
     return {};
   }
@@ -298,8 +304,8 @@ class Worker final : public ForwardSink {
       if (wake <= now) {
         timeout = 0;
       } else if (wake - now < std::chrono::seconds(1)) {
-        timeout = static_cast<int>(
-            std::chrono::ceil<std::chrono::milliseconds>(wake - now).count());
+        timeout =
+            static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wake - now).count());
       }
       const int n = epoll_wait(ep_, events.data(), static_cast<int>(events.size()), timeout);
       if (n < 0 && errno != EINTR) return;
@@ -309,14 +315,22 @@ class Worker final : public ForwardSink {
         const uint64_t data = events[i].data.u64;
         const auto index = static_cast<uint32_t>(data);
         switch (static_cast<uint8_t>(data >> 56)) {
-          case kStopTag: return;
-          case kUdpTag: on_udp(index, now); break;
-          case kListenTag: on_accept(index, now); break;
+          case kStopTag:
+            return;
+          case kUdpTag:
+            on_udp(index, now);
+            break;
+          case kListenTag:
+            on_accept(index, now);
+            break;
           case kConnTag:
             on_conn(index, static_cast<uint32_t>(data >> 32) & 0xffffff, events[i].events, now);
             break;
-          case kForwardTag: fwd_->on_event(data, events[i].events, now); break;
-          default: break;
+          case kForwardTag:
+            fwd_->on_event(data, events[i].events, now);
+            break;
+          default:
+            break;
         }
       }
       fwd_->expire(now);
@@ -379,24 +393,38 @@ class Worker final : public ForwardSink {
     bump(t == Transport::kUdp ? c_.udp_queries : c_.tcp_queries);
     if (o.truncated) bump(c_.truncated);
     switch (o.action) {
-      case Outcome::Action::kDrop: bump(c_.dropped); return;
-      case Outcome::Action::kForward: return;  // counted when sent or failed
-      case Outcome::Action::kReply: break;
+      case Outcome::Action::kDrop:
+        bump(c_.dropped);
+        return;
+      case Outcome::Action::kForward:
+        return;  // counted when sent or failed
+      case Outcome::Action::kReply:
+        break;
     }
     switch (o.rcode) {
-      case Rcode::kNoError: bump(o.kind == Kind::kAnswer ? c_.answers : c_.nodata); break;
-      case Rcode::kNxDomain: bump(c_.nxdomain); break;
-      case Rcode::kRefused: bump(c_.refused); break;
-      case Rcode::kFormErr: bump(c_.formerr); break;
-      default: bump(c_.servfail); break;
+      case Rcode::kNoError:
+        bump(o.kind == Kind::kAnswer ? c_.answers : c_.nodata);
+        break;
+      case Rcode::kNxDomain:
+        bump(c_.nxdomain);
+        break;
+      case Rcode::kRefused:
+        bump(c_.refused);
+        break;
+      case Rcode::kFormErr:
+        bump(c_.formerr);
+        break;
+      default:
+        bump(c_.servfail);
+        break;
     }
   }
 
   void log_bad(const net::IpAddr& peer, const Outcome& o) noexcept {
     if (!o.error || !s_.options.log) return;
     try {
-      s_.log(LogLevel::kDebug, "dns: malformed query from " + peer.str() + ": " +
-                                   std::string(describe(*o.error)));
+      s_.log(LogLevel::kDebug,
+             "dns: malformed query from " + peer.str() + ": " + std::string(describe(*o.error)));
     } catch (...) {  // logging must never take the packet path down
     }
   }
@@ -496,8 +524,8 @@ class Worker final : public ForwardSink {
     for (;;) {
       sockaddr_storage ss;
       socklen_t len = sizeof(ss);
-      const int fd = accept4(l.tcp, reinterpret_cast<sockaddr*>(&ss), &len,
-                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+      const int fd =
+          accept4(l.tcp, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) return;
       auto peer = from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
       if (!peer || nconns_ >= s_.options.max_tcp_clients) {
@@ -805,7 +833,9 @@ void Server::set_zone(std::shared_ptr<const Zone> zone) noexcept {
   impl_->zone_gen.fetch_add(1, std::memory_order_release);
 }
 
-std::shared_ptr<const Zone> Server::zone() const noexcept { return impl_->zone.load(); }
+std::shared_ptr<const Zone> Server::zone() const noexcept {
+  return impl_->zone.load();
+}
 
 Expected<void> Server::start() {
   if (!impl_->threads.empty()) return {};
@@ -825,17 +855,21 @@ Expected<void> Server::start() {
   return {};
 }
 
-void Server::stop() noexcept { impl_->stop(); }
+void Server::stop() noexcept {
+  impl_->stop();
+}
 
 std::vector<SocketAddr> Server::udp_addresses() const {
   std::vector<SocketAddr> out;
-  for (const auto& l : impl_->listeners) out.push_back(l.udp >= 0 ? l.udp_addr : SocketAddr{l.tcp_addr.ip, 0});
+  for (const auto& l : impl_->listeners)
+    out.push_back(l.udp >= 0 ? l.udp_addr : SocketAddr{l.tcp_addr.ip, 0});
   return out;
 }
 
 std::vector<SocketAddr> Server::tcp_addresses() const {
   std::vector<SocketAddr> out;
-  for (const auto& l : impl_->listeners) out.push_back(l.tcp >= 0 ? l.tcp_addr : SocketAddr{l.udp_addr.ip, 0});
+  for (const auto& l : impl_->listeners)
+    out.push_back(l.tcp >= 0 ? l.tcp_addr : SocketAddr{l.udp_addr.ip, 0});
   return out;
 }
 

@@ -27,17 +27,17 @@
 namespace weir::dns {
 
 struct Listener {
-  SocketAddr address{};           // where to bind; port 0 = a free port, the same for UDP and TCP
+  SocketAddr address{};  // where to bind; port 0 = a free port, the same for UDP and TCP
   bool udp = true;
   bool tcp = true;
   // Already-bound sockets to serve instead of binding `address` (the agent makes them inside
   // a container's netns for macvlan's 127.0.0.11). The Server owns them from create() on.
   int udp_fd = -1;
-  int tcp_fd = -1;                // listen() is called on it
+  int tcp_fd = -1;  // listen() is called on it
   // Set when the sockets serve one container only: its queries come from 127.0.0.1 inside
   // its netns, so the source address cannot tell who asks.
   std::string container_id{};
-  bool freebind = false;          // IP_FREEBIND: bind before the address exists on a link
+  bool freebind = false;  // IP_FREEBIND: bind before the address exists on a link
 };
 
 enum class LogLevel : uint8_t { kDebug, kInfo, kWarning };
@@ -45,27 +45,29 @@ using LogFn = std::function<void(LogLevel, std::string_view)>;
 
 struct ServerOptions {
   std::vector<Listener> listeners{};
-  unsigned threads = 1;                              // workers sharing every socket
-  std::chrono::milliseconds forward_timeout{2500};   // per forwarded query, all upstreams
-  std::chrono::milliseconds forward_attempt{800};    // before the next upstream is asked too
-  std::chrono::milliseconds tcp_idle{10000};         // RFC 7766 6.2.3 suggests seconds
-  size_t max_tcp_clients = 256;                      // per worker; more are refused
-  size_t max_forwards = 2048;                        // in flight per worker; more get SERVFAIL
-  LogFn log{};                                       // null: quiet
+  unsigned threads = 1;                             // workers sharing every socket
+  std::chrono::milliseconds forward_timeout{2500};  // per forwarded query, all upstreams
+  std::chrono::milliseconds forward_attempt{800};   // before the next upstream is asked too
+  std::chrono::milliseconds tcp_idle{10000};        // RFC 7766 6.2.3 suggests seconds
+  size_t max_tcp_clients = 256;                     // per worker; more are refused
+  size_t max_forwards = 2048;                       // in flight per worker; more get SERVFAIL
+  // Bad packets (debug) and exhausted limits (warning): a burst of 5, then at most one a
+  // second. Called from the worker threads. Null: quiet.
+  LogFn log{};
 };
 
 struct ServerStats {
   uint64_t udp_queries = 0;
   uint64_t tcp_queries = 0;
-  uint64_t answers = 0;      // authoritative answers with records
+  uint64_t answers = 0;  // authoritative answers with records
   uint64_t nodata = 0;
   uint64_t nxdomain = 0;
   uint64_t refused = 0;
-  uint64_t forwarded = 0;    // sent upstream
-  uint64_t servfail = 0;     // forwarding failed (or no zone yet)
+  uint64_t forwarded = 0;  // sent upstream
+  uint64_t servfail = 0;   // forwarding failed (or no zone yet)
   uint64_t formerr = 0;
-  uint64_t dropped = 0;      // not answered at all
-  uint64_t truncated = 0;    // TC set
+  uint64_t dropped = 0;    // not answered at all
+  uint64_t truncated = 0;  // TC set
 };
 
 class Server {

@@ -64,7 +64,8 @@ socklen_t to_sockaddr(const SocketAddr& a, sockaddr_storage* out) noexcept {
 std::optional<SocketAddr> from_sockaddr(const sockaddr* sa, socklen_t len) noexcept {
   if (sa->sa_family == AF_INET && len >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
     const auto* sin = reinterpret_cast<const sockaddr_in*>(sa);
-    return SocketAddr{net::IpAddr::from_bytes(net::Family::kV4, &sin->sin_addr), ntohs(sin->sin_port)};
+    return SocketAddr{net::IpAddr::from_bytes(net::Family::kV4, &sin->sin_addr),
+                      ntohs(sin->sin_port)};
   }
   if (sa->sa_family == AF_INET6 && len >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
     const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(sa);

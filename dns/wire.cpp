@@ -6,10 +6,14 @@ namespace weir::dns {
 
 namespace {
 
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+char lower(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 
 // A label byte that weir's names may contain; anything else makes the name non-plain.
-bool printable(uint8_t c) noexcept { return c > 0x20 && c < 0x7f && c != '.'; }
+bool printable(uint8_t c) noexcept {
+  return c > 0x20 && c < 0x7f && c != '.';
+}
 
 }  // namespace
 
@@ -95,12 +99,18 @@ std::optional<Name> Name::from_text(std::string_view text) noexcept {
 
 std::string_view describe(WireError e) noexcept {
   switch (e) {
-    case WireError::kShort: return "shorter than a header";
-    case WireError::kTruncated: return "truncated record";
-    case WireError::kBadName: return "malformed name";
-    case WireError::kBadPointer: return "bad compression pointer";
-    case WireError::kQdCount: return "not exactly one question";
-    case WireError::kBadOpt: return "malformed OPT record";
+    case WireError::kShort:
+      return "shorter than a header";
+    case WireError::kTruncated:
+      return "truncated record";
+    case WireError::kBadName:
+      return "malformed name";
+    case WireError::kBadPointer:
+      return "bad compression pointer";
+    case WireError::kQdCount:
+      return "not exactly one question";
+    case WireError::kBadOpt:
+      return "malformed OPT record";
   }
   return "malformed";
 }
@@ -220,7 +230,8 @@ uint16_t Writer::find_suffix(std::string_view suffix) const noexcept {
     bool match = true;
     int hops = 0;
     for (;;) {
-      while ((buf_[p] & 0xC0) == 0xC0 && hops++ < 64) p = static_cast<size_t>(buf_[p] & 0x3F) << 8 | buf_[p + 1];
+      while ((buf_[p] & 0xC0) == 0xC0 && hops++ < 64)
+        p = static_cast<size_t>(buf_[p] & 0x3F) << 8 | buf_[p + 1];
       const uint8_t len = buf_[p];
       if (len == 0 || (len & 0xC0)) {
         match = rest.empty() && len == 0;
@@ -266,7 +277,8 @@ bool Writer::put_name(std::string_view name) noexcept {
       rollback(m);
       return false;
     }
-    if (pos_ < 0x4000 && ntargets_ < kMaxTargets) targets_[ntargets_++] = static_cast<uint16_t>(pos_);
+    if (pos_ < 0x4000 && ntargets_ < kMaxTargets)
+      targets_[ntargets_++] = static_cast<uint16_t>(pos_);
     buf_[pos_++] = static_cast<uint8_t>(dot);
     std::memcpy(buf_ + pos_, suffix.data(), dot);
     pos_ += dot;

@@ -58,7 +58,7 @@ inline constexpr size_t kMaxLabel = 63;
 inline constexpr uint16_t kMinUdpPayload = 512;
 inline constexpr uint16_t kMaxUdpPayload = 1232;
 inline constexpr size_t kMaxMessage = 65535;  // TCP: 2-byte length prefix (RFC 1035 4.2.2)
-inline constexpr size_t kOptSize = 11;         // an OPT record without options
+inline constexpr size_t kOptSize = 11;        // an OPT record without options
 
 // A domain name in presentation form, lowercased (RFC 4343: comparisons are ASCII
 // case-insensitive), without the trailing dot; "" is the root. Fixed storage: parsing a name
@@ -110,8 +110,8 @@ struct Question {
 // The OPT pseudo-record of RFC 6891 6.1.
 struct Edns {
   bool present = false;
-  uint16_t udp_size = 0;   // the requestor's payload size, as sent
-  uint8_t ext_rcode = 0;   // upper 8 bits of a 12-bit rcode
+  uint16_t udp_size = 0;  // the requestor's payload size, as sent
+  uint8_t ext_rcode = 0;  // upper 8 bits of a 12-bit rcode
   uint8_t version = 0;
   bool dnssec_ok = false;  // the DO bit, echoed (RFC 3225 3)
   uint16_t offset = 0;     // where the OPT record starts in the message (for patching udp_size)
@@ -148,7 +148,9 @@ std::optional<Header> parse_header(std::span<const uint8_t> packet) noexcept;
 uint16_t udp_limit(const Edns& edns) noexcept;
 
 // Big-endian helpers over raw buffers.
-inline uint16_t get16(const uint8_t* p) noexcept { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline uint16_t get16(const uint8_t* p) noexcept {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 inline void put16(uint8_t* p, uint16_t v) noexcept {
   p[0] = static_cast<uint8_t>(v >> 8);
   p[1] = static_cast<uint8_t>(v);

@@ -12,7 +12,7 @@ namespace weir::dns {
 namespace {
 
 constexpr uint32_t kNone = UINT32_MAX;
-constexpr size_t kMaxScope = 64;   // networks one client sees; more are ignored
+constexpr size_t kMaxScope = 64;          // networks one client sees; more are ignored
 constexpr uint32_t kMaxTtl = 0x7fffffff;  // RFC 2181 8
 
 uint64_t hash_bytes(std::string_view s) noexcept {
@@ -41,7 +41,8 @@ class FlatIndex {
       const uint64_t h = hash_bytes(key);
       size_t i = h & mask_;
       while (slots_[i].value != kNone) i = (i + 1) & mask_;
-      slots_[i] = Slot{h, static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(key.size()), value};
+      slots_[i] =
+          Slot{h, static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(key.size()), value};
       arena_ += key;
     }
     size_ = entries.size();
@@ -121,7 +122,9 @@ bool valid_dns_name(std::string_view s) {
   return label != 0;
 }
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string quote(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
 
 }  // namespace
 
@@ -268,7 +271,8 @@ struct Zone::Impl {
       }
       return 2;
     }
-    for (size_t dot = name.find('.'); dot != std::string_view::npos; dot = name.find('.', dot + 1)) {
+    for (size_t dot = name.find('.'); dot != std::string_view::npos;
+         dot = name.find('.', dot + 1)) {
       if (domains.find(name.substr(dot + 1)) != kNone) return 2;
     }
     return 0;
@@ -391,7 +395,8 @@ struct Zone::Impl {
 Zone::Zone(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Zone::~Zone() = default;
 
-void Zone::lookup(const Client& client, const Name& qname, uint16_t qtype, Lookup& out) const noexcept {
+void Zone::lookup(const Client& client, const Name& qname, uint16_t qtype,
+                  Lookup& out) const noexcept {
   impl_->lookup(client, qname, qtype, out);
 }
 
@@ -404,7 +409,9 @@ Zone::Scope Zone::scope_of(const Client& client) const {
   return out;
 }
 
-size_t Zone::name_count() const noexcept { return impl_->names.size(); }
+size_t Zone::name_count() const noexcept {
+  return impl_->names.size();
+}
 
 std::vector<std::string> Zone::network_names() const {
   std::vector<std::string> out;
@@ -412,15 +419,22 @@ std::vector<std::string> Zone::network_names() const {
   return out;
 }
 
-const std::vector<std::string>& Zone::skipped() const noexcept { return impl_->skipped; }
+const std::vector<std::string>& Zone::skipped() const noexcept {
+  return impl_->skipped;
+}
 
 std::string_view to_string(Kind k) noexcept {
   switch (k) {
-    case Kind::kAnswer: return "answer";
-    case Kind::kNoData: return "nodata";
-    case Kind::kNxDomain: return "nxdomain";
-    case Kind::kForward: return "forward";
-    case Kind::kRefuse: return "refuse";
+    case Kind::kAnswer:
+      return "answer";
+    case Kind::kNoData:
+      return "nodata";
+    case Kind::kNxDomain:
+      return "nxdomain";
+    case Kind::kForward:
+      return "forward";
+    case Kind::kRefuse:
+      return "refuse";
   }
   return "?";
 }
@@ -437,7 +451,8 @@ std::optional<net::IpAddr> parse_reverse(std::string_view name) noexcept {
     for (int i = 3; i >= 0; --i) {
       const size_t dot = labels.find('.');
       const std::string_view label = labels.substr(0, dot);
-      if (label.empty() || label.size() > 3 || (label.size() > 1 && label[0] == '0')) return std::nullopt;
+      if (label.empty() || label.size() > 3 || (label.size() > 1 && label[0] == '0'))
+        return std::nullopt;
       unsigned v = 0;
       for (char c : label) {
         if (c < '0' || c > '9') return std::nullopt;
@@ -493,7 +508,8 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
                                                  std::span<const ZoneEndpoint> endpoints,
                                                  const ZoneOptions& options) {
   auto impl = std::make_unique<Zone::Impl>();
-  if (options.ttl > kMaxTtl) return fail(cni::invalid_config("DNS TTL " + std::to_string(options.ttl) + " is over 2^31-1"));
+  if (options.ttl > kMaxTtl)
+    return fail(cni::invalid_config("DNS TTL " + std::to_string(options.ttl) + " is over 2^31-1"));
   for (const auto& u : options.host_upstreams) {
     if (impl->host_upstreams.size() < kMaxUpstreams) impl->host_upstreams.push_back(u);
   }
@@ -512,8 +528,8 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
     net.domain = lower(n.domain.empty() ? n.name : n.domain);
     if (!net.domain.empty() && net.domain.back() == '.') net.domain.pop_back();
     if (!valid_dns_name(net.domain)) {
-      return fail(cni::invalid_config("DNS network " + quote(n.name) + ": domain " + quote(n.domain) +
-                                      " is not a DNS name"));
+      return fail(cni::invalid_config("DNS network " + quote(n.name) + ": domain " +
+                                      quote(n.domain) + " is not a DNS name"));
     }
     if (n.ttl && *n.ttl > kMaxTtl) {
       return fail(cni::invalid_config("DNS network " + quote(n.name) + ": TTL over 2^31-1"));
@@ -533,9 +549,12 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
     impl->nets.push_back(std::move(net));
   }
 
-  std::unordered_map<std::string, std::pair<uint32_t, std::set<uint32_t>>> container_map;  // id -> (index, networks)
-  std::map<std::string, std::vector<std::pair<uint32_t, std::string>>> ptr_map;  // IpKey -> (net, target)
-  std::map<std::string, std::vector<std::pair<uint32_t, uint32_t>>> client_map;  // IpKey -> (container, net)
+  std::unordered_map<std::string, std::pair<uint32_t, std::set<uint32_t>>>
+      container_map;  // id -> (index, networks)
+  std::map<std::string, std::vector<std::pair<uint32_t, std::string>>>
+      ptr_map;  // IpKey -> (net, target)
+  std::map<std::string, std::vector<std::pair<uint32_t, uint32_t>>>
+      client_map;  // IpKey -> (container, net)
   std::vector<std::string> container_ids;
 
   for (const auto& e : endpoints) {
@@ -565,9 +584,11 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
       for (const auto& n : *list) {
         std::string_view v = n;
         if (!v.empty() && v.back() == '.') v.remove_suffix(1);
-        if (!valid_dns_name(v) || v.size() + 1 + std::max(net.domain.size(), net.name.size()) > kMaxNameText) {
+        if (!valid_dns_name(v) ||
+            v.size() + 1 + std::max(net.domain.size(), net.name.size()) > kMaxNameText) {
           ok = false;
-          if (auto err = bad("name " + quote(n) + " is not a DNS name")) return fail(std::move(*err));
+          if (auto err = bad("name " + quote(n) + " is not a DNS name"))
+            return fail(std::move(*err));
           break;
         }
         labels.push_back(lower(v));
@@ -580,19 +601,17 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
     const bool id_usable = valid_dns_name(short_id);
     if (id_usable) labels.push_back(short_id);
 
-    auto [cit, fresh] =
-        container_map.try_emplace(e.container_id, static_cast<uint32_t>(container_ids.size()), std::set<uint32_t>{});
+    auto [cit, fresh] = container_map.try_emplace(
+        e.container_id, static_cast<uint32_t>(container_ids.size()), std::set<uint32_t>{});
     if (fresh) container_ids.push_back(e.container_id);
     cit->second.second.insert(ni);
     const uint32_t container = cit->second.first;
 
     for (const auto& label : labels) {
-      for (const std::string& key : {label, label + "." + net.domain, label + "." + lower(net.name)}) {
+      for (const std::string& key :
+           {label, label + "." + net.domain, label + "." + lower(net.name)}) {
         auto& recs = name_map[key];
-        for (const auto& ip : e.ips) {
-          const std::pair<uint32_t, net::IpAddr> rec{ni, ip};
-          if (std::find(recs.begin(), recs.end(), rec) == recs.end()) recs.push_back(rec);
-        }
+        for (const auto& ip : e.ips) recs.emplace_back(ni, ip);  // deduplicated when frozen
       }
     }
     for (const auto& ip : e.ips) {
@@ -600,7 +619,8 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
       auto& targets = ptr_map[key];
       auto add_target = [&](const std::string& label) {
         std::pair<uint32_t, std::string> t{ni, label + "." + net.domain};
-        if (std::find(targets.begin(), targets.end(), t) == targets.end()) targets.push_back(std::move(t));
+        if (std::find(targets.begin(), targets.end(), t) == targets.end())
+          targets.push_back(std::move(t));
       };
       for (size_t i = 0; i < nnames; ++i) add_target(labels[i]);
       if (nnames == 0 && id_usable) add_target(short_id);
@@ -614,8 +634,10 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
   {
     std::vector<std::pair<std::string, uint32_t>> keys;
     for (auto& [name, recs] : name_map) {
-      // Sorted by (network, address): replies are deterministic before rotation.
+      // Sorted by (network, address), one of each: replies are deterministic before rotation.
+      // (Sort + unique, not a search per insert: 10,000 replicas under one alias stay cheap.)
       std::sort(recs.begin(), recs.end());
+      recs.erase(std::unique(recs.begin(), recs.end()), recs.end());
       const auto begin = static_cast<uint32_t>(impl->name_recs.size());
       for (const auto& [n, ip] : recs) impl->name_recs.push_back({n, ip});
       keys.emplace_back(name, static_cast<uint32_t>(impl->name_ranges.size()));

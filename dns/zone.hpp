@@ -39,18 +39,18 @@
 
 namespace weir::dns {
 
-inline constexpr uint32_t kDefaultTtl = 5;      // seconds: containers come and go
-inline constexpr size_t kMaxUpstreams = 3;      // resolv.conf's MAXNS
-inline constexpr size_t kMaxAnswers = 128;      // records per answer; UDP fits ~75 A records
-inline constexpr size_t kShortIdLen = 12;       // `docker ps` style short container id
+inline constexpr uint32_t kDefaultTtl = 5;  // seconds: containers come and go
+inline constexpr size_t kMaxUpstreams = 3;  // resolv.conf's MAXNS
+inline constexpr size_t kMaxAnswers = 128;  // records per answer; UDP fits ~75 A records
+inline constexpr size_t kShortIdLen = 12;   // `docker ps` style short container id
 
 struct ZoneNetwork {
   std::string name{};
-  std::string domain{};                  // "" = name
+  std::string domain{};  // "" = name
   std::vector<net::Cidr> subnets{};
-  std::vector<net::IpAddr> listen{};     // where the agent serves this network (its gateways)
-  std::vector<SocketAddr> upstreams{};   // first 3 used; empty = ZoneOptions::host_upstreams
-  std::optional<uint32_t> ttl{};         // unset = ZoneOptions::ttl
+  std::vector<net::IpAddr> listen{};    // where the agent serves this network (its gateways)
+  std::vector<SocketAddr> upstreams{};  // first 3 used; empty = ZoneOptions::host_upstreams
+  std::optional<uint32_t> ttl{};        // unset = ZoneOptions::ttl
 };
 
 struct ZoneEndpoint {
@@ -71,9 +71,9 @@ struct ZoneOptions {
 
 // Who asks.
 struct Client {
-  net::IpAddr addr{};                // source address of the query
-  net::IpAddr local{};               // the address the query was sent to
-  std::string_view container_id{};   // set when the socket serves one container only
+  net::IpAddr addr{};               // source address of the query
+  net::IpAddr local{};              // the address the query was sent to
+  std::string_view container_id{};  // set when the socket serves one container only
 };
 
 enum class Kind : uint8_t {
@@ -117,7 +117,7 @@ class Zone {
   };
   Scope scope_of(const Client& client) const;
 
-  size_t name_count() const noexcept;                // distinct lowercase names answered
+  size_t name_count() const noexcept;  // distinct lowercase names answered
   std::vector<std::string> network_names() const;
   const std::vector<std::string>& skipped() const noexcept;  // "container \"id\" on \"net\": why"
 

@@ -1,9 +1,8 @@
 #include "dns/zone_json.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <cerrno>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace weir::dns {

@@ -8,7 +8,7 @@ std::string set_name(int i, const RangeSet& set) {
   return "range set " + std::to_string(i) + " (" + describe(set) + ")";
 }
 
-// The first address in [lo, hi] of range r that is free and not a gateway of the set.
+// The first address in [lo, hi] that is free and not a gateway of the set.
 Expected<std::optional<net::IpAddr>> free_in(store::Txn& txn, const std::string& network,
                                              const RangeSet& set, net::IpAddr lo,
                                              const net::IpAddr& hi) {
@@ -68,11 +68,11 @@ Expected<net::IpAddr> claim_requested(store::Txn& txn, const AllocRequest& req, 
   if (*ok) return addr;
   auto holder = txn.get_lease(req.network, addr);
   if (!holder) return fail(holder.error());
-  std::string who = *holder ? " to container \"" + (*holder)->container_id + "\" (" +
-                                  (*holder)->ifname + ")"
-                            : "";
-  return fail(cni::make_error(cni::Code::kAddressInUse, "requested address " + addr.str() +
-                                                            " is already leased" + who));
+  std::string who =
+      *holder ? " to container \"" + (*holder)->container_id + "\" (" + (*holder)->ifname + ")"
+              : "";
+  return fail(cni::make_error(cni::Code::kAddressInUse,
+                              "requested address " + addr.str() + " is already leased" + who));
 }
 
 Expected<net::IpAddr> claim_next(store::Txn& txn, const AllocRequest& req, int i,

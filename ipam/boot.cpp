@@ -56,11 +56,13 @@ bool path_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 || (errno != ENOENT && errno != ENOTDIR);
 }
 
-int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
+int64_t unix_now() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
 
 Expected<void> sweep_after_reboot(store::Store& s, const Seams& seams) {
   const std::string boot = seams.boot_id();
-  if (boot.empty()) return {};  // nothing to compare with
+  if (boot.empty()) return {};    // nothing to compare with
   auto seen = stored_boot_id(s);  // a cheap read on every call; the write only once per boot
   if (!seen) return fail(seen.error());
   if (*seen == boot) return {};

@@ -25,11 +25,11 @@ struct RequestedIp {
 };
 
 struct IpamConfig {
-  std::string network;              // the network's name: leases are kept per network
-  std::vector<RangeSet> range_sets; // empty: an IPv4 subnet from the default pools
+  std::string network;               // the network's name: leases are kept per network
+  std::vector<RangeSet> range_sets;  // empty: an IPv4 subnet from the default pools
   std::vector<cni::Route> routes;
-  cni::Dns dns;                     // from resolvConf
-  std::string data_dir;             // folder of weir.db
+  cni::Dns dns;          // from resolvConf
+  std::string data_dir;  // folder of weir.db
   Order order = Order::kRoundRobin;
   std::vector<RequestedIp> requested;
 };

@@ -11,8 +11,8 @@ namespace {
 cni::Result make_result(const IpamConfig& c, const std::vector<Assigned>& got) {
   cni::Result r;
   for (const auto& a : got) {
-    r.ips.push_back({.address = net::Cidr(a.address, a.range.subnet.prefix_len()),
-                     .gateway = a.range.gateway});
+    r.ips.push_back(
+        {.address = net::Cidr(a.address, a.range.subnet.prefix_len()), .gateway = a.range.gateway});
   }
   r.routes = c.routes;
   r.dns = c.dns;
@@ -120,8 +120,8 @@ Expected<void> status(const cni::Call& call, const Seams& seams) {
     if (!full) return fail(full.error());
     if (!*full) return {};
     return fail(cni::not_available("range set " + std::to_string(**full) + " (" +
-                                   describe((*sets)[**full]) + ") of network \"" +
-                                   config->network + "\" is exhausted"));
+                                   describe((*sets)[**full]) + ") of network \"" + config->network +
+                                   "\" is exhausted"));
   });
 }
 

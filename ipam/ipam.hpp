@@ -21,7 +21,7 @@ namespace weir::ipam {
 
 inline constexpr std::string_view kPluginName = "weir-ipam";
 
-std::string read_boot_id();  // /proc/sys/kernel/random/boot_id, "" when unreadable
+std::string read_boot_id();                 // /proc/sys/kernel/random/boot_id, "" when unreadable
 bool path_exists(const std::string& path);  // false only when it is certainly gone (ENOENT)
 int64_t unix_now();
 

@@ -47,7 +47,8 @@ Expected<net::Cidr> choose(store::Txn& txn, const IpamConfig& c, const Seams& se
   }
   auto pool = choose_pool(*routes, taken);
   if (!pool) {
-    return fail(cni::not_available("network \"" + c.network + "\" has no ranges and every "
+    return fail(cni::not_available("network \"" + c.network +
+                                   "\" has no ranges and every "
                                    "default pool (172.17-31.0.0/16, 192.168.0.0/16 in /20s) "
                                    "overlaps a host route or another network"));
   }

@@ -6,10 +6,19 @@ namespace weir::ipam {
 
 namespace {
 
-std::string family_name(net::Family f) { return f == net::Family::kV4 ? "IPv4" : "IPv6"; }
+std::string family_name(net::Family f) {
+  return f == net::Family::kV4 ? "IPv4" : "IPv6";
+}
 
-cni::Error bad(std::string_view field, std::string_view key, std::string msg) {
-  return cni::invalid_config("\"" + std::string(field) + "." + std::string(key) + "\": " + std::move(msg));
+// "\"x\"", built by appending: GCC 12 warns (-Wrestrict, falsely) on "…" + std::string&&.
+std::string quoted(std::string_view s) {
+  std::string q = "\"";
+  q.append(s).append("\"");
+  return q;
+}
+
+cni::Error bad(std::string_view field, std::string_view key, const std::string& msg) {
+  return cni::invalid_config(quoted(std::string(field) + "." + std::string(key)) + ": " + msg);
 }
 
 // The default rangeEnd: the last address of the subnet, but the broadcast is not a host in IPv4.
@@ -20,8 +29,9 @@ net::IpAddr default_end(const net::Cidr& subnet) {
 Expected<void> check_in_subnet(const net::Cidr& subnet, const net::IpAddr& a,
                                std::string_view field, std::string_view key) {
   if (a.family() != subnet.family()) {
-    return fail(bad(field, key, family_name(a.family()) + " address " + a.str() + " for the " +
-                                    family_name(subnet.family()) + " subnet " + subnet.str()));
+    return fail(bad(field, key,
+                    family_name(a.family()) + " address " + a.str() + " for the " +
+                        family_name(subnet.family()) + " subnet " + subnet.str()));
   }
   if (!subnet.contains(a)) {
     return fail(bad(field, key, a.str() + " is outside the subnet " + subnet.str()));
@@ -31,13 +41,14 @@ Expected<void> check_in_subnet(const net::Cidr& subnet, const net::IpAddr& a,
 
 Expected<void> check_subnet(const net::Cidr& subnet, std::string_view field) {
   if (subnet.has_host_bits()) {
-    return fail(bad(field, "subnet", "\"" + subnet.str() + "\" has host bits set (the network is " +
-                                         subnet.network().str() + ")"));
+    return fail(bad(field, "subnet",
+                    quoted(subnet.str()) + " has host bits set (the network is " +
+                        subnet.network().str() + ")"));
   }
   if (subnet.prefix_len() > subnet.addr().bits() - 2) {
-    return fail(bad(field, "subnet", subnet.str() + " is too small to allocate from: the " +
-                                         "smallest subnet is a /" +
-                                         std::to_string(subnet.addr().bits() - 2)));
+    return fail(bad(field, "subnet",
+                    subnet.str() + " is too small to allocate from: the " +
+                        "smallest subnet is a /" + std::to_string(subnet.addr().bits() - 2)));
   }
   return {};
 }
@@ -70,7 +81,8 @@ Expected<Range> make_range(const RangeParams& p, std::string_view field) {
           .start = p.start.value_or(p.subnet.first().next()),
           .end = p.end.value_or(default_end(p.subnet)),
           .gateway = p.gateway.value_or(p.subnet.first().next())};
-  if (auto ok = check_in_subnet(p.subnet, r.start, field, "rangeStart"); !ok) return fail(ok.error());
+  if (auto ok = check_in_subnet(p.subnet, r.start, field, "rangeStart"); !ok)
+    return fail(ok.error());
   if (auto ok = check_in_subnet(p.subnet, r.end, field, "rangeEnd"); !ok) return fail(ok.error());
   if (r.end < r.start) {
     return fail(bad(field, "rangeEnd", r.end.str() + " is before rangeStart " + r.start.str()));
@@ -78,10 +90,9 @@ Expected<Range> make_range(const RangeParams& p, std::string_view field) {
   // host-local lets the gateway lie outside the subnet (an on-link route elsewhere); only its
   // family must match.
   if (r.gateway.family() != p.subnet.family()) {
-    return fail(bad(field, "gateway", family_name(r.gateway.family()) + " gateway " +
-                                          r.gateway.str() + " for the " +
-                                          family_name(p.subnet.family()) + " subnet " +
-                                          p.subnet.str()));
+    return fail(bad(field, "gateway",
+                    family_name(r.gateway.family()) + " gateway " + r.gateway.str() + " for the " +
+                        family_name(p.subnet.family()) + " subnet " + p.subnet.str()));
   }
   return r;
 }
@@ -92,12 +103,12 @@ bool overlaps(const Range& a, const Range& b) {
 }
 
 Expected<void> check_range_set(const RangeSet& set, std::string_view field) {
-  const std::string quoted = "\"" + std::string(field) + "\"";
-  if (set.empty()) return fail(cni::invalid_config(quoted + ": empty range set"));
+  const std::string name = quoted(field);
+  if (set.empty()) return fail(cni::invalid_config(name + ": empty range set"));
   for (size_t i = 1; i < set.size(); ++i) {
     if (set[i].subnet.family() != set[0].subnet.family()) {
       return fail(cni::invalid_config(
-          "\"" + std::string(field) + "[" + std::to_string(i) + "]\": " +
+          quoted(std::string(field) + "[" + std::to_string(i) + "]") + ": " +
           family_name(set[i].subnet.family()) + " range " + set[i].str() + " in a set of " +
           family_name(set[0].subnet.family()) + " ranges (one address family per set)"));
     }
@@ -105,8 +116,8 @@ Expected<void> check_range_set(const RangeSet& set, std::string_view field) {
   for (size_t i = 0; i < set.size(); ++i) {
     for (size_t j = i + 1; j < set.size(); ++j) {
       if (overlaps(set[i], set[j])) {
-        return fail(cni::invalid_config(quoted + ": ranges " + set[i].str() +
-                                        " and " + set[j].str() + " overlap"));
+        return fail(cni::invalid_config(name + ": ranges " + set[i].str() + " and " + set[j].str() +
+                                        " overlap"));
       }
     }
   }

@@ -20,7 +20,8 @@ std::vector<std::string> words(std::istringstream& in) {
 
 Expected<cni::Dns> read_resolv_conf(const std::string& path) {
   std::ifstream file(path);
-  if (!file) return fail(cni::sys_error(errno, "cannot read \"" + path + "\"", cni::Code::kInvalidConfig));
+  if (!file)
+    return fail(cni::sys_error(errno, "cannot read \"" + path + "\"", cni::Code::kInvalidConfig));
   cni::Dns dns;
   for (std::string line; std::getline(file, line);) {
     std::istringstream in(line);

@@ -12,6 +12,9 @@ packages=(
   # tests: tools that check what the product did, and the reference plugins
   iproute2 iputils-ping nftables procps util-linux
   containernetworking-plugins
+  # weir-bridge tests and e2e: traffic checks (nc), the reference bridge's ipMasq (iptables),
+  # podman with runc and a busybox rootfs
+  netcat-openbsd iptables podman runc busybox-static
 )
 
 missing=()

@@ -73,16 +73,17 @@ int spawn_wait(const std::string& binary, const std::map<std::string, std::strin
 }
 
 std::string config(const std::string& type, const std::string& data_dir) {
-  nlohmann::json j = {{"cniVersion", "1.0.0"},
-                      {"name", kNetwork},
-                      {"type", type},
-                      {"ipam", {{"type", type},
-                                {"ranges", {{{{"subnet", kSubnet}}}}},
-                                {"dataDir", data_dir}}}};
+  nlohmann::json j = {
+      {"cniVersion", "1.0.0"},
+      {"name", kNetwork},
+      {"type", type},
+      {"ipam", {{"type", type}, {"ranges", {{{{"subnet", kSubnet}}}}}, {"dataDir", data_dir}}}};
   return j.dump();
 }
 
-net::IpAddr nth_lease(int i) { return net::IpAddr::parse("10.10.0.2")->plus(i); }
+net::IpAddr nth_lease(int i) {
+  return net::IpAddr::parse("10.10.0.2")->plus(i);
+}
 
 // weir-ipam's leases go straight into its store, as ADDs would have left them.
 bool prefill_weir(const std::string& dir, int n) {
@@ -95,8 +96,10 @@ bool prefill_weir(const std::string& dir, int n) {
     auto put = t.put_network({.name = kNetwork, .subnets = {*net::Cidr::parse(kSubnet)}});
     if (!put) return put;
     for (int i = 0; i < n; ++i) {
-      auto c = t.claim({.network = kNetwork, .address = nth_lease(i),
-                        .container_id = "fill" + std::to_string(i), .ifname = "eth0",
+      auto c = t.claim({.network = kNetwork,
+                        .address = nth_lease(i),
+                        .container_id = "fill" + std::to_string(i),
+                        .ifname = "eth0",
                         .netns = "/var/run/netns/fill" + std::to_string(i)});
       if (!c) return fail(c.error());
     }
@@ -126,10 +129,11 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 // One ADD then one DEL of a new container; false when either fails.
 bool add_del(const std::string& binary, const std::string& conf_path, const std::string& id,
              Sample& s) {
-  std::map<std::string, std::string> env = {
-      {"CNI_CONTAINERID", id}, {"CNI_NETNS", "/var/run/netns/" + id}, {"CNI_IFNAME", "eth0"},
-      {"CNI_PATH", fs::path(binary).parent_path().string()},
-      {"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}};
+  std::map<std::string, std::string> env = {{"CNI_CONTAINERID", id},
+                                            {"CNI_NETNS", "/var/run/netns/" + id},
+                                            {"CNI_IFNAME", "eth0"},
+                                            {"CNI_PATH", fs::path(binary).parent_path().string()},
+                                            {"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}};
   env["CNI_COMMAND"] = "ADD";
   auto t0 = std::chrono::steady_clock::now();
   const int add = spawn_wait(binary, env, conf_path);
@@ -203,8 +207,8 @@ bool parse_args(int argc, char** argv, Options& o) {
 }
 
 void print_row(int n, const Cell& w, const Cell& h) {
-  std::printf("%8d | %7.2f %7.2f %8.2f (%2d) | %8.2f %8.2f %9.2f (%2d) | %6.1fx\n", n, w.add,
-              w.del, w.total, w.runs, h.add, h.del, h.total, h.runs, h.total / w.total);
+  std::printf("%8d | %7.2f %7.2f %8.2f (%2d) | %8.2f %8.2f %9.2f (%2d) | %6.1fx\n", n, w.add, w.del,
+              w.total, w.runs, h.add, h.del, h.total, h.runs, h.total / w.total);
 }
 
 }  // namespace
@@ -219,7 +223,8 @@ int main(int argc, char** argv) {
   char tmpl[] = "/tmp/weir-ipam-bench-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) return 1;
   const fs::path root = tmpl;
-  std::printf("ADD+DEL latency in ms (median of (runs) calls), one %s, existing leases:\n\n", kSubnet);
+  std::printf("ADD+DEL latency in ms (median of (runs) calls), one %s, existing leases:\n\n",
+              kSubnet);
   std::printf("%8s | %-32s | %-35s | %s\n", "leases", "weir-ipam  ADD     DEL  ADD+DEL",
               "host-local  ADD      DEL   ADD+DEL", "host-local/weir");
   std::map<int, Cell> weir_cells, hl_cells;
@@ -230,8 +235,8 @@ int main(int argc, char** argv) {
     std::ofstream(dir / "weir.json") << config("weir-ipam", (dir / "weir").string());
     std::ofstream(dir / "hl.json") << config("host-local", (dir / "hl").string());
     Cell w, h;
-    ok = prefill_weir((dir / "weir").string(), n) &&
-         prefill_host_local((dir / "hl").string(), n) && measure(o, dir, n, w, h);
+    ok = prefill_weir((dir / "weir").string(), n) && prefill_host_local((dir / "hl").string(), n) &&
+         measure(o, dir, n, w, h);
     if (!ok) break;
     print_row(n, w, h);
     std::fflush(stdout);

@@ -80,9 +80,9 @@ Expected<std::optional<Endpoint>> SqliteTxn::get_endpoint(std::string_view netwo
 Expected<void> SqliteTxn::del_endpoint(std::string_view network, std::string_view container_id,
                                        std::string_view ifname) {
   if (auto ok = writable("delete endpoint"); !ok) return ok;
-  auto r = db_.run(
-      "DELETE FROM endpoint_names WHERE network = ? AND container_id = ? AND ifname = ?",
-      network, container_id, ifname);
+  auto r =
+      db_.run("DELETE FROM endpoint_names WHERE network = ? AND container_id = ? AND ifname = ?",
+              network, container_id, ifname);
   if (r) {
     r = db_.run("DELETE FROM endpoints WHERE network = ? AND container_id = ? AND ifname = ?",
                 network, container_id, ifname);

@@ -29,8 +29,8 @@ class AddrKey {
 inline Expected<net::IpAddr> decode_addr(const Blob& b) {
   if (b.size == 5 && b.data[0] == 4) return net::IpAddr::from_bytes(net::Family::kV4, b.data + 1);
   if (b.size == 17 && b.data[0] == 6) return net::IpAddr::from_bytes(net::Family::kV6, b.data + 1);
-  return fail(cni::make_error(cni::Code::kStore, "store: corrupt address key of " +
-                                                     std::to_string(b.size) + " bytes"));
+  return fail(cni::make_error(
+      cni::Code::kStore, "store: corrupt address key of " + std::to_string(b.size) + " bytes"));
 }
 
 }  // namespace weir::store::sqlite

@@ -20,9 +20,9 @@ std::optional<net::IpAddr> after(const net::IpAddr& a) {
 }
 
 cni::Error out_of_step(std::string_view network, const net::IpAddr& a) {
-  return cni::make_error(cni::Code::kStore, "store: lease index of network \"" +
-                                                std::string(network) + "\" has no run for " +
-                                                a.str());
+  return cni::make_error(
+      cni::Code::kStore,
+      "store: lease index of network \"" + std::string(network) + "\" has no run for " + a.str());
 }
 
 }  // namespace
@@ -68,8 +68,8 @@ Expected<void> SqliteTxn::runs_add(std::string_view network, const net::IpAddr& 
                   AddrKey(right->last).blob(), network, AddrKey(left->first).blob());
     }
   } else if (left) {
-    r = db_.run("UPDATE lease_runs SET last = ? WHERE network = ? AND first = ?",
-                AddrKey(a).blob(), network, AddrKey(left->first).blob());
+    r = db_.run("UPDATE lease_runs SET last = ? WHERE network = ? AND first = ?", AddrKey(a).blob(),
+                network, AddrKey(left->first).blob());
   } else if (right) {
     r = db_.run("UPDATE lease_runs SET first = ? WHERE network = ? AND first = ?",
                 AddrKey(a).blob(), network, AddrKey(right->first).blob());

@@ -91,10 +91,9 @@ Expected<void> apply(Db& db, int64_t from) {
 
 Expected<void> check_not_newer(int64_t v) {
   if (v <= kSchemaVersion) return {};
-  return fail(cni::make_error(cni::Code::kStore,
-                              "store: schema version " + std::to_string(v) +
-                                  " is newer than this weir understands (" +
-                                  std::to_string(kSchemaVersion) + ")"));
+  return fail(cni::make_error(cni::Code::kStore, "store: schema version " + std::to_string(v) +
+                                                     " is newer than this weir understands (" +
+                                                     std::to_string(kSchemaVersion) + ")"));
 }
 
 }  // namespace

@@ -18,9 +18,8 @@ namespace {
 
 using sqlite::Db;
 
-// About 15 ADD+DEL pairs (a pair writes ~7 pages): balances the checkpoint's fsyncs against
-// re-reading the WAL on open.
-constexpr int kWalPages = 100;
+// The WAL is checkpointed and truncated once it holds this many pages (see maybe_checkpoint).
+constexpr int kWalPages = 128;
 
 cni::Error store_sys_error(int err, std::string_view what) {
   return cni::sys_error(err, "store: " + std::string(what), cni::Code::kStore);
@@ -78,12 +77,10 @@ Expected<void> configure(Db& db, std::chrono::milliseconds busy_timeout, bool fi
   sqlite3_busy_timeout(db.raw(), static_cast<int>(busy_timeout.count()));
   if (file) {
     // Each plugin call is a short-lived process, usually the only one with the database open.
-    // By default the last connection to close checkpoints (two fsyncs, ~4 ms each on a VM disk)
-    // and deletes the WAL: more than the call itself. So the WAL stays, and commits checkpoint
-    // it every kWalPages pages. Not more: a process that opens the database alone rebuilds the
-    // WAL index by reading the whole WAL, so its size is paid on every call.
+    // By default the last connection to close checkpoints (two fsyncs, ~4 ms each on a VM
+    // disk): more than the call itself. So the WAL outlives the process (maybe_checkpoint
+    // bounds it).
     sqlite3_db_config(db.raw(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-    sqlite3_wal_autocheckpoint(db.raw(), kWalPages);
     if (auto ok = ensure_wal(db, busy_timeout); !ok) return ok;
     // NORMAL is safe in WAL mode: a crash loses no committed transaction of a running system
     // and never corrupts; only a power cut may lose the last commits.
@@ -106,14 +103,14 @@ Expected<SqliteStore> SqliteStore::open(const std::string& path, SqliteOptions o
   if (auto ok = configure(*db, options.busy_timeout, true); !ok) {
     return fail(ok.error().context("open store \"" + path + "\""));
   }
-  return SqliteStore(std::move(*db));
+  return SqliteStore(std::move(*db), options);
 }
 
 Expected<SqliteStore> SqliteStore::open_memory() {
   auto db = Db::open(":memory:", true);
   if (!db) return fail(db.error());
   if (auto ok = configure(*db, std::chrono::milliseconds(0), false); !ok) return fail(ok.error());
-  return SqliteStore(std::move(*db));
+  return SqliteStore(std::move(*db), {});
 }
 
 Expected<void> SqliteStore::run_txn(const char* begin, bool writable, const TxnFn& fn) {
@@ -122,7 +119,26 @@ Expected<void> SqliteStore::run_txn(const char* begin, bool writable, const TxnF
   auto ok = fn(txn);
   if (ok) ok = db_.exec("COMMIT");
   if (!ok) (void)db_.exec("ROLLBACK");
+  if (ok && writable) maybe_checkpoint();
   return ok;
+}
+
+// A process that opens the database alone rebuilds the WAL index by reading the whole WAL, and
+// forgets what earlier processes checkpointed: the WAL would only grow, and every call would
+// re-read and re-checkpoint all of it. So once the WAL holds kWalPages pages, checkpoint it and
+// truncate it to nothing. Best effort and without waiting: when other processes are in the
+// database, do what SQLite's autocheckpoint does (a passive checkpoint; while processes overlap
+// the WAL index survives and SQLite restarts the WAL itself), and try again on a later commit.
+void SqliteStore::maybe_checkpoint() {
+  if (db_.wal_frames() < kWalPages) return;
+  sqlite3* db = db_.raw();
+  sqlite3_busy_timeout(db, 0);
+  int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  if (rc != SQLITE_OK) {
+    rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  }
+  sqlite3_busy_timeout(db, static_cast<int>(options_.busy_timeout.count()));
+  if (rc == SQLITE_OK) db_.reset_wal_frames();
 }
 
 Expected<void> SqliteStore::transact(const TxnFn& fn) {
@@ -131,6 +147,8 @@ Expected<void> SqliteStore::transact(const TxnFn& fn) {
   return run_txn("BEGIN IMMEDIATE", true, fn);
 }
 
-Expected<void> SqliteStore::view(const TxnFn& fn) { return run_txn("BEGIN", false, fn); }
+Expected<void> SqliteStore::view(const TxnFn& fn) {
+  return run_txn("BEGIN", false, fn);
+}
 
 }  // namespace weir::store

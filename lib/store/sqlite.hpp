@@ -40,10 +40,12 @@ class SqliteStore final : public Store {
   Expected<void> rebuild_index();
 
  private:
-  explicit SqliteStore(sqlite::Db db) : db_(std::move(db)) {}
+  SqliteStore(sqlite::Db db, SqliteOptions options) : db_(std::move(db)), options_(options) {}
   Expected<void> run_txn(const char* begin, bool writable, const TxnFn& fn);
+  void maybe_checkpoint();
 
   sqlite::Db db_;
+  SqliteOptions options_;
 };
 
 }  // namespace weir::store

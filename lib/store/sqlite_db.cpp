@@ -6,9 +6,9 @@ namespace weir::store::sqlite {
 
 cni::Error db_error(sqlite3* db, int rc, std::string_view what) {
   const int primary = rc & 0xff;
-  std::string msg = std::string(what) + ": " +
-                    (db != nullptr && sqlite3_errcode(db) == rc ? sqlite3_errmsg(db)
-                                                                : sqlite3_errstr(rc));
+  std::string msg =
+      std::string(what) + ": " +
+      (db != nullptr && sqlite3_errcode(db) == rc ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
     return cni::try_again_later("store is busy: " + msg);
   }
@@ -28,7 +28,9 @@ Expected<bool> Query::next() {
   return fail(db_error(db_->raw(), rc, sqlite3_sql(stmt_)));
 }
 
-int64_t Query::integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+int64_t Query::integer(int col) const {
+  return sqlite3_column_int64(stmt_, col);
+}
 
 std::string Query::text(int col) const {
   const auto* p = sqlite3_column_text(stmt_, col);
@@ -41,10 +43,30 @@ Blob Query::blob(int col) const {
   return {p, sqlite3_column_bytes(stmt_, col)};
 }
 
-bool Query::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+bool Query::is_null(int col) const {
+  return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+}
 
-void Db::Close::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-void Db::Finalize::operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+void Db::Close::operator()(sqlite3* db) const {
+  sqlite3_close_v2(db);
+}
+void Db::Finalize::operator()(sqlite3_stmt* s) const {
+  sqlite3_finalize(s);
+}
+
+namespace {
+
+int count_wal_frames(void* frames, sqlite3*, const char*, int n) {
+  *static_cast<int*>(frames) = n;
+  return SQLITE_OK;
+}
+
+}  // namespace
+
+Db::Db(sqlite3* db) : db_(db) {
+  // Replaces SQLite's own autocheckpoint hook: the store decides when to checkpoint.
+  if (db != nullptr) sqlite3_wal_hook(db, count_wal_frames, wal_frames_.get());
+}
 
 Expected<Db> Db::open(const std::string& path, bool create) {
   sqlite3* raw = nullptr;
@@ -75,11 +97,14 @@ Expected<int64_t> Db::scalar(const char* sql) {
   if (!q) return fail(q.error());
   auto row = q->next();
   if (!row) return fail(row.error());
-  if (!*row) return fail(cni::make_error(cni::Code::kStore, std::string("store: no value from ") + sql));
+  if (!*row)
+    return fail(cni::make_error(cni::Code::kStore, std::string("store: no value from ") + sql));
   return q->integer(0);
 }
 
-int Db::changes() const { return sqlite3_changes(raw()); }
+int Db::changes() const {
+  return sqlite3_changes(raw());
+}
 
 Expected<sqlite3_stmt*> Db::prepare(const char* sql) {
   auto it = cache_.find(sql);
@@ -97,7 +122,9 @@ int Db::bind(sqlite3_stmt* s, int i, std::string_view v) {
   return sqlite3_bind_text(s, i, p, static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
 
-int Db::bind(sqlite3_stmt* s, int i, int64_t v) { return sqlite3_bind_int64(s, i, v); }
+int Db::bind(sqlite3_stmt* s, int i, int64_t v) {
+  return sqlite3_bind_int64(s, i, v);
+}
 
 int Db::bind(sqlite3_stmt* s, int i, const Blob& v) {
   return sqlite3_bind_blob(s, i, v.data, v.size, SQLITE_TRANSIENT);

@@ -92,6 +92,9 @@ class Db {
 
   int changes() const;
   sqlite3* raw() const { return db_.get(); }
+  // Frames in the WAL after the last commit (0 when not in WAL mode).
+  int wal_frames() const { return *wal_frames_; }
+  void reset_wal_frames() { *wal_frames_ = 0; }
 
  private:
   struct Close {
@@ -100,7 +103,7 @@ class Db {
   struct Finalize {
     void operator()(sqlite3_stmt* s) const;
   };
-  explicit Db(sqlite3* db) : db_(db) {}
+  explicit Db(sqlite3* db);
 
   Expected<sqlite3_stmt*> prepare(const char* sql);
   static int bind(sqlite3_stmt* s, int i, std::string_view v);
@@ -112,6 +115,7 @@ class Db {
   static int bind(sqlite3_stmt* s, int i, const char* v) { return bind(s, i, std::string_view(v)); }
   static int bind(sqlite3_stmt* s, int i, int v) { return bind(s, i, int64_t{v}); }
 
+  std::unique_ptr<int> wal_frames_ = std::make_unique<int>(0);  // stable address for the hook
   std::unique_ptr<sqlite3, Close> db_;
   // Declared after db_, so the statements are finalized before the connection closes.
   std::map<const char*, std::unique_ptr<sqlite3_stmt, Finalize>> cache_;

@@ -42,8 +42,8 @@ Expected<NetworkRecord> network_from_row(const Query& q) {
 
 Expected<void> same_family(const net::IpAddr& from, const net::IpAddr& to) {
   if (from.family() == to.family()) return {};
-  return fail(cni::internal("store: address range " + from.str() + " - " + to.str() +
-                            " mixes families"));
+  return fail(
+      cni::internal("store: address range " + from.str() + " - " + to.str() + " mixes families"));
 }
 
 }  // namespace
@@ -113,10 +113,10 @@ Expected<bool> SqliteTxn::claim(const Lease& l) {
 
 Expected<std::optional<Lease>> SqliteTxn::get_lease(std::string_view network,
                                                     const net::IpAddr& address) {
-  auto leases = collect_leases(db_.query(
-      "SELECT network, addr, range_set, container_id, ifname, netns, created FROM leases "
-      "WHERE network = ? AND addr = ?",
-      network, AddrKey(address).blob()));
+  auto leases = collect_leases(
+      db_.query("SELECT network, addr, range_set, container_id, ifname, netns, created FROM leases "
+                "WHERE network = ? AND addr = ?",
+                network, AddrKey(address).blob()));
   if (!leases) return fail(leases.error());
   if (leases->empty()) return std::nullopt;
   return std::optional(std::move(leases->front()));
@@ -138,10 +138,10 @@ Expected<std::optional<net::IpAddr>> SqliteTxn::first_free(std::string_view netw
 Expected<std::vector<Lease>> SqliteTxn::leases_of(std::string_view network,
                                                   std::string_view container_id,
                                                   std::string_view ifname) {
-  return collect_leases(db_.query(
-      "SELECT network, addr, range_set, container_id, ifname, netns, created FROM leases "
-      "WHERE network = ? AND container_id = ? AND ifname = ? ORDER BY addr",
-      network, container_id, ifname));
+  return collect_leases(
+      db_.query("SELECT network, addr, range_set, container_id, ifname, netns, created FROM leases "
+                "WHERE network = ? AND container_id = ? AND ifname = ? ORDER BY addr",
+                network, container_id, ifname));
 }
 
 Expected<void> SqliteTxn::del_lease(const Lease& l) {
@@ -178,10 +178,10 @@ Expected<std::vector<Lease>> SqliteTxn::list_leases(std::string_view network) {
         "SELECT network, addr, range_set, container_id, ifname, netns, created FROM leases "
         "ORDER BY network, addr"));
   }
-  return collect_leases(db_.query(
-      "SELECT network, addr, range_set, container_id, ifname, netns, created FROM leases "
-      "WHERE network = ? ORDER BY addr",
-      network));
+  return collect_leases(
+      db_.query("SELECT network, addr, range_set, container_id, ifname, netns, created FROM leases "
+                "WHERE network = ? ORDER BY addr",
+                network));
 }
 
 Expected<uint64_t> SqliteTxn::count_leases(std::string_view network, const net::IpAddr& from,
@@ -199,8 +199,8 @@ Expected<uint64_t> SqliteTxn::count_leases(std::string_view network, const net::
 
 Expected<std::optional<net::IpAddr>> SqliteTxn::get_cursor(std::string_view network,
                                                            int range_set) {
-  auto q = db_.query("SELECT addr FROM cursors WHERE network = ? AND range_set = ?", network,
-                     range_set);
+  auto q =
+      db_.query("SELECT addr FROM cursors WHERE network = ? AND range_set = ?", network, range_set);
   if (!q) return fail(q.error());
   auto row = q->next();
   if (!row) return fail(row.error());

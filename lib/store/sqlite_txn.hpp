@@ -29,8 +29,7 @@ class SqliteTxn final : public Txn {
   Expected<bool> claim(const Lease& lease) override;
   Expected<std::optional<Lease>> get_lease(std::string_view network,
                                            const net::IpAddr& address) override;
-  Expected<std::optional<net::IpAddr>> first_free(std::string_view network,
-                                                  const net::IpAddr& from,
+  Expected<std::optional<net::IpAddr>> first_free(std::string_view network, const net::IpAddr& from,
                                                   const net::IpAddr& to) override;
   Expected<std::vector<Lease>> leases_of(std::string_view network, std::string_view container_id,
                                          std::string_view ifname) override;
@@ -41,8 +40,7 @@ class SqliteTxn final : public Txn {
   Expected<uint64_t> count_leases(std::string_view network, const net::IpAddr& from,
                                   const net::IpAddr& to) override;
 
-  Expected<std::optional<net::IpAddr>> get_cursor(std::string_view network,
-                                                  int range_set) override;
+  Expected<std::optional<net::IpAddr>> get_cursor(std::string_view network, int range_set) override;
   Expected<void> set_cursor(std::string_view network, int range_set,
                             const net::IpAddr& address) override;
 

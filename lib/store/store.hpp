@@ -91,8 +91,7 @@ class Txn {
   // Releases every lease of the attachment; returns how many there were (0 is success).
   virtual Expected<int> release(std::string_view network, std::string_view container_id,
                                 std::string_view ifname) = 0;
-  virtual Expected<bool> release_address(std::string_view network,
-                                         const net::IpAddr& address) = 0;
+  virtual Expected<bool> release_address(std::string_view network, const net::IpAddr& address) = 0;
   // All leases of a network ("" = of every network), ordered by network and address.
   virtual Expected<std::vector<Lease>> list_leases(std::string_view network) = 0;
   // Leases with an address in [from, to]; costs one index step per lease counted.

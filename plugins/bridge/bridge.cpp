@@ -10,6 +10,7 @@
 #include "plugins/bridge/config.hpp"
 #include "plugins/bridge/endpoint.hpp"
 #include "plugins/bridge/rules.hpp"
+#include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/ipam_client.hpp"
 #include "plugins/common/netns_open.hpp"
 
@@ -34,10 +35,83 @@ struct Links {
   netlink::LinkInfo container;
 };
 
+std::vector<net::IpAddr> gateways_of(const cni::Result& r) {
+  std::vector<net::IpAddr> out;
+  for (const auto& ip : r.ips) {
+    if (ip.gateway) out.push_back(*ip.gateway);
+  }
+  return out;
+}
+
+// The container's routes: IPAM's, then with isDefaultGateway a default route via the gateway
+// of each family that IPAM gave none for (the reference plugin's calcGateways).
+std::vector<cni::Route> container_routes(const BridgeConfig& cfg, const cni::Result& addrs) {
+  std::vector<cni::Route> out = addrs.routes;
+  if (!cfg.is_default_gateway || cfg.internal) return out;
+  for (const auto& ip : addrs.ips) {
+    if (!ip.gateway) continue;
+    const net::Family f = ip.address.family();
+    const bool have = std::any_of(out.begin(), out.end(), [f](const cni::Route& r) {
+      return r.dst.prefix_len() == 0 && r.dst.family() == f;
+    });
+    if (have) continue;
+    net::Cidr any(*net::IpAddr::parse(f == net::Family::kV4 ? "0.0.0.0" : "::"), 0);
+    out.push_back({.dst = any, .gw = ip.gateway});
+  }
+  return out;
+}
+
+// What a route of the result becomes in the kernel: one without a gateway goes via the
+// gateway of its family (ipam.ConfigureIface in the reference plugins).
+netlink::RouteInfo kernel_route(const cni::Route& rt, const std::vector<cni::IpConfig>& ips, int ifindex) {
+  netlink::RouteInfo r{.ifindex = ifindex, .family = rt.dst.family()};
+  if (rt.dst.prefix_len() != 0) r.dst = rt.dst;
+  r.gw = rt.gw;
+  for (const auto& ip : ips) {
+    if (!r.gw && ip.gateway && ip.address.family() == rt.dst.family()) r.gw = ip.gateway;
+  }
+  return r;
+}
+
+nlohmann::json routes_json(const std::vector<netlink::RouteInfo>& routes) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& r : routes) {
+    nlohmann::json j = {{"dst", r.dst ? r.dst->str() : (r.family == net::Family::kV4 ? "0.0.0.0/0" : "::/0")}};
+    if (r.gw) j["gw"] = r.gw->str();
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
 std::vector<net::Cidr> addresses_of(const cni::Result& r) {
   std::vector<net::Cidr> out;
   for (const auto& ip : r.ips) out.push_back(ip.address);
   return out;
+}
+
+std::string bridge_of(const store::Endpoint& ep) {
+  auto extra = nlohmann::json::parse(ep.extra, nullptr, false);
+  if (extra.is_object() && extra.contains("bridge") && extra["bridge"].is_string()) {
+    return extra["bridge"].get<std::string>();
+  }
+  return {};
+}
+
+// Whether ADD gave the endpoint rules of its own (published ports). Records without the fact
+// are assumed to have some.
+bool has_rules(const store::Endpoint& ep) {
+  auto extra = nlohmann::json::parse(ep.extra, nullptr, false);
+  if (!extra.is_object() || !extra.contains("ports") || !extra["ports"].is_number_unsigned()) return true;
+  return extra["ports"].get<uint64_t>() > 0;
+}
+
+// Whether any endpoint in the store, of any network, is attached to the bridge: several
+// networks may share one bridge, and only the last of them may delete it.
+Expected<bool> bridge_in_use(store::Store& st, const std::string& bridge) {
+  auto all = list_endpoints(st, "");
+  if (!all) return fail(all.error());
+  return std::any_of(all->begin(), all->end(),
+                     [&](const store::Endpoint& ep) { return bridge_of(ep) == bridge; });
 }
 
 // The gateway address goes on the bridge. An address of the same subnet already there is
@@ -60,7 +134,7 @@ Expected<void> ensure_gateway(netlink::Socket& hs, const netlink::LinkInfo& br,
   return netlink::add_addr(hs, br.index, gw);
 }
 
-Expected<netlink::LinkInfo> setup_bridge(netlink::Socket& hs, const cni::Call& call,
+Expected<netlink::LinkInfo> setup_bridge(netlink::Socket& hs, store::Store& st, const cni::Call& call,
                                          const BridgeConfig& cfg, const cni::Result& addrs,
                                          cni::Rollback& undo) {
   auto existing = netlink::get_link(hs, cfg.bridge);
@@ -69,22 +143,35 @@ Expected<netlink::LinkInfo> setup_bridge(netlink::Socket& hs, const cni::Call& c
   auto br = netlink::ensure_bridge(hs, {.name = cfg.bridge, .mtu = cfg.mtu, .mac = bridge_mac(cfg.bridge)});
   if (!br) return fail(br.error());
   if (!existing) {
-    undo.push("delete bridge " + cfg.bridge, [&hs, name = cfg.bridge] { return netlink::del_link(hs, name); });
+    // Another ADD may have put its container on the bridge meanwhile: delete it only when
+    // the store knows no endpoint on it.
+    undo.push("delete bridge " + cfg.bridge, [&hs, &st, name = cfg.bridge]() -> Expected<void> {
+      auto used = bridge_in_use(st, name);
+      if (!used) return fail(used.error());
+      return *used ? Expected<void>{} : netlink::del_link(hs, name);
+    });
     std::string alias = std::string(kBridgeAliasPrefix) + call.conf.name;
     if (auto ok = netlink::set_link_alias(hs, br->index, alias); !ok) return fail(ok.error());
   }
   if (cfg.promisc) {
     if (auto ok = netlink::set_promisc(hs, br->index, true); !ok) return fail(ok.error());
   }
+  bool v4 = false, v6 = false;
+  for (const auto& ip : addrs.ips) (ip.address.family() == net::Family::kV4 ? v4 : v6) = true;
   if (cfg.is_gateway) {
+    // An IPv6 gateway under DAD stays "tentative" (and silent) for a second or more once the
+    // bridge gets carrier, so containers could not reach it when ADD returns. The address is
+    // ours by lease: skip DAD, as on the container side.
+    if (v6) {
+      auto ok = netlink::set_sysctl("net/ipv6/conf/" + cfg.bridge + "/accept_dad", "0");
+      if (!ok) return fail(ok.error());
+    }
     for (const auto& ip : addrs.ips) {
       if (auto ok = ensure_gateway(hs, *br, cfg, ip); !ok) return fail(ok.error());
     }
   }
   // Routing between the bridge and the world needs forwarding; published ports reached from
   // 127.0.0.1 need route_localnet on the bridge (the DNAT target is not a local address).
-  bool v4 = false, v6 = false;
-  for (const auto& ip : addrs.ips) (ip.address.family() == net::Family::kV4 ? v4 : v6) = true;
   if (v4 && cfg.is_gateway) {
     if (auto ok = netlink::set_sysctl("net.ipv4.ip_forward", "1"); !ok) return fail(ok.error());
   }
@@ -149,24 +236,8 @@ Expected<void> configure_container(netlink::Socket& cs, const netns::Handle& ns,
     if (auto ok = netlink::add_addr(cs, ifindex, ip.address); !ok) return ok;
   }
   if (auto ok = netlink::set_link_up(cs, ifindex, true); !ok) return ok;
-  for (const auto& rt : addrs.routes) {
-    netlink::RouteInfo r{.ifindex = ifindex, .family = rt.dst.family()};
-    if (rt.dst.prefix_len() != 0) r.dst = rt.dst;
-    r.gw = rt.gw;
-    if (!r.gw) {
-      // A route without a gateway goes via the gateway of its family (reference behaviour).
-      for (const auto& ip : addrs.ips) {
-        if (ip.gateway && ip.address.family() == rt.dst.family()) r.gw = ip.gateway;
-      }
-    }
-    if (auto ok = netlink::add_route(cs, r); !ok) return ok;
-  }
-  if (cfg.is_default_gateway && !cfg.internal) {
-    for (const auto& ip : addrs.ips) {
-      if (!ip.gateway) continue;
-      netlink::RouteInfo r{.gw = ip.gateway, .ifindex = ifindex, .family = ip.address.family()};
-      if (auto ok = netlink::add_route(cs, r); !ok) return ok;
-    }
+  for (const auto& rt : container_routes(cfg, addrs)) {
+    if (auto ok = netlink::add_route(cs, kernel_route(rt, addrs.ips, ifindex)); !ok) return ok;
   }
   return {};
 }
@@ -180,19 +251,10 @@ cni::Result make_result(const cni::Call& call, const BridgeConfig& cfg, const Li
                           .mac = links.container.mac.str(),
                           .mtu = cfg.mtu ? std::optional<uint32_t>(cfg.mtu) : std::nullopt,
                           .sandbox = call.env.netns});
+  r.routes = container_routes(cfg, addrs);
   for (auto& ip : addrs.ips) {
     ip.interface = 2;
-    if (!cfg.is_gateway && !ip.gateway) ip.gateway.reset();
     r.ips.push_back(ip);
-  }
-  r.routes = std::move(addrs.routes);
-  if (cfg.is_default_gateway && !cfg.internal) {
-    for (const auto& ip : r.ips) {
-      if (!ip.gateway) continue;
-      net::Cidr any(ip.address.family() == net::Family::kV4 ? *net::IpAddr::parse("0.0.0.0")
-                                                            : *net::IpAddr::parse("::"), 0);
-      r.routes.push_back({.dst = any, .gw = ip.gateway});
-    }
   }
   r.dns = call.conf.dns.empty() ? addrs.dns : call.conf.dns;
   return r;
@@ -208,8 +270,10 @@ Expected<void> del_network_if_empty(store::Store& st, netlink::Socket& hs, const
   if (auto removed = firewall::del_table_if_unused(); !removed) return fail(removed.error());
   auto br = netlink::get_link(hs, bridge);
   if (!br) return {};
-  if (br->alias == std::string(kBridgeAliasPrefix) + network) return netlink::del_link(hs, bridge);
-  return {};
+  if (br->alias != std::string(kBridgeAliasPrefix) + network) return {};
+  auto used = bridge_in_use(st, bridge);
+  if (!used) return fail(used.error());
+  return *used ? Expected<void>{} : netlink::del_link(hs, bridge);
 }
 
 Expected<cni::Result> cmd_add(const cni::Call& call) {
@@ -224,6 +288,16 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   auto store = open_store(cfg->data_dir);
   if (!store) return fail(store.error());
 
+  // A second ADD of a live attachment must not touch it: IPAM would hand back the same lease,
+  // and this ADD's rollback would release it under the running container.
+  auto existing = load_endpoint(**store, call);
+  if (!existing) return fail(existing.error());
+  if (*existing) {
+    return fail(cni::invalid_env("container \"" + call.env.container_id + "\" already has \"" +
+                                 call.env.ifname + "\" on network \"" + call.conf.name +
+                                 "\" (CNI_CONTAINERID, CNI_IFNAME): DEL it first"));
+  }
+
   cni::Rollback undo(&call.process->err());
   // Addresses first: an exhausted range fails before any kernel change.
   cni::Result addrs;
@@ -232,8 +306,11 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
     if (!r) return fail(r.error());
     addrs = std::move(*r);
     undo.push("release addresses", [&call] { return ipam_del(call); });
+    for (auto& ip : addrs.ips) {
+      if (!ip.gateway) ip.gateway = ip.address.network().first().next();
+    }
   }
-  auto br = setup_bridge(*hs, call, *cfg, addrs, undo);
+  auto br = setup_bridge(*hs, **store, call, *cfg, addrs, undo);
   if (!br) return fail(br.error());
   auto pair = setup_veth(*hs, *cs, *ns, call, *cfg, *br, undo);
   if (!pair) return fail(pair.error());
@@ -248,36 +325,63 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
     undo.push("remove the network's rules if it has no endpoint", [&] {
       return del_network_if_empty(**store, *hs, call.conf.name, cfg->bridge);
     });
-    undo.push("remove firewall rules", [&] {
-      return firewall::del_endpoint(call.conf.name, call.env.container_id, call.env.ifname);
-    });
-    if (auto ok = firewall::ensure_endpoint(endpoint_rules(call, *cfg, addresses_of(addrs))); !ok) return fail(ok.error());
+    // An endpoint without published ports has no rules of its own (a new attachment, so none
+    // are left over): one nftables round trip less per ADD, and per DEL (see has_rules).
+    if (!cfg->ports.empty()) {
+      undo.push("remove firewall rules", [&] {
+        return firewall::del_endpoint(call.conf.name, call.env.container_id, call.env.ifname);
+      });
+      if (auto ok = firewall::ensure_endpoint(endpoint_rules(call, *cfg, addresses_of(addrs))); !ok) {
+        return fail(ok.error());
+      }
+    }
   }
 
   Links links{.bridge = *br, .host_veth = pair->host};
   links.container.mac = pair->peer_mac;
+  std::vector<netlink::RouteInfo> routes;
+  for (const auto& rt : container_routes(*cfg, addrs)) routes.push_back(kernel_route(rt, addrs.ips, 0));
   auto result = make_result(call, *cfg, links, std::move(addrs));
   EndpointInfo info{.mac = result.interfaces.back().mac,
                     .host_ifname = pair->host.name,
                     .ips = addresses_of(result),
                     .aliases = cfg->aliases,
-                    .extra = {{"bridge", cfg->bridge}, {"embeddedDNS", cfg->embedded_dns}}};
+                    .extra = {{"bridge", cfg->bridge},
+                              {"routes", routes_json(routes)},
+                              {"ports", cfg->ports.size()}}};
+  std::vector<net::IpAddr> resolvers = gateways_of(result);
+  if (cfg->embedded_dns) mark_dns_endpoint(info.extra, resolvers);
   if (auto ok = save_endpoint(**store, call, info); !ok) return fail(ok.error());
+  if (cfg->embedded_dns) {
+    undo.push("forget the endpoint", [&] {
+      auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname);
+      return ok ? sync_dns(cfg->data_dir, false) : ok;
+    });
+    // The name resolves when ADD returns: the agent has acknowledged the new records.
+    if (auto ok = sync_dns(cfg->data_dir, true); !ok) return fail(ok.error());
+    result.dns = dns_for(call.conf.name, resolvers, result.dns);
+  }
   undo.commit();
   return result;
 }
 
 // DEL walks the stored endpoint, not the caller's memory: no prevResult, no netns needed.
 Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni::Call& call,
-                               const std::string& bridge) {
+                               const std::string& bridge, const std::string& data_dir) {
   auto ep = load_endpoint(st, call);
   if (!ep) return fail(ep.error());
   std::string host_veth = *ep ? (*ep)->host_ifname : netlink::veth_name(call.env.container_id, call.env.ifname);
   if (auto ok = netlink::del_link(hs, host_veth); !ok) return ok;
-  if (auto ok = firewall::del_endpoint(call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
+  if (!*ep || has_rules(**ep)) {
+    if (auto ok = firewall::del_endpoint(call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
+  }
   if (auto ok = ipam_del(call); !ok) return ok;
   if (auto ok = forget_endpoint(st, call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
-  return del_network_if_empty(st, hs, call.conf.name, bridge);
+  if (*ep && dns_endpoint((*ep)->extra)) {
+    if (auto ok = sync_dns(data_dir, false); !ok) return ok;
+  }
+  std::string recorded = *ep ? bridge_of(**ep) : std::string();
+  return del_network_if_empty(st, hs, call.conf.name, recorded.empty() ? bridge : recorded);
 }
 
 Expected<void> cmd_del(const cni::Call& call) {
@@ -287,7 +391,7 @@ Expected<void> cmd_del(const cni::Call& call) {
   if (!hs) return fail(hs.error());
   auto store = open_store(cfg->data_dir);
   if (!store) return fail(store.error());
-  return remove_endpoint(**store, *hs, call, cfg->bridge);
+  return remove_endpoint(**store, *hs, call, cfg->bridge, cfg->data_dir);
 }
 
 Expected<void> cmd_check(const cni::Call& call) {

@@ -2,6 +2,7 @@
 
 #include "lib/cni/fields.hpp"
 #include "plugins/common/endpoints.hpp"
+#include "plugins/common/ipam_client.hpp"
 
 namespace weir::plugins::bridge {
 
@@ -150,9 +151,13 @@ Expected<BridgeConfig> parse_config(const cni::Call& call) {
 
   auto data_dir = fields::get_string(j, "", "dataDir");
   if (!data_dir) return fail(data_dir.error());
-  auto ipam_data_dir = fields::get_string(call.conf.ipam, "ipam", "dataDir");
-  if (!ipam_data_dir) return fail(ipam_data_dir.error());
-  c.data_dir = data_dir->value_or(ipam_data_dir->value_or(""));
+  c.data_dir = data_dir->value_or("");
+  // weir-ipam's dataDir is the store's folder too; another IPAM's (host-local's) is its own.
+  if (!*data_dir && call.conf.ipam_type() == kWeirIpam) {
+    auto ipam_data_dir = fields::get_string(call.conf.ipam, "ipam", "dataDir");
+    if (!ipam_data_dir) return fail(ipam_data_dir.error());
+    c.data_dir = ipam_data_dir->value_or("");
+  }
 
   c.ipam = call.conf.ipam.is_object() && !call.conf.ipam.empty();
   if (c.ipam && call.conf.ipam_type().empty()) {

@@ -7,6 +7,40 @@
 
 namespace weir::plugins::bridge {
 
+namespace {
+
+// The routes ADD made, as recorded in the endpoint's extra ("routes": [{"dst", "gw"}]), must
+// all be in the container's main table, through its interface.
+Expected<void> check_routes(const cni::Call& call, const store::Endpoint& ep, int ifindex,
+                            netlink::Socket& cs) {
+  auto extra = nlohmann::json::parse(ep.extra, nullptr, false);
+  if (!extra.is_object() || !extra.contains("routes") || !extra["routes"].is_array()) return {};
+  if (extra["routes"].empty()) return {};
+  auto have = netlink::list_routes(cs);
+  if (!have) return fail(have.error());
+  for (const auto& want : extra["routes"]) {
+    auto dst = net::Cidr::parse(want.value("dst", ""));
+    if (!dst) continue;
+    std::optional<net::IpAddr> gw;
+    if (want.contains("gw")) gw = net::IpAddr::parse(want["gw"].get<std::string>());
+    const bool is_default = dst->prefix_len() == 0;
+    bool found = false;
+    for (const auto& r : *have) {
+      const bool same_dst = is_default ? (!r.dst || r.dst->prefix_len() == 0) && r.family == dst->family()
+                                       : r.dst && *r.dst == *dst;
+      found = found || (same_dst && r.ifindex == ifindex && r.gw == gw);
+    }
+    if (!found) {
+      std::string what = is_default ? "the default route" : "route " + dst->str();
+      if (gw) what += " via " + gw->str();
+      return fail(cni::check_failed(what + " is missing in the container (\"" + call.env.ifname + "\")"));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 Expected<void> check_endpoint(const cni::Call& call, const BridgeConfig& cfg,
                               const store::Endpoint& ep, const netns::Handle& ns) {
   auto hs = netlink::Socket::open();
@@ -26,6 +60,10 @@ Expected<void> check_endpoint(const cni::Call& call, const BridgeConfig& cfg,
   auto itf = netlink::get_link(*cs, call.env.ifname);
   if (!itf) return fail(cni::check_failed("interface \"" + call.env.ifname + "\" is missing in the container"));
   if (!itf->up) return fail(cni::check_failed("interface \"" + call.env.ifname + "\" is down in the container"));
+  if (itf->kind != "veth" || veth->link != itf->index) {
+    return fail(cni::check_failed("interface \"" + call.env.ifname + "\" in the container is not the peer of host veth \"" +
+                                  ep.host_ifname + "\""));
+  }
   if (itf->mac.str() != ep.mac) {
     return fail(cni::check_failed("interface \"" + call.env.ifname + "\" has MAC " + itf->mac.str() +
                                   ", not " + ep.mac));
@@ -39,15 +77,7 @@ Expected<void> check_endpoint(const cni::Call& call, const BridgeConfig& cfg,
       return fail(cni::check_failed("address " + ip.str() + " is missing on \"" + call.env.ifname + "\""));
     }
   }
-  if (cfg.is_default_gateway && !cfg.internal && !ep.ips.empty()) {
-    auto routes = netlink::list_routes(*cs);
-    if (!routes) return fail(routes.error());
-    for (const auto& ip : ep.ips) {
-      bool found = false;
-      for (const auto& r : *routes) found = found || (!r.dst && r.family == ip.family());
-      if (!found) return fail(cni::check_failed("the default route of the container is missing"));
-    }
-  }
+  if (auto ok = check_routes(call, ep, itf->index, *cs); !ok) return ok;
   if (!ep.ips.empty()) {
     if (auto ok = firewall::check_network(network_rules(call.conf.name, cfg, ep.ips)); !ok) return ok;
     if (auto ok = firewall::check_endpoint(endpoint_rules(call, cfg, ep.ips)); !ok) return ok;

@@ -1,9 +1,8 @@
 // The reference bridge plugin (Debian's containernetworking-plugins) delegating to weir-ipam:
 // weir-ipam is a plain CNI IPAM plugin that any plugin can exec. The bridge runs inside a
 // private netns that plays the host, so nothing touches the real host.
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -19,7 +18,7 @@ using nlohmann::json;
 
 constexpr const char* kRefBridge = "/usr/lib/cni/bridge";
 
-class RefBridgeTest : public ::testing::Test {
+class IpamRefBridge : public ::testing::Test {
  protected:
   void SetUp() override {
     WEIR_REQUIRE_ROOT();
@@ -31,9 +30,10 @@ class RefBridgeTest : public ::testing::Test {
              {"type", "bridge"},
              {"bridge", bridge_},
              {"isGateway", true},
-             {"ipam", {{"type", "weir-ipam"},
-                       {"ranges", {{{{"subnet", "10.77.0.0/24"}}}}},
-                       {"dataDir", tmp_.path()}}}};
+             {"ipam",
+              {{"type", "weir-ipam"},
+               {"ranges", {{{{"subnet", "10.77.0.0/24"}}}}},
+               {"dataDir", tmp_.path()}}}};
   }
   void TearDown() override {
     if (host_) sh("ip -n " + host_->name() + " link del " + bridge_ + " 2>/dev/null");
@@ -63,7 +63,7 @@ class RefBridgeTest : public ::testing::Test {
   json conf_;
 };
 
-TEST_F(RefBridgeTest, ContainersGetAddressesAndDelFreesThem) {
+TEST_F(IpamRefBridge, ContainersGetAddressesAndDelFreesThem) {
   TestNetns a("ipamctra");
   TestNetns b("ipamctrb");
   auto ra = bridge("ADD", a, conf_);

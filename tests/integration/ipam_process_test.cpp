@@ -1,12 +1,11 @@
 // Real weir-ipam processes on one store: 64 ADDs at once, then 64 DELs; and processes killed
 // with SIGKILL at random moments. No root needed: the store lives in a temp folder.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <fstream>
@@ -25,12 +24,12 @@ namespace {
 using nlohmann::json;
 
 std::string config(const TempDir& tmp, const std::string& subnet) {
-  return json{{"cniVersion", "1.0.0"},
-              {"name", "stress"},
-              {"type", "weir-ipam"},
-              {"ipam", {{"type", "weir-ipam"},
-                        {"ranges", {{{{"subnet", subnet}}}}},
-                        {"dataDir", tmp.path()}}}}
+  return json{
+      {"cniVersion", "1.0.0"},
+      {"name", "stress"},
+      {"type", "weir-ipam"},
+      {"ipam",
+       {{"type", "weir-ipam"}, {"ranges", {{{{"subnet", subnet}}}}}, {"dataDir", tmp.path()}}}}
       .dump();
 }
 

@@ -11,17 +11,22 @@ namespace {
 using testing::decode;
 using testing::make_query;
 
-net::IpAddr ip(std::string_view s) { return *net::IpAddr::parse(s); }
+net::IpAddr ip(std::string_view s) {
+  return *net::IpAddr::parse(s);
+}
 
 // One network, one name ("many") with 100 IPv4 and 100 IPv6 addresses.
 std::shared_ptr<const Zone> big_zone() {
-  std::vector<ZoneNetwork> nets{{.name = "big",
-                                 .subnets = {*net::Cidr::parse("10.0.0.0/16"), *net::Cidr::parse("fd00::/64")},
-                                 .listen = {ip("10.0.0.1")}}};
+  std::vector<ZoneNetwork> nets{
+      {.name = "big",
+       .subnets = {*net::Cidr::parse("10.0.0.0/16"), *net::Cidr::parse("fd00::/64")},
+       .listen = {ip("10.0.0.1")}}};
   std::vector<ZoneEndpoint> eps;
   for (int i = 0; i < 100; ++i) {
     auto v6 = ip("fd00::100").plus(static_cast<uint64_t>(i));
-    eps.push_back({.network = "big", .container_id = "c" + std::to_string(i), .aliases = {"many"},
+    eps.push_back({.network = "big",
+                   .container_id = "c" + std::to_string(i),
+                   .aliases = {"many"},
                    .ips = {net::IpAddr::v4(0x0a000100u + i), v6}});
   }
   auto z = build_zone(nets, eps);
@@ -66,7 +71,8 @@ TEST(DnsResponder, HonoursTheClientsEdnsSizeUpToTheCap) {
   } cases[] = {{100, 512}, {512, 512}, {1000, 1000}, {1232, 1232}, {4096, 1232}, {65535, 1232}};
   for (const auto& c : cases) {
     SCOPED_TRACE(c.asked);
-    const auto r = ask(zone.get(), make_query("many", kTypeAAAA, {.edns = true, .udp_size = c.asked}));
+    const auto r =
+        ask(zone.get(), make_query("many", kTypeAAAA, {.edns = true, .udp_size = c.asked}));
     EXPECT_EQ(r.outcome.limit, c.limit);
     EXPECT_LE(r.bytes.size(), c.limit);
     EXPECT_GT(r.bytes.size(), c.limit - 40);  // filled up to the limit
@@ -93,7 +99,8 @@ TEST(DnsResponder, TcpCarriesEverything) {
 TEST(DnsResponder, FitsWithoutTruncation) {
   const auto zone = big_zone();
   std::vector<ZoneNetwork> nets{{.name = "n", .subnets = {*net::Cidr::parse("10.0.0.0/16")}}};
-  std::vector<ZoneEndpoint> eps{{.network = "n", .container_id = "c", .names = {"one"}, .ips = {ip("10.0.0.5")}}};
+  std::vector<ZoneEndpoint> eps{
+      {.network = "n", .container_id = "c", .names = {"one"}, .ips = {ip("10.0.0.5")}}};
   auto small = build_zone(nets, eps);
   ASSERT_TRUE(small);
   const auto r = ask(small->get(), make_query("one.n", kTypeA, {.edns = true}));
@@ -125,7 +132,8 @@ TEST(DnsResponder, ForwardsWithTheClientsLimit) {
   Responder responder;
   std::vector<uint8_t> out(kMaxMessage);
   const auto q = make_query("example.com", kTypeA, {.edns = true, .udp_size = 4096});
-  const auto o = responder.respond(zone.get(), Client{ip("10.1.0.3"), ip("10.1.0.1"), {}}, Transport::kUdp, q, out);
+  const auto o = responder.respond(zone.get(), Client{ip("10.1.0.3"), ip("10.1.0.1"), {}},
+                                   Transport::kUdp, q, out);
   ASSERT_EQ(o.action, Outcome::Action::kForward);
   EXPECT_EQ(o.limit, kMaxUdpPayload);
   EXPECT_EQ(o.upstreams.size(), 2u);

@@ -13,10 +13,10 @@ namespace weir::dns {
 namespace {
 
 using testing::decode;
+using ::testing::ElementsAre;
 using testing::from_hex;
 using testing::make_query;
 using testing::to_hex;
-using ::testing::ElementsAre;
 
 std::expected<Message, WireError> parse_hex(std::string_view hex) {
   const auto bytes = from_hex(hex);
@@ -71,12 +71,12 @@ TEST(DnsParse, RejectsMalformed) {
       {q + "03 7765", WireError::kTruncated},
       {q + "03776562 00 0001", WireError::kTruncated},
       {q + "03776562", WireError::kTruncated},
-      {q + "c00c 0001 0001", WireError::kBadPointer},        // points at itself
-      {q + "c010 0001 0001", WireError::kBadPointer},        // forward
-      {q + "c002 0001 0001", WireError::kBadPointer},        // into the header
+      {q + "c00c 0001 0001", WireError::kBadPointer},  // points at itself
+      {q + "c010 0001 0001", WireError::kBadPointer},  // forward
+      {q + "c002 0001 0001", WireError::kBadPointer},  // into the header
       {q + "c0", WireError::kTruncated},
-      {q + "4103 0001 0001", WireError::kBadName},           // extended label type 01
-      {q + "8003 0001 0001", WireError::kBadName},           // reserved label type 10
+      {q + "4103 0001 0001", WireError::kBadName},  // extended label type 01
+      {q + "8003 0001 0001", WireError::kBadName},  // reserved label type 10
       // OPT twice, OPT not at the root, OPT in the answer section, options not tiling.
       {"1234 0100 0001 0000 0000 0002 03776562 00 0001 0001 00 0029 0200 00000000 0000"
        " 00 0029 0200 00000000 0000",
@@ -148,8 +148,9 @@ TEST(DnsWriter, CompressesAgainstEarlierNames) {
   const std::span<const uint8_t> out(buf.data(), w.size());
   // The question is [12, 39); the first target's "frontend" label starts at 39 + 12 + 6 = 57
   // (0x39), and the second target points there.
-  EXPECT_THAT(to_hex(out.subspan(39 + 12 + 16)),
-              ::testing::StartsWith("c00c000c000100000005000906" "7365636f6e64" "c039"));
+  EXPECT_THAT(to_hex(out.subspan(39 + 12 + 16)), ::testing::StartsWith("c00c000c000100000005000906"
+                                                                       "7365636f6e64"
+                                                                       "c039"));
   auto d = decode(out);
   ASSERT_TRUE(d);
   EXPECT_THAT(d->data(), ElementsAre("mixed.frontend", "second.frontend", "x.in-addr.arpa"));
@@ -210,7 +211,8 @@ TEST(DnsReplies, ErrorReplyKeepsTheQuestion) {
 
 // Golden packets: every reply in packets.json was computed by hand from RFC 1035/6891.
 TEST(DnsGolden, PacketsThroughTheResponder) {
-  const auto cases = nlohmann::json::parse(testing::read_text(testing::golden_path("packets.json")));
+  const auto cases =
+      nlohmann::json::parse(testing::read_text(testing::golden_path("packets.json")));
   ASSERT_FALSE(cases.empty());
   for (const auto& c : cases) {
     SCOPED_TRACE(c.at("name").get<std::string>());
@@ -218,7 +220,8 @@ TEST(DnsGolden, PacketsThroughTheResponder) {
     Responder responder;
     const auto query = from_hex(c.at("query").get<std::string>());
     const Client client{*net::IpAddr::parse(c.at("client").get<std::string>()),
-                        *net::IpAddr::parse(c.at("local").get<std::string>()), {}};
+                        *net::IpAddr::parse(c.at("local").get<std::string>()),
+                        {}};
     std::vector<uint8_t> out(kMaxUdpPayload);
     const Outcome o = responder.respond(zone.get(), client, Transport::kUdp, query, out);
     const auto want = from_hex(c.at("reply").get<std::string>());

@@ -3,9 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -21,7 +20,9 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAreArray;
 
-net::IpAddr ip(std::string_view s) { return *net::IpAddr::parse(s); }
+net::IpAddr ip(std::string_view s) {
+  return *net::IpAddr::parse(s);
+}
 
 Client client_at(std::string_view addr, std::string_view local = "10.1.0.1",
                  std::string_view container = {}) {
@@ -44,24 +45,27 @@ std::vector<std::string> addrs_of(const Lookup& l) {
 
 TEST(DnsZone, FixtureLookups) {
   const auto zone = testing::fixture_zone();
-  const auto cases = nlohmann::json::parse(testing::read_text(testing::golden_path("lookups.json")));
+  const auto cases =
+      nlohmann::json::parse(testing::read_text(testing::golden_path("lookups.json")));
   ASSERT_GT(cases.size(), 30u);
   for (const auto& c : cases) {
     const std::string qname = c.at("qname");
-    SCOPED_TRACE(c.value("why", std::string{}) + " [" + c.at("client").get<std::string>() + " asks " +
-                 qname + " " + c.at("qtype").get<std::string>() + "]");
+    SCOPED_TRACE(c.value("why", std::string{}) + " [" + c.at("client").get<std::string>() +
+                 " asks " + qname + " " + c.at("qtype").get<std::string>() + "]");
     const std::string container = c.value("container", std::string{});
-    const Client cl = client_at(c.at("client").get<std::string>(), c.value("local", std::string("10.1.0.1")),
-                                container);
+    const Client cl = client_at(c.at("client").get<std::string>(),
+                                c.value("local", std::string("10.1.0.1")), container);
     const Lookup l = lookup(*zone, cl, qname, testing::qtype_of(c.at("qtype").get<std::string>()));
     EXPECT_EQ(to_string(l.kind), c.at("kind").get<std::string>());
     if (c.contains("addrs")) {
       EXPECT_FALSE(l.ptr);
-      EXPECT_THAT(addrs_of(l), UnorderedElementsAreArray(c.at("addrs").get<std::vector<std::string>>()));
+      EXPECT_THAT(addrs_of(l),
+                  UnorderedElementsAreArray(c.at("addrs").get<std::vector<std::string>>()));
     }
     if (c.contains("names")) {
       EXPECT_TRUE(l.ptr);
-      EXPECT_THAT(addrs_of(l), UnorderedElementsAreArray(c.at("names").get<std::vector<std::string>>()));
+      EXPECT_THAT(addrs_of(l),
+                  UnorderedElementsAreArray(c.at("names").get<std::vector<std::string>>()));
     }
     if (c.contains("ttl")) {
       EXPECT_EQ(l.ttl, c.at("ttl").get<uint32_t>());
@@ -128,8 +132,10 @@ TEST(DnsZone, ScopeOf) {
 
 TEST(DnsZone, OverlappingSubnetsPickTheNetworkThatWasAsked) {
   // Two isolated networks reuse 10.9.0.0/24; the same address is a different container on each.
-  ZoneNetwork a{.name = "a", .subnets = {*net::Cidr::parse("10.9.0.0/24")}, .listen = {ip("10.9.0.1")}};
-  ZoneNetwork b{.name = "b", .subnets = {*net::Cidr::parse("10.9.0.0/24")}, .listen = {ip("10.9.0.254")}};
+  ZoneNetwork a{
+      .name = "a", .subnets = {*net::Cidr::parse("10.9.0.0/24")}, .listen = {ip("10.9.0.1")}};
+  ZoneNetwork b{
+      .name = "b", .subnets = {*net::Cidr::parse("10.9.0.0/24")}, .listen = {ip("10.9.0.254")}};
   std::vector<ZoneNetwork> nets{a, b};
   std::vector<ZoneEndpoint> eps{
       {.network = "a", .container_id = "c-on-a", .names = {"x"}, .ips = {ip("10.9.0.5")}},
@@ -138,7 +144,8 @@ TEST(DnsZone, OverlappingSubnetsPickTheNetworkThatWasAsked) {
   auto zone = build_zone(nets, eps);
   ASSERT_TRUE(zone) << zone.error().msg;
   EXPECT_EQ(lookup(**zone, client_at("10.9.0.5", "10.9.0.254"), "y", kTypeA).kind, Kind::kAnswer);
-  EXPECT_EQ(lookup(**zone, client_at("10.9.0.5", "10.9.0.254"), "x.a", kTypeA).kind, Kind::kNxDomain);
+  EXPECT_EQ(lookup(**zone, client_at("10.9.0.5", "10.9.0.254"), "x.a", kTypeA).kind,
+            Kind::kNxDomain);
   EXPECT_EQ(lookup(**zone, client_at("10.9.0.5", "10.9.0.1"), "x", kTypeA).kind, Kind::kAnswer);
 }
 
@@ -146,7 +153,9 @@ TEST(DnsZone, ManyAddressesAreCapped) {
   std::vector<ZoneNetwork> nets{{.name = "big", .subnets = {*net::Cidr::parse("10.0.0.0/16")}}};
   std::vector<ZoneEndpoint> eps;
   for (int i = 0; i < 300; ++i) {
-    eps.push_back({.network = "big", .container_id = "c" + std::to_string(i), .aliases = {"all"},
+    eps.push_back({.network = "big",
+                   .container_id = "c" + std::to_string(i),
+                   .aliases = {"all"},
                    .ips = {net::IpAddr::v4(0x0a000000u + 10 + i)}});
   }
   auto zone = build_zone(nets, eps);
@@ -154,6 +163,26 @@ TEST(DnsZone, ManyAddressesAreCapped) {
   const auto l = lookup(**zone, client_at("10.0.0.10", "10.0.0.1"), "all", kTypeA);
   EXPECT_EQ(l.kind, Kind::kAnswer);
   EXPECT_EQ(l.count, kMaxAnswers);
+}
+
+TEST(DnsZone, TenThousandReplicasUnderOneAlias) {
+  // Building stays O(n log n) when one name has very many records (a quadratic dedup here
+  // once took seconds).
+  std::vector<ZoneNetwork> nets{{.name = "big", .subnets = {*net::Cidr::parse("10.0.0.0/8")}}};
+  std::vector<ZoneEndpoint> eps;
+  for (uint32_t i = 0; i < 10000; ++i) {
+    eps.push_back({.network = "big",
+                   .container_id = "000000000000" + std::to_string(i),
+                   .names = {"r" + std::to_string(i)},
+                   .aliases = {"svc"},
+                   .ips = {net::IpAddr::v4(0x0a000000u + 2 + i)}});
+  }
+  auto zone = build_zone(nets, eps);
+  ASSERT_TRUE(zone);
+  EXPECT_EQ(lookup(**zone, client_at("10.0.0.2", "10.0.0.1"), "svc", kTypeA).count, kMaxAnswers);
+  // All 10,000 share the short id "000000000000": one name, 10,000 records.
+  EXPECT_EQ(lookup(**zone, client_at("10.0.0.2", "10.0.0.1"), "000000000000.big", kTypeA).count,
+            kMaxAnswers);
 }
 
 TEST(DnsZone, BuildRejectsBadInput) {
@@ -174,8 +203,9 @@ TEST(DnsZone, BuildRejectsBadInput) {
               HasSubstr("no container id"));
   EXPECT_THAT(err({good}, {{.network = "n", .container_id = "c", .names = {"with space"}}}),
               HasSubstr("name \"with space\""));
-  EXPECT_THAT(err({good}, {{.network = "n", .container_id = "c", .aliases = {std::string(64, 'x')}}}),
-              HasSubstr("not a DNS name"));
+  EXPECT_THAT(
+      err({good}, {{.network = "n", .container_id = "c", .aliases = {std::string(64, 'x')}}}),
+      HasSubstr("not a DNS name"));
   auto e = build_zone(std::vector<ZoneNetwork>{{.name = ""}}, {});
   ASSERT_FALSE(e);
   EXPECT_EQ(e.error().code, cni::Code::kInvalidConfig);
@@ -249,16 +279,19 @@ TEST(DnsSocketAddr, ParsesAndPrints) {
   EXPECT_EQ(SocketAddr::parse("10.0.0.1:5353")->str(), "10.0.0.1:5353");
   EXPECT_EQ(SocketAddr::parse("::1")->str(), "[::1]:53");
   EXPECT_EQ(SocketAddr::parse("[fd00::1]:99")->str(), "[fd00::1]:99");
-  for (const char* bad : {"", "10.0.0.1:", "10.0.0.1:70000", "[::1", "[::1]x", "host:53", "10.0.0.1:5x"}) {
+  for (const char* bad :
+       {"", "10.0.0.1:", "10.0.0.1:70000", "[::1", "[::1]x", "host:53", "10.0.0.1:5x"}) {
     EXPECT_FALSE(SocketAddr::parse(bad)) << bad;
   }
 }
 
 TEST(DnsZoneJson, ReportsBadFixtures) {
   EXPECT_EQ(parse_zone_json("[").error().code, cni::Code::kDecodeFailure);
-  EXPECT_THAT(parse_zone_json(R"({"networks":[{"name":"n","subnets":["10.0.0.0/33"]}]})").error().msg,
-              HasSubstr("bad subnet"));
-  EXPECT_THAT(parse_zone_json(R"({"endpoints":[{"network":"n"}]})").error().msg, HasSubstr("DNS zone"));
+  EXPECT_THAT(
+      parse_zone_json(R"({"networks":[{"name":"n","subnets":["10.0.0.0/33"]}]})").error().msg,
+      HasSubstr("bad subnet"));
+  EXPECT_THAT(parse_zone_json(R"({"endpoints":[{"network":"n"}]})").error().msg,
+              HasSubstr("DNS zone"));
   EXPECT_THAT(parse_zone_json(R"({"upstreams":["x"]})").error().msg, HasSubstr("bad server"));
 }
 

@@ -19,15 +19,20 @@ Range range(std::string_view subnet, std::optional<std::string_view> start = {},
   return make_range(p, "r").value();
 }
 
-class AllocatorTest : public ::testing::Test {
+class IpamAllocator : public ::testing::Test {
  protected:
   void SetUp() override { store_.emplace(store::SqliteStore::open_memory().value()); }
 
   // Allocates for container `cid` in one transaction; the transaction rolls back on failure.
   Expected<std::vector<Assigned>> alloc(const std::string& cid, std::vector<std::string> want = {},
                                         const std::string& ifname = "eth0") {
-    AllocRequest req{.network = "n", .sets = &sets_, .order = order_, .container_id = cid,
-                     .ifname = ifname, .netns = "/ns", .now = 1};
+    AllocRequest req{.network = "n",
+                     .sets = &sets_,
+                     .order = order_,
+                     .container_id = cid,
+                     .ifname = ifname,
+                     .netns = "/ns",
+                     .now = 1};
     for (const auto& w : want) req.requested.push_back({ip(w), "runtimeConfig.ips[0]"});
     std::vector<Assigned> out;
     auto ok = store_->transact([&](store::Txn& t) -> Expected<void> {
@@ -65,7 +70,7 @@ class AllocatorTest : public ::testing::Test {
   Order order_ = Order::kRoundRobin;
 };
 
-TEST_F(AllocatorTest, RoundRobinDoesNotReuseAFreedAddressAtOnce) {
+TEST_F(IpamAllocator, RoundRobinDoesNotReuseAFreedAddressAtOnce) {
   EXPECT_EQ(first("a"), "10.0.0.2");
   EXPECT_EQ(first("b"), "10.0.0.3");
   release("a");
@@ -82,7 +87,7 @@ TEST_F(AllocatorTest, RoundRobinDoesNotReuseAFreedAddressAtOnce) {
   ASSERT_TRUE(store_->verify());
 }
 
-TEST_F(AllocatorTest, LowestReusesTheLowestFree) {
+TEST_F(IpamAllocator, LowestReusesTheLowestFree) {
   order_ = Order::kLowest;
   EXPECT_EQ(first("a"), "10.0.0.2");
   EXPECT_EQ(first("b"), "10.0.0.3");
@@ -92,8 +97,9 @@ TEST_F(AllocatorTest, LowestReusesTheLowestFree) {
   EXPECT_EQ(first("e"), "10.0.0.5");
 }
 
-TEST_F(AllocatorTest, RoundRobinWalksEveryRangeOfASet) {
-  sets_ = {{range("10.0.0.0/24", "10.0.0.10", "10.0.0.11"), range("10.0.1.0/24", "10.0.1.20", "10.0.1.21")}};
+TEST_F(IpamAllocator, RoundRobinWalksEveryRangeOfASet) {
+  sets_ = {{range("10.0.0.0/24", "10.0.0.10", "10.0.0.11"),
+            range("10.0.1.0/24", "10.0.1.20", "10.0.1.21")}};
   EXPECT_EQ(first("a"), "10.0.0.10");
   EXPECT_EQ(first("b"), "10.0.0.11");
   EXPECT_EQ(first("c"), "10.0.1.20");
@@ -103,8 +109,10 @@ TEST_F(AllocatorTest, RoundRobinWalksEveryRangeOfASet) {
   EXPECT_FALSE(alloc("f"));
 }
 
-TEST_F(AllocatorTest, GatewayInsideAnExplicitRangeIsSkipped) {
-  RangeParams p{.subnet = cidr("10.0.0.0/24"), .start = ip("10.0.0.1"), .end = ip("10.0.0.3"),
+TEST_F(IpamAllocator, GatewayInsideAnExplicitRangeIsSkipped) {
+  RangeParams p{.subnet = cidr("10.0.0.0/24"),
+                .start = ip("10.0.0.1"),
+                .end = ip("10.0.0.3"),
                 .gateway = ip("10.0.0.2")};
   sets_ = {{make_range(p, "r").value()}};
   EXPECT_EQ(first("a"), "10.0.0.1");
@@ -112,7 +120,7 @@ TEST_F(AllocatorTest, GatewayInsideAnExplicitRangeIsSkipped) {
   EXPECT_FALSE(alloc("c"));
 }
 
-TEST_F(AllocatorTest, DualStackGetsOneAddressPerSet) {
+TEST_F(IpamAllocator, DualStackGetsOneAddressPerSet) {
   sets_ = {{range("10.0.0.0/24")}, {range("fd00::/64")}};
   auto a = alloc("a");
   ASSERT_TRUE(a) << a.error().msg;
@@ -123,7 +131,7 @@ TEST_F(AllocatorTest, DualStackGetsOneAddressPerSet) {
   EXPECT_EQ((*a)[1].range_set, 1);
 }
 
-TEST_F(AllocatorTest, SameAttachmentKeepsItsAddress) {
+TEST_F(IpamAllocator, SameAttachmentKeepsItsAddress) {
   EXPECT_EQ(first("a"), "10.0.0.2");
   EXPECT_EQ(first("a"), "10.0.0.2");
   EXPECT_EQ(alloc("a", {}, "eth1").value().front().address, ip("10.0.0.3"));
@@ -134,7 +142,7 @@ TEST_F(AllocatorTest, SameAttachmentKeepsItsAddress) {
   EXPECT_EQ(lease_count(), 2u);
 }
 
-TEST_F(AllocatorTest, RequestedAddresses) {
+TEST_F(IpamAllocator, RequestedAddresses) {
   EXPECT_EQ(alloc("a", {"10.0.0.5"}).value().front().address, ip("10.0.0.5"));
   EXPECT_EQ(first("b"), "10.0.0.6");  // round-robin goes on after the requested one
 
@@ -161,7 +169,7 @@ TEST_F(AllocatorTest, RequestedAddresses) {
   EXPECT_EQ(lease_count(), 2u);  // nothing written by the failures
 }
 
-TEST_F(AllocatorTest, FailureInALaterSetLeavesNothing) {
+TEST_F(IpamAllocator, FailureInALaterSetLeavesNothing) {
   sets_ = {{range("10.0.0.0/24")}, {range("fd00::/126")}};  // the v6 set has 2 addresses
   ASSERT_TRUE(alloc("a"));
   ASSERT_TRUE(alloc("b"));
@@ -173,7 +181,7 @@ TEST_F(AllocatorTest, FailureInALaterSetLeavesNothing) {
   ASSERT_TRUE(store_->verify());
 }
 
-TEST_F(AllocatorTest, FirstExhausted) {
+TEST_F(IpamAllocator, FirstExhausted) {
   sets_ = {{range("10.0.0.0/24")}, {range("10.1.0.0/30")}};
   auto exhausted = [&] {
     std::optional<int> out;
@@ -190,14 +198,15 @@ TEST_F(AllocatorTest, FirstExhausted) {
   EXPECT_EQ(exhausted(), std::nullopt);
 }
 
-TEST_F(AllocatorTest, CursorOutsideTheRangesRestartsAtTheStart) {
-  ASSERT_TRUE(store_->transact([](store::Txn& t) { return t.set_cursor("n", 0, ip("192.168.9.9")); }));
+TEST_F(IpamAllocator, CursorOutsideTheRangesRestartsAtTheStart) {
+  ASSERT_TRUE(
+      store_->transact([](store::Txn& t) { return t.set_cursor("n", 0, ip("192.168.9.9")); }));
   EXPECT_EQ(first("a"), "10.0.0.2");
   ASSERT_TRUE(store_->transact([](store::Txn& t) { return t.set_cursor("n", 0, ip("10.0.0.6")); }));
   EXPECT_EQ(first("b"), "10.0.0.3");  // after the last address: wraps to the start
 }
 
-TEST_F(AllocatorTest, LargeV6RangeStartsNearTheEndAndWraps) {
+TEST_F(IpamAllocator, LargeV6RangeStartsNearTheEndAndWraps) {
   sets_ = {{range("fd00::/64", "fd00::ffff:ffff:ffff:fffe")}};
   EXPECT_EQ(first("a"), "fd00::ffff:ffff:ffff:fffe");
   EXPECT_EQ(first("b"), "fd00::ffff:ffff:ffff:ffff");
@@ -206,14 +215,17 @@ TEST_F(AllocatorTest, LargeV6RangeStartsNearTheEndAndWraps) {
 
 // Allocation cost does not depend on how many leases exist: a dense block of leases in front of
 // the cursor is skipped in one index lookup.
-TEST_F(AllocatorTest, DenseLeasesAreSkippedInOneStep) {
+TEST_F(IpamAllocator, DenseLeasesAreSkippedInOneStep) {
   sets_ = {{range("10.0.0.0/16")}};
   order_ = Order::kLowest;
   ASSERT_TRUE(store_->transact([](store::Txn& t) -> Expected<void> {
     net::IpAddr a = ip("10.0.0.2");
     for (int i = 0; i < 20000; ++i, a = a.next()) {
-      auto ok = t.claim({.network = "n", .address = a, .container_id = "x" + std::to_string(i),
-                         .ifname = "eth0", .netns = "/ns"});
+      auto ok = t.claim({.network = "n",
+                         .address = a,
+                         .container_id = "x" + std::to_string(i),
+                         .ifname = "eth0",
+                         .netns = "/ns"});
       if (!ok) return fail(ok.error());
     }
     return {};

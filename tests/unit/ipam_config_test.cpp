@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "ipam/config.hpp"
 #include "tests/unit/ipam_testing.hpp"
@@ -23,10 +24,12 @@ Expected<IpamConfig> parse(json ipam, test::CallArgs a = {}, json extra = json::
 }
 
 TEST(IpamConfig, RangesRoutesAndDefaults) {
-  auto c = parse({{"type", "weir-ipam"},
-                  {"ranges", {{{{"subnet", "10.1.0.0/24"}}, {{"subnet", "10.2.0.0/24"}}},
-                              {{{"subnet", "fd00::/64"}, {"rangeStart", "fd00::10"}}}}},
-                  {"routes", {{{"dst", "0.0.0.0/0"}}, {{"dst", "192.168.0.0/16"}, {"gw", "10.1.0.254"}}}}});
+  auto c = parse(
+      {{"type", "weir-ipam"},
+       {"ranges",
+        {{{{"subnet", "10.1.0.0/24"}}, {{"subnet", "10.2.0.0/24"}}},
+         {{{"subnet", "fd00::/64"}, {"rangeStart", "fd00::10"}}}}},
+       {"routes", {{{"dst", "0.0.0.0/0"}}, {{"dst", "192.168.0.0/16"}, {"gw", "10.1.0.254"}}}}});
   ASSERT_TRUE(c) << c.error().msg;
   EXPECT_EQ(c->network, "net1");
   ASSERT_EQ(c->range_sets.size(), 2u);
@@ -41,7 +44,9 @@ TEST(IpamConfig, RangesRoutesAndDefaults) {
 }
 
 TEST(IpamConfig, LegacySubnetComesFirst) {
-  auto c = parse({{"subnet", "10.9.0.0/16"}, {"rangeStart", "10.9.1.0"}, {"gateway", "10.9.0.254"},
+  auto c = parse({{"subnet", "10.9.0.0/16"},
+                  {"rangeStart", "10.9.1.0"},
+                  {"gateway", "10.9.0.254"},
                   {"ranges", {{{{"subnet", "fd00::/64"}}}}}});
   ASSERT_TRUE(c) << c.error().msg;
   ASSERT_EQ(c->range_sets.size(), 2u);
@@ -84,10 +89,9 @@ TEST(IpamConfig, RequestedAddressesFromEverySource) {
   ASSERT_TRUE(c) << c.error().msg;
   std::vector<std::string> got;
   for (const auto& r : c->requested) got.push_back(r.addr.str() + "@" + r.source);
-  EXPECT_EQ(got, (std::vector<std::string>{"10.1.0.5@CNI_ARGS IP", "10.1.0.4@CNI_ARGS IP",
-                                           "10.1.0.6@args.cni.ips[0]",
-                                           "10.1.0.7@runtimeConfig.ips[0]",
-                                           "fd00::7@runtimeConfig.ips[1]"}));
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "10.1.0.5@CNI_ARGS IP", "10.1.0.4@CNI_ARGS IP", "10.1.0.6@args.cni.ips[0]",
+                     "10.1.0.7@runtimeConfig.ips[0]", "fd00::7@runtimeConfig.ips[1]"}));
 }
 
 struct BadCase {
@@ -109,7 +113,9 @@ TEST_P(BadConfig, IsCode7NamingTheField) {
       << c.name << ": \"" << r.error().msg << "\" does not name " << c.field;
 }
 
-json one(json range) { return {{"ranges", {{std::move(range)}}}}; }
+json one(json range) {
+  return {{"ranges", {{std::move(range)}}}};
+}
 
 INSTANTIATE_TEST_SUITE_P(
     Ipam, BadConfig,
@@ -121,16 +127,16 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"host bits", one({{"subnet", "10.1.0.1/24"}}), "\"ipam.ranges[0][0].subnet\""},
         BadCase{"too small", one({{"subnet", "10.1.0.0/31"}}), "\"ipam.ranges[0][0].subnet\""},
         BadCase{"legacy host bits", {{"subnet", "10.1.0.1/24"}}, "\"ipam.subnet\""},
-        BadCase{"rangeStart outside",
-                one({{"subnet", "10.1.0.0/24"}, {"rangeStart", "10.2.0.1"}}),
+        BadCase{"rangeStart outside", one({{"subnet", "10.1.0.0/24"}, {"rangeStart", "10.2.0.1"}}),
                 "\"ipam.ranges[0][0].rangeStart\""},
         BadCase{"rangeEnd outside", one({{"subnet", "10.1.0.0/24"}, {"rangeEnd", "10.2.0.1"}}),
                 "\"ipam.ranges[0][0].rangeEnd\""},
         BadCase{"rangeStart not an ip", one({{"subnet", "10.1.0.0/24"}, {"rangeStart", "x"}}),
                 "\"ipam.ranges[0][0].rangeStart\""},
-        BadCase{"end before start",
-                one({{"subnet", "10.1.0.0/24"}, {"rangeStart", "10.1.0.9"}, {"rangeEnd", "10.1.0.2"}}),
-                "\"ipam.ranges[0][0].rangeEnd\""},
+        BadCase{
+            "end before start",
+            one({{"subnet", "10.1.0.0/24"}, {"rangeStart", "10.1.0.9"}, {"rangeEnd", "10.1.0.2"}}),
+            "\"ipam.ranges[0][0].rangeEnd\""},
         BadCase{"gateway wrong family", one({{"subnet", "10.1.0.0/24"}, {"gateway", "fd00::1"}}),
                 "\"ipam.ranges[0][0].gateway\""},
         BadCase{"mixed families",
@@ -147,26 +153,68 @@ INSTANTIATE_TEST_SUITE_P(
                 "\"ipam.ranges[0]\""},
         BadCase{"empty set", {{"ranges", {json::array()}}}, "\"ipam.ranges[0]\""},
         BadCase{"ranges not a list", {{"ranges", "10.1.0.0/24"}}, "\"ipam.ranges\""},
-        BadCase{"set not a list", {{"ranges", {{{"subnet", "10.1.0.0/24"}}}}}, "\"ipam.ranges[0]\""},
+        BadCase{
+            "set not a list", {{"ranges", {{{"subnet", "10.1.0.0/24"}}}}}, "\"ipam.ranges[0]\""},
         BadCase{"route dst", {{"routes", {{{"dst", "10.0.0.0"}}}}}, "\"ipam.routes[0].dst\""},
-        BadCase{"route gw family", {{"routes", {{{"dst", "10.0.0.0/8"}, {"gw", "fd00::1"}}}}},
+        BadCase{"route gw family",
+                {{"routes", {{{"dst", "10.0.0.0/8"}, {"gw", "fd00::1"}}}}},
                 "\"ipam.routes[0].gw\""},
         BadCase{"dataDir relative", {{"dataDir", "var/lib"}}, "\"ipam.dataDir\""},
         BadCase{"dataDir not a string", {{"dataDir", 1}}, "\"ipam.dataDir\""},
         BadCase{"allocation", {{"allocation", "random"}}, "\"ipam.allocation\""},
-        BadCase{"resolvConf missing", {{"resolvConf", "/nonexistent/resolv.conf"}},
+        BadCase{"resolvConf missing",
+                {{"resolvConf", "/nonexistent/resolv.conf"}},
                 "\"ipam.resolvConf\""},
-        BadCase{"CNI_ARGS IP", one({{"subnet", "10.1.0.0/24"}}), "\"CNI_ARGS IP\"", "IP=10.1.0.300"},
-        BadCase{"runtimeConfig ips", one({{"subnet", "10.1.0.0/24"}}),
-                "\"runtimeConfig.ips[1]\"", "",
+        BadCase{"CNI_ARGS IP", one({{"subnet", "10.1.0.0/24"}}), "\"CNI_ARGS IP\"",
+                "IP=10.1.0.300"},
+        BadCase{"runtimeConfig ips",
+                one({{"subnet", "10.1.0.0/24"}}),
+                "\"runtimeConfig.ips[1]\"",
+                "",
                 {{"runtimeConfig", {{"ips", {"10.1.0.5", "nope"}}}}}},
-        BadCase{"args cni ips", one({{"subnet", "10.1.0.0/24"}}), "\"args.cni.ips\"", "",
+        BadCase{"args cni ips",
+                one({{"subnet", "10.1.0.0/24"}}),
+                "\"args.cni.ips\"",
+                "",
                 {{"args", {{"cni", {{"ips", "10.1.0.5"}}}}}}}),
     [](const auto& info) {
       std::string n = info.param.name;
-      for (char& ch : n) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      for (char& ch : n)
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
       return n;
     });
+
+// conf/ipam-*.conflist: every example loads and parses.
+Expected<IpamConfig> load_example(const std::string& file) {
+  std::ifstream in(std::string(WEIR_SOURCE_DIR) + "/conf/" + file);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto list = cni::parse_conflist(text.str());
+  if (!list) return fail(list.error());
+  json plugin = list->plugins.at(0);
+  plugin["name"] = list->name;
+  plugin["cniVersion"] = list->cni_version;
+  auto conf = cni::parse_netconf(plugin.dump());
+  if (!conf) return fail(conf.error());
+  return parse_config(*conf, {});
+}
+
+TEST(IpamConfig, ExampleDualStack) {
+  auto c = load_example("ipam-dualstack.conflist");
+  ASSERT_TRUE(c) << c.error().msg;
+  EXPECT_EQ(c->network, "ipam-dualstack");
+  ASSERT_EQ(c->range_sets.size(), 2u);
+  EXPECT_EQ(c->range_sets[0][0].start, ip("10.88.0.10"));
+  EXPECT_EQ(c->range_sets[1][0].subnet, cidr("fd00:88::/64"));
+  EXPECT_EQ(c->routes.size(), 2u);
+}
+
+TEST(IpamConfig, ExamplePool) {
+  auto c = load_example("ipam-pool.conflist");
+  ASSERT_TRUE(c) << c.error().msg;
+  EXPECT_TRUE(c->range_sets.empty());
+  EXPECT_EQ(c->order, Order::kLowest);
+}
 
 TEST(IpamConfig, MissingSectionIsCode7) {
   auto call = make_call({{"type", "weir-ipam"}});

@@ -17,7 +17,7 @@ std::vector<net::Cidr> cidrs(std::initializer_list<const char*> list) {
   return out;
 }
 
-TEST(Pool, DockerOrder) {
+TEST(IpamPool, DockerOrder) {
   auto pools = default_pools();
   ASSERT_EQ(pools.size(), 15u + 16u);
   EXPECT_EQ(pools[0], cidr("172.17.0.0/16"));
@@ -27,11 +27,11 @@ TEST(Pool, DockerOrder) {
   EXPECT_EQ(pools.back(), cidr("192.168.240.0/20"));
 }
 
-TEST(Pool, FirstFreeWhenNothingIsUsed) {
+TEST(IpamPool, FirstFreeWhenNothingIsUsed) {
   EXPECT_EQ(choose_pool({}, {}), cidr("172.17.0.0/16"));
 }
 
-TEST(Pool, SkipsOverlappingHostRoutes) {
+TEST(IpamPool, SkipsOverlappingHostRoutes) {
   // A route inside the pool, a route covering it, a route with host bits in its destination.
   EXPECT_EQ(choose_pool(cidrs({"172.17.5.0/24"}), {}), cidr("172.18.0.0/16"));
   EXPECT_EQ(choose_pool(cidrs({"172.16.0.0/14"}), {}), cidr("172.20.0.0/16"));
@@ -42,13 +42,13 @@ TEST(Pool, SkipsOverlappingHostRoutes) {
             cidr("172.18.0.0/16"));
 }
 
-TEST(Pool, SkipsOtherNetworksAndRunsOut) {
+TEST(IpamPool, SkipsOtherNetworksAndRunsOut) {
   EXPECT_EQ(choose_pool({}, cidrs({"172.17.0.0/16", "172.18.0.0/24"})), cidr("172.19.0.0/16"));
   EXPECT_EQ(choose_pool(cidrs({"172.16.0.0/12", "192.168.0.0/16"}), {}), std::nullopt);
 }
 
 // Through the verbs: pools come from (fake) host routes, are recorded, and stay.
-class PoolNetworkTest : public ::testing::Test {
+class IpamPoolNetwork : public ::testing::Test {
  protected:
   Seams seams(std::vector<net::Cidr> routes) {
     Seams s = test::quiet_seams();
@@ -59,14 +59,15 @@ class PoolNetworkTest : public ::testing::Test {
     return s;
   }
   cni::Call call(const std::string& network, const std::string& cid) {
-    return test::make_call({{"name", network}, {"ipam", {{"type", "weir-ipam"}, {"dataDir", tmp_.path()}}}},
-                           {.container_id = cid});
+    return test::make_call(
+        {{"name", network}, {"ipam", {{"type", "weir-ipam"}, {"dataDir", tmp_.path()}}}},
+        {.container_id = cid});
   }
   test::TempDir tmp_;
   int route_reads_ = 0;
 };
 
-TEST_F(PoolNetworkTest, NetworksGetDistinctPoolsAndKeepThem) {
+TEST_F(IpamPoolNetwork, NetworksGetDistinctPoolsAndKeepThem) {
   auto s = seams(cidrs({"172.17.0.0/16", "10.0.0.0/8"}));
   auto a = add(call("alpha", "c1"), s);
   ASSERT_TRUE(a) << a.error().msg;
@@ -90,18 +91,18 @@ TEST_F(PoolNetworkTest, NetworksGetDistinctPoolsAndKeepThem) {
   EXPECT_EQ(g->ips.at(0).address.str(), "192.168.0.2/20");
 }
 
-TEST_F(PoolNetworkTest, ConfiguredRangesAreAvoidedToo) {
+TEST_F(IpamPoolNetwork, ConfiguredRangesAreAvoidedToo) {
   auto s = seams({});
-  auto fixed = test::make_call({{"name", "fixed"},
-                                {"ipam", {{"ranges", {{{{"subnet", "172.17.0.0/24"}}}}},
-                                          {"dataDir", tmp_.path()}}}});
+  auto fixed = test::make_call(
+      {{"name", "fixed"},
+       {"ipam", {{"ranges", {{{{"subnet", "172.17.0.0/24"}}}}}, {"dataDir", tmp_.path()}}}});
   ASSERT_TRUE(add(fixed, s));
   auto p = add(call("pooled", "c1"), s);
   ASSERT_TRUE(p) << p.error().msg;
   EXPECT_EQ(p->ips.at(0).address.str(), "172.18.0.2/16");
 }
 
-TEST_F(PoolNetworkTest, NoPoolLeftIsCode50) {
+TEST_F(IpamPoolNetwork, NoPoolLeftIsCode50) {
   auto s = seams(cidrs({"172.16.0.0/12", "192.168.0.0/16"}));
   auto r = add(call("alpha", "c1"), s);
   ASSERT_FALSE(r);

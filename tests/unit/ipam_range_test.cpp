@@ -33,7 +33,7 @@ cni::Error range_error(std::string_view subnet, std::optional<std::string_view> 
   return r ? cni::Error{} : r.error();
 }
 
-TEST(Range, V4DefaultsSkipNetworkGatewayAndBroadcast) {
+TEST(IpamRange, V4DefaultsSkipNetworkGatewayAndBroadcast) {
   Range r = range("10.1.0.0/24");
   EXPECT_EQ(r.start, ip("10.1.0.1"));
   EXPECT_EQ(r.end, ip("10.1.0.254"));
@@ -47,7 +47,7 @@ TEST(Range, V4DefaultsSkipNetworkGatewayAndBroadcast) {
   EXPECT_FALSE(r.contains(ip("fd00::1")));
 }
 
-TEST(Range, V4SmallestSubnets) {
+TEST(IpamRange, V4SmallestSubnets) {
   Range r = range("10.1.0.0/30");  // .1 gateway, .2 the one host, .3 broadcast
   EXPECT_EQ(r.start, ip("10.1.0.1"));
   EXPECT_EQ(r.end, ip("10.1.0.2"));
@@ -60,7 +60,7 @@ TEST(Range, V4SmallestSubnets) {
   }
 }
 
-TEST(Range, V6DefaultsKeepTheLastAddress) {
+TEST(IpamRange, V6DefaultsKeepTheLastAddress) {
   Range r = range("fd00:1::/64");
   EXPECT_EQ(r.start, ip("fd00:1::1"));
   EXPECT_EQ(r.end, ip("fd00:1::ffff:ffff:ffff:ffff"));  // no broadcast in IPv6
@@ -77,7 +77,7 @@ TEST(Range, V6DefaultsKeepTheLastAddress) {
   }
 }
 
-TEST(Range, ExplicitStartAndEnd) {
+TEST(IpamRange, ExplicitStartAndEnd) {
   Range r = range("10.1.0.0/16", "10.1.2.0", "10.1.2.255");
   EXPECT_EQ(r.size(), 256u);
   EXPECT_EQ(r.capacity(), 256u);  // the gateway 10.1.0.1 lies outside the range
@@ -91,7 +91,7 @@ TEST(Range, ExplicitStartAndEnd) {
   EXPECT_EQ(v6.size(), 16u);
 }
 
-TEST(Range, BadStartEndAndGatewayNameTheField) {
+TEST(IpamRange, BadStartEndAndGatewayNameTheField) {
   struct Case {
     const char* subnet;
     std::optional<std::string_view> start, end, gw;
@@ -116,13 +116,13 @@ TEST(Range, BadStartEndAndGatewayNameTheField) {
   }
 }
 
-TEST(Range, GatewayOutsideTheSubnetIsAllowed) {
+TEST(IpamRange, GatewayOutsideTheSubnetIsAllowed) {
   Range r = range("10.1.0.0/24", {}, {}, "10.9.9.9");
   EXPECT_EQ(r.gateway, ip("10.9.9.9"));
   EXPECT_EQ(r.capacity(), 254u);
 }
 
-TEST(RangeSet, OverlapsAndFamilies) {
+TEST(IpamRangeSet, OverlapsAndFamilies) {
   EXPECT_TRUE(overlaps(range("10.1.0.0/24"), range("10.1.0.0/25")));
   // One subnet split in two disjoint ranges does not overlap.
   EXPECT_FALSE(overlaps(range("10.1.0.0/24", "10.1.0.1", "10.1.0.99"),
@@ -132,14 +132,15 @@ TEST(RangeSet, OverlapsAndFamilies) {
   EXPECT_TRUE(check_range_set({range("10.1.0.0/24"), range("10.2.0.0/24")}, "s"));
   auto mixed = check_range_set({range("10.1.0.0/24"), range("fd00::/64")}, "ipam.ranges[0]");
   ASSERT_FALSE(mixed);
-  EXPECT_NE(mixed.error().msg.find("\"ipam.ranges[0][1]\""), std::string::npos) << mixed.error().msg;
+  EXPECT_NE(mixed.error().msg.find("\"ipam.ranges[0][1]\""), std::string::npos)
+      << mixed.error().msg;
   auto over = check_range_set({range("10.1.0.0/24"), range("10.1.0.128/25")}, "ipam.ranges[0]");
   ASSERT_FALSE(over);
   EXPECT_NE(over.error().msg.find("overlap"), std::string::npos);
   EXPECT_FALSE(check_range_set({}, "ipam.ranges[0]"));
 }
 
-TEST(RangeSet, FindAndGateways) {
+TEST(IpamRangeSet, FindAndGateways) {
   RangeSet set = {range("10.1.0.0/24"), range("10.2.0.0/24", {}, {}, "10.2.0.254")};
   EXPECT_EQ(find_range(set, ip("10.2.0.7")), &set[1]);
   EXPECT_EQ(find_range(set, ip("10.3.0.7")), nullptr);

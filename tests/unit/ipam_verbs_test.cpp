@@ -15,7 +15,7 @@ using nlohmann::json;
 using test::ip;
 using test::make_call;
 
-class VerbsTest : public ::testing::Test {
+class IpamVerbs : public ::testing::Test {
  protected:
   json conf(json ranges = {{{{"subnet", "10.7.0.0/29"}}}}) {
     return {{"name", "net1"},
@@ -39,7 +39,7 @@ class VerbsTest : public ::testing::Test {
   Seams seams_ = test::quiet_seams();
 };
 
-TEST_F(VerbsTest, AddCheckDel) {
+TEST_F(IpamVerbs, AddCheckDel) {
   auto r = add(call("c1"), seams_);
   ASSERT_TRUE(r) << r.error().msg;
   ASSERT_EQ(r->ips.size(), 1u);
@@ -58,7 +58,7 @@ TEST_F(VerbsTest, AddCheckDel) {
   EXPECT_FALSE(check(call("c1"), seams_));
 }
 
-TEST_F(VerbsTest, CheckComparesPrevResult) {
+TEST_F(IpamVerbs, CheckComparesPrevResult) {
   ASSERT_TRUE(add(call("c1"), seams_));
   ASSERT_TRUE(add(call("c2"), seams_));
   json c = conf();
@@ -72,7 +72,7 @@ TEST_F(VerbsTest, CheckComparesPrevResult) {
   EXPECT_TRUE(check(call("c2", c), seams_));
 }
 
-TEST_F(VerbsTest, StatusReportsExhaustionAs50) {
+TEST_F(IpamVerbs, StatusReportsExhaustionAs50) {
   json small = conf({{{{"subnet", "10.7.0.0/30"}}}});  // one host address
   ASSERT_TRUE(status(call("c1", small), seams_));
   ASSERT_TRUE(add(call("c1", small), seams_));
@@ -87,7 +87,7 @@ TEST_F(VerbsTest, StatusReportsExhaustionAs50) {
   EXPECT_TRUE(status(call("c1", small), seams_));
 }
 
-TEST_F(VerbsTest, GcKeepsOnlyValidAttachments) {
+TEST_F(IpamVerbs, GcKeepsOnlyValidAttachments) {
   for (auto cid : {"c1", "c2", "c3"}) ASSERT_TRUE(add(call(cid), seams_));
   ASSERT_TRUE(gc(call("c1"), {{"c2", "eth0"}, {"c9", "eth0"}}, seams_));
   auto left = leases();
@@ -95,13 +95,13 @@ TEST_F(VerbsTest, GcKeepsOnlyValidAttachments) {
   EXPECT_EQ(left[0].container_id, "c2");
 }
 
-TEST_F(VerbsTest, DelAndGcCreateNoStore) {
+TEST_F(IpamVerbs, DelAndGcCreateNoStore) {
   ASSERT_TRUE(del(call("c1"), seams_));
   ASSERT_TRUE(gc(call("c1"), {}, seams_));
   EXPECT_FALSE(std::filesystem::exists(store::database_path(tmp_.path())));
 }
 
-TEST_F(VerbsTest, ResultCarriesRoutesAndDns) {
+TEST_F(IpamVerbs, ResultCarriesRoutesAndDns) {
   {
     std::ofstream f(tmp_ / "resolv.conf");
     f << "nameserver 10.7.0.53\nsearch example.org\n";
@@ -117,15 +117,18 @@ TEST_F(VerbsTest, ResultCarriesRoutesAndDns) {
   EXPECT_EQ(r->dns.search, std::vector<std::string>{"example.org"});
 }
 
-TEST_F(VerbsTest, RebootReleasesLeasesOfGoneNamespaces) {
+TEST_F(IpamVerbs, RebootReleasesLeasesOfGoneNamespaces) {
   ASSERT_TRUE(add(call("c1", nullptr, "/ns/alive"), seams_));
   ASSERT_TRUE(add(call("c2", nullptr, "/ns/gone"), seams_));
   {
     auto db = open_store(tmp_.path(), seams_);
     ASSERT_TRUE(db);
     ASSERT_TRUE(db->transact([](store::Txn& t) {
-      return t.put_endpoint({.network = "net1", .container_id = "c2", .ifname = "eth0",
-                             .netns = "/ns/gone", .names = {"web"}});
+      return t.put_endpoint({.network = "net1",
+                             .container_id = "c2",
+                             .ifname = "eth0",
+                             .netns = "/ns/gone",
+                             .names = {"web"}});
     }));
   }
   // Same boot: a missing netns is no reason to release anything.
@@ -148,7 +151,7 @@ TEST_F(VerbsTest, RebootReleasesLeasesOfGoneNamespaces) {
 }
 
 // The plugin edge: stdin and env in, JSON out, exactly as the weir-ipam binary does it.
-class PluginEdgeTest : public VerbsTest {
+class IpamPluginEdge : public IpamVerbs {
  protected:
   struct Out {
     int rc;
@@ -157,8 +160,12 @@ class PluginEdgeTest : public VerbsTest {
   Out run(const std::string& command, json c, const std::string& cid = "c1",
           const std::string& cni_args = "") {
     if (!c.contains("cniVersion")) c["cniVersion"] = "1.0.0";
-    cni::MapEnv env({{"CNI_COMMAND", command}, {"CNI_CONTAINERID", cid}, {"CNI_NETNS", "/ns/a"},
-                     {"CNI_IFNAME", "eth0"}, {"CNI_PATH", "/nonexistent"}, {"CNI_ARGS", cni_args}},
+    cni::MapEnv env({{"CNI_COMMAND", command},
+                     {"CNI_CONTAINERID", cid},
+                     {"CNI_NETNS", "/ns/a"},
+                     {"CNI_IFNAME", "eth0"},
+                     {"CNI_PATH", "/nonexistent"},
+                     {"CNI_ARGS", cni_args}},
                     c.dump());
     int rc = cni::plugin_main(env, verbs(), kPluginName);
     return {rc, json::parse(env.out_str(), nullptr, false)};
@@ -172,7 +179,7 @@ class PluginEdgeTest : public VerbsTest {
   }
 };
 
-TEST_F(PluginEdgeTest, ResultInTheCallersVersion) {
+TEST_F(IpamPluginEdge, ResultInTheCallersVersion) {
   auto v1 = run("ADD", versioned("1.0.0"));
   ASSERT_EQ(v1.rc, 0) << v1.j;
   EXPECT_EQ(v1.j["ips"][0]["address"], "10.7.0.2/24");
@@ -192,7 +199,7 @@ TEST_F(PluginEdgeTest, ResultInTheCallersVersion) {
   EXPECT_TRUE(leases().empty());
 }
 
-TEST_F(PluginEdgeTest, RequestedAddressFromCniArgs) {
+TEST_F(IpamPluginEdge, RequestedAddressFromCniArgs) {
   auto r = run("ADD", conf(), "c1", "IgnoreUnknown=1;IP=10.7.0.5");
   ASSERT_EQ(r.rc, 0) << r.j;
   EXPECT_EQ(r.j["ips"][0]["address"], "10.7.0.5/29");
@@ -202,7 +209,7 @@ TEST_F(PluginEdgeTest, RequestedAddressFromCniArgs) {
 }
 
 // Bad input: code 7 naming the field, and no lease written (nor any store created).
-TEST_F(PluginEdgeTest, MalformedConfigsWriteNothing) {
+TEST_F(IpamPluginEdge, MalformedConfigsWriteNothing) {
   struct Case {
     json ipam;
     const char* field;

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <random>
 #include <set>
 
@@ -17,11 +18,16 @@ using test::ip;
 using test::TempDir;
 
 Lease lease(std::string_view addr, std::string cid = "c1", std::string ifname = "eth0") {
-  return {.network = "n", .range_set = 0, .address = ip(addr), .container_id = std::move(cid),
-          .ifname = std::move(ifname), .netns = "/ns", .created = 7};
+  return {.network = "n",
+          .range_set = 0,
+          .address = ip(addr),
+          .container_id = std::move(cid),
+          .ifname = std::move(ifname),
+          .netns = "/ns",
+          .created = 7};
 }
 
-class StoreTest : public ::testing::Test {
+class StoreSqlite : public ::testing::Test {
  protected:
   void SetUp() override {
     auto s = SqliteStore::open_memory();
@@ -44,7 +50,7 @@ class StoreTest : public ::testing::Test {
   std::optional<SqliteStore> store_;
 };
 
-TEST_F(StoreTest, ClaimIsCreateIfAbsent) {
+TEST_F(StoreSqlite, ClaimIsCreateIfAbsent) {
   write([](Txn& t) {
     EXPECT_TRUE(t.claim(lease("10.0.0.2")).value());
     EXPECT_FALSE(t.claim(lease("10.0.0.2", "c2")).value());
@@ -59,7 +65,7 @@ TEST_F(StoreTest, ClaimIsCreateIfAbsent) {
   });
 }
 
-TEST_F(StoreTest, ReleaseByAttachmentIsIdempotent) {
+TEST_F(StoreSqlite, ReleaseByAttachmentIsIdempotent) {
   write([](Txn& t) {
     ASSERT_TRUE(t.claim(lease("10.0.0.2")).value());
     ASSERT_TRUE(t.claim(lease("fd00::2")).value());
@@ -75,7 +81,7 @@ TEST_F(StoreTest, ReleaseByAttachmentIsIdempotent) {
   ASSERT_TRUE(store_->verify());
 }
 
-TEST_F(StoreTest, FirstFreeFollowsRunsOfLeases) {
+TEST_F(StoreSqlite, FirstFreeFollowsRunsOfLeases) {
   write([](Txn& t) {
     for (auto a : {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.5", "10.0.0.6"}) {
       ASSERT_TRUE(t.claim(lease(a, a)).value());
@@ -93,7 +99,7 @@ TEST_F(StoreTest, FirstFreeFollowsRunsOfLeases) {
   ASSERT_TRUE(store_->verify());
 }
 
-TEST_F(StoreTest, RunsMergeAndSplit) {
+TEST_F(StoreSqlite, RunsMergeAndSplit) {
   // Fill 1..5 out of order (merging on both sides), then free the middle (splitting).
   write([](Txn& t) {
     for (auto a : {"10.0.0.1", "10.0.0.3", "10.0.0.5", "10.0.0.2", "10.0.0.4"}) {
@@ -114,10 +120,10 @@ TEST_F(StoreTest, RunsMergeAndSplit) {
   EXPECT_EQ(first_free("10.0.0.2", "10.0.0.9"), ip("10.0.0.3"));
 }
 
-TEST_F(StoreTest, EdgesOfTheAddressSpace) {
+TEST_F(StoreSqlite, EdgesOfTheAddressSpace) {
   write([](Txn& t) {
-    for (auto a : {"0.0.0.0", "0.0.0.1", "255.255.255.254", "255.255.255.255", "::",
-                   "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}) {
+    for (auto a : {"0.0.0.0", "0.0.0.1", "255.255.255.254", "255.255.255.255",
+                   "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}) {
       ASSERT_TRUE(t.claim(lease(a, "x")).value()) << a;
     }
   });
@@ -134,7 +140,7 @@ TEST_F(StoreTest, EdgesOfTheAddressSpace) {
 }
 
 // The run index against a plain set, under random claims and releases.
-TEST_F(StoreTest, RandomClaimsAndReleasesMatchAModel) {
+TEST_F(StoreSqlite, RandomClaimsAndReleasesMatchAModel) {
   std::mt19937 rng(42);
   std::set<uint32_t> model;
   const uint32_t base = 0x0a000000;
@@ -154,7 +160,8 @@ TEST_F(StoreTest, RandomClaimsAndReleasesMatchAModel) {
       auto got = t.first_free("n", net::IpAddr::v4(base + from), net::IpAddr::v4(base + 63));
       uint32_t want = from;
       while (want < 64 && model.contains(want)) ++want;
-      EXPECT_EQ(got.value(), want < 64 ? std::optional(net::IpAddr::v4(base + want)) : std::nullopt);
+      EXPECT_EQ(got.value(),
+                want < 64 ? std::optional(net::IpAddr::v4(base + want)) : std::nullopt);
       EXPECT_EQ(t.count_leases("n", net::IpAddr::v4(base), net::IpAddr::v4(base + 63)).value(),
                 model.size());
     });
@@ -162,7 +169,7 @@ TEST_F(StoreTest, RandomClaimsAndReleasesMatchAModel) {
   ASSERT_TRUE(store_->verify());
 }
 
-TEST_F(StoreTest, FailedTransactionWritesNothing) {
+TEST_F(StoreSqlite, FailedTransactionWritesNothing) {
   auto r = store_->transact([](Txn& t) -> Expected<void> {
     EXPECT_TRUE(t.claim(lease("10.0.0.2")).value());
     return fail(cni::internal("boom"));
@@ -173,7 +180,7 @@ TEST_F(StoreTest, FailedTransactionWritesNothing) {
   ASSERT_TRUE(store_->verify());
 }
 
-TEST_F(StoreTest, ViewRefusesWrites) {
+TEST_F(StoreSqlite, ViewRefusesWrites) {
   auto r = store_->view([](Txn& t) -> Expected<void> {
     auto c = t.claim(lease("10.0.0.2"));
     if (!c) return fail(c.error());
@@ -183,9 +190,10 @@ TEST_F(StoreTest, ViewRefusesWrites) {
   write([](Txn& t) { EXPECT_TRUE(t.list_leases("").value().empty()); });
 }
 
-TEST_F(StoreTest, NetworksCursorsAndMeta) {
+TEST_F(StoreSqlite, NetworksCursorsAndMeta) {
   write([](Txn& t) {
-    NetworkRecord n{.name = "b", .subnets = {cidr("172.18.0.0/16"), cidr("fd00::/64")}, .created = 5};
+    NetworkRecord n{
+        .name = "b", .subnets = {cidr("172.18.0.0/16"), cidr("fd00::/64")}, .created = 5};
     ASSERT_TRUE(t.put_network(n));
     ASSERT_TRUE(t.put_network({.name = "a", .subnets = {}, .created = 1}));
     EXPECT_EQ(t.get_network("b").value(), n);
@@ -211,11 +219,18 @@ TEST_F(StoreTest, NetworksCursorsAndMeta) {
   });
 }
 
-TEST_F(StoreTest, EndpointsWithNamesAndAliases) {
-  Endpoint e{.network = "n", .container_id = "c1", .ifname = "eth0", .netns = "/ns",
-             .mac = "02:42:ac:11:00:02", .host_ifname = "veth1",
-             .ips = {cidr("172.17.0.2/16"), cidr("fd00::2/64")}, .names = {"web"},
-             .aliases = {"www", "Front"}, .extra = R"({"ports":[80]})", .created = 3};
+TEST_F(StoreSqlite, EndpointsWithNamesAndAliases) {
+  Endpoint e{.network = "n",
+             .container_id = "c1",
+             .ifname = "eth0",
+             .netns = "/ns",
+             .mac = "02:42:ac:11:00:02",
+             .host_ifname = "veth1",
+             .ips = {cidr("172.17.0.2/16"), cidr("fd00::2/64")},
+             .names = {"web"},
+             .aliases = {"www", "Front"},
+             .extra = R"({"ports":[80]})",
+             .created = 3};
   write([&](Txn& t) {
     ASSERT_TRUE(t.put_endpoint(e));
     Endpoint e2 = e;
@@ -240,7 +255,7 @@ TEST_F(StoreTest, EndpointsWithNamesAndAliases) {
 }
 
 // On disk: folder and file modes, WAL, schema version, reopening.
-TEST(SqliteFile, CreatesPrivateFilesInWalMode) {
+TEST(StoreSqliteFile, CreatesPrivateFilesInWalMode) {
   TempDir tmp;
   const std::string path = tmp / "sub/dir/weir.db";
   {
@@ -279,7 +294,7 @@ TEST(SqliteFile, CreatesPrivateFilesInWalMode) {
   EXPECT_NE(again.error().msg.find("newer"), std::string::npos) << again.error().msg;
 }
 
-TEST(SqliteFile, BusyWriterIsTryAgainLater) {
+TEST(StoreSqliteFile, BusyWriterIsTryAgainLater) {
   TempDir tmp;
   const std::string path = tmp / "weir.db";
   auto a = SqliteStore::open(path);
@@ -302,7 +317,7 @@ TEST(SqliteFile, BusyWriterIsTryAgainLater) {
   ASSERT_TRUE(outer) << outer.error().msg;
 }
 
-TEST(SqliteFile, VerifyFindsAndRebuildRepairsABrokenIndex) {
+TEST(StoreSqliteFile, VerifyFindsAndRebuildRepairsABrokenIndex) {
   TempDir tmp;
   const std::string path = tmp / "weir.db";
   auto s = SqliteStore::open(path);
@@ -327,7 +342,30 @@ TEST(SqliteFile, VerifyFindsAndRebuildRepairsABrokenIndex) {
   }));
 }
 
-TEST(SqliteFile, UnwritableFolderIsAStoreError) {
+// Every plugin call opens the database alone and closes it without a checkpoint; the WAL must
+// still stay small, or each call would re-read all of it.
+TEST(StoreSqliteFile, WalStaysBoundedAcrossShortLivedConnections) {
+  TempDir tmp;
+  const std::string path = tmp / "weir.db";
+  for (int i = 0; i < 300; ++i) {
+    auto s = SqliteStore::open(path);
+    ASSERT_TRUE(s) << s.error().msg;
+    ASSERT_TRUE(s->transact([&](Txn& t) -> Expected<void> {
+      EXPECT_TRUE(t.claim(lease(net::IpAddr::v4(0x0a000000 + i).str(), "c")).value());
+      return t.set_cursor("n", 0, net::IpAddr::v4(0x0a000000 + i));
+    }));
+  }
+  EXPECT_LT(std::filesystem::file_size(path + "-wal"), 200u * 4120u);
+  auto s = SqliteStore::open(path);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->verify());
+  ASSERT_TRUE(s->view([](Txn& t) -> Expected<void> {
+    EXPECT_EQ(t.list_leases("n").value().size(), 300u);
+    return {};
+  }));
+}
+
+TEST(StoreSqliteFile, UnwritableFolderIsAStoreError) {
   auto s = SqliteStore::open("/proc/weir-test/weir.db");
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, cni::Code::kStore);

@@ -102,23 +102,63 @@ Expected<std::vector<RangeUse>> usage(store::Txn& txn, const Target& t,
   return out;
 }
 
-json lease_json(const store::Lease& l) {
-  return {{"address", l.address.str()}, {"rangeSet", l.range_set},
-          {"containerId", l.container_id}, {"ifname", l.ifname},
-          {"netns", l.netns}, {"created", l.created}};
+// One network as ls shows it.
+struct NetView {
+  store::NetworkRecord record;
+  std::vector<RangeUse> use;
+  std::vector<store::Lease> leases;
+};
+
+// The networks with a record, plus any that only leases mention.
+Expected<std::vector<NetView>> collect(store::Txn& txn, const Target& t) {
+  auto leases = txn.list_leases(t.network);
+  if (!leases) return fail(leases.error());
+  auto records = txn.list_networks();
+  if (!records) return fail(records.error());
+  std::map<std::string, NetView> nets;
+  for (auto& r : *records) nets[r.name].record = std::move(r);
+  for (auto& l : *leases) {
+    auto& view = nets[l.network];
+    view.record.name = l.network;
+    view.leases.push_back(std::move(l));
+  }
+  std::vector<NetView> out;
+  for (auto& [name, view] : nets) {
+    if (!t.network.empty() && name != t.network) continue;
+    auto use = usage(txn, t, view.record);
+    if (!use) return fail(use.error());
+    view.use = std::move(*use);
+    out.push_back(std::move(view));
+  }
+  return out;
 }
 
-void print_network(const store::NetworkRecord& rec, const std::vector<RangeUse>& use,
-                   const std::vector<store::Lease>& leases) {
-  std::cout << "network \"" << rec.name << "\"\n";
-  for (const auto& u : use) {
+json lease_json(const store::Lease& l) {
+  return {{"address", l.address.str()}, {"rangeSet", l.range_set}, {"containerId", l.container_id},
+          {"ifname", l.ifname},         {"netns", l.netns},        {"created", l.created}};
+}
+
+json network_json(const NetView& n) {
+  json j = {{"name", n.record.name}, {"subnets", json::array()}, {"leases", json::array()}};
+  for (const auto& u : n.use) {
+    j["subnets"].push_back({{"range", u.range.str()},
+                            {"gateway", u.range.gateway.str()},
+                            {"leased", u.leased},
+                            {"free", u.free}});
+  }
+  for (const auto& l : n.leases) j["leases"].push_back(lease_json(l));
+  return j;
+}
+
+void print_network(const NetView& n) {
+  std::cout << "network \"" << n.record.name << "\"\n";
+  for (const auto& u : n.use) {
     std::cout << "  " << std::left << std::setw(40) << u.range.str() << " " << u.leased
               << " leased, " << u.free << " free, gateway " << u.range.gateway.str() << "\n";
   }
-  for (const auto& l : leases) {
-    std::cout << "    " << std::left << std::setw(26) << l.address.str() << " "
-              << std::setw(20) << l.container_id << " " << std::setw(8) << l.ifname << " "
-              << l.netns << "\n";
+  for (const auto& l : n.leases) {
+    std::cout << "    " << std::left << std::setw(26) << l.address.str() << " " << std::setw(20)
+              << l.container_id << " " << std::setw(8) << l.ifname << " " << l.netns << "\n";
   }
 }
 
@@ -126,37 +166,21 @@ int ls(const Globals& g, const IpamOptions& o) {
   const Target t = resolve(g, o);
   auto db = open_existing(t);
   if (!db) return print_error(g, "ipam ls", db.error());
-  json out = json::array();
+  std::vector<NetView> nets;
   auto ok = db->view([&](store::Txn& txn) -> Expected<void> {
-    auto leases = txn.list_leases(t.network);
-    auto records = txn.list_networks();
-    if (!leases) return fail(leases.error());
-    if (!records) return fail(records.error());
-    std::map<std::string, store::NetworkRecord> nets;  // records, plus networks seen in leases
-    for (auto& r : *records) nets[r.name] = std::move(r);
-    for (const auto& l : *leases) nets.try_emplace(l.network, store::NetworkRecord{.name = l.network});
-    for (const auto& [name, rec] : nets) {
-      if (!t.network.empty() && name != t.network) continue;
-      auto use = usage(txn, t, rec);
-      if (!use) return fail(use.error());
-      std::vector<store::Lease> mine;
-      for (const auto& l : *leases) if (l.network == name) mine.push_back(l);
-      if (!g.json) {
-        print_network(rec, *use, mine);
-        continue;
-      }
-      json j = {{"name", name}, {"subnets", json::array()}, {"leases", json::array()}};
-      for (const auto& u : *use) {
-        j["subnets"].push_back({{"range", u.range.str()}, {"gateway", u.range.gateway.str()},
-                                {"leased", u.leased}, {"free", u.free}});
-      }
-      for (const auto& l : mine) j["leases"].push_back(lease_json(l));
-      out.push_back(std::move(j));
-    }
+    auto got = collect(txn, t);
+    if (!got) return fail(got.error());
+    nets = std::move(*got);
     return {};
   });
   if (!ok) return print_error(g, "ipam ls", ok.error());
-  if (g.json) std::cout << json{{"networks", out}}.dump(2) << "\n";
+  if (!g.json) {
+    for (const auto& n : nets) print_network(n);
+    return 0;
+  }
+  json out = json::array();
+  for (const auto& n : nets) out.push_back(network_json(n));
+  std::cout << json{{"networks", out}}.dump(2) << "\n";
   return 0;
 }
 
@@ -170,7 +194,8 @@ int release(const Globals& g, const IpamOptions& o) {
     return print_error(g, "ipam release", cni::invalid_config("give --container-id or --ip"));
   }
   if (!o.ip.empty() && !net::IpAddr::parse(o.ip)) {
-    return print_error(g, "ipam release", cni::invalid_config("--ip \"" + o.ip + "\" is not an IP address"));
+    return print_error(g, "ipam release",
+                       cni::invalid_config("--ip \"" + o.ip + "\" is not an IP address"));
   }
   const Target t = resolve(g, o);
   auto db = open_existing(t);
@@ -195,7 +220,9 @@ int release(const Globals& g, const IpamOptions& o) {
     std::cout << "no lease matched on network \"" << t.network << "\"\n";
   }
   for (const auto& l : gone) {
-    if (!g.json) std::cout << "released " << l.address.str() << " (" << l.container_id << ", " << l.ifname << ")\n";
+    if (!g.json)
+      std::cout << "released " << l.address.str() << " (" << l.container_id << ", " << l.ifname
+                << ")\n";
   }
   return 0;
 }
@@ -212,7 +239,8 @@ void register_ipam(CLI::App& app, Globals& g, int& exit_code) {
   auto* ipam = app.add_subcommand("ipam", "look at weir-ipam's leases, release them by hand");
   ipam->require_subcommand(1);
 
-  auto* ls_cmd = ipam->add_subcommand("ls", "subnets, free counts and leases of one or every network");
+  auto* ls_cmd =
+      ipam->add_subcommand("ls", "subnets, free counts and leases of one or every network");
   ls_cmd->add_option("network", o->network, "network name, or a network config");
   add_data_dir(*ls_cmd, *o);
   ls_cmd->callback([&g, &exit_code, o] { exit_code = ls(g, *o); });

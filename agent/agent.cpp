@@ -1,0 +1,248 @@
+#include "agent/agent.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <map>
+
+#include "lib/cni/fd.hpp"
+#include "agent/control.hpp"
+#include "agent/records.hpp"
+#include "dns/resolv.hpp"
+#include "lib/netns/netns.hpp"
+#include "lib/store/sqlite.hpp"
+
+namespace weir::agent {
+
+namespace {
+
+// With no DNS network, wait this long for a plugin before exiting (a starter that died).
+constexpr int kIdleGraceMs = 30'000;
+
+using Fd = UniqueFd;
+
+void log(const std::string& msg) { std::cerr << "weir-agent: " << msg << std::endl; }
+
+// A socket bound to 127.0.0.11:port in the calling thread's netns (a container's).
+Expected<Fd> bound_socket(int type, const net::IpAddr& ip, uint16_t port) {
+  Fd fd(::socket(AF_INET, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (fd.get() < 0) return fail(cni::sys_error(errno, "socket"));
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  // The container's loopback may still be down when we bind.
+  ::setsockopt(fd.get(), IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  std::memcpy(&sa.sin_addr, ip.data(), 4);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    return fail(cni::sys_error(errno, "bind " + ip.str() + ":" + std::to_string(port)));
+  }
+  return fd;
+}
+
+class Agent {
+ public:
+  explicit Agent(const AgentOptions& o, std::unique_ptr<store::Store> st) : opts_(o), store_(std::move(st)) {}
+
+  // Re-reads the store and makes the servers match it. A failure keeps what was served.
+  Expected<void> sync() {
+    std::vector<store::Endpoint> endpoints;
+    auto read = store_->view([&](store::Txn& t) -> Expected<void> {
+      auto eps = t.list_endpoints("");
+      if (!eps) return fail(eps.error());
+      endpoints = std::move(*eps);
+      return {};
+    });
+    if (!read) return read;
+    Plan plan = plan_from(endpoints);
+    dns::ZoneOptions zo{.skip_invalid_endpoints = true};
+    if (auto ups = dns::read_resolv_conf(opts_.resolv_conf)) zo.host_upstreams = std::move(*ups);
+    auto zone = dns::build_zone(plan.networks, plan.endpoints, zo);
+    if (!zone) return fail(zone.error());
+    for (const auto& why : (*zone)->skipped()) log("not served: " + why);
+
+    std::string errors;
+    std::map<std::string, std::unique_ptr<dns::Server>> next;
+    for (const auto& spec : plan.listeners) {
+      auto it = servers_.find(spec.key);
+      if (it != servers_.end()) {
+        next[spec.key] = std::move(it->second);
+        servers_.erase(it);
+        continue;
+      }
+      auto server = start_server(spec);
+      if (!server) {
+        errors += (errors.empty() ? "" : "; ") + server.error().msg;
+        continue;
+      }
+      next[spec.key] = std::move(*server);
+    }
+    servers_.swap(next);  // what is left in `next` is no longer wanted and stops here
+    next.clear();
+    for (auto& [key, server] : servers_) server->set_zone(*zone);
+    networks_ = plan.networks.size();
+    if (!errors.empty()) return fail(cni::make_error(cni::Code::kIoFailure, "DNS listeners: " + errors));
+    return {};
+  }
+
+  bool idle() const { return networks_ == 0; }
+
+ private:
+  Expected<std::unique_ptr<dns::Server>> start_server(const ListenerSpec& spec) {
+    dns::Listener l{.address = {spec.address, opts_.dns_port}, .container_id = spec.container_id,
+                    .freebind = true};
+    if (!spec.netns.empty()) {
+      auto ns = netns::Handle::open(spec.netns);
+      if (!ns) return fail(ns.error());
+      auto fds = netns::run_in(*ns, [&]() -> Expected<std::pair<Fd, Fd>> {
+        auto udp = bound_socket(SOCK_DGRAM, spec.address, opts_.dns_port);
+        if (!udp) return fail(udp.error());
+        auto tcp = bound_socket(SOCK_STREAM, spec.address, opts_.dns_port);
+        if (!tcp) return fail(tcp.error());
+        return std::pair<Fd, Fd>{std::move(*udp), std::move(*tcp)};
+      });
+      if (!fds) return fail(std::move(fds.error()).context("resolver in netns \"" + spec.netns + "\""));
+      l.udp_fd = fds->first.release();
+      l.tcp_fd = fds->second.release();
+    }
+    auto server = dns::Server::create({.listeners = {l}, .log = [](dns::LogLevel level, std::string_view m) {
+      if (level != dns::LogLevel::kDebug) log(std::string(m));
+    }});
+    if (!server) return fail(std::move(server.error()).context("DNS on " + spec.key));
+    if (auto ok = (*server)->start(); !ok) return fail(ok.error());
+    return server;
+  }
+
+  AgentOptions opts_;
+  std::unique_ptr<store::Store> store_;
+  std::map<std::string, std::unique_ptr<dns::Server>> servers_;
+  size_t networks_ = 0;
+};
+
+void report_ready(int fd, const std::string& line) {
+  if (fd < 0) return;
+  std::string l = line + "\n";
+  (void)!::write(fd, l.data(), l.size());
+  ::close(fd);
+}
+
+Expected<Fd> listen_control(const std::string& path) {
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return fail(cni::sys_error(errno, "control socket"));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return fail(cni::invalid_config("socket path too long: " + path));
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  ::unlink(path.c_str());  // a stale socket of an agent that died; we hold the lock now
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return fail(cni::sys_error(errno, "bind \"" + path + "\""));
+  }
+  ::chmod(path.c_str(), 0600);
+  if (::listen(fd.get(), 64) != 0) return fail(cni::sys_error(errno, "listen \"" + path + "\""));
+  return fd;
+}
+
+// One request per connection: "sync" → "ok <generation>" or "error <why>".
+void serve_one(int conn, Agent& agent, uint64_t& generation) {
+  char buf[64];
+  pollfd p{conn, POLLIN, 0};
+  if (::poll(&p, 1, 1000) <= 0) return;
+  ssize_t n = ::read(conn, buf, sizeof(buf) - 1);
+  if (n <= 0) return;
+  std::string req(buf, static_cast<size_t>(n));
+  std::string reply;
+  if (req.rfind("sync", 0) == 0) {
+    auto ok = agent.sync();
+    reply = ok ? "ok " + std::to_string(++generation) + "\n" : "error " + ok.error().msg + "\n";
+    if (!ok) log("sync: " + ok.error().msg);
+  } else {
+    reply = "error unknown request\n";
+  }
+  (void)!::send(conn, reply.data(), reply.size(), MSG_NOSIGNAL);
+}
+
+}  // namespace
+
+int run_agent(const AgentOptions& options) {
+  const Paths p = paths_for(options.data_dir);
+  // One agent per data dir: the lock is held for the agent's whole life. An agent that is
+  // just exiting still holds it for a moment, so wait (bounded) rather than give up.
+  Fd lock(::open(p.lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (lock.get() < 0) {
+    report_ready(options.ready_fd, "cannot open " + p.lock + ": " + std::strerror(errno));
+    return 1;
+  }
+  ::alarm(5);
+  ::signal(SIGALRM, [](int) {});
+  if (::flock(lock.get(), LOCK_EX) != 0) {
+    report_ready(options.ready_fd, "another weir-agent holds " + p.lock);
+    return 1;
+  }
+  ::alarm(0);
+
+  auto st = store::SqliteStore::open(store::database_path(options.data_dir.empty() ? store::kDefaultDataDir : options.data_dir));
+  if (!st) {
+    report_ready(options.ready_fd, st.error().msg);
+    return 1;
+  }
+  Agent agent(options, std::make_unique<store::SqliteStore>(std::move(*st)));
+  if (auto ok = agent.sync(); !ok) log("initial sync: " + ok.error().msg);
+
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
+  ::sigprocmask(SIG_BLOCK, &sigs, nullptr);
+  Fd sigfd(::signalfd(-1, &sigs, SFD_CLOEXEC));
+
+  auto control = listen_control(p.socket);
+  if (!control) {
+    report_ready(options.ready_fd, control.error().msg);
+    return 1;
+  }
+  report_ready(options.ready_fd, "ready");
+  log("serving (pid " + std::to_string(::getpid()) + ")");
+
+  uint64_t generation = 0;
+  bool running = true;
+  while (running) {
+    pollfd fds[2] = {{control->get(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}};
+    int n = ::poll(fds, 2, agent.idle() && options.exit_when_idle ? kIdleGraceMs : -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) break;  // idle for the whole grace period
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo si{};
+      (void)!::read(sigfd.get(), &si, sizeof(si));
+      if (si.ssi_signo == SIGHUP) {
+        if (auto ok = agent.sync(); !ok) log("sync: " + ok.error().msg);
+      } else {
+        running = false;
+      }
+    }
+    if (fds[0].revents & POLLIN) {
+      Fd conn(::accept4(control->get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (conn.get() >= 0) serve_one(conn.get(), agent, generation);
+      // The last DNS network is gone: stop listening before the lock is released, so that a
+      // plugin that comes now starts a fresh agent instead of talking to this one.
+      if (agent.idle() && options.exit_when_idle) running = false;
+    }
+  }
+  ::unlink(p.socket.c_str());
+  log("exiting");
+  return 0;
+}
+
+}  // namespace weir::agent

@@ -1,0 +1,157 @@
+#include "agent/control.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "lib/cni/fd.hpp"
+#include "lib/store/sqlite.hpp"
+
+namespace weir::agent {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+using Fd = UniqueFd;
+
+int remaining_ms(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left > 0 ? static_cast<int>(left) : 0;
+}
+
+// Connects to the control socket; ENOENT/ECONNREFUSED mean no agent is listening.
+Expected<Fd> connect_control(const std::string& path) {
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return fail(cni::sys_error(errno, "control socket", cni::Code::kIoFailure));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return fail(cni::invalid_config("agent socket path \"" + path + "\" is too long"));
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return fail(cni::sys_error(errno, "connect to weir-agent at \"" + path + "\"", cni::Code::kIoFailure));
+  }
+  return fd;
+}
+
+Expected<std::string> read_line(int fd, Clock::time_point deadline) {
+  std::string line;
+  char buf[256];
+  while (line.find('\n') == std::string::npos) {
+    pollfd p{fd, POLLIN, 0};
+    int n = ::poll(&p, 1, remaining_ms(deadline));
+    if (n == 0) return fail(cni::try_again_later("weir-agent did not answer in time"));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(cni::sys_error(errno, "wait for weir-agent", cni::Code::kIoFailure));
+    }
+    ssize_t r = ::read(fd, buf, sizeof(buf));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return fail(cni::io_failure("weir-agent closed the connection"));
+    line.append(buf, static_cast<size_t>(r));
+  }
+  return line.substr(0, line.find('\n'));
+}
+
+Expected<void> ask_sync(int fd, Clock::time_point deadline) {
+  static constexpr char kSync[] = "sync\n";
+  if (::send(fd, kSync, sizeof(kSync) - 1, MSG_NOSIGNAL) != sizeof(kSync) - 1) {
+    return fail(cni::sys_error(errno, "write to weir-agent", cni::Code::kIoFailure));
+  }
+  auto line = read_line(fd, deadline);
+  if (!line) return fail(line.error());
+  if (line->rfind("ok", 0) == 0) return {};
+  return fail(cni::make_error(cni::Code::kIoFailure, "weir-agent: " + line->substr(line->find(' ') + 1)));
+}
+
+std::string default_agent_binary() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return (self.parent_path() / "weir-agent").string();
+}
+
+// Starts a detached agent and waits until it reports its sockets bound (or fails).
+Expected<void> start_agent(const SyncRequest& req, const Paths& p, Clock::time_point deadline) {
+  std::string binary = req.agent_binary.empty() ? default_agent_binary() : req.agent_binary;
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) return fail(cni::sys_error(errno, "pipe", cni::Code::kIoFailure));
+  Fd ready_r(ready[0]), ready_w(ready[1]);
+
+  pid_t pid = ::fork();
+  if (pid < 0) return fail(cni::sys_error(errno, "fork weir-agent", cni::Code::kIoFailure));
+  if (pid == 0) {
+    // First child: a new session, then fork again so the agent is no child of the plugin and
+    // holds none of its descriptors (the runtime waits for EOF on the plugin's stdout).
+    ::setsid();
+    if (::fork() != 0) ::_exit(0);
+    int null = ::open("/dev/null", O_RDWR);
+    int log = ::open(p.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(log >= 0 ? log : null, 2);
+    ::dup2(ready_w.get(), 3);
+    ::closefrom(4);
+    for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    std::string data_dir = "--data-dir=" + req.data_dir;
+    const char* argv[] = {binary.c_str(), data_dir.c_str(), "--ready-fd=3", nullptr};
+    ::execv(binary.c_str(), const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ready_w = Fd();  // our copy: EOF once the agent has written or died
+
+  auto line = read_line(ready_r.get(), deadline);
+  if (!line) {
+    return fail(std::move(line.error()).context("start weir-agent (" + binary + ", log " + p.log + ")"));
+  }
+  if (*line != "ready") {
+    return fail(cni::make_error(cni::Code::kIoFailure, "weir-agent failed to start: " + *line));
+  }
+  return {};
+}
+
+}  // namespace
+
+Paths paths_for(std::string_view data_dir) {
+  std::string dir(data_dir.empty() ? store::kDefaultDataDir : data_dir);
+  return {.socket = dir + "/agent.sock",
+          .lock = dir + "/agent.lock",
+          .start_lock = dir + "/agent.start.lock",
+          .log = dir + "/agent.log"};
+}
+
+Expected<void> sync_agent(const SyncRequest& req) {
+  const auto deadline = Clock::now() + req.timeout;
+  const Paths p = paths_for(req.data_dir);
+  if (auto fd = connect_control(p.socket)) return ask_sync(fd->get(), deadline);
+  if (!req.start) return {};  // no agent: nothing serves old names
+
+  // Only one plugin at a time checks and starts: a second one waits here, then finds the
+  // agent the first one started.
+  Fd lock(::open(p.start_lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (lock.get() < 0) return fail(cni::sys_error(errno, "open \"" + p.start_lock + "\"", cni::Code::kIoFailure));
+  if (::flock(lock.get(), LOCK_EX) != 0) {
+    return fail(cni::sys_error(errno, "lock \"" + p.start_lock + "\"", cni::Code::kIoFailure));
+  }
+  if (auto fd = connect_control(p.socket)) return ask_sync(fd->get(), deadline);
+  if (auto ok = start_agent(req, p, deadline); !ok) return ok;
+  auto fd = connect_control(p.socket);
+  if (!fd) return fail(fd.error());
+  return ask_sync(fd->get(), deadline);
+}
+
+}  // namespace weir::agent

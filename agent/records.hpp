@@ -1,0 +1,39 @@
+// What the agent serves, derived from the store's endpoint records: the zone's networks and
+// endpoints, and the sockets to serve them on.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "dns/server.hpp"
+#include "dns/zone.hpp"
+#include "lib/store/store.hpp"
+
+namespace weir::agent {
+
+// One set of sockets. `key` names it for reconciling ("10.88.0.1" for a gateway in the
+// agent's netns, "netns:<path>" for 127.0.0.11 inside one container's netns).
+struct ListenerSpec {
+  std::string key;
+  net::IpAddr address;
+  std::string netns;         // "" = the agent's own
+  std::string container_id;  // set for a per-container socket
+};
+
+struct Plan {
+  std::vector<dns::ZoneNetwork> networks;
+  std::vector<dns::ZoneEndpoint> endpoints;
+  std::vector<ListenerSpec> listeners;
+};
+
+// The endpoint `extra` keys the plugins write for DNS:
+//   embeddedDNS: true      the endpoint's network has DNS on
+//   dnsListen: ["ip", …]   where the network's resolver listens (its gateways)
+//   dnsInNetns: true       serve this container on 127.0.0.11 inside its own netns (macvlan)
+//   dnsServers: ["ip", …]  upstreams for the network instead of the host's resolv.conf
+//   hostNetwork: true      a host-networked container: its names resolve on every network
+Plan plan_from(const std::vector<store::Endpoint>& endpoints);
+
+inline constexpr std::string_view kContainerResolver = "127.0.0.11";
+
+}  // namespace weir::agent

@@ -1,0 +1,174 @@
+// cni-time: times CNI plugin execs the way a runtime makes them (fork/exec, CNI_* env, config
+// on stdin, result on stdout), for several plugin setups side by side. Each setup has its own
+// private "host" netns, entered with setns() before its exec so that the plugin starts there;
+// container netns are made (untimed) with `ip netns add`. Calls are interleaved setup by setup,
+// so machine noise hits every setup alike.
+//
+//   cni-time --out DIR --count N [--scale M]
+//            --setup NAME HOST_NETNS_PATH PLUGIN CONF CNI_PATH [--setup ...]
+//
+// Phases: N ADDs per setup (one new container netns each), then N DELs (in reverse; each netns
+// removed after). With --scale M, the first setup alone then gets M containers on one bridge
+// (ADD only, then DEL untimed). Every latency goes to DIR/<setup>.<phase>.txt, one per line, in
+// microseconds; a failed call aborts with the plugin's output.
+#include <fcntl.h>
+#include <sched.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+struct Setup {
+  std::string name, host_ns, plugin, conf, cni_path;
+  int ns_fd = -1;
+  std::vector<long> add_us, del_us;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+[[noreturn]] void die(const std::string& msg) {
+  std::cerr << "cni-time: " << msg << std::endl;
+  std::exit(1);
+}
+
+void run_or_die(const std::string& cmd) {
+  if (std::system(cmd.c_str()) != 0) die("failed: " + cmd);
+}
+
+// Runs the plugin with stdin = conf; returns wall-clock microseconds from spawn to reap.
+long call(Setup& s, const std::string& command, const std::string& id, const std::string& netns,
+          const std::string& conf) {
+  if (::setns(s.ns_fd, CLONE_NEWNET) != 0) die("setns " + s.host_ns + ": " + std::strerror(errno));
+  int in[2], out[2];
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) die("pipe");
+  std::vector<std::string> env = {"CNI_COMMAND=" + command, "CNI_CONTAINERID=" + id,
+                                  "CNI_NETNS=" + netns,     "CNI_IFNAME=eth0",
+                                  "CNI_PATH=" + s.cni_path, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string arg0 = s.plugin;
+  char* argv[] = {arg0.data(), nullptr};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  pid_t pid;
+  if (int rc = posix_spawn(&pid, s.plugin.c_str(), &fa, nullptr, argv, envp.data()); rc != 0) {
+    die("spawn " + s.plugin + ": " + std::strerror(rc));
+  }
+  ::close(in[0]);
+  ::close(out[1]);
+  // Configs are small: one write never blocks on a pipe buffer.
+  if (::write(in[1], conf.data(), conf.size()) != static_cast<ssize_t>(conf.size())) die("write stdin");
+  ::close(in[1]);
+  std::string output;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) output.append(buf, n);
+  ::close(out[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const auto t1 = std::chrono::steady_clock::now();
+  posix_spawn_file_actions_destroy(&fa);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    die(s.name + " " + command + " " + id + " failed: " + output);
+  }
+  return std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count();
+}
+
+void save(const std::string& path, const std::vector<long>& v) {
+  std::ofstream out(path);
+  for (long x : v) out << x << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string out_dir;
+  int count = 200, scale = 0;
+  std::vector<Setup> setups;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--out" && i + 1 < argc) {
+      out_dir = argv[++i];
+    } else if (a == "--count" && i + 1 < argc) {
+      count = std::atoi(argv[++i]);
+    } else if (a == "--scale" && i + 1 < argc) {
+      scale = std::atoi(argv[++i]);
+    } else if (a == "--setup" && i + 5 < argc) {
+      Setup s{argv[i + 1], argv[i + 2], argv[i + 3], read_file(argv[i + 4]), argv[i + 5]};
+      i += 5;
+      setups.push_back(std::move(s));
+    } else {
+      die("bad argument " + a);
+    }
+  }
+  if (setups.empty() || out_dir.empty()) die("usage: see the comment at the top of cni_time.cpp");
+  const int self = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  for (auto& s : setups) {
+    s.ns_fd = ::open(s.host_ns.c_str(), O_RDONLY | O_CLOEXEC);
+    if (s.ns_fd < 0) die("open " + s.host_ns);
+  }
+  const std::string pid = std::to_string(::getpid());
+  auto ctr = [&](size_t setup, int i) { return "wb-" + pid + "-" + std::to_string(setup) + "-" + std::to_string(i); };
+  auto back_home = [&] { (void)::setns(self, CLONE_NEWNET); };
+
+  for (int i = 0; i < count; ++i) {
+    for (size_t k = 0; k < setups.size(); ++k) {
+      back_home();
+      run_or_die("ip netns add " + ctr(k, i));
+      setups[k].add_us.push_back(call(setups[k], "ADD", ctr(k, i), "/var/run/netns/" + ctr(k, i), setups[k].conf));
+    }
+    if (i % 50 == 49) std::cerr << "  " << (i + 1) << " ADDs each\n";
+  }
+  for (int i = count - 1; i >= 0; --i) {
+    for (size_t k = 0; k < setups.size(); ++k) {
+      setups[k].del_us.push_back(call(setups[k], "DEL", ctr(k, i), "/var/run/netns/" + ctr(k, i), setups[k].conf));
+      back_home();
+      run_or_die("ip netns del " + ctr(k, i));
+    }
+  }
+  for (auto& s : setups) {
+    save(out_dir + "/" + s.name + ".add.txt", s.add_us);
+    save(out_dir + "/" + s.name + ".del.txt", s.del_us);
+  }
+
+  if (scale > 0) {
+    Setup& s = setups[0];
+    std::vector<long> us;
+    for (int i = 0; i < scale; ++i) {
+      back_home();
+      run_or_die("ip netns add " + ctr(99, i));
+      us.push_back(call(s, "ADD", ctr(99, i), "/var/run/netns/" + ctr(99, i), s.conf));
+      if (i % 250 == 249) std::cerr << "  " << (i + 1) << " containers on one bridge\n";
+    }
+    save(out_dir + "/" + s.name + ".scale.txt", us);
+    for (int i = scale - 1; i >= 0; --i) {
+      (void)call(s, "DEL", ctr(99, i), "/var/run/netns/" + ctr(99, i), s.conf);
+      back_home();
+      run_or_die("ip netns del " + ctr(99, i));
+    }
+  }
+  return 0;
+}

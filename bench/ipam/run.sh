@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# weir-ipam against the reference host-local (Debian's containernetworking-plugins): ADD+DEL
+# latency with 0, 1,000, 10,000 and 60,000 existing leases in one /16, printed side by side.
+# Builds weir (Release) in build-bench-ipam unless WEIR_BUILD points at a build folder.
+#
+#   bench/ipam/run.sh [weir-ipam-bench options: --runs 50 --slow-runs 10 --sizes 0,1000,…]
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+[[ -x /usr/lib/cni/host-local ]] ||
+  { echo "run.sh: /usr/lib/cni/host-local missing (apt-get install containernetworking-plugins)" >&2; exit 1; }
+
+build=${WEIR_BUILD:-}
+if [[ -z $build ]]; then
+  build=$root/build-bench-ipam
+  echo "building weir-ipam (Release) in $build ..." >&2
+  # WEIR_WERROR off: GCC 12 -O2/-O3 reports a false -Wrestrict in lib/cni (std::string operator+).
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF -DWEIR_WERROR=OFF >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target weir-ipam weir-ipam-bench >/dev/null
+fi
+exec "$build/bench/weir-ipam-bench" --weir "$build/bin/weir-ipam" "$@"

@@ -1,0 +1,128 @@
+#include "plugins/macvlan/config.hpp"
+
+#include <net/if.h>
+
+#include "lib/cni/fields.hpp"
+#include "plugins/common/endpoints.hpp"
+
+namespace weir::plugins::macvlan {
+
+using nlohmann::json;
+namespace fields = cni::fields;
+
+namespace {
+
+Expected<void> read_mac(const cni::Call& call, MacvlanConfig& c) {
+  if (auto mac = fields::get_mac(call.conf.raw, "", "mac"); !mac) {
+    return fail(mac.error());
+  } else if (*mac) {
+    c.mac = **mac;
+  }
+  if (auto arg = cni::find_arg(call.env.args, "MAC")) {
+    auto mac = net::Mac::parse(*arg);
+    if (!mac)
+      return fail(cni::invalid_config("CNI_ARGS MAC is not a MAC address: \"" + *arg + "\""));
+    c.mac = *mac;
+  }
+  if (auto mac = fields::get_mac(call.conf.runtime_config, "runtimeConfig", "mac"); !mac) {
+    return fail(mac.error());
+  } else if (*mac) {
+    c.mac = **mac;
+  }
+  if (c.mac && (c.mac->data()[0] & 1)) {
+    return fail(cni::invalid_config("mac " + c.mac->str() + " is a multicast address"));
+  }
+  // The kernel gives a passthru child the master's own address and ignores the one asked for.
+  if (c.mac && c.mode == netlink::MacvlanMode::kPassthru) {
+    return fail(cni::invalid_config(
+        "\"mac\" cannot be set in passthru mode: the container gets the master's MAC"));
+  }
+  return {};
+}
+
+}  // namespace
+
+Expected<MacvlanConfig> parse_config(const cni::Call& call) {
+  const json& j = call.conf.raw;
+  MacvlanConfig c;
+  auto master = fields::get_string(j, "", "master");
+  if (!master) return fail(master.error());
+  if (*master && !(*master)->empty()) {
+    if (auto ok = cni::validate_ifname(**master); !ok) {
+      return fail(cni::invalid_config("\"master\": " + ok.error().msg));
+    }
+    c.master = **master;
+  }
+  auto mode = fields::get_string(j, "", "mode");
+  if (!mode) return fail(mode.error());
+  if (*mode && !(*mode)->empty()) {
+    auto m = netlink::parse_macvlan_mode(**mode);
+    if (!m) return fail(std::move(m.error()).context("\"mode\""));
+    c.mode = *m;
+  }
+  auto mtu = fields::get_int(j, "", "mtu", 0, 65535);
+  if (!mtu) return fail(mtu.error());
+  if (*mtu && **mtu != 0 && **mtu < 68) {
+    return fail(cni::invalid_config("\"mtu\" must be at least 68 (the IPv4 minimum), not " +
+                                    std::to_string(**mtu)));
+  }
+  c.mtu = static_cast<uint32_t>(mtu->value_or(0));
+  for (auto [key, into] :
+       {std::pair{"linkInContainer", &c.link_in_container}, {"embeddedDNS", &c.embedded_dns}}) {
+    auto v = fields::get_bool(j, "", key);
+    if (!v) return fail(v.error());
+    if (*v) *into = **v;
+  }
+  if (auto ok = read_mac(call, c); !ok) return fail(ok.error());
+  auto aliases = parse_aliases(call.conf);
+  if (!aliases) return fail(aliases.error());
+  c.aliases = std::move(*aliases);
+
+  auto data_dir = fields::get_string(j, "", "dataDir");
+  if (!data_dir) return fail(data_dir.error());
+  auto ipam_data_dir = fields::get_string(call.conf.ipam, "ipam", "dataDir");
+  if (!ipam_data_dir) return fail(ipam_data_dir.error());
+  c.data_dir = data_dir->value_or(ipam_data_dir->value_or(""));
+  c.ipam = call.conf.ipam.is_object() && !call.conf.ipam.empty();
+  if (c.ipam && call.conf.ipam_type().empty()) {
+    return fail(cni::invalid_config("\"ipam\" needs a \"type\" (or use {} for L2 only)"));
+  }
+  return c;
+}
+
+Expected<netlink::LinkInfo> resolve_master(netlink::Socket& sock, const MacvlanConfig& cfg) {
+  const char* where = cfg.link_in_container ? "the container" : "the host";
+  std::string name = cfg.master;
+  if (name.empty()) {
+    auto routes = netlink::list_routes(sock);
+    if (!routes) return fail(routes.error());
+    for (net::Family f : {net::Family::kV4, net::Family::kV6}) {
+      for (const auto& r : *routes) {
+        if (name.empty() && !r.dst && r.family == f && r.ifindex > 0) {
+          auto link = netlink::get_link(sock, r.ifindex);
+          if (!link) return fail(link.error());
+          name = link->name;
+        }
+      }
+    }
+    if (name.empty()) {
+      return fail(cni::invalid_config(std::string("no \"master\" given and ") + where +
+                                      " has no default route to take it from"));
+    }
+  }
+  auto link = netlink::get_link(sock, name);
+  if (!link && link.error().sys_errno == ENODEV) {
+    return fail(cni::invalid_config("master \"" + name + "\" does not exist in " + where));
+  }
+  if (!link) return fail(link.error());
+  if ((link->flags & IFF_LOOPBACK) || link->mac.is_zero()) {
+    return fail(cni::invalid_config("master \"" + name + "\" is not an Ethernet link"));
+  }
+  if (cfg.mtu > link->mtu) {
+    return fail(cni::invalid_config("\"mtu\" " + std::to_string(cfg.mtu) + " is more than the " +
+                                    std::to_string(link->mtu) + " of master \"" + name + "\""));
+  }
+  return link;
+}
+
+}  // namespace weir::plugins::macvlan

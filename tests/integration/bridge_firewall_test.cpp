@@ -1,0 +1,217 @@
+// weir-bridge's traffic rules, proven with real traffic between private netns: masquerade,
+// isolation between networks, icc off, internal networks, and published TCP and UDP ports
+// (from outside, from the host's own addresses and localhost, hairpin), gone after DEL.
+#include <gtest/gtest.h>
+
+#include "tests/integration/bridge_fixture.hpp"
+
+namespace weir::test::bridge {
+namespace {
+
+class BridgeFirewall : public ::testing::Test {
+ protected:
+  void SetUp() override { WEIR_REQUIRE_ROOT(); }
+};
+
+TEST_F(BridgeFirewall, MasqueradeOnlyWithIpMasq) {
+  Host host;
+  host.outside();
+  Container masq("ctr-masq"), plain("ctr-plain");
+  json on = bridge_conf(host, "masqnet", "wbmq", {"10.60.0.0/24"});
+  on["isDefaultGateway"] = true;
+  on["ipMasq"] = true;
+  json off = bridge_conf(host, "plainnet", "wbpl", {"10.60.1.0/24"});
+  off["isDefaultGateway"] = true;
+  ASSERT_EQ(host.add(masq, on).exit_code, 0);
+  ASSERT_EQ(host.add(plain, off).exit_code, 0);
+  // The outside has no route back to the containers: only a masqueraded ping gets an answer.
+  EXPECT_TRUE(masq.ping("192.0.2.2"));
+  EXPECT_FALSE(plain.ping("192.0.2.2"));
+  // And the outside sees the host's address, not the container's.
+  EXPECT_TRUE(reach(host.outside().name(), masq.ns.name(), "192.0.2.2", 9100));
+  EXPECT_EQ(host.del(masq, on).exit_code, 0);
+  EXPECT_EQ(host.del(plain, off).exit_code, 0);
+}
+
+TEST_F(BridgeFirewall, NetworksAreIsolatedUnlessBothSayNone) {
+  Host host;
+  Container a("ctr-iso-a"), b("ctr-iso-b");
+  json na = bridge_conf(host, "isoa", "wbisoa", {"10.61.0.0/24"});
+  json nb = bridge_conf(host, "isob", "wbisob", {"10.61.1.0/24"});
+  for (json* n : {&na, &nb}) (*n)["isDefaultGateway"] = true;
+  ASSERT_EQ(host.add(a, na).exit_code, 0);
+  ASSERT_EQ(host.add(b, nb).exit_code, 0);
+  // Each reaches its own gateway, and the host's address on the other bridge (the host stays
+  // reachable), but not the other network's container.
+  EXPECT_TRUE(a.ping("10.61.0.1"));
+  EXPECT_TRUE(b.ping("10.61.1.1"));
+  EXPECT_FALSE(a.ping("10.61.1.2"));
+  EXPECT_FALSE(b.ping("10.61.0.2"));
+  EXPECT_TRUE(has(host.nft(), "chain isolation"));
+  EXPECT_EQ(host.del(a, na).exit_code, 0);
+  EXPECT_EQ(host.del(b, nb).exit_code, 0);
+
+  // isolation "none" on both: routed through the host.
+  na["isolation"] = "none";
+  nb["isolation"] = "none";
+  ASSERT_EQ(host.add(a, na).exit_code, 0);
+  ASSERT_EQ(host.add(b, nb).exit_code, 0);
+  EXPECT_TRUE(a.ping(b.addr()));  // round-robin: not the addresses of the first round
+  EXPECT_TRUE(b.ping(a.addr()));
+  EXPECT_EQ(host.del(a, na).exit_code, 0);
+  EXPECT_EQ(host.del(b, nb).exit_code, 0);
+}
+
+TEST_F(BridgeFirewall, IccOffKeepsContainersApartButNotFromTheGateway) {
+  Host host;
+  Container a("ctr-icc-a"), b("ctr-icc-b");
+  json conf = bridge_conf(host, "iccnet", "wbicc", {"10.62.0.0/24"});
+  conf["isGateway"] = true;
+  conf["icc"] = false;
+  ASSERT_EQ(host.add(a, conf).exit_code, 0);
+  ASSERT_EQ(host.add(b, conf).exit_code, 0);
+  EXPECT_EQ(host.exec("cat /proc/sys/net/bridge/bridge-nf-call-iptables"), "1\n");
+  EXPECT_TRUE(a.ping("10.62.0.1"));
+  EXPECT_FALSE(a.ping("10.62.0.3"));
+  EXPECT_FALSE(reach(b.ns.name(), a.ns.name(), "10.62.0.3", 9101, "tcp", 3));
+  EXPECT_EQ(host.del(a, conf).exit_code, 0);
+  EXPECT_EQ(host.del(b, conf).exit_code, 0);
+
+  // The same network with icc on (the default): they talk.
+  conf.erase("icc");
+  ASSERT_EQ(host.add(a, conf).exit_code, 0);
+  ASSERT_EQ(host.add(b, conf).exit_code, 0);
+  EXPECT_TRUE(a.ping(b.addr()));
+  EXPECT_EQ(host.del(a, conf).exit_code, 0);
+  EXPECT_EQ(host.del(b, conf).exit_code, 0);
+}
+
+TEST_F(BridgeFirewall, InternalNetworkReachesOnlyItself) {
+  Host host;
+  host.outside();
+  Container a("ctr-int-a"), b("ctr-int-b");
+  json conf = bridge_conf(host, "intnet", "wbint", {"10.63.0.0/24"});
+  conf["isDefaultGateway"] = true;
+  conf["ipMasq"] = true;
+  conf["internal"] = true;
+  auto add = host.add(a, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  ASSERT_EQ(host.add(b, conf).exit_code, 0);
+  // No default route, no masquerade; a route added by hand still goes nowhere.
+  EXPECT_EQ(add.json()["routes"].size(), 0u) << add.out;
+  EXPECT_EQ(a.ip("route show default"), "");
+  EXPECT_FALSE(has(host.nft(), "masquerade comment \"weir:intnet\"\n\t\toifname"));
+  a.ip("route add default via 10.63.0.1");
+  EXPECT_FALSE(a.ping("192.0.2.2"));
+  EXPECT_TRUE(a.ping("192.0.2.1"));  // the host itself is not "outside"
+  EXPECT_TRUE(a.ping("10.63.0.1"));
+  EXPECT_TRUE(a.ping(b.addr()));
+  EXPECT_EQ(host.check(a, conf).exit_code, 0) << host.check(a, conf).out;
+  EXPECT_EQ(host.del(a, conf).exit_code, 0);
+  EXPECT_EQ(host.del(b, conf).exit_code, 0);
+}
+
+// A network with a published port, a second container, and the outside client.
+class PublishedPorts : public BridgeFirewall {
+ protected:
+  json conf(const std::string& proto, uint16_t host_port, std::optional<std::string> host_ip = {}) {
+    json c = bridge_conf(host_, "pubnet", "wbpub", {"10.64.0.0/24"});
+    c["isDefaultGateway"] = true;
+    c["ipMasq"] = true;
+    c["capabilities"] = {{"portMappings", true}};
+    json m = {{"hostPort", host_port}, {"containerPort", 80}, {"protocol", proto}};
+    if (host_ip) m["hostIP"] = *host_ip;
+    c["runtimeConfig"] = {{"portMappings", json::array({m})}};
+    return c;
+  }
+  Host host_;
+};
+
+TEST_F(PublishedPorts, TcpReachableFromEverywhereAndGoneAfterDel) {
+  const auto out = host_.outside().name();
+  Container web("ctr-web"), peer("ctr-peer");
+  json c = conf("tcp", 8080);
+  auto add = host_.add(web, c);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  json plain = conf("tcp", 8080);
+  plain.erase("runtimeConfig");
+  ASSERT_EQ(host_.add(peer, plain).exit_code, 0);
+  const std::string w = web.ns.name();
+
+  EXPECT_TRUE(reach(w, out, "192.0.2.1", 8080, "tcp", 15, 80)) << "from outside to a host address";
+  EXPECT_TRUE(reach(w, host_.name(), "127.0.0.1", 8080, "tcp", 15, 80)) << "from the host to localhost";
+  EXPECT_TRUE(reach(w, host_.name(), "192.0.2.1", 8080, "tcp", 15, 80)) << "from the host to its own address";
+  EXPECT_TRUE(reach(w, peer.ns.name(), "192.0.2.1", 8080, "tcp", 15, 80)) << "from another container";
+  EXPECT_TRUE(reach(w, w, "192.0.2.1", 8080, "tcp", 15, 80)) << "hairpin: from the container itself";
+
+  // DEL without runtimeConfig removes exactly these rules; nothing answers any more.
+  auto del = host_.del(web, plain);
+  ASSERT_EQ(del.exit_code, 0) << del.out;
+  EXPECT_FALSE(has(host_.nft(), "dport 8080"));
+  EXPECT_FALSE(reach(w, out, "192.0.2.1", 8080, "tcp", 2, 80));
+  EXPECT_EQ(host_.del(peer, plain).exit_code, 0);
+}
+
+TEST_F(PublishedPorts, UdpReachableAndGoneAfterDel) {
+  const auto out = host_.outside().name();
+  Container dns("ctr-udp");
+  json c = conf("udp", 5353);
+  ASSERT_EQ(host_.add(dns, c).exit_code, 0);
+  const std::string d = dns.ns.name();
+  EXPECT_TRUE(reach(d, out, "192.0.2.1", 5353, "udp", 15, 80));
+  EXPECT_TRUE(reach(d, host_.name(), "127.0.0.1", 5353, "udp", 15, 80));
+  EXPECT_TRUE(has(host_.nft(), "udp dport 5353 dnat ip to 10.64.0.2:80"));
+  // TCP on the same port is not published.
+  EXPECT_FALSE(reach(d, out, "192.0.2.1", 5353, "tcp", 2, 80));
+  ASSERT_EQ(host_.del(dns, c).exit_code, 0);
+  EXPECT_FALSE(has(host_.nft(), "5353"));
+  EXPECT_FALSE(reach(d, out, "192.0.2.1", 5353, "udp", 3, 80));
+}
+
+TEST_F(PublishedPorts, BothFamiliesOnADualStackNetwork) {
+  const auto out = host_.outside().name();
+  Container web("ctr-ds-web");
+  json c = conf("tcp", 8085);
+  c["ipam"]["ranges"].push_back(json::array({{{"subnet", "fd00:64::/64"}}}));
+  auto add = host_.add(web, c);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  EXPECT_TRUE(reach(web.ns.name(), out, "192.0.2.1", 8085, "tcp", 15, 80));
+  EXPECT_TRUE(reach(web.ns.name(), out, "2001:db8:ff::1", 8085, "tcp", 15, 80));
+  EXPECT_TRUE(has(host_.nft(), "dnat ip6 to [fd00:64::2]:80")) << host_.nft();
+  EXPECT_EQ(host_.check(web, c).exit_code, 0);
+  EXPECT_EQ(host_.del(web, c).exit_code, 0);
+  EXPECT_EQ(host_.nft(), "");
+}
+
+TEST_F(PublishedPorts, HostIpLimitsTheAddress) {
+  const auto out = host_.outside().name();
+  host_.ip("addr add 192.0.2.11/24 dev wout");
+  Container web("ctr-hostip");
+  json c = conf("tcp", 8090, "192.0.2.11");
+  ASSERT_EQ(host_.add(web, c).exit_code, 0);
+  EXPECT_TRUE(reach(web.ns.name(), out, "192.0.2.11", 8090, "tcp", 15, 80));
+  EXPECT_FALSE(reach(web.ns.name(), out, "192.0.2.1", 8090, "tcp", 2, 80));
+  EXPECT_EQ(host_.del(web, c).exit_code, 0);
+}
+
+TEST_F(PublishedPorts, DelRemovesOnlyItsOwnRules) {
+  Container a("ctr-pa"), b("ctr-pb");
+  json ca = conf("tcp", 8101);
+  json cb = conf("tcp", 8102);
+  ASSERT_EQ(host_.add(a, ca).exit_code, 0);
+  ASSERT_EQ(host_.add(b, cb).exit_code, 0);
+  json bare = ca;
+  bare.erase("runtimeConfig");
+  ASSERT_EQ(host_.del(a, bare).exit_code, 0);
+  std::string rules = host_.nft();
+  EXPECT_FALSE(has(rules, "dport 8101"));
+  EXPECT_TRUE(has(rules, "dport 8102"));
+  EXPECT_TRUE(has(rules, "comment \"weir:pubnet\""));  // the network's rules stay
+  EXPECT_EQ(host_.check(b, cb).exit_code, 0);
+  EXPECT_TRUE(reach(b.ns.name(), host_.outside().name(), "192.0.2.1", 8102, "tcp", 15, 80));
+  ASSERT_EQ(host_.del(b, bare).exit_code, 0);
+  EXPECT_EQ(host_.nft(), "");
+}
+
+}  // namespace
+}  // namespace weir::test::bridge

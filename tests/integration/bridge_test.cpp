@@ -1,0 +1,621 @@
+// weir-bridge through the real binary, run inside a private "host" netns: every verb at every
+// cniVersion; L2 only, IPv4, IPv6, dual stack; gateway modes, MTU, hairpin, promisc, MAC
+// sources; DEL from the stored record; CHECK's messages; GC and STATUS.
+#include <gtest/gtest.h>
+
+#include "lib/cni/version.hpp"
+#include "tests/integration/bridge_fixture.hpp"
+
+namespace weir::test::bridge {
+namespace {
+
+class BridgeVersions : public ::testing::TestWithParam<std::string_view> {
+ protected:
+  void SetUp() override { WEIR_REQUIRE_ROOT(); }
+};
+
+TEST_P(BridgeVersions, AddCheckDelInCallersVersion) {
+  const std::string v(GetParam());
+  Host host;
+  Container c("ctr-ver");
+  json conf = bridge_conf(host, "vnet", "wbv0", {"10.41.0.0/24"}, v);
+  conf["isDefaultGateway"] = true;
+
+  auto add = host.add(c, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  json r = add.json();
+  EXPECT_EQ(r["cniVersion"], v);
+  if (cni::at_least(v, "0.3.0")) {
+    ASSERT_EQ(r["interfaces"].size(), 3u) << add.out;
+    EXPECT_EQ(r["interfaces"][0]["name"], "wbv0");
+    EXPECT_TRUE(r["interfaces"][1]["name"].get<std::string>().starts_with("veth"));
+    EXPECT_EQ(r["interfaces"][2]["name"], "eth0");
+    EXPECT_EQ(r["interfaces"][2]["sandbox"], c.path());
+    ASSERT_EQ(r["ips"].size(), 1u);
+    EXPECT_EQ(r["ips"][0]["address"], "10.41.0.2/24");
+    EXPECT_EQ(r["ips"][0]["gateway"], "10.41.0.1");
+    EXPECT_EQ(r["ips"][0]["interface"], 2);
+    EXPECT_EQ(r["ips"][0].contains("version"), !cni::at_least(v, "1.0.0"));
+    ASSERT_EQ(r["routes"].size(), 1u);
+    EXPECT_EQ(r["routes"][0]["dst"], "0.0.0.0/0");
+    // The container's MAC in the result is the one the kernel has.
+    EXPECT_TRUE(has(c.ip("link show eth0"), r["interfaces"][2]["mac"].get<std::string>()));
+  } else {
+    EXPECT_EQ(r["ip4"]["ip"], "10.41.0.2/24");
+    EXPECT_EQ(r["ip4"]["gateway"], "10.41.0.1");
+    EXPECT_FALSE(r.contains("interfaces"));
+  }
+  EXPECT_EQ(c.addr(), "10.41.0.2");
+  EXPECT_TRUE(c.ping("10.41.0.1"));
+
+  auto check = host.check(c, conf);
+  if (cni::at_least(v, "0.4.0")) {
+    EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+    EXPECT_EQ(check.out, "");
+  } else {
+    EXPECT_EQ(check.exit_code, 1);
+    EXPECT_EQ(check.json()["code"], 1);
+  }
+
+  auto del = host.del(c, conf);
+  EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+  EXPECT_EQ(del.out, "");
+  EXPECT_FALSE(host.link_exists("wbv0"));
+  EXPECT_EQ(host.veth_count(), 0);
+  EXPECT_TRUE(has(c.ip("link show eth0"), "does not exist"));
+  EXPECT_EQ(host.lease_count("vnet"), 0u);
+  EXPECT_EQ(host.endpoint_count("vnet"), 0u);
+  EXPECT_FALSE(has(host.nft(), "weir:vnet"));
+  EXPECT_EQ(host.del(c, conf).exit_code, 0);
+}
+
+TEST_P(BridgeVersions, StatusAndGcOnlyFrom110) {
+  const std::string v(GetParam());
+  Host host;
+  Container a("ctr-gc-a"), b("ctr-gc-b");
+  json conf = bridge_conf(host, "gcnet", "wbg0", {"10.42.0.0/24"}, v);
+  ASSERT_EQ(host.add(a, conf).exit_code, 0);
+  ASSERT_EQ(host.add(b, conf).exit_code, 0);
+
+  auto status = host.plugin("STATUS", "", "", conf, {{"CNI_NETNS", ""}, {"CNI_CONTAINERID", ""}, {"CNI_IFNAME", ""}});
+  json gc = conf;
+  gc["cni.dev/valid-attachments"] = json::array({{{"containerID", a.id}, {"ifname", "eth0"}}});
+  auto r = host.plugin("GC", "", "", gc, {{"CNI_NETNS", ""}, {"CNI_CONTAINERID", ""}, {"CNI_IFNAME", ""}});
+  if (!cni::at_least(v, "1.1.0")) {
+    EXPECT_EQ(status.json()["code"], 1) << status.out;
+    EXPECT_EQ(r.json()["code"], 1) << r.out;
+    EXPECT_EQ(host.veth_count(), 2);
+    return;
+  }
+  EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  // b is not valid: its veth, lease and record are gone; a keeps everything.
+  EXPECT_EQ(host.veth_count(), 1);
+  EXPECT_EQ(host.lease_count("gcnet"), 1u);
+  EXPECT_EQ(host.endpoint_count("gcnet"), 1u);
+  EXPECT_TRUE(has(b.ip("link show eth0"), "does not exist"));
+  EXPECT_EQ(host.check(a, conf).exit_code, 0);
+  // GC with nothing valid: the last endpoint goes, and with it the bridge.
+  gc["cni.dev/valid-attachments"] = json::array();
+  r = host.plugin("GC", "", "", gc, {{"CNI_NETNS", ""}, {"CNI_CONTAINERID", ""}, {"CNI_IFNAME", ""}});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(host.veth_count(), 0);
+  EXPECT_EQ(host.lease_count("gcnet"), 0u);
+  EXPECT_FALSE(host.link_exists("wbg0"));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllVersions, BridgeVersions, ::testing::ValuesIn(cni::kSupportedVersions),
+                         [](const auto& info) {
+                           std::string n(info.param);
+                           for (auto& ch : n) ch = ch == '.' ? '_' : ch;
+                           return "v" + n;
+                         });
+
+class Bridge : public ::testing::Test {
+ protected:
+  void SetUp() override { WEIR_REQUIRE_ROOT(); }
+};
+
+TEST_F(Bridge, L2OnlyHasNoAddressesAndNoRules) {
+  Host host;
+  Container a("ctr-l2-a"), b("ctr-l2-b");
+  json conf = bridge_conf(host, "l2net", "wbl2", {});
+  auto add = host.add(a, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  EXPECT_FALSE(add.json().contains("ips")) << add.out;
+  ASSERT_EQ(host.add(b, conf).exit_code, 0);
+  EXPECT_TRUE(host.link_exists("wbl2"));
+  EXPECT_TRUE(has(a.ip("link show eth0"), "state UP"));
+  EXPECT_EQ(a.addr(), "");
+  EXPECT_FALSE(has(host.ip("addr show wbl2"), "inet "));
+  EXPECT_FALSE(has(host.nft(), "weir:l2net"));
+  // Layer 2 works: addresses the test gives them by hand reach each other.
+  a.ip("addr add 192.168.250.1/24 dev eth0");
+  b.ip("addr add 192.168.250.2/24 dev eth0");
+  EXPECT_TRUE(a.ping("192.168.250.2"));
+  EXPECT_EQ(host.check(a, conf).exit_code, 0);
+  EXPECT_EQ(host.del(a, conf).exit_code, 0);
+  EXPECT_TRUE(host.link_exists("wbl2"));  // b is still on it
+  EXPECT_EQ(host.del(b, conf).exit_code, 0);
+  EXPECT_FALSE(host.link_exists("wbl2"));
+}
+
+TEST_F(Bridge, Ipv6OnlyWithoutDad) {
+  Host host;
+  Container a("ctr-v6-a"), b("ctr-v6-b");
+  json conf = bridge_conf(host, "v6net", "wb6", {"fd00:41::/64"});
+  conf["isDefaultGateway"] = true;
+  auto add = host.add(a, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  json r = add.json();
+  ASSERT_EQ(r["ips"].size(), 1u);
+  EXPECT_EQ(r["ips"][0]["address"], "fd00:41::2/64");
+  EXPECT_EQ(r["ips"][0]["gateway"], "fd00:41::1");
+  EXPECT_EQ(r["routes"][0]["dst"], "::/0");
+  ASSERT_EQ(host.add(b, conf).exit_code, 0);
+  // The address is usable at once: no DAD on the container side, none on the gateway either.
+  EXPECT_EQ(sh("ip netns exec " + a.ns.name() + " cat /proc/sys/net/ipv6/conf/eth0/accept_dad"), "0\n");
+  EXPECT_FALSE(has(a.ip("-6 addr show dev eth0 scope global"), "tentative"));
+  EXPECT_FALSE(has(host.ip("-6 addr show dev wb6 scope global"), "tentative"));
+  EXPECT_TRUE(has(a.ip("-6 route show default"), "via fd00:41::1"));
+  EXPECT_TRUE(a.ping("fd00:41::1"));
+  EXPECT_TRUE(a.ping("fd00:41::3"));
+  EXPECT_EQ(host.exec("cat /proc/sys/net/ipv6/conf/all/forwarding"), "1\n");
+  EXPECT_EQ(host.check(a, conf).exit_code, 0);
+  EXPECT_EQ(host.del(a, conf).exit_code, 0);
+  EXPECT_EQ(host.del(b, conf).exit_code, 0);
+  EXPECT_FALSE(host.link_exists("wb6"));
+}
+
+TEST_F(Bridge, DualStack) {
+  Host host;
+  Container a("ctr-ds-a"), b("ctr-ds-b");
+  json conf = bridge_conf(host, "dsnet", "wbds", {"10.43.0.0/24", "fd00:43::/64"});
+  conf["isDefaultGateway"] = true;
+  conf["ipMasq"] = true;
+  auto add = host.add(a, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  json r = add.json();
+  ASSERT_EQ(r["ips"].size(), 2u);
+  EXPECT_EQ(r["ips"][0]["address"], "10.43.0.2/24");
+  EXPECT_EQ(r["ips"][1]["address"], "fd00:43::2/64");
+  ASSERT_EQ(r["routes"].size(), 2u) << add.out;
+  ASSERT_EQ(host.add(b, conf).exit_code, 0);
+  // Gratuitous ARP on up for the new MAC; no DAD for the leased IPv6 address.
+  EXPECT_EQ(sh("ip netns exec " + a.ns.name() + " cat /proc/sys/net/ipv4/conf/eth0/arp_notify"), "1\n");
+  EXPECT_EQ(sh("ip netns exec " + a.ns.name() + " cat /proc/sys/net/ipv6/conf/eth0/accept_dad"), "0\n");
+  EXPECT_TRUE(a.ping("10.43.0.3"));
+  EXPECT_TRUE(a.ping("fd00:43::3"));
+  EXPECT_TRUE(has(a.ip("-4 route show default"), "via 10.43.0.1"));
+  EXPECT_TRUE(has(a.ip("-6 route show default"), "via fd00:43::1"));
+  std::string bridge_addrs = host.ip("addr show wbds");
+  EXPECT_TRUE(has(bridge_addrs, "10.43.0.1/24"));
+  EXPECT_TRUE(has(bridge_addrs, "fd00:43::1/64"));
+  // Masquerade for both families, each excluding its own subnet.
+  std::string rules = host.nft();
+  EXPECT_TRUE(has(rules, "ip saddr 10.43.0.0/24 ip daddr != 10.43.0.0/24")) << rules;
+  EXPECT_TRUE(has(rules, "ip6 saddr fd00:43::/64 ip6 daddr != fd00:43::/64")) << rules;
+  // Both families reach the outside through the host's masquerade.
+  host.outside();
+  EXPECT_TRUE(a.ping("192.0.2.2"));
+  EXPECT_TRUE(a.ping("2001:db8:ff::2"));
+  EXPECT_EQ(host.check(a, conf).exit_code, 0);
+  EXPECT_EQ(host.del(a, conf).exit_code, 0);
+  EXPECT_EQ(host.del(b, conf).exit_code, 0);
+  EXPECT_FALSE(host.link_exists("wbds"));
+  EXPECT_FALSE(has(host.nft(), "weir:"));
+}
+
+TEST_F(Bridge, GatewayModes) {
+  Host host;
+  struct Case {
+    const char* name;
+    bool is_gateway, is_default;
+    bool bridge_addr, default_route;
+  };
+  const Case cases[] = {{"gwnone", false, false, false, false},
+                        {"gwonly", true, false, true, false},
+                        {"gwdef", false, true, true, true}};
+  int i = 0;
+  for (const auto& k : cases) {
+    SCOPED_TRACE(k.name);
+    Container c(std::string("ctr-") + k.name);
+    const std::string subnet = "10.44." + std::to_string(i) + ".0/24";
+    const std::string gw = "10.44." + std::to_string(i) + ".1";
+    json conf = bridge_conf(host, k.name, std::string("wb") + k.name, {subnet});
+    conf["isGateway"] = k.is_gateway;
+    conf["isDefaultGateway"] = k.is_default;
+    auto add = host.add(c, conf);
+    ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+    EXPECT_EQ(has(host.ip(std::string("addr show wb") + k.name), gw + "/24"), k.bridge_addr);
+    EXPECT_EQ(has(c.ip("route show default"), "via " + gw), k.default_route);
+    EXPECT_EQ(add.json()["routes"].size(), k.default_route ? 1u : 0u) << add.out;
+    EXPECT_EQ(c.ping(gw), k.bridge_addr);
+    if (k.is_gateway || k.is_default) {
+      EXPECT_EQ(host.exec("cat /proc/sys/net/ipv4/ip_forward"), "1\n");
+    }
+    EXPECT_EQ(host.check(c, conf).exit_code, 0) << host.check(c, conf).out;
+    EXPECT_EQ(host.del(c, conf).exit_code, 0);
+    ++i;
+  }
+}
+
+TEST_F(Bridge, RoutesFromIpamAndNoDuplicateDefault) {
+  Host host;
+  Container c("ctr-routes");
+  json conf = bridge_conf(host, "rtnet", "wbrt", {"10.45.0.0/24"});
+  conf["isDefaultGateway"] = true;
+  conf["ipam"]["routes"] = json::array({{{"dst", "0.0.0.0/0"}}, {{"dst", "198.51.100.0/24"}}});
+  auto add = host.add(c, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  // IPAM's default route is the default route: no second one (reference behaviour).
+  EXPECT_EQ(add.json()["routes"].size(), 2u) << add.out;
+  EXPECT_TRUE(has(c.ip("route"), "198.51.100.0/24 via 10.45.0.1"));
+  EXPECT_TRUE(has(c.ip("route show default"), "via 10.45.0.1"));
+  EXPECT_EQ(host.check(c, conf).exit_code, 0);
+  c.ip("route del 198.51.100.0/24");
+  auto check = host.check(c, conf);
+  EXPECT_EQ(check.json()["code"], 101) << check.out;
+  EXPECT_TRUE(has(check.json().value("msg", ""), "198.51.100.0/24")) << check.out;
+  EXPECT_EQ(host.del(c, conf).exit_code, 0);
+}
+
+TEST_F(Bridge, ForceAddress) {
+  Host host;
+  Container c("ctr-force");
+  json conf = bridge_conf(host, "fnet", "wbf0", {"10.46.0.0/24"});
+  conf["isGateway"] = true;
+  host.ip("link add wbf0 type bridge");
+  host.ip("addr add 10.46.0.200/24 dev wbf0");
+  auto add = host.add(c, conf);
+  EXPECT_EQ(add.exit_code, 1);
+  EXPECT_EQ(add.json()["code"], 7) << add.out;
+  EXPECT_TRUE(has(add.json().value("msg", ""), "forceAddress")) << add.out;
+  EXPECT_EQ(host.lease_count("fnet"), 0u);
+  EXPECT_EQ(host.veth_count(), 0);
+  EXPECT_TRUE(host.link_exists("wbf0"));  // not ours: left alone
+
+  conf["forceAddress"] = true;
+  add = host.add(c, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  std::string addrs = host.ip("addr show wbf0");
+  EXPECT_TRUE(has(addrs, "10.46.0.1/24"));
+  EXPECT_FALSE(has(addrs, "10.46.0.200"));
+  EXPECT_EQ(host.del(c, conf).exit_code, 0);
+  // A bridge weir did not create stays after the last DEL.
+  EXPECT_TRUE(host.link_exists("wbf0"));
+}
+
+TEST_F(Bridge, Mtu) {
+  Host host;
+  Container c("ctr-mtu");
+  json conf = bridge_conf(host, "mtunet", "wbmtu", {"10.47.0.0/24"});
+  conf["mtu"] = 1400;
+  auto add = host.add(c, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  EXPECT_EQ(add.json()["interfaces"][2]["mtu"], 1400);
+  EXPECT_TRUE(has(c.ip("link show eth0"), "mtu 1400"));
+  EXPECT_TRUE(has(host.ip("link show wbmtu"), "mtu 1400"));
+  std::string veth = add.json()["interfaces"][1]["name"];
+  EXPECT_TRUE(has(host.ip("link show " + veth), "mtu 1400"));
+  EXPECT_EQ(host.del(c, conf).exit_code, 0);
+
+  conf["mtu"] = 50;
+  auto bad = host.add(c, conf);
+  EXPECT_EQ(bad.json()["code"], 7) << bad.out;
+}
+
+TEST_F(Bridge, HairpinAndPromisc) {
+  Host host;
+  Container a("ctr-hp"), b("ctr-nohp");
+  json conf = bridge_conf(host, "hpnet", "wbhp", {"10.48.0.0/24"});
+  auto plain = host.add(b, conf);
+  ASSERT_EQ(plain.exit_code, 0) << plain.out;
+  std::string veth_b = plain.json()["interfaces"][1]["name"];
+  EXPECT_EQ(host.exec("cat /sys/class/net/" + veth_b + "/brport/hairpin_mode"), "0\n");
+  EXPECT_FALSE(has(host.ip("link show wbhp"), "PROMISC"));
+
+  conf["hairpinMode"] = true;
+  conf["promiscMode"] = true;
+  auto add = host.add(a, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  std::string veth = add.json()["interfaces"][1]["name"];
+  EXPECT_EQ(host.exec("cat /sys/class/net/" + veth + "/brport/hairpin_mode"), "1\n");
+  EXPECT_TRUE(has(host.ip("link show wbhp"), "PROMISC"));
+  EXPECT_EQ(host.del(a, conf).exit_code, 0);
+  EXPECT_EQ(host.del(b, conf).exit_code, 0);
+}
+
+TEST_F(Bridge, MacSources) {
+  Host host;
+  json conf = bridge_conf(host, "macnet", "wbmac", {"10.49.0.0/24"});
+  conf["mac"] = "02:00:00:00:00:01";
+  conf["capabilities"] = {{"mac", true}};
+  struct Case {
+    const char* id;
+    std::map<std::string, std::string> env;
+    json runtime;
+    const char* want;
+  };
+  const Case cases[] = {
+      {"ctr-mac-conf", {}, nullptr, "02:00:00:00:00:01"},
+      {"ctr-mac-args", {{"CNI_ARGS", "IgnoreUnknown=1;MAC=02:00:00:00:00:02"}}, nullptr, "02:00:00:00:00:02"},
+      {"ctr-mac-rc", {{"CNI_ARGS", "MAC=02:00:00:00:00:02"}}, {{"mac", "02:00:00:00:00:03"}}, "02:00:00:00:00:03"},
+  };
+  for (const auto& k : cases) {
+    SCOPED_TRACE(k.id);
+    Container c(k.id);
+    json cc = conf;
+    if (!k.runtime.is_null()) cc["runtimeConfig"] = k.runtime;
+    auto add = host.add(c, cc, k.env);
+    ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+    EXPECT_EQ(add.json()["interfaces"][2]["mac"], k.want);
+    EXPECT_TRUE(has(c.ip("link show eth0"), k.want));
+    EXPECT_EQ(host.check(c, cc, k.env).exit_code, 0);
+    EXPECT_EQ(host.del(c, cc, k.env).exit_code, 0);
+  }
+  Container bad("ctr-mac-bad");
+  json mc = conf;
+  mc["mac"] = "01:00:5e:00:00:01";
+  EXPECT_EQ(host.add(bad, mc).json()["code"], 7);
+  EXPECT_EQ(host.add(bad, conf, {{"CNI_ARGS", "MAC=nonsense"}}).json()["code"], 7);
+  EXPECT_EQ(host.veth_count(), 0);
+}
+
+TEST_F(Bridge, RequestedIpsCapability) {
+  Host host;
+  Container c("ctr-ips");
+  json conf = bridge_conf(host, "ipsnet", "wbips", {"10.50.0.0/24"});
+  conf["capabilities"] = {{"ips", true}};
+  conf["runtimeConfig"] = {{"ips", {"10.50.0.77/24"}}};
+  auto add = host.add(c, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  EXPECT_EQ(add.json()["ips"][0]["address"], "10.50.0.77/24");
+  EXPECT_EQ(c.addr(), "10.50.0.77");
+  EXPECT_EQ(host.del(c, conf).exit_code, 0);
+}
+
+TEST_F(Bridge, DelFromTheStoredRecord) {
+  Host host;
+  json conf = bridge_conf(host, "delnet", "wbdel", {"10.51.0.0/24"});
+  conf["ipMasq"] = true;
+  conf["capabilities"] = {{"portMappings", true}};
+  conf["runtimeConfig"] = {{"portMappings", {{{"hostPort", 8081}, {"containerPort", 80}, {"protocol", "tcp"}}}}};
+  Container keep("ctr-keep");
+  ASSERT_EQ(host.add(keep, conf).exit_code, 0);
+
+  // Without prevResult, without runtimeConfig, without CNI_NETNS: still exactly this one's state.
+  std::string path;
+  {
+    Container gone("ctr-gone");
+    path = gone.path();
+    auto add = host.add(gone, conf);
+    ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+    EXPECT_TRUE(has(host.nft(), "weir:delnet:ctr-gone:eth0"));
+  }  // its netns is gone: the kernel took the veth with it
+  json bare = conf;
+  bare.erase("runtimeConfig");
+  auto del = host.plugin("DEL", path, "ctr-gone", bare, {{"CNI_NETNS", ""}});
+  EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+  std::string rules = host.nft();
+  EXPECT_FALSE(has(rules, "weir:delnet:ctr-gone:eth0")) << rules;
+  EXPECT_TRUE(has(rules, "weir:delnet:ctr-keep:eth0")) << rules;
+  EXPECT_EQ(host.lease_count("delnet"), 1u);
+  EXPECT_EQ(host.endpoint_count("delnet"), 1u);
+  EXPECT_TRUE(host.link_exists("wbdel"));
+  // Twice in a row, and with the netns path gone: success.
+  EXPECT_EQ(host.plugin("DEL", path, "ctr-gone", bare).exit_code, 0);
+  EXPECT_EQ(host.plugin("DEL", path, "ctr-gone", bare).exit_code, 0);
+
+  // The last one takes the bridge and the network's rules (and the empty table) with it.
+  EXPECT_EQ(host.del(keep, bare).exit_code, 0);
+  EXPECT_FALSE(host.link_exists("wbdel"));
+  EXPECT_EQ(host.nft(), "");
+  EXPECT_EQ(host.lease_count("delnet"), 0u);
+  EXPECT_EQ(host.del(keep, bare).exit_code, 0);
+  // A DEL for a container never added, into a store that does not exist yet.
+  Container never("ctr-never");
+  EXPECT_EQ(host.del(never, bridge_conf(host, "nonet", "wbno", {"10.52.0.0/24"})).exit_code, 0);
+}
+
+TEST_F(Bridge, SecondAddOfTheSameAttachmentKeepsTheFirst) {
+  Host host;
+  Container c("ctr-twice");
+  json conf = bridge_conf(host, "twnet", "wbtw", {"10.53.0.0/24"});
+  ASSERT_EQ(host.add(c, conf).exit_code, 0);
+  auto again = host.add(c, conf);
+  EXPECT_EQ(again.exit_code, 1) << again.out;
+  // The first attachment is intact: lease, record, veth, address.
+  EXPECT_EQ(host.lease_count("twnet"), 1u);
+  EXPECT_EQ(host.check(c, conf).exit_code, 0) << host.check(c, conf).out;
+  EXPECT_EQ(host.del(c, conf).exit_code, 0);
+}
+
+TEST_F(Bridge, CheckNamesTheMissingPiece) {
+  Host host;
+  Container c("ctr-check");
+  json conf = bridge_conf(host, "chknet", "wbchk", {"10.54.0.0/24"});
+  conf["isDefaultGateway"] = true;
+  conf["ipMasq"] = true;
+  conf["capabilities"] = {{"portMappings", true}};
+  conf["runtimeConfig"] = {{"portMappings", {{{"hostPort", 8082}, {"containerPort", 80}}}}};
+  auto add = host.add(c, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  std::string veth = add.json()["interfaces"][1]["name"];
+  json with_prev = conf;
+  with_prev["prevResult"] = add.json();
+  ASSERT_EQ(host.check(c, with_prev).exit_code, 0);
+
+  auto expect_check = [&](const std::string& what) {
+    auto r = host.check(c, with_prev);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.json()["code"], 101) << r.out;
+    EXPECT_TRUE(has(r.json().value("msg", ""), what)) << "want \"" << what << "\" in " << r.out;
+  };
+  // Each break, then the repair, in the order CHECK looks.
+  c.ip("route del default");
+  expect_check("default route");
+  c.ip("route add default via 10.54.0.1");
+
+  c.ip("addr del 10.54.0.2/24 dev eth0");
+  expect_check("address 10.54.0.2/24");
+  c.ip("addr add 10.54.0.2/24 dev eth0");
+  c.ip("route add default via 10.54.0.1");
+
+  c.ip("link set eth0 down");
+  expect_check("down");
+  c.ip("link set eth0 up");
+  c.ip("route add default via 10.54.0.1");
+
+  host.ip("link set " + veth + " nomaster");
+  expect_check("not a port of bridge");
+  host.ip("link set " + veth + " master wbchk");
+
+  // A rule of the endpoint, then one of the network.
+  std::string handle = host.exec("sh -c \"nft -a list chain inet weir nat-prerouting | grep 'weir:chknet:ctr-check:eth0' | head -n1 | sed 's/.*handle //'\"");
+  while (!handle.empty() && handle.back() == '\n') handle.pop_back();
+  ASSERT_FALSE(handle.empty());
+  host.exec("nft delete rule inet weir nat-prerouting handle " + handle);
+  expect_check("missing rule in chain nat-prerouting");
+  host.exec("nft flush chain inet weir nat-postrouting");
+  expect_check("nat-postrouting");
+
+  host.exec("nft delete table inet weir");
+  expect_check("table inet weir is missing");
+
+  host.ip("link del " + veth);
+  expect_check("host veth \"" + veth + "\" is missing");
+  host.ip("link del wbchk");
+  expect_check("bridge \"wbchk\" is missing");
+
+  // No record at all.
+  Container other("ctr-nothing");
+  auto none = host.check(other, conf);
+  EXPECT_EQ(none.json()["code"], 101);
+  EXPECT_TRUE(has(none.json().value("msg", ""), "no endpoint")) << none.out;
+  EXPECT_EQ(host.del(c, conf).exit_code, 0);
+}
+
+TEST_F(Bridge, CheckFindsAMissingLease) {
+  Host host;
+  Container c("ctr-lease");
+  json conf = bridge_conf(host, "lsnet", "wbls", {"10.55.0.0/24"});
+  ASSERT_EQ(host.add(c, conf).exit_code, 0);
+  json ipam_conf = conf;
+  ipam_conf["type"] = "weir-ipam";
+  ASSERT_EQ(host.plugin("DEL", c.path(), c.id, ipam_conf, {}, "eth0", "weir-ipam").exit_code, 0);
+  auto r = host.check(c, conf);
+  EXPECT_EQ(r.json()["code"], 101) << r.out;
+  EXPECT_TRUE(has(r.json().value("msg", ""), "holds no address")) << r.out;
+  EXPECT_EQ(host.del(c, conf).exit_code, 0);
+}
+
+TEST_F(Bridge, ExhaustedRangeLeavesNothing) {
+  Host host;
+  json conf = bridge_conf(host, "exnet", "wbex", {"10.56.0.0/24"});
+  conf["ipMasq"] = true;
+  conf["capabilities"] = {{"portMappings", true}};
+  conf["ipam"]["ranges"][0][0]["rangeStart"] = "10.56.0.10";
+  conf["ipam"]["ranges"][0][0]["rangeEnd"] = "10.56.0.10";
+  Container a("ctr-ex-a"), b("ctr-ex-b");
+  ASSERT_EQ(host.add(a, conf).exit_code, 0);
+  json cb = conf;
+  cb["runtimeConfig"] = {{"portMappings", {{{"hostPort", 8083}, {"containerPort", 80}}}}};
+  auto r = host.add(b, cb);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.json()["code"], 50) << r.out;
+  EXPECT_EQ(host.veth_count(), 1);
+  EXPECT_TRUE(has(b.ip("link show eth0"), "does not exist"));
+  EXPECT_FALSE(has(host.nft(), "ctr-ex-b"));
+  EXPECT_EQ(host.lease_count("exnet"), 1u);
+  EXPECT_EQ(host.endpoint_count("exnet"), 1u);
+  // With no container at all on it, the failed ADD leaves no bridge either.
+  EXPECT_EQ(host.del(a, conf).exit_code, 0);
+  r = host.add(b, cb);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(host.del(b, cb).exit_code, 0);
+  EXPECT_FALSE(host.link_exists("wbex"));
+}
+
+TEST_F(Bridge, FailureAfterKernelChangesRollsEverythingBack) {
+  Host host;
+  json conf = bridge_conf(host, "rbnet", "wbrb", {"10.57.0.0/24"});
+  conf["ipMasq"] = true;
+  conf["isDefaultGateway"] = true;
+  // The container already has an eth0: the veth cannot be made, after IPAM and the bridge.
+  Container c("ctr-rb");
+  c.ip("link add eth0 type veth peer name other");
+  auto r = host.add(c, conf);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(has(r.json().value("msg", ""), "eth0")) << r.out;
+  EXPECT_FALSE(host.link_exists("wbrb"));
+  EXPECT_EQ(host.veth_count(), 0);
+  EXPECT_EQ(host.lease_count("rbnet"), 0u);
+  EXPECT_EQ(host.nft(), "");
+
+  // A route IPAM asks for that the kernel refuses: fails in the container, after the veth.
+  Container d("ctr-rb2");
+  json bad_route = conf;
+  bad_route["ipam"]["routes"] = json::array({{{"dst", "198.51.100.0/24"}, {"gw", "203.0.113.1"}}});
+  r = host.add(d, bad_route);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_FALSE(host.link_exists("wbrb"));
+  EXPECT_EQ(host.veth_count(), 0);
+  EXPECT_TRUE(has(d.ip("link show eth0"), "does not exist"));
+  EXPECT_EQ(host.lease_count("rbnet"), 0u);
+  EXPECT_EQ(host.endpoint_count("rbnet"), 0u);
+  EXPECT_EQ(host.nft(), "");
+
+  // The same failure next to a healthy container: its bridge and rules stay.
+  Container ok("ctr-rb-ok");
+  ASSERT_EQ(host.add(ok, conf).exit_code, 0);
+  r = host.add(d, bad_route);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(host.link_exists("wbrb"));
+  EXPECT_EQ(host.veth_count(), 1);
+  EXPECT_EQ(host.lease_count("rbnet"), 1u);
+  EXPECT_EQ(host.check(ok, conf).exit_code, 0) << host.check(ok, conf).out;
+  EXPECT_EQ(host.del(ok, conf).exit_code, 0);
+}
+
+TEST_F(Bridge, BadConfigIsCode7OrUnsupported) {
+  Host host;
+  Container c("ctr-bad");
+  json base = bridge_conf(host, "badnet", "wbbad", {"10.58.0.0/24"});
+  struct Case {
+    const char* key;
+    json value;
+    int code;
+  };
+  const Case cases[] = {{"bridge", "this-name-is-too-long", 7},
+                        {"isolation", "sometimes", 7},
+                        {"mtu", "big", 7},
+                        {"ipMasq", "yes", 7},
+                        {"vlan", 100, 2},
+                        {"ipam", {{"subnet", "10.0.0.0/8"}}, 7}};
+  for (const auto& k : cases) {
+    json conf = base;
+    conf[k.key] = k.value;
+    auto r = host.add(c, conf);
+    EXPECT_EQ(r.exit_code, 1) << k.key;
+    EXPECT_EQ(r.json()["code"], k.code) << k.key << ": " << r.out;
+  }
+  json ports = base;
+  ports["runtimeConfig"] = {{"portMappings", {{{"hostPort", 80}, {"containerPort", 80}, {"protocol", "icmp"}}}}};
+  EXPECT_EQ(host.add(c, ports).json()["code"], 7);
+  EXPECT_EQ(host.veth_count(), 0);
+  EXPECT_FALSE(host.link_exists("wbbad"));
+  EXPECT_EQ(host.lease_count("badnet"), 0u);
+}
+
+TEST_F(Bridge, AddIntoMissingNetnsIsUnknownContainer) {
+  Host host;
+  json conf = bridge_conf(host, "nsnet", "wbns", {"10.59.0.0/24"});
+  auto r = host.plugin("ADD", "/var/run/netns/weirt-no-such-ns", "ctr-x", conf);
+  EXPECT_EQ(r.json()["code"], 3) << r.out;
+  EXPECT_EQ(host.lease_count("nsnet"), 0u);
+  EXPECT_FALSE(host.link_exists("wbns"));
+}
+
+}  // namespace
+}  // namespace weir::test::bridge
