@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
@@ -50,6 +51,29 @@ Expected<Fd> bound_socket(int type, const net::IpAddr& ip, uint16_t port) {
     return fail(cni::sys_error(errno, "bind " + ip.str() + ":" + std::to_string(port)));
   }
   return fd;
+}
+
+// Takes the agent lock, waiting at most kLockWaitS for an agent that is exiting, and writes our
+// pid into it. The SIGALRM handler must not have SA_RESTART (what signal() gives): flock is
+// restarted after a handler that has it (signal(7)), and the wait would never end.
+constexpr unsigned kLockWaitS = 5;
+
+Expected<void> take_lock(int fd) {
+  struct sigaction quiet {}, old {};
+  quiet.sa_handler = [](int) {};
+  sigemptyset(&quiet.sa_mask);
+  ::sigaction(SIGALRM, &quiet, &old);
+  ::alarm(kLockWaitS);
+  const int rc = ::flock(fd, LOCK_EX);
+  const int err = errno;
+  ::alarm(0);
+  ::sigaction(SIGALRM, &old, nullptr);
+  if (rc != 0) return fail(cni::sys_error(err == EINTR ? ETIMEDOUT : err, "flock"));
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    return fail(cni::sys_error(errno, "write pid"));
+  }
+  return {};
 }
 
 class Agent {
@@ -177,42 +201,38 @@ void serve_one(int conn, Agent& agent, uint64_t& generation) {
 
 int run_agent(const AgentOptions& options) {
   const Paths p = paths_for(options.data_dir);
-  // One agent per data dir: the lock is held for the agent's whole life. An agent that is
-  // just exiting still holds it for a moment, so wait (bounded) rather than give up.
-  Fd lock(::open(p.lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (lock.get() < 0) {
-    report_ready(options.ready_fd, "cannot open " + p.lock + ": " + std::strerror(errno));
+  auto fail_start = [&](const std::string& why) {
+    log(why);
+    report_ready(options.ready_fd, why);
     return 1;
-  }
-  ::alarm(5);
-  ::signal(SIGALRM, [](int) {});
-  if (::flock(lock.get(), LOCK_EX) != 0) {
-    report_ready(options.ready_fd, "another weir-agent holds " + p.lock);
-    return 1;
-  }
-  ::alarm(0);
-
-  auto st = store::SqliteStore::open(store::database_path(options.data_dir.empty() ? store::kDefaultDataDir : options.data_dir));
-  if (!st) {
-    report_ready(options.ready_fd, st.error().msg);
-    return 1;
-  }
-  Agent agent(options, std::make_unique<store::SqliteStore>(std::move(*st)));
-  if (auto ok = agent.sync(); !ok) log("initial sync: " + ok.error().msg);
-
+  };
+  // Blocked before any thread exists (the DNS servers' workers inherit the mask): a signal
+  // the signalfd is for must never reach a worker, whose default action would kill the
+  // process (SIGHUP, the reload, included).
   sigset_t sigs;
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGHUP);
-  ::sigprocmask(SIG_BLOCK, &sigs, nullptr);
+  ::pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   Fd sigfd(::signalfd(-1, &sigs, SFD_CLOEXEC));
+  if (sigfd.get() < 0) return fail_start(std::string("signalfd: ") + std::strerror(errno));
+
+  // One agent per data dir: the lock is held for the agent's whole life. An agent that is
+  // just exiting still holds it for a moment, so wait (bounded) rather than give up.
+  Fd lock(::open(p.lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (lock.get() < 0) return fail_start("cannot open " + p.lock + ": " + std::strerror(errno));
+  if (auto ok = take_lock(lock.get()); !ok) {
+    return fail_start("another weir-agent holds " + p.lock + ": " + ok.error().msg);
+  }
+
+  auto st = store::SqliteStore::open(store::database_path(options.data_dir.empty() ? store::kDefaultDataDir : options.data_dir));
+  if (!st) return fail_start(st.error().msg);
+  Agent agent(options, std::make_unique<store::SqliteStore>(std::move(*st)));
+  if (auto ok = agent.sync(); !ok) log("initial sync: " + ok.error().msg);
 
   auto control = listen_control(p.socket);
-  if (!control) {
-    report_ready(options.ready_fd, control.error().msg);
-    return 1;
-  }
+  if (!control) return fail_start(control.error().msg);
   report_ready(options.ready_fd, "ready");
   log("serving (pid " + std::to_string(::getpid()) + ")");
 
@@ -240,7 +260,10 @@ int run_agent(const AgentOptions& options) {
       if (agent.idle() && options.exit_when_idle) running = false;
     }
   }
+  // Stop taking plugins first: connections still queued are reset, and their plugins start a
+  // new agent, which waits for our lock.
   ::unlink(p.socket.c_str());
+  *control = Fd();
   log("exiting");
   return 0;
 }

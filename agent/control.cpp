@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -57,7 +58,11 @@ Expected<std::string> read_line(int fd, Clock::time_point deadline) {
     }
     ssize_t r = ::read(fd, buf, sizeof(buf));
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return fail(cni::io_failure("weir-agent closed the connection"));
+    // EOF is a reset too: either way the agent went away without answering.
+    if (r <= 0) {
+      return fail(cni::sys_error(r < 0 ? errno : ECONNRESET, "weir-agent closed the connection",
+                                 cni::Code::kIoFailure));
+    }
     line.append(buf, static_cast<size_t>(r));
   }
   return line.substr(0, line.find('\n'));
@@ -72,6 +77,21 @@ Expected<void> ask_sync(int fd, Clock::time_point deadline) {
   if (!line) return fail(line.error());
   if (line->rfind("ok", 0) == 0) return {};
   return fail(cni::make_error(cni::Code::kIoFailure, "weir-agent: " + line->substr(line->find(' ') + 1)));
+}
+
+// No agent listens (ENOENT, ECONNREFUSED: none, or one killed), or the one we reached went away
+// without answering (ECONNRESET, EPIPE): it was exiting, idle, as we connected. The listening
+// socket of an exiting agent still queues connections until it is closed, then resets them.
+bool agent_gone(const cni::Error& e) {
+  return e.sys_errno == ENOENT || e.sys_errno == ECONNREFUSED || e.sys_errno == ECONNRESET ||
+         e.sys_errno == EPIPE;
+}
+
+// Connects and asks for a sync.
+Expected<void> sync_running(const std::string& socket, Clock::time_point deadline) {
+  auto fd = connect_control(socket);
+  if (!fd) return fail(fd.error());
+  return ask_sync(fd->get(), deadline);
 }
 
 std::string default_agent_binary() {
@@ -94,6 +114,8 @@ Expected<void> start_agent(const SyncRequest& req, const Paths& p, Clock::time_p
     // holds none of its descriptors (the runtime waits for EOF on the plugin's stdout).
     ::setsid();
     if (::fork() != 0) ::_exit(0);
+    // Pin no folder of the runtime (a mount it may want to unmount).
+    if (::chdir("/") != 0) ::_exit(127);
     int null = ::open("/dev/null", O_RDWR);
     int log = ::open(p.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     ::dup2(null, 0);
@@ -137,7 +159,8 @@ Paths paths_for(std::string_view data_dir) {
 Expected<void> sync_agent(const SyncRequest& req) {
   const auto deadline = Clock::now() + req.timeout;
   const Paths p = paths_for(req.data_dir);
-  if (auto fd = connect_control(p.socket)) return ask_sync(fd->get(), deadline);
+  auto ok = sync_running(p.socket, deadline);
+  if (ok || !agent_gone(ok.error())) return ok;
   if (!req.start) return {};  // no agent: nothing serves old names
 
   // Only one plugin at a time checks and starts: a second one waits here, then finds the
@@ -147,11 +170,27 @@ Expected<void> sync_agent(const SyncRequest& req) {
   if (::flock(lock.get(), LOCK_EX) != 0) {
     return fail(cni::sys_error(errno, "lock \"" + p.start_lock + "\"", cni::Code::kIoFailure));
   }
-  if (auto fd = connect_control(p.socket)) return ask_sync(fd->get(), deadline);
-  if (auto ok = start_agent(req, p, deadline); !ok) return ok;
-  auto fd = connect_control(p.socket);
-  if (!fd) return fail(fd.error());
-  return ask_sync(fd->get(), deadline);
+  ok = sync_running(p.socket, deadline);
+  if (ok || !agent_gone(ok.error())) return ok;
+  // An agent that is exiting has unlinked its socket before it answered its last sync, so a
+  // new one is needed; it waits for the old one's lock itself.
+  if (auto started = start_agent(req, p, deadline); !started) return started;
+  return sync_running(p.socket, deadline);
+}
+
+std::optional<pid_t> running_agent(std::string_view data_dir) {
+  const Paths p = paths_for(data_dir);
+  Fd fd(::open(p.lock.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return std::nullopt;
+  // A shared lock succeeds only while no agent holds the exclusive one; it is dropped at once,
+  // and an agent starting meanwhile waits for it (flock is fair enough for that instant).
+  if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) return std::nullopt;
+  char buf[32] = {};
+  ssize_t n = ::pread(fd.get(), buf, sizeof(buf) - 1, 0);
+  if (n <= 0) return std::nullopt;
+  long pid = std::strtol(buf, nullptr, 10);
+  if (pid <= 0) return std::nullopt;
+  return static_cast<pid_t>(pid);
 }
 
 }  // namespace weir::agent

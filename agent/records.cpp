@@ -34,8 +34,14 @@ void add_unique(std::vector<T>& v, const T& x) {
 }
 
 dns::ZoneEndpoint zone_endpoint(const store::Endpoint& ep, const std::string& network) {
-  dns::ZoneEndpoint z{.network = network, .container_id = ep.container_id, .names = ep.names,
-                      .aliases = ep.aliases};
+  dns::ZoneEndpoint z{.network = network, .container_id = ep.container_id, .aliases = ep.aliases};
+  // The store lists the short id among the names; the zone answers it anyway, and as a name it
+  // would be a second PTR target next to the container's name. Without a name, the zone's PTR
+  // falls back to the short id.
+  const std::string short_id = ep.container_id.substr(0, dns::kShortIdLen);
+  for (const auto& n : ep.names) {
+    if (n != short_id) z.names.push_back(n);
+  }
   for (const auto& ip : ep.ips) z.ips.push_back(ip.addr());
   return z;
 }

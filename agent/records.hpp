@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/control.hpp"
 #include "dns/server.hpp"
 #include "dns/zone.hpp"
 #include "lib/store/store.hpp"
@@ -33,7 +34,5 @@ struct Plan {
 //   dnsServers: ["ip", …]  upstreams for the network instead of the host's resolv.conf
 //   hostNetwork: true      a host-networked container: its names resolve on every network
 Plan plan_from(const std::vector<store::Endpoint>& endpoints);
-
-inline constexpr std::string_view kContainerResolver = "127.0.0.11";
 
 }  // namespace weir::agent

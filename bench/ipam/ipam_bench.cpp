@@ -2,8 +2,9 @@
 // 1,000, 10,000 and 60,000 existing leases in one /16, printed side by side. Not a test: run it
 // by hand on a quiet machine (see bench/README.md).
 //
-//   weir-ipam-bench [--runs 50] [--slow-runs 10] [--sizes 0,1000,10000,60000]
+//   weir-ipam-bench [--runs 50] [--slow-runs 10] [--trials 3] [--sizes 0,1000,10000,60000]
 //                   [--weir build/bin/weir-ipam] [--host-local /usr/lib/cni/host-local]
+//                   [--keep yes]
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -33,9 +34,11 @@ constexpr const char* kSubnet = "10.10.0.0/16";
 struct Options {
   int runs = 50;
   int slow_runs = 10;  // host-local at 10,000 leases and more takes seconds per call
+  int trials = 3;      // rounds per size; each plugin's best round is kept (the machine is shared)
   std::vector<int> sizes = {0, 1000, 10000, 60000};
   std::string weir = std::string(WEIR_BIN_DIR) + "/weir-ipam";
   std::string host_local = "/usr/lib/cni/host-local";
+  bool keep = false;  // leave the filled stores behind (printed), to look at them
 };
 
 struct Sample {
@@ -161,11 +164,12 @@ Cell summarize(const std::vector<Sample>& samples) {
 }
 
 // The two plugins take turns, so that a busy moment of the machine hits both alike.
-bool measure(const Options& o, const fs::path& dir, int n, Cell& weir, Cell& host_local) {
+bool measure_round(const Options& o, const fs::path& dir, int n, int round, Cell& weir,
+                   Cell& host_local) {
   std::vector<Sample> w, h;
   const int hl_runs = n >= 10000 ? o.slow_runs : o.runs;
   for (int r = 0; r < std::max(o.runs, hl_runs); ++r) {
-    const std::string id = "bench" + std::to_string(r);
+    const std::string id = "bench" + std::to_string(round) + "-" + std::to_string(r);
     Sample s;
     if (r < o.runs) {
       if (!add_del(o.weir, (dir / "weir.json").string(), id, s)) return false;
@@ -181,15 +185,35 @@ bool measure(const Options& o, const fs::path& dir, int n, Cell& weir, Cell& hos
   return true;
 }
 
+// A warm-up pair each (page cache, first exec), then `trials` rounds; the best round counts.
+bool measure(const Options& o, const fs::path& dir, int n, Cell& weir, Cell& host_local) {
+  Sample warm;
+  if (!add_del(o.weir, (dir / "weir.json").string(), "warmup", warm) ||
+      !add_del(o.host_local, (dir / "hl.json").string(), "warmup", warm)) {
+    return false;
+  }
+  for (int t = 0; t < o.trials; ++t) {
+    Cell w, h;
+    if (!measure_round(o, dir, n, t, w, h)) return false;
+    if (t == 0 || w.total < weir.total) weir = w;
+    if (t == 0 || h.total < host_local.total) host_local = h;
+  }
+  return true;
+}
+
 bool parse_args(int argc, char** argv, Options& o) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--runs") {
       o.runs = std::stoi(v);
+    } else if (k == "--trials") {
+      o.trials = std::max(1, std::stoi(v));
     } else if (k == "--slow-runs") {
       o.slow_runs = std::stoi(v);
     } else if (k == "--weir") {
       o.weir = v;
+    } else if (k == "--keep") {
+      o.keep = v == "1" || v == "yes";
     } else if (k == "--host-local") {
       o.host_local = v;
     } else if (k == "--sizes") {
@@ -216,15 +240,15 @@ void print_row(int n, const Cell& w, const Cell& h) {
 int main(int argc, char** argv) {
   Options o;
   if (!parse_args(argc, argv, o)) {
-    std::cerr << "usage: weir-ipam-bench [--runs N] [--slow-runs N] [--sizes a,b,…] "
-                 "[--weir PATH] [--host-local PATH]\n";
+    std::cerr << "usage: weir-ipam-bench [--runs N] [--slow-runs N] [--trials N] [--sizes a,b,…] "
+                 "[--weir PATH] [--host-local PATH] [--keep yes]\n";
     return 2;
   }
   char tmpl[] = "/tmp/weir-ipam-bench-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) return 1;
   const fs::path root = tmpl;
-  std::printf("ADD+DEL latency in ms (median of (runs) calls), one %s, existing leases:\n\n",
-              kSubnet);
+  std::printf("ADD+DEL latency in ms: median of (runs) calls, best of %d rounds; one %s\n\n",
+              o.trials, kSubnet);
   std::printf("%8s | %-32s | %-35s | %s\n", "leases", "weir-ipam  ADD     DEL  ADD+DEL",
               "host-local  ADD      DEL   ADD+DEL", "host-local/weir");
   std::map<int, Cell> weir_cells, hl_cells;
@@ -242,9 +266,13 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     weir_cells[n] = w;
     hl_cells[n] = h;
-    fs::remove_all(dir);
+    if (!o.keep) fs::remove_all(dir);
   }
-  fs::remove_all(root);
+  if (o.keep) {
+    std::printf("kept %s\n", root.c_str());
+  } else {
+    fs::remove_all(root);
+  }
   if (!ok) return 1;
   std::printf("\n");
   if (weir_cells.contains(0) && weir_cells.contains(60000)) {

@@ -21,49 +21,6 @@ using RtAddrPtr = std::unique_ptr<rtnl_addr, Free<rtnl_addr_put>>;
 using RoutePtr = std::unique_ptr<rtnl_route, Free<rtnl_route_put>>;
 using NexthopPtr = std::unique_ptr<rtnl_nexthop, Free<rtnl_route_nh_free>>;
 
-// A dump request (RTM_GETADDR, RTM_GETROUTE) whose replies libnl parses into objects; a dump is
-// the only way the kernel lists these. `restart` runs before each attempt.
-struct DumpCtx {
-  const std::function<void(nl_object*)>* on_object;
-};
-
-void on_parsed(nl_object* obj, void* arg) {
-  (*static_cast<DumpCtx*>(arg)->on_object)(obj);
-}
-
-int on_valid(nl_msg* msg, void* arg) {
-  // A reply libnl cannot parse is skipped rather than failing the whole listing.
-  nl_msg_parse(msg, on_parsed, arg);
-  return NL_OK;
-}
-
-Expected<void> dump(Socket& sock, int type, const void* hdr, size_t hdr_len,
-                    const std::function<void()>& restart,
-                    const std::function<void(nl_object*)>& on_object, std::string_view what) {
-  // The kernel flags a dump that raced with a change (NLM_F_DUMP_INTR); try again then.
-  constexpr int kAttempts = 3;
-  int rc = 0;
-  for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    restart();
-    MsgPtr msg(nlmsg_alloc_simple(type, NLM_F_DUMP));
-    if (!msg) return fail(nomem(what));
-    if (nlmsg_append(msg.get(), const_cast<void*>(hdr), hdr_len, NLMSG_ALIGNTO) < 0) {
-      return fail(nomem(what));
-    }
-    if (rc = nl_send_auto(sock.native(), msg.get()); rc < 0) return fail(nl_error(sock, rc, what));
-
-    CbPtr base(nl_socket_get_cb(sock.native()));  // a reference: put by CbPtr
-    CbPtr cb(base ? nl_cb_clone(base.get()) : nullptr);
-    if (!cb) return fail(nomem(what));
-    DumpCtx ctx{&on_object};
-    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_valid, &ctx);
-    rc = nl_recvmsgs(sock.native(), cb.get());
-    if (rc >= 0) return {};
-    if (rc != -NLE_DUMP_INTR) break;
-  }
-  return fail(nl_error(sock, rc, what));
-}
-
 std::string describe(const RouteInfo& r) {
   std::string s = r.dst ? r.dst->str() : "default";
   if (r.gw) s += " via " + r.gw->str();

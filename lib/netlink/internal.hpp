@@ -60,6 +60,14 @@ Expected<void> check_ifname(std::string_view name, std::string_view what);
 // A failed libnl call on sock, as an Error with the right errno.
 cni::Error nl_error(Socket& sock, int rc, std::string_view what);
 
+// A dump request (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, ...) with family header hdr, whose
+// replies libnl parses into objects handed to on_object; a dump is the only way the kernel
+// lists these. A dump that raced with a change (NLM_F_DUMP_INTR) is retried, with `restart`
+// run before each attempt (to drop what the last one collected).
+Expected<void> dump(Socket& sock, int type, const void* hdr, size_t hdr_len,
+                    const std::function<void()>& restart,
+                    const std::function<void(nl_object*)>& on_object, std::string_view what);
+
 // Sends msg and waits for the kernel's ACK; returns the libnl code.
 int send_sync(Socket& sock, MsgPtr msg);
 // Sends msg and waits for the ACK; returns 0 or the errno (the kernel's own when it sent one).
@@ -73,6 +81,9 @@ MsgPtr new_msg(int type, int flags, const void* hdr, size_t hdr_len);
 nlattr* nest_start(nl_msg* msg, int type);
 
 LinkInfo to_link_info(rtnl_link* l);
+// The IFLA_MACVLAN_MODE libnl parsed from a macvlan's IFLA_INFO_DATA (link_macvlan.cpp);
+// nullopt when l is no macvlan or its mode is not one of MacvlanMode.
+std::optional<MacvlanMode> macvlan_mode_of(rtnl_link* l);
 // One RTM_GETLINK by ifindex (name = nullptr) or by name, parsed by libnl (IFLA_INFO_DATA of
 // the kinds libnl knows, e.g. vxlan, included).
 Expected<LinkPtr> fetch_rtnl_link(Socket& sock, int ifindex, const char* name,
@@ -85,6 +96,7 @@ struct LinkAttrs {
   std::optional<uint32_t> mtu{};         // IFLA_MTU
   std::optional<net::Mac> mac{};         // IFLA_ADDRESS
   const netns::Handle* netns = nullptr;  // IFLA_NET_NS_FD: create in / move to this netns
+  int netns_fd = -1;                     // IFLA_NET_NS_FD by bare fd, when netns is unset
   std::optional<int> parent{};           // IFLA_LINK: lower device (macvlan)
   std::optional<int> master{};           // IFLA_MASTER: 0 = release from its master
   std::optional<std::string> alias{};    // IFLA_IFALIAS: "" removes it
@@ -111,14 +123,16 @@ int put_link_info(nl_msg* msg, const LinkKind& kind);
 Expected<void> create_link(Socket& sock, const LinkAttrs& attrs, const LinkKind& kind,
                            std::string_view what);
 
-// Creates a link in the socket's netns under a unique temporary name, then moves it to
-// attrs.netns and gives it attrs.name in one request (IFLA_NET_NS_FD + IFLA_IFNAME), so the
-// final name is only ever checked, atomically, in the target netns: neither a taken name in the
-// socket's netns nor a half-done rename can get in the way. On any failure after creation the
-// link is deleted. attrs must not carry flags: the link is left down (a move takes a link down
-// anyway). Returns the link as seen in the target netns.
-Expected<LinkInfo> create_link_moved(Socket& sock, const LinkAttrs& attrs, const LinkKind& kind,
-                                     std::string_view what);
+// Creates a link directly in attrs.netns (IFLA_NET_NS_FD; nullptr: the socket's netns) under a
+// unique temporary name, then renames it there to attrs.name with a socket in that netns. The
+// kernel resolves IFLA_LINK (a parent) in the socket's netns and checks names in the target, so
+// a name taken in the socket's netns does not get in the way. Creating elsewhere and moving
+// would not be atomic: do_setlink moves first under the old name and renames after, so a taken
+// final name would strand the link in the target. On any failure after creation the link is
+// deleted in the target, by ifindex. attrs must not carry flags: the link is left down. Returns
+// the link as seen in the target netns.
+Expected<LinkInfo> create_link_renamed(Socket& sock, const LinkAttrs& attrs, const LinkKind& kind,
+                                       std::string_view what);
 
 // RTM_NEWLINK on an existing link (no NLM_F_CREATE): changes what `attrs` and `kind` carry.
 Expected<void> change_link(Socket& sock, int ifindex, const LinkAttrs& attrs, const LinkKind* kind,

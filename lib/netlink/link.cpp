@@ -1,6 +1,8 @@
-// What every link kind shares: reading a link, building and sending RTM_NEWLINK (create,
-// create-then-move, change), and the generic per-link changes. The link_<kind>.cpp files add
-// only their own IFLA_INFO_DATA, through LinkKind.
+// What every link kind shares: reading and listing links, building and sending RTM_NEWLINK
+// (create, create-then-rename, change), and the generic per-link changes. The link_<kind>.cpp
+// files add only their own IFLA_INFO_DATA, through LinkKind.
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
@@ -10,6 +12,7 @@
 #include <string>
 #include <utility>
 
+#include "lib/cni/fd.hpp"
 #include "lib/netlink/internal.hpp"
 
 namespace weir::netlink {
@@ -18,8 +21,8 @@ using namespace detail;  // this file is part of lib/netlink
 
 namespace {
 
-// Links created by create_link_moved() live under this prefix for the instant between creation
-// and the move; a leftover after a crash is recognisable by it.
+// Links created by create_link_renamed() live under this prefix for the instant between
+// creation and the rename; a leftover after a crash is recognisable by it.
 constexpr std::string_view kTempPrefix = "weirtmp";
 
 Expected<MsgPtr> link_msg(int type, int flags, int family, int ifindex, const LinkAttrs& attrs,
@@ -40,6 +43,14 @@ Expected<std::string> temp_name() {
   char hex[9];
   std::snprintf(hex, sizeof(hex), "%08x", r);
   return std::string(kTempPrefix) + hex;
+}
+
+// The netns of sock, as an fd for IFLA_NET_NS_FD (SIOCGSKNS, Linux 4.9, CAP_NET_ADMIN): a
+// Socket opened with open_in() may be in a netns the calling thread is not in.
+Expected<UniqueFd> netns_of(Socket& sock) {
+  const int fd = ::ioctl(nl_socket_get_fd(sock.native()), SIOCGSKNS);
+  if (fd < 0) return fail(cni::sys_error(errno, "the netns of an rtnetlink socket"));
+  return UniqueFd(fd);
 }
 
 }  // namespace
@@ -70,6 +81,7 @@ LinkInfo to_link_info(rtnl_link* l) {
   info.master = rtnl_link_get_master(l);
   info.link = rtnl_link_get_link(l);
   if (const char* alias = rtnl_link_get_ifalias(l)) info.alias = alias;
+  if (info.kind == "macvlan") info.macvlan_mode = macvlan_mode_of(l);
   return info;
 }
 
@@ -98,8 +110,9 @@ int put_link_attrs(nl_msg* msg, const LinkAttrs& a) {
   if (a.name && (rc = nla_put_string(msg, IFLA_IFNAME, a.name->c_str())) < 0) return rc;
   if (a.mtu && (rc = nla_put_u32(msg, IFLA_MTU, *a.mtu)) < 0) return rc;
   if (a.mac && (rc = nla_put(msg, IFLA_ADDRESS, 6, a.mac->data())) < 0) return rc;
-  if (a.netns &&
-      (rc = nla_put_u32(msg, IFLA_NET_NS_FD, static_cast<uint32_t>(a.netns->fd()))) < 0) {
+  const int netns_fd = a.netns ? a.netns->fd() : a.netns_fd;
+  if (netns_fd >= 0 &&
+      (rc = nla_put_u32(msg, IFLA_NET_NS_FD, static_cast<uint32_t>(netns_fd))) < 0) {
     return rc;
   }
   if (a.parent && (rc = nla_put_u32(msg, IFLA_LINK, static_cast<uint32_t>(*a.parent))) < 0) {
@@ -145,12 +158,13 @@ Expected<void> change_link(Socket& sock, int ifindex, const LinkAttrs& attrs, co
   return {};
 }
 
-Expected<LinkInfo> create_link_moved(Socket& sock, const LinkAttrs& attrs, const LinkKind& kind,
-                                     std::string_view what) {
-  if (!attrs.name || attrs.change != 0) {
+Expected<LinkInfo> create_link_renamed(Socket& sock, const LinkAttrs& attrs, const LinkKind& kind,
+                                       std::string_view what) {
+  if (!attrs.name || attrs.change != 0 || attrs.netns_fd >= 0) {
     return fail(cni::sys_error(EINVAL, std::string(what) + ": needs a name and no flags"));
   }
-  // The socket that reads the result back is opened first: a failure here leaves nothing.
+  if (auto ok = check_ifname(*attrs.name, what); !ok) return fail(std::move(ok.error()));
+  // The socket that renames and reads back is opened first: a failure here leaves nothing.
   std::optional<Socket> target_sock;
   if (attrs.netns != nullptr) {
     auto s = Socket::open_in(*attrs.netns);
@@ -159,8 +173,7 @@ Expected<LinkInfo> create_link_moved(Socket& sock, const LinkAttrs& attrs, const
   }
   Socket& target = target_sock ? *target_sock : sock;
 
-  LinkAttrs temp = attrs;
-  temp.netns = nullptr;
+  LinkAttrs temp = attrs;  // netns included: created where it stays
   // A temporary name can only collide with another one (or a crash's leftover); draw again.
   constexpr int kAttempts = 3;
   Expected<void> created;
@@ -173,29 +186,25 @@ Expected<LinkInfo> create_link_moved(Socket& sock, const LinkAttrs& attrs, const
   }
   if (!created) return fail(std::move(created.error()));
 
-  auto made = get_link(sock, *temp.name);
+  auto made = get_link(target, *temp.name);
   if (!made) {
-    (void)del_link(sock, *temp.name);
+    (void)del_link(target, *temp.name);
     return fail(std::move(made.error()).context(what));
   }
-  // One request moves and renames: the final name is checked in the target netns only, and
-  // atomically with the move (do_setlink -> __dev_change_net_namespace(dev, net, ifname)).
-  const LinkAttrs move{.name = attrs.name, .netns = attrs.netns};
-  const std::string move_what =
-      std::string(what) + ": move " + quoted(*temp.name) +
-      (attrs.netns ? " to netns " + quoted(attrs.netns->path()) : std::string()) + " as " +
-      quoted(*attrs.name);
-  if (auto moved = change_link(sock, made->index, move, nullptr, move_what); !moved) {
-    // The move is the request's only change and the kernel checks the name before moving
-    // anything, so a failed move leaves the link here, under its temporary name.
-    if (auto undo = del_link(sock, made->index); !undo) {
-      moved.error().details = "and could not delete it: " + undo.error().msg;
+  // Renamed where it is, by ifindex: a taken name fails here (EEXIST) and nothing has moved, so
+  // deleting it on the same socket removes all of it.
+  const std::string rename_what =
+      std::string(what) + ": rename " + quoted(*temp.name) + " as " + quoted(*attrs.name);
+  if (auto renamed = change_link(target, made->index, {.name = attrs.name}, nullptr, rename_what);
+      !renamed) {
+    if (auto undo = del_link(target, made->index); !undo) {
+      renamed.error().details = "and could not delete it: " + undo.error().msg;
     }
-    return fail(std::move(moved.error()));
+    return fail(std::move(renamed.error()));
   }
-  auto result = get_link(target, *attrs.name);
+  auto result = get_link(target, made->index);
   if (!result) {
-    (void)del_link(target, *attrs.name);
+    (void)del_link(target, made->index);
     return fail(std::move(result.error()).context(what));
   }
   return result;
@@ -229,6 +238,18 @@ Expected<LinkInfo> get_link(Socket& sock, int ifindex) {
   auto link = fetch_rtnl_link(sock, ifindex, nullptr, "link " + ifindex_str(ifindex));
   if (!link) return fail(std::move(link.error()));
   return to_link_info(link->get());
+}
+
+Expected<std::vector<LinkInfo>> list_links(Socket& sock) {
+  std::vector<LinkInfo> out;
+  ifinfomsg hdr{};
+  hdr.ifi_family = AF_UNSPEC;
+  auto ok = dump(
+      sock, RTM_GETLINK, &hdr, sizeof(hdr), [&] { out.clear(); },
+      [&](nl_object* obj) { out.push_back(to_link_info(reinterpret_cast<rtnl_link*>(obj))); },
+      "list links");
+  if (!ok) return fail(std::move(ok.error()));
+  return out;
 }
 
 // ---- Changes
@@ -278,14 +299,54 @@ Expected<void> rename_link(Socket& sock, int ifindex, std::string_view new_name)
   return change_link(sock, ifindex, {.name = std::string(new_name)}, nullptr, what);
 }
 
+namespace {
+
+// After a move-and-rename failed: do_setlink moves the link first, under its current name, and
+// renames it after (__dev_change_net_namespace, then dev_change_name), so a taken new name can
+// fail with the link already in ns. Brings it back under its name, up again if it was.
+Expected<void> undo_partial_move(Socket& sock, const LinkInfo& before, const netns::Handle& ns) {
+  if (auto still = get_link(sock, before.index); still && still->name == before.name) {
+    return {};  // refused before the move (its name was taken in ns too)
+  }
+  auto target = Socket::open_in(ns);
+  if (!target) return fail(std::move(target.error()));
+  auto there = get_link(*target, before.name);
+  if (!there && there.error().sys_errno == ENODEV) return {};  // not there: nothing to undo
+  if (!there) return fail(std::move(there.error()));
+  if (there->mac != before.mac || there->kind != before.kind) return {};  // another link
+  auto home = netns_of(sock);
+  if (!home) return fail(std::move(home.error()));
+  if (auto ok = change_link(*target, there->index, {.netns_fd = home->get()}, nullptr,
+                            "move link " + quoted(before.name) + " back");
+      !ok) {
+    return ok;
+  }
+  if (!before.up) return {};
+  // Its ifindex may differ here now, if another link took it meanwhile.
+  auto back = get_link(sock, before.name);
+  if (!back) return fail(std::move(back.error()));
+  return set_link_up(sock, back->index, true);
+}
+
+}  // namespace
+
 Expected<void> move_link_to_netns(Socket& sock, int ifindex, const netns::Handle& ns,
                                   std::optional<std::string> new_name) {
   std::string what = "move link " + ifindex_str(ifindex) + " to netns " + quoted(ns.path());
-  if (new_name) {
-    what += " as " + quoted(*new_name);
-    if (auto ok = check_ifname(*new_name, what); !ok) return ok;
+  if (!new_name) return change_link(sock, ifindex, {.netns = &ns}, nullptr, what);
+  what += " as " + quoted(*new_name);
+  if (auto ok = check_ifname(*new_name, what); !ok) return ok;
+  // What a failed rename needs to undo the move: the name and state it had here.
+  auto before = get_link(sock, ifindex);
+  if (!before) return fail(std::move(before.error()).context(what));
+  auto moved =
+      change_link(sock, ifindex, {.name = std::move(new_name), .netns = &ns}, nullptr, what);
+  if (moved) return moved;
+  if (auto undo = undo_partial_move(sock, *before, ns); !undo) {
+    moved.error().details =
+        "and could not move " + quoted(before->name) + " back from there: " + undo.error().msg;
   }
-  return change_link(sock, ifindex, {.name = std::move(new_name), .netns = &ns}, nullptr, what);
+  return moved;
 }
 
 // ---- Deleting

@@ -1,5 +1,7 @@
 // Macvlan: its own attribute is the mode (IFLA_MACVLAN_MODE); the parent is the generic
-// IFLA_LINK. The move into the container is create_link_moved()'s.
+// IFLA_LINK. Creating it in the container and naming it there is create_link_renamed()'s.
+#include <netlink/route/link/macvlan.h>
+
 #include <cerrno>
 #include <string>
 
@@ -26,6 +28,27 @@ uint32_t kernel_mode(MacvlanMode mode) {
 }
 
 }  // namespace
+
+namespace detail {
+
+std::optional<MacvlanMode> macvlan_mode_of(rtnl_link* l) {
+  // rtnl_link_macvlan_get_mode() asserts on a link libnl did not parse as a macvlan.
+  if (!rtnl_link_is_macvlan(l)) return std::nullopt;
+  switch (rtnl_link_macvlan_get_mode(l)) {
+    case MACVLAN_MODE_PRIVATE:
+      return MacvlanMode::kPrivate;
+    case MACVLAN_MODE_VEPA:
+      return MacvlanMode::kVepa;
+    case MACVLAN_MODE_BRIDGE:
+      return MacvlanMode::kBridge;
+    case MACVLAN_MODE_PASSTHRU:
+      return MacvlanMode::kPassthru;
+    default:
+      return std::nullopt;  // MACVLAN_MODE_SOURCE, or none reported
+  }
+}
+
+}  // namespace detail
 
 Expected<MacvlanMode> parse_macvlan_mode(std::string_view text) {
   for (MacvlanMode m :
@@ -64,7 +87,7 @@ Expected<LinkInfo> create_macvlan(Socket& host, const MacvlanSpec& spec) {
   const LinkKind kind{.kind = "macvlan", .fill_data = [mode](nl_msg* msg) {
                         return nla_put_u32(msg, IFLA_MACVLAN_MODE, mode);
                       }};
-  return create_link_moved(host, attrs, kind, what);
+  return create_link_renamed(host, attrs, kind, what);
 }
 
 }  // namespace weir::netlink

@@ -18,6 +18,9 @@ struct nl_sock;  // libnl
 
 namespace weir::netlink {
 
+// IFLA_MACVLAN_MODE (macvlan.c); the kernel's "source" mode is not one weir makes.
+enum class MacvlanMode { kBridge, kPrivate, kVepa, kPassthru };
+
 // Every member has an initializer, so designated initializers may skip any of them under
 // -Wextra (missing-field-initializers).
 struct LinkInfo {
@@ -33,6 +36,8 @@ struct LinkInfo {
   // ifindex in another netns (a veth peer in a container).
   int link = 0;
   std::string alias{};  // IFLA_IFALIAS, "" if none
+  // IFLA_MACVLAN_MODE of a macvlan; nullopt for other kinds (and the "source" mode).
+  std::optional<MacvlanMode> macvlan_mode{};
 };
 
 struct AddrInfo {
@@ -84,6 +89,9 @@ class Socket {
 // A missing link fails with sys_errno ENODEV: `link "eth0": No such device`.
 Expected<LinkInfo> get_link(Socket& sock, std::string_view name);
 Expected<LinkInfo> get_link(Socket& sock, int ifindex);
+// Every link of the socket's netns, in one RTM_GETLINK dump (retried if it raced a change).
+// For lookups no single request can answer (by MAC, by alias); not for the hot path.
+Expected<std::vector<LinkInfo>> list_links(Socket& sock);
 Expected<void> set_link_up(Socket& sock, int ifindex, bool up);
 
 // Changes to one link; each is one RTM_NEWLINK and keeps the kernel's errno.
@@ -94,8 +102,11 @@ Expected<void> set_promisc(Socket& sock, int ifindex, bool on);
 Expected<void> set_link_alias(Socket& sock, int ifindex, std::string_view alias /* "" = remove */);
 // Kernels before 6.2 refuse to rename a link that is up (EBUSY); this does not take it down.
 Expected<void> rename_link(Socket& sock, int ifindex, std::string_view new_name);
-// Moves the link into ns, renamed in the same request when new_name is given (the name is then
-// checked in ns only). The link may get another ifindex there if its own is taken.
+// Moves the link into ns, renamed there to new_name when given. The link may get another
+// ifindex there if its own is taken. The kernel does this in two steps (do_setlink: the move
+// under the link's current name, then the rename), so a new_name taken in ns fails after the
+// move; the link is then moved back here under its own name (up again if it was) before the
+// error (EEXIST) is returned. A move takes the link down and drops its addresses.
 Expected<void> move_link_to_netns(Socket& sock, int ifindex, const netns::Handle& ns,
                                   std::optional<std::string> new_name = std::nullopt);
 // Tolerant: a missing link is success. Deleting either end of a veth pair deletes both.
@@ -150,8 +161,8 @@ std::string veth_name(std::string_view container_id, std::string_view ifname);
 
 // ---- Macvlan (link_macvlan.cpp)
 
-enum class MacvlanMode { kBridge, kPrivate, kVepa, kPassthru };
-// "bridge", "private", "vepa", "passthru"; anything else fails with Code::kInvalidConfig.
+// parse_macvlan_mode: "bridge", "private", "vepa", "passthru"; anything else fails with
+// Code::kInvalidConfig.
 Expected<MacvlanMode> parse_macvlan_mode(std::string_view text);
 std::string_view to_string(MacvlanMode mode);
 
@@ -164,9 +175,11 @@ struct MacvlanSpec {
   std::string name{};                    // its final name there
 };
 
-// Created next to its parent under a temporary name, then moved and renamed in one request;
-// deleted again on any failure. Returns the link as seen in spec.netns, left down. A second
-// child of a passthru parent (or any child next to a passthru one) fails with EINVAL.
+// Created directly in spec.netns under a temporary name (the parent is still looked up in the
+// socket's netns, as `ip link add link PARENT netns NS type macvlan` does), then renamed there
+// to spec.name; on any failure it is deleted again, in spec.netns, so nothing is left in either
+// netns. A taken spec.name fails with EEXIST. Returns the link as seen in spec.netns, left down.
+// A second child of a passthru parent (or any child next to a passthru one) fails with EINVAL.
 Expected<LinkInfo> create_macvlan(Socket& host, const MacvlanSpec& spec);
 
 // ---- VXLAN (link_vxlan.cpp)

@@ -1,14 +1,33 @@
 // The rtnetlink socket and the helpers every request of lib/netlink shares: errno translation,
-// address conversion, sending and waiting for the ACK.
+// address conversion, sending and waiting for the ACK, dumps.
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <functional>
 #include <string>
 #include <utility>
 
 #include "lib/netlink/internal.hpp"
 
 namespace weir::netlink {
+namespace {
+
+struct DumpCtx {
+  const std::function<void(nl_object*)>* on_object;
+};
+
+void on_parsed(nl_object* obj, void* arg) {
+  (*static_cast<DumpCtx*>(arg)->on_object)(obj);
+}
+
+int on_valid(nl_msg* msg, void* arg) {
+  // A reply libnl cannot parse is skipped rather than failing the whole listing.
+  nl_msg_parse(msg, on_parsed, arg);
+  return NL_OK;
+}
+
+}  // namespace
+
 namespace detail {
 
 int nle_to_errno(int nle) {
@@ -122,6 +141,33 @@ MsgPtr new_msg(int type, int flags, const void* hdr, size_t hdr_len) {
 
 nlattr* nest_start(nl_msg* msg, int type) {
   return nla_nest_start(msg, type | NLA_F_NESTED);
+}
+
+Expected<void> dump(Socket& sock, int type, const void* hdr, size_t hdr_len,
+                    const std::function<void()>& restart,
+                    const std::function<void(nl_object*)>& on_object, std::string_view what) {
+  // The kernel flags a dump that raced with a change (NLM_F_DUMP_INTR); try again then.
+  constexpr int kAttempts = 3;
+  int rc = 0;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    restart();
+    MsgPtr msg(nlmsg_alloc_simple(type, NLM_F_DUMP));
+    if (!msg) return fail(nomem(what));
+    if (nlmsg_append(msg.get(), const_cast<void*>(hdr), hdr_len, NLMSG_ALIGNTO) < 0) {
+      return fail(nomem(what));
+    }
+    if (rc = nl_send_auto(sock.native(), msg.get()); rc < 0) return fail(nl_error(sock, rc, what));
+
+    CbPtr base(nl_socket_get_cb(sock.native()));  // a reference: put by CbPtr
+    CbPtr cb(base ? nl_cb_clone(base.get()) : nullptr);
+    if (!cb) return fail(nomem(what));
+    DumpCtx ctx{&on_object};
+    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_valid, &ctx);
+    rc = nl_recvmsgs(sock.native(), cb.get());
+    if (rc >= 0) return {};
+    if (rc != -NLE_DUMP_INTR) break;
+  }
+  return fail(nl_error(sock, rc, what));
 }
 
 }  // namespace detail

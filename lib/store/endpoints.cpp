@@ -105,9 +105,11 @@ Expected<std::vector<Endpoint>> SqliteTxn::list_endpoints(std::string_view netwo
 
 Expected<std::vector<Endpoint>> SqliteTxn::endpoints_named(std::string_view network,
                                                            std::string_view name) {
+  // CROSS JOIN keeps the name index as the outer loop (SQLite does not reorder it); left to
+  // itself the planner walks every endpoint of the network.
   return collect_endpoints(db_.query(
       "SELECT e.network, e.container_id, e.ifname, e.netns, e.mac, e.host_ifname, e.ips, "
-      "e.names, e.aliases, e.extra, e.created FROM endpoint_names n JOIN endpoints e "
+      "e.names, e.aliases, e.extra, e.created FROM endpoint_names n CROSS JOIN endpoints e "
       "ON e.network = n.network AND e.container_id = n.container_id AND e.ifname = n.ifname "
       "WHERE n.network = ? AND n.name = ? ORDER BY e.container_id, e.ifname",
       network, name));

@@ -68,6 +68,7 @@ CREATE TABLE endpoint_names (
   ifname       TEXT NOT NULL,
   PRIMARY KEY (network, name, container_id, ifname)
 ) WITHOUT ROWID;
+CREATE INDEX endpoint_names_by_endpoint ON endpoint_names (network, container_id, ifname);
 
 CREATE TABLE meta (
   key    TEXT PRIMARY KEY,

@@ -11,6 +11,7 @@
 #include "plugins/bridge/endpoint.hpp"
 #include "plugins/bridge/rules.hpp"
 #include "plugins/common/embedded_dns.hpp"
+#include "plugins/common/iface.hpp"
 #include "plugins/common/ipam_client.hpp"
 #include "plugins/common/netns_open.hpp"
 
@@ -41,36 +42,6 @@ std::vector<net::IpAddr> gateways_of(const cni::Result& r) {
     if (ip.gateway) out.push_back(*ip.gateway);
   }
   return out;
-}
-
-// The container's routes: IPAM's, then with isDefaultGateway a default route via the gateway
-// of each family that IPAM gave none for (the reference plugin's calcGateways).
-std::vector<cni::Route> container_routes(const BridgeConfig& cfg, const cni::Result& addrs) {
-  std::vector<cni::Route> out = addrs.routes;
-  if (!cfg.is_default_gateway || cfg.internal) return out;
-  for (const auto& ip : addrs.ips) {
-    if (!ip.gateway) continue;
-    const net::Family f = ip.address.family();
-    const bool have = std::any_of(out.begin(), out.end(), [f](const cni::Route& r) {
-      return r.dst.prefix_len() == 0 && r.dst.family() == f;
-    });
-    if (have) continue;
-    net::Cidr any(*net::IpAddr::parse(f == net::Family::kV4 ? "0.0.0.0" : "::"), 0);
-    out.push_back({.dst = any, .gw = ip.gateway});
-  }
-  return out;
-}
-
-// What a route of the result becomes in the kernel: one without a gateway goes via the
-// gateway of its family (ipam.ConfigureIface in the reference plugins).
-netlink::RouteInfo kernel_route(const cni::Route& rt, const std::vector<cni::IpConfig>& ips, int ifindex) {
-  netlink::RouteInfo r{.ifindex = ifindex, .family = rt.dst.family()};
-  if (rt.dst.prefix_len() != 0) r.dst = rt.dst;
-  r.gw = rt.gw;
-  for (const auto& ip : ips) {
-    if (!r.gw && ip.gateway && ip.address.family() == rt.dst.family()) r.gw = ip.gateway;
-  }
-  return r;
 }
 
 nlohmann::json routes_json(const std::vector<netlink::RouteInfo>& routes) {
@@ -218,32 +189,8 @@ Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, netlink::Socket& cs,
   return pair;
 }
 
-Expected<void> configure_container(netlink::Socket& cs, const netns::Handle& ns,
-                                   const cni::Call& call, const BridgeConfig& cfg, int ifindex,
-                                   const cni::Result& addrs) {
-  const std::string& ifname = call.env.ifname;
-  bool v4 = false, v6 = false;
-  for (const auto& ip : addrs.ips) (ip.address.family() == net::Family::kV4 ? v4 : v6) = true;
-  // Announce the new MAC at once (gratuitous ARP on up), and skip DAD: the address is ours by
-  // lease, and DAD would hold it "tentative" for a second after ADD returns.
-  if (v4) {
-    if (auto ok = netlink::set_sysctl_in(ns, "net/ipv4/conf/" + ifname + "/arp_notify", "1"); !ok) return ok;
-  }
-  if (v6) {
-    if (auto ok = netlink::set_sysctl_in(ns, "net/ipv6/conf/" + ifname + "/accept_dad", "0"); !ok) return ok;
-  }
-  for (const auto& ip : addrs.ips) {
-    if (auto ok = netlink::add_addr(cs, ifindex, ip.address); !ok) return ok;
-  }
-  if (auto ok = netlink::set_link_up(cs, ifindex, true); !ok) return ok;
-  for (const auto& rt : container_routes(cfg, addrs)) {
-    if (auto ok = netlink::add_route(cs, kernel_route(rt, addrs.ips, ifindex)); !ok) return ok;
-  }
-  return {};
-}
-
 cni::Result make_result(const cni::Call& call, const BridgeConfig& cfg, const Links& links,
-                        cni::Result addrs) {
+                        cni::Result addrs, std::vector<cni::Route> routes) {
   cni::Result r;
   r.interfaces.push_back({.name = links.bridge.name, .mac = links.bridge.mac.str()});
   r.interfaces.push_back({.name = links.host_veth.name, .mac = links.host_veth.mac.str()});
@@ -251,7 +198,7 @@ cni::Result make_result(const cni::Call& call, const BridgeConfig& cfg, const Li
                           .mac = links.container.mac.str(),
                           .mtu = cfg.mtu ? std::optional<uint32_t>(cfg.mtu) : std::nullopt,
                           .sandbox = call.env.netns});
-  r.routes = container_routes(cfg, addrs);
+  r.routes = std::move(routes);
   for (auto& ip : addrs.ips) {
     ip.interface = 2;
     r.ips.push_back(ip);
@@ -314,8 +261,18 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   if (!br) return fail(br.error());
   auto pair = setup_veth(*hs, *cs, *ns, call, *cfg, *br, undo);
   if (!pair) return fail(pair.error());
-  if (auto ok = configure_container(*cs, *ns, call, *cfg, pair->peer_index, addrs); !ok) {
-    return fail(std::move(ok.error()).context("configure \"" + call.env.ifname + "\" in the container"));
+  // With isDefaultGateway, a default route via the gateway of each family IPAM gave none for
+  // (the reference plugin's calcGateways); never on an internal network.
+  auto container_routes =
+      configure_iface(*cs,
+                      {.netns = &*ns,
+                       .ifname = call.env.ifname,
+                       .ifindex = pair->peer_index,
+                       .default_route = cfg->is_default_gateway && !cfg->internal},
+                      addrs);
+  if (!container_routes) {
+    return fail(std::move(container_routes.error())
+                    .context("configure \"" + call.env.ifname + "\" in the container"));
   }
 
   if (!addrs.ips.empty()) {
@@ -340,8 +297,8 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   Links links{.bridge = *br, .host_veth = pair->host};
   links.container.mac = pair->peer_mac;
   std::vector<netlink::RouteInfo> routes;
-  for (const auto& rt : container_routes(*cfg, addrs)) routes.push_back(kernel_route(rt, addrs.ips, 0));
-  auto result = make_result(call, *cfg, links, std::move(addrs));
+  for (const auto& rt : *container_routes) routes.push_back(kernel_route(rt, addrs.ips, 0));
+  auto result = make_result(call, *cfg, links, std::move(addrs), std::move(*container_routes));
   EndpointInfo info{.mac = result.interfaces.back().mac,
                     .host_ifname = pair->host.name,
                     .ips = addresses_of(result),
@@ -350,7 +307,7 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
                               {"routes", routes_json(routes)},
                               {"ports", cfg->ports.size()}}};
   std::vector<net::IpAddr> resolvers = gateways_of(result);
-  if (cfg->embedded_dns) mark_dns_endpoint(info.extra, resolvers);
+  if (cfg->embedded_dns) mark_dns_endpoint(info.extra, {.listen = resolvers, .servers = cfg->dns_servers});
   if (auto ok = save_endpoint(**store, call, info); !ok) return fail(ok.error());
   if (cfg->embedded_dns) {
     undo.push("forget the endpoint", [&] {
@@ -425,12 +382,18 @@ Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>&
   if (!store) return fail(store.error());
   auto eps = list_endpoints(**store, call.conf.name);
   if (!eps) return fail(eps.error());
+  bool dns = false;
   for (const auto& ep : *eps) {
     cni::Attachment a{ep.container_id, ep.ifname};
     if (std::find(valid.begin(), valid.end(), a) != valid.end()) continue;
     if (auto ok = netlink::del_link(*hs, ep.host_ifname); !ok) return ok;
     if (auto ok = firewall::del_endpoint(ep.network, ep.container_id, ep.ifname); !ok) return ok;
     if (auto ok = forget_endpoint(**store, ep.network, ep.container_id, ep.ifname); !ok) return ok;
+    dns = dns || dns_endpoint(ep.extra);
+  }
+  // A running agent stops serving the collected names.
+  if (dns) {
+    if (auto ok = sync_dns(cfg->data_dir, false); !ok) return ok;
   }
   if (auto ok = ipam_gc(call, valid); !ok) return ok;
   return del_network_if_empty(**store, *hs, call.conf.name, cfg->bridge);

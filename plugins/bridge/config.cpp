@@ -1,6 +1,7 @@
 #include "plugins/bridge/config.hpp"
 
 #include "lib/cni/fields.hpp"
+#include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/endpoints.hpp"
 #include "plugins/common/ipam_client.hpp"
 
@@ -141,6 +142,9 @@ Expected<BridgeConfig> parse_config(const cni::Call& call) {
     if (!mac) return fail(cni::invalid_config("CNI_ARGS MAC is not a MAC address: \"" + *mac_arg + "\""));
     c.mac = *mac;
   }
+  auto servers = parse_dns_servers(j);
+  if (!servers) return fail(servers.error());
+  c.dns_servers = std::move(*servers);
   if (auto ok = parse_runtime_config(call.conf, c); !ok) return fail(ok.error());
   auto aliases = parse_aliases(call.conf);
   if (!aliases) return fail(aliases.error());

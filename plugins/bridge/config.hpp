@@ -35,6 +35,7 @@ struct BridgeConfig {
   bool icc = true;        // containers of this network can reach each other
   bool internal = false;  // no route out, no masquerade
   bool embedded_dns = false;
+  std::vector<std::string> dns_servers;  // `dnsServers`: the network's upstreams (none: the host's)
   std::string data_dir;  // the store's folder: `dataDir`, else `ipam.dataDir`, else the default
   // capabilities
   std::vector<PortMapping> ports;

@@ -3,40 +3,31 @@
 #include "lib/firewall/firewall.hpp"
 #include "lib/netlink/netlink.hpp"
 #include "plugins/bridge/rules.hpp"
+#include "plugins/common/iface.hpp"
 #include "plugins/common/ipam_client.hpp"
 
 namespace weir::plugins::bridge {
 
 namespace {
 
-// The routes ADD made, as recorded in the endpoint's extra ("routes": [{"dst", "gw"}]), must
-// all be in the container's main table, through its interface.
-Expected<void> check_routes(const cni::Call& call, const store::Endpoint& ep, int ifindex,
-                            netlink::Socket& cs) {
+// The routes ADD made, as recorded in the endpoint's extra ("routes": [{"dst", "gw"}]): each
+// must be in the container's main table, through its interface.
+std::vector<netlink::RouteInfo> recorded_routes(const store::Endpoint& ep) {
+  std::vector<netlink::RouteInfo> out;
   auto extra = nlohmann::json::parse(ep.extra, nullptr, false);
-  if (!extra.is_object() || !extra.contains("routes") || !extra["routes"].is_array()) return {};
-  if (extra["routes"].empty()) return {};
-  auto have = netlink::list_routes(cs);
-  if (!have) return fail(have.error());
+  if (!extra.is_object() || !extra.contains("routes") || !extra["routes"].is_array()) return out;
   for (const auto& want : extra["routes"]) {
+    if (!want.is_object()) continue;
     auto dst = net::Cidr::parse(want.value("dst", ""));
     if (!dst) continue;
-    std::optional<net::IpAddr> gw;
-    if (want.contains("gw")) gw = net::IpAddr::parse(want["gw"].get<std::string>());
-    const bool is_default = dst->prefix_len() == 0;
-    bool found = false;
-    for (const auto& r : *have) {
-      const bool same_dst = is_default ? (!r.dst || r.dst->prefix_len() == 0) && r.family == dst->family()
-                                       : r.dst && *r.dst == *dst;
-      found = found || (same_dst && r.ifindex == ifindex && r.gw == gw);
+    netlink::RouteInfo r{.family = dst->family()};
+    if (dst->prefix_len() != 0) r.dst = *dst;
+    if (want.contains("gw") && want["gw"].is_string()) {
+      r.gw = net::IpAddr::parse(want["gw"].get<std::string>());
     }
-    if (!found) {
-      std::string what = is_default ? "the default route" : "route " + dst->str();
-      if (gw) what += " via " + gw->str();
-      return fail(cni::check_failed(what + " is missing in the container (\"" + call.env.ifname + "\")"));
-    }
+    out.push_back(std::move(r));
   }
-  return {};
+  return out;
 }
 
 }  // namespace
@@ -57,27 +48,15 @@ Expected<void> check_endpoint(const cni::Call& call, const BridgeConfig& cfg,
 
   auto cs = netlink::Socket::open_in(ns);
   if (!cs) return fail(cs.error());
-  auto itf = netlink::get_link(*cs, call.env.ifname);
-  if (!itf) return fail(cni::check_failed("interface \"" + call.env.ifname + "\" is missing in the container"));
-  if (!itf->up) return fail(cni::check_failed("interface \"" + call.env.ifname + "\" is down in the container"));
+  auto itf = check_iface(
+      *cs,
+      {.ifname = call.env.ifname, .mac = ep.mac, .ips = ep.ips, .routes = recorded_routes(ep)});
+  if (!itf) return fail(itf.error());
   if (itf->kind != "veth" || veth->link != itf->index) {
-    return fail(cni::check_failed("interface \"" + call.env.ifname + "\" in the container is not the peer of host veth \"" +
+    return fail(cni::check_failed("interface \"" + call.env.ifname +
+                                  "\" in the container is not the peer of host veth \"" +
                                   ep.host_ifname + "\""));
   }
-  if (itf->mac.str() != ep.mac) {
-    return fail(cni::check_failed("interface \"" + call.env.ifname + "\" has MAC " + itf->mac.str() +
-                                  ", not " + ep.mac));
-  }
-  auto addrs = netlink::list_addrs(*cs, itf->index);
-  if (!addrs) return fail(addrs.error());
-  for (const auto& ip : ep.ips) {
-    bool found = false;
-    for (const auto& a : *addrs) found = found || a.addr == ip;
-    if (!found) {
-      return fail(cni::check_failed("address " + ip.str() + " is missing on \"" + call.env.ifname + "\""));
-    }
-  }
-  if (auto ok = check_routes(call, ep, itf->index, *cs); !ok) return ok;
   if (!ep.ips.empty()) {
     if (auto ok = firewall::check_network(network_rules(call.conf.name, cfg, ep.ips)); !ok) return ok;
     if (auto ok = firewall::check_endpoint(endpoint_rules(call, cfg, ep.ips)); !ok) return ok;

@@ -3,13 +3,34 @@
 #include <algorithm>
 
 #include "agent/control.hpp"
+#include "dns/sockaddr.hpp"
 
 namespace weir::plugins {
 
-void mark_dns_endpoint(nlohmann::json& extra, const std::vector<net::IpAddr>& listen) {
+void mark_dns_endpoint(nlohmann::json& extra, const DnsMark& mark) {
   extra["embeddedDNS"] = true;
   auto& list = extra["dnsListen"] = nlohmann::json::array();
-  for (const auto& ip : listen) list.push_back(ip.str());
+  for (const auto& ip : mark.listen) list.push_back(ip.str());
+  if (!mark.servers.empty()) extra["dnsServers"] = mark.servers;
+  if (mark.in_netns) extra["dnsInNetns"] = true;
+}
+
+Expected<std::vector<std::string>> parse_dns_servers(const nlohmann::json& conf) {
+  std::vector<std::string> out;
+  if (!conf.is_object() || !conf.contains("dnsServers") || conf["dnsServers"].is_null()) return out;
+  const auto& list = conf["dnsServers"];
+  if (!list.is_array()) return fail(cni::invalid_config("\"dnsServers\" must be a list of addresses"));
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string where = "\"dnsServers[" + std::to_string(i) + "]\"";
+    if (!list[i].is_string()) return fail(cni::invalid_config(where + " must be a string"));
+    auto addr = dns::SocketAddr::parse(list[i].get<std::string>());
+    if (!addr) {
+      return fail(cni::invalid_config(where + " is not an address (IP or IP:port): \"" +
+                                      list[i].get<std::string>() + "\""));
+    }
+    out.push_back(addr->str());
+  }
+  return out;
 }
 
 bool dns_endpoint(const std::string& extra_json) {

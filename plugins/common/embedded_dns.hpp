@@ -7,15 +7,28 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/control.hpp"
 #include "lib/cni/plugin.hpp"
 
 namespace weir::plugins {
 
-// Endpoint extra keys for a network with DNS on, served on its gateways (agent/records.hpp).
-void mark_dns_endpoint(nlohmann::json& extra, const std::vector<net::IpAddr>& listen);
+// What the agent needs to serve an endpoint (the extra keys of agent/records.hpp).
+struct DnsMark {
+  std::vector<net::IpAddr> listen{};  // the network's resolvers in the agent's netns (gateways)
+  std::vector<std::string> servers{};  // upstreams instead of the host's (parse_dns_servers)
+  bool in_netns = false;               // serve it on agent::kContainerResolver in its netns
+};
+
+// Marks an endpoint's extra for the embedded DNS.
+void mark_dns_endpoint(nlohmann::json& extra, const DnsMark& mark);
 
 // Whether a stored endpoint was registered for the embedded DNS.
 bool dns_endpoint(const std::string& extra_json);
+
+// The config's `dnsServers`: upstream resolvers of the network ("10.0.0.53", "10.0.0.53:5353",
+// "[fd00::53]:53"), at most three used; normalized ("10.0.0.53:53"). Code 7 naming the entry
+// when one is not an address.
+Expected<std::vector<std::string>> parse_dns_servers(const nlohmann::json& conf);
 
 // The resolver and search domain a container on `network` gets (the network's name is its
 // domain, so "web" and "web.<network>" both resolve).

@@ -4,6 +4,19 @@
 
 namespace weir::plugins {
 
+std::string container_name(const cni::Call& call) {
+  if (auto name = cni::find_arg(call.env.args, "K8S_POD_NAME"); name && !name->empty()) return *name;
+  // The config's `args` (CNI conventions: args.cni.*), or a plain args.name.
+  const nlohmann::json& args = call.conf.args;
+  if (!args.is_object()) return {};
+  for (const auto* obj : {args.contains("cni") ? &args["cni"] : nullptr, &args}) {
+    if (obj == nullptr || !obj->is_object() || !obj->contains("name")) continue;
+    const auto& name = (*obj)["name"];
+    if (name.is_string() && !name.get<std::string>().empty()) return name.get<std::string>();
+  }
+  return {};
+}
+
 Expected<void> save_endpoint(store::Store& st, const cni::Call& call, const EndpointInfo& info) {
   store::Endpoint ep{.network = call.conf.name,
                      .container_id = call.env.container_id,
@@ -15,9 +28,7 @@ Expected<void> save_endpoint(store::Store& st, const cni::Call& call, const Endp
                      .aliases = info.aliases,
                      .extra = info.extra.dump(),
                      .created = static_cast<int64_t>(std::time(nullptr))};
-  if (auto name = cni::find_arg(call.env.args, "K8S_POD_NAME"); name && !name->empty()) {
-    ep.names.push_back(*name);
-  }
+  if (auto name = container_name(call); !name.empty()) ep.names.push_back(std::move(name));
   ep.names.push_back(call.env.container_id.substr(0, 12));
   return st.transact([&](store::Txn& t) { return t.put_endpoint(ep); });
 }

@@ -22,9 +22,12 @@ struct EndpointInfo {
   nlohmann::json extra = nlohmann::json::object();  // the plugin's own facts
 };
 
+// The container's name: CNI_ARGS K8S_POD_NAME (as podman and Kubernetes send it), else the
+// config's args.cni.name or args.name; "" when none is given.
+std::string container_name(const cni::Call& call);
+
 // Records the attachment of call (network, container id, ifname, netns). Its DNS names are
-// the container's name (CNI_ARGS K8S_POD_NAME, as podman and Kubernetes send it) and the
-// 12-character short id, as Docker does.
+// the container's name (container_name) and the 12-character short id, as Docker does.
 Expected<void> save_endpoint(store::Store& st, const cni::Call& call, const EndpointInfo& info);
 Expected<std::optional<store::Endpoint>> load_endpoint(store::Store& st, const cni::Call& call);
 Expected<void> forget_endpoint(store::Store& st, const std::string& network,

@@ -5,11 +5,10 @@
 #include "lib/cni/rollback.hpp"
 #include "lib/netlink/netlink.hpp"
 #include "plugins/common/endpoints.hpp"
+#include "plugins/common/iface.hpp"
 #include "plugins/common/ipam_client.hpp"
 #include "plugins/common/netns_open.hpp"
 #include "plugins/host/hostnet.hpp"
-#include "plugins/host/links.hpp"
-#include "plugins/macvlan/iface.hpp"
 
 namespace weir::plugins::host {
 
@@ -44,7 +43,7 @@ Expected<netlink::LinkInfo> lookup_device(netlink::Socket& hs, const HostConfig&
     }
     return dev;
   }
-  auto links = list_links(hs);
+  auto links = netlink::list_links(hs);
   if (!links) return fail(links.error());
   for (const auto& l : *links) {
     if (l.mac == *cfg.hwaddr) return l;
@@ -97,7 +96,7 @@ Expected<bool> move_back(netlink::Socket& cs, netlink::Socket& hs, const netns::
 // old name has been taken since, it keeps the kernel's: DEL must not fail forever over a name.
 Expected<void> recover_in_host(netlink::Socket& hs, Original o) {
   if (o.name.empty()) return {};
-  auto links = list_links(hs);
+  auto links = netlink::list_links(hs);
   if (!links) return fail(links.error());
   for (const auto& l : *links) {
     if (l.alias != std::string(kAliasPrefix) + o.name) continue;
@@ -155,10 +154,9 @@ Expected<cni::Result> add_device(const cni::Call& call, const HostConfig& cfg, s
     auto link = netlink::get_link(hs, orig.name);
     return link ? netlink::set_link_alias(hs, link->index, orig.alias) : Expected<void>{};
   });
+  // A failed move (CNI_IFNAME taken since the check above) leaves the link in the host: the
+  // kernel renames only after moving, so move_link_to_netns moves it back itself.
   if (auto ok = netlink::move_link_to_netns(*hs, dev->index, *ns, call.env.ifname); !ok) {
-    // The kernel moves the link under its own name before it renames it (do_setlink), so a
-    // failed rename leaves it in the container as dev->name: bring it back from there.
-    (void)move_back(*cs, *hs, *host, dev->name, orig);
     return fail(ok.error());
   }
   undo.push("move " + dev->name + " back to the host", [&, ifname = call.env.ifname] {

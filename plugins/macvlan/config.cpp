@@ -3,6 +3,7 @@
 #include <net/if.h>
 
 #include "lib/cni/fields.hpp"
+#include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/endpoints.hpp"
 
 namespace weir::plugins::macvlan {
@@ -74,6 +75,9 @@ Expected<MacvlanConfig> parse_config(const cni::Call& call) {
     if (*v) *into = **v;
   }
   if (auto ok = read_mac(call, c); !ok) return fail(ok.error());
+  auto servers = parse_dns_servers(j);
+  if (!servers) return fail(servers.error());
+  c.dns_servers = std::move(*servers);
   auto aliases = parse_aliases(call.conf);
   if (!aliases) return fail(aliases.error());
   c.aliases = std::move(*aliases);

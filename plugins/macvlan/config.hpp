@@ -22,6 +22,7 @@ struct MacvlanConfig {
   bool link_in_container = false;  // the master is in the container's netns, not the host's
   bool ipam = false;               // false: L2 only
   bool embedded_dns = false;
+  std::vector<std::string> dns_servers;  // `dnsServers`: the network's upstreams (none: the host's)
   std::string data_dir;  // the store's folder: `dataDir`, else `ipam.dataDir`, else the default
   std::vector<std::string> aliases;
 };

@@ -4,12 +4,13 @@
 
 #include "lib/cni/rollback.hpp"
 #include "lib/netlink/netlink.hpp"
+#include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/endpoints.hpp"
+#include "plugins/common/iface.hpp"
 #include "plugins/common/ipam_client.hpp"
 #include "plugins/common/netns_open.hpp"
 #include "plugins/common/store_open.hpp"
 #include "plugins/macvlan/config.hpp"
-#include "plugins/macvlan/iface.hpp"
 
 namespace weir::plugins::macvlan {
 
@@ -57,15 +58,23 @@ cni::Error explain_create_error(cni::Error e, const MacvlanConfig& cfg,
   return cni::Error{cni::Code::kInvalidConfig, why, e.msg, e.sys_errno};
 }
 
-// A taken CNI_IFNAME fails before anything is made. The kernel's move-and-rename is not atomic
-// (do_setlink moves the link under its old name, then renames it): a clash found only there
-// would leave create_macvlan's temporary link behind in the container.
+// A taken CNI_IFNAME fails before anything is made, IPAM included, with a message naming the
+// container. create_macvlan would find the clash too (and leave nothing), but only after IPAM.
 Expected<void> ensure_ifname_free(netlink::Socket& cs, const std::string& ifname) {
   auto taken = netlink::get_link(cs, ifname);
   if (!taken && taken.error().sys_errno == ENODEV) return {};
   if (!taken) return fail(taken.error());
   return fail(
       cni::sys_error(EEXIST, "interface \"" + ifname + "\" already exists in the container"));
+}
+
+// weir-agent binds the container's resolver (127.0.0.11) on its loopback, which a runtime
+// may leave down (a bare `ip netns add`).
+Expected<void> ensure_loopback_up(netlink::Socket& cs) {
+  auto lo = netlink::get_link(cs, "lo");
+  if (!lo) return fail(std::move(lo.error()).context("loopback of the container"));
+  if (lo->up) return {};
+  return netlink::set_link_up(cs, lo->index, true);
 }
 
 std::vector<net::Cidr> addresses_of(const cni::Result& r) {
@@ -96,7 +105,8 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
     addrs = std::move(*r);
     undo.push("release addresses", [&call] { return ipam_del(call); });
   }
-  // Made next to the master under a temporary name, then moved into the container as CNI_IFNAME.
+  // Made in the container under a temporary name (the master is looked up where it is), then
+  // renamed there to CNI_IFNAME.
   auto link =
       netlink::create_macvlan(socks->master(), {.parent = master->index,
                                                 .mode = cfg->mode,
@@ -115,6 +125,10 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   if (!routes) {
     return fail(std::move(routes.error())
                     .context("configure \"" + call.env.ifname + "\" in the container"));
+  }
+
+  if (cfg->embedded_dns) {
+    if (auto ok = ensure_loopback_up(socks->container); !ok) return fail(ok.error());
   }
 
   cni::Result result;
@@ -139,10 +153,21 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
                               {"mode", netlink::to_string(cfg->mode)},
                               {"linkInContainer", cfg->link_in_container},
                               {"gateways", gateways}}};
-  // The keys weir-agent reads (agent/records.hpp): the host cannot reach its own macvlan
-  // children, so the agent serves these containers on 127.0.0.11 inside their netns.
-  if (cfg->embedded_dns) info.extra.update({{"embeddedDNS", true}, {"dnsInNetns", true}});
+  // The host cannot reach its own macvlan children, so the agent serves these containers on
+  // 127.0.0.11 inside their netns (agent/records.hpp).
+  if (cfg->embedded_dns) {
+    mark_dns_endpoint(info.extra, {.servers = cfg->dns_servers, .in_netns = true});
+  }
   if (auto ok = save_endpoint(**store, call, info); !ok) return fail(ok.error());
+  if (cfg->embedded_dns) {
+    undo.push("forget the endpoint", [&] {
+      auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname);
+      return ok ? sync_dns(cfg->data_dir, false) : ok;
+    });
+    // The name resolves when ADD returns: the agent has acknowledged the new records.
+    if (auto ok = sync_dns(cfg->data_dir, true); !ok) return fail(ok.error());
+    result.dns = dns_for(call.conf.name, {*net::IpAddr::parse(agent::kContainerResolver)}, result.dns);
+  }
   undo.commit();
   return result;
 }
@@ -167,9 +192,16 @@ Expected<void> cmd_del(const cni::Call& call) {
   if (!cfg) return fail(cfg.error());
   auto store = open_store(cfg->data_dir);
   if (!store) return fail(store.error());
+  auto ep = load_endpoint(**store, call);
+  if (!ep) return fail(ep.error());
   if (auto ok = del_container_link(call.env.netns, call.env.ifname); !ok) return ok;
   if (auto ok = ipam_del(call); !ok) return ok;
-  return forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname);
+  if (auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname); !ok) {
+    return ok;
+  }
+  // A running agent drops the names (and the resolver in the container's netns).
+  if (*ep && dns_endpoint((*ep)->extra)) return sync_dns(cfg->data_dir, false);
+  return {};
 }
 
 // The prevResult addresses on our interface must be ours (spec: CHECK verifies prevResult).
@@ -207,7 +239,9 @@ Expected<void> cmd_check(const cni::Call& call) {
   if (!extra.is_object()) extra = json::object();
   for (const auto& g : extra.value("gateways", json::array())) {
     if (!g.is_string()) continue;
-    if (auto gw = net::IpAddr::parse(g.get<std::string>())) want.gateways.push_back(*gw);
+    if (auto gw = net::IpAddr::parse(g.get<std::string>())) {
+      want.routes.push_back(default_route_via(*gw));
+    }
   }
   // Without a configured master, the one ADD took: the default route may have moved since.
   if (cfg->master.empty()) cfg->master = extra.value("master", "");
@@ -225,6 +259,13 @@ Expected<void> cmd_check(const cni::Call& call) {
   if (link->kind != "macvlan" || link->link != master->index) {
     return fail(cni::check_failed("interface \"" + call.env.ifname +
                                   "\" is not a macvlan of master \"" + master->name + "\""));
+  }
+  if (link->macvlan_mode != cfg->mode) {
+    const auto& have = link->macvlan_mode;
+    return fail(cni::check_failed(
+        "interface \"" + call.env.ifname + "\" has macvlan mode " +
+        std::string(have ? netlink::to_string(*have) : "unknown") + ", not " +
+        std::string(netlink::to_string(cfg->mode))));
   }
   if (cfg->mtu != 0 && link->mtu != cfg->mtu) {
     return fail(cni::check_failed("interface \"" + call.env.ifname + "\" has MTU " +
@@ -261,10 +302,15 @@ Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>&
   if (!store) return fail(store.error());
   auto eps = list_endpoints(**store, call.conf.name);
   if (!eps) return fail(eps.error());
+  bool dns = false;
   for (const auto& ep : *eps) {
     if (is_valid(valid, ep)) continue;
     if (auto ok = del_container_link(ep.netns, ep.ifname); !ok) return ok;
     if (auto ok = forget_endpoint(**store, ep.network, ep.container_id, ep.ifname); !ok) return ok;
+    dns = dns || dns_endpoint(ep.extra);
+  }
+  if (dns) {
+    if (auto ok = sync_dns(cfg->data_dir, false); !ok) return ok;
   }
   return ipam_gc(call, valid);
 }

@@ -21,31 +21,13 @@
 #include "lib/store/sqlite.hpp"
 #include "tests/support/netns.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/tempdir.hpp"
 
 namespace weir::test::bridge {
 
 using nlohmann::json;
 
 inline constexpr const char* kNsenter = "/usr/bin/nsenter";
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "weir-br-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 inline bool has(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
@@ -196,7 +178,7 @@ class Host {
 
  private:
   TestNetns ns_;
-  TempDir dir_;
+  TempDir dir_{"weir-br"};
   std::string var_lib_;
   std::optional<TestNetns> outside_;
 };

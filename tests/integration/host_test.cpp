@@ -13,7 +13,7 @@
 #include "lib/store/sqlite.hpp"
 #include "tests/support/netns.hpp"
 #include "tests/support/process.hpp"
-#include "tests/unit/ipam_testing.hpp"
+#include "tests/support/tempdir.hpp"
 
 namespace weir::test {
 namespace {

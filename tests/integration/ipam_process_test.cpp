@@ -16,7 +16,7 @@
 
 #include "lib/store/sqlite.hpp"
 #include "tests/support/process.hpp"
-#include "tests/unit/ipam_testing.hpp"
+#include "tests/support/tempdir.hpp"
 
 namespace weir::test {
 namespace {
@@ -150,7 +150,7 @@ TEST(IpamCrash, SigkillAtRandomMomentsLeavesAConsistentStore) {
       kids.push_back(std::make_unique<Child>(conf_path, env_for("ADD", ids.back())));
       ASSERT_TRUE(kids.back()->started());
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 8000));
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 5000));
     for (int i = 0; i < kBatch; ++i) {
       if (rng() % 4 != 0) kids[i]->kill();  // some are left to finish
       int status = kids[i]->wait();

@@ -4,7 +4,7 @@
 #include <fstream>
 
 #include "tests/support/process.hpp"
-#include "tests/unit/ipam_testing.hpp"
+#include "tests/support/tempdir.hpp"
 
 namespace weir::test {
 namespace {

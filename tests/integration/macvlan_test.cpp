@@ -12,7 +12,7 @@
 #include "lib/store/sqlite.hpp"
 #include "tests/support/netns.hpp"
 #include "tests/support/process.hpp"
-#include "tests/unit/ipam_testing.hpp"
+#include "tests/support/tempdir.hpp"
 
 namespace weir::test {
 namespace {
@@ -403,6 +403,21 @@ TEST_F(MacvlanTest, CheckFindsWhatChanged) {
   TestNetns b("mvb");
   auto unknown = plugin("CHECK", b, conf_);
   EXPECT_EQ(unknown.json()["code"], 101) << unknown.out;
+}
+
+TEST_F(MacvlanTest, CheckVerifiesTheMode) {
+  TestNetns a("mva");
+  conf_["mode"] = "private";
+  ASSERT_EQ(plugin("ADD", a, conf_).exit_code, 0);
+  ASSERT_EQ(plugin("CHECK", a, conf_).exit_code, 0);
+  json other = conf_;
+  other["mode"] = "vepa";
+  auto check = plugin("CHECK", a, other);
+  EXPECT_EQ(check.exit_code, 1);
+  EXPECT_EQ(check.json()["code"], 101) << check.out;
+  EXPECT_THAT(check.json()["msg"].get<std::string>(),
+              HasSubstr("has macvlan mode private, not vepa"));
+  EXPECT_EQ(plugin("DEL", a, conf_).exit_code, 0);
 }
 
 TEST_F(MacvlanTest, GcRemovesWhatIsNotValid) {

@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 #include <net/if.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "lib/netlink/netlink.hpp"
 #include "lib/netns/netns.hpp"
@@ -71,6 +74,23 @@ class LinksTest : public ::testing::Test {
   }
   std::string bridge_host(const std::string& args) {
     return test::sh("bridge -n " + host_ns_->name() + " " + args + " 2>&1");
+  }
+
+  // The names of every link in a netns, by lib/netlink's own dump.
+  static std::vector<std::string> link_names(Socket& sock) {
+    std::vector<std::string> out;
+    auto links = netlink::list_links(sock);
+    EXPECT_TRUE(links) << links.error().msg;
+    if (links) {
+      for (const auto& l : *links) out.push_back(l.name);
+    }
+    return out;
+  }
+  static bool any_temporary(Socket& sock) {
+    for (const auto& name : link_names(sock)) {
+      if (name.starts_with("weirtmp")) return true;
+    }
+    return false;
   }
 
   // A veth pair with both ends in the host netns; returns the first end.
@@ -314,6 +334,99 @@ TEST_F(LinksTest, MtuMacAliasRenameAndMove) {
   EXPECT_EQ(missing.error().msg, "set mtu of link ifindex 4242 to 1400: No such device");
 }
 
+// Regression: the kernel moves the link under its current name, then renames it (do_setlink), so
+// a new name taken in the target used to leave the link there under its old name.
+TEST_F(LinksTest, MoveToATakenNameLeavesTheLinkWhereItWas) {
+  LinkInfo a = host_veth("wa0", "wb0");
+  ASSERT_GT(a.index, 0);
+  ASSERT_TRUE(netlink::set_link_alias(*hs_, a.index, "weir-host-device:wa0"));
+  ASSERT_TRUE(netlink::set_link_up(*hs_, a.index, true));
+  ASSERT_TRUE(
+      netlink::create_veth(*hs_, {.host_name = "vh0", .peer_name = "eth0", .peer_netns = &*ctr_}));
+  const auto ctr_before = link_names(*cs_);
+
+  auto moved = netlink::move_link_to_netns(*hs_, a.index, *ctr_, "eth0");
+  ASSERT_FALSE(moved);
+  EXPECT_EQ(moved.error().sys_errno, EEXIST);
+  EXPECT_THAT(moved.error().msg, HasSubstr("as \"eth0\""));
+  EXPECT_TRUE(moved.error().details.empty()) << moved.error().details;
+  auto back = netlink::get_link(*hs_, "wa0");
+  ASSERT_TRUE(back) << back.error().msg;
+  EXPECT_EQ(back->kind, "veth");
+  EXPECT_EQ(back->alias, "weir-host-device:wa0");
+  EXPECT_TRUE(back->up);  // a move takes it down; it was up
+  EXPECT_FALSE(netlink::get_link(*cs_, "wa0"));
+  EXPECT_EQ(link_names(*cs_), ctr_before);
+  EXPECT_EQ(netlink::get_link(*cs_, "eth0")->kind, "veth");
+
+  // Its own name is taken in the target too: the kernel refuses before moving anything.
+  ASSERT_TRUE(
+      netlink::create_veth(*hs_, {.host_name = "vh1", .peer_name = "wa0", .peer_netns = &*ctr_}));
+  ASSERT_TRUE(netlink::set_link_up(*hs_, back->index, false));
+  auto refused = netlink::move_link_to_netns(*hs_, back->index, *ctr_, "eth0");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().sys_errno, EEXIST);
+  auto still = netlink::get_link(*hs_, "wa0");
+  ASSERT_TRUE(still) << still.error().msg;
+  EXPECT_EQ(still->index, back->index);
+  EXPECT_FALSE(still->up);
+  EXPECT_EQ(netlink::get_link(*cs_, "wa0")->kind, "veth");
+  EXPECT_EQ(netlink::get_link(*cs_, "wa0")->alias, "");
+
+  // A free name works, and the moved link keeps neither its old name nor a copy here.
+  ASSERT_TRUE(netlink::move_link_to_netns(*hs_, still->index, *ctr_, "eth9"));
+  EXPECT_FALSE(netlink::get_link(*hs_, "wa0"));
+  EXPECT_EQ(netlink::get_link(*cs_, "eth9")->alias, "weir-host-device:wa0");
+}
+
+// ---- Listing
+
+TEST_F(LinksTest, ListLinksReturnsEveryLinkWithItsKindAndMacvlanMode) {
+  LinkInfo parent = host_veth("wp0", "wq0");
+  ASSERT_GT(parent.index, 0);
+  ASSERT_TRUE(netlink::ensure_bridge(*hs_, {.name = "wbr0"}));
+  int n = 0;
+  for (MacvlanMode mode : {MacvlanMode::kBridge, MacvlanMode::kPrivate, MacvlanMode::kVepa}) {
+    auto mv = netlink::create_macvlan(
+        *hs_, {.parent = parent.index, .mode = mode, .name = "mv" + std::to_string(n++)});
+    ASSERT_TRUE(mv) << mv.error().msg;
+    EXPECT_EQ(mv->macvlan_mode, mode);
+    EXPECT_EQ(netlink::get_link(*hs_, mv->index)->macvlan_mode, mode);
+  }
+  auto links = netlink::list_links(*hs_);
+  ASSERT_TRUE(links) << links.error().msg;
+  std::map<std::string, LinkInfo> by_name;
+  for (const auto& l : *links) by_name[l.name] = l;
+  EXPECT_EQ(by_name.size(), links->size());  // one entry per link
+  for (const char* name : {"lo", "wp0", "wq0", "wbr0", "mv0", "mv1", "mv2"}) {
+    EXPECT_TRUE(by_name.contains(name)) << name;
+  }
+  EXPECT_TRUE(by_name["lo"].flags & IFF_LOOPBACK);
+  EXPECT_EQ(by_name["wp0"].kind, "veth");
+  EXPECT_EQ(by_name["wp0"].index, parent.index);
+  EXPECT_EQ(by_name["wp0"].mac, parent.mac);
+  EXPECT_EQ(by_name["wp0"].macvlan_mode, std::nullopt);
+  EXPECT_EQ(by_name["wbr0"].kind, "bridge");
+  EXPECT_EQ(by_name["wbr0"].macvlan_mode, std::nullopt);
+  EXPECT_EQ(by_name["mv0"].kind, "macvlan");
+  EXPECT_EQ(by_name["mv0"].link, parent.index);
+  EXPECT_EQ(by_name["mv0"].macvlan_mode, MacvlanMode::kBridge);
+  EXPECT_EQ(by_name["mv1"].macvlan_mode, MacvlanMode::kPrivate);
+  EXPECT_EQ(by_name["mv2"].macvlan_mode, MacvlanMode::kVepa);
+  // Each listed link reads back the same on its own.
+  for (const auto& l : *links) {
+    auto one = netlink::get_link(*hs_, l.index);
+    ASSERT_TRUE(one) << l.name;
+    EXPECT_EQ(one->name, l.name);
+    EXPECT_EQ(one->kind, l.kind);
+    EXPECT_EQ(one->mac, l.mac);
+  }
+  // A fresh netns: its loopback (and whatever fallback tunnels the loaded modules add).
+  const auto fresh = link_names(*cs_);
+  EXPECT_NE(std::find(fresh.begin(), fresh.end(), "lo"), fresh.end());
+  EXPECT_EQ(std::find(fresh.begin(), fresh.end(), "wp0"), fresh.end());
+}
+
 TEST_F(LinksTest, DelLinkTwice) {
   LinkInfo a = host_veth("wa0", "wb0");
   ASSERT_GT(a.index, 0);
@@ -395,7 +508,7 @@ TEST_F(LinksTest, MacvlanFailuresLeaveNothingBehind) {
   LinkInfo parent = host_veth("wp0", "wq0");
   ASSERT_GT(parent.index, 0);
 
-  // The final name is taken in the container: the move fails, the temporary link is deleted.
+  // The final name is taken in the container: the rename fails, the temporary link is deleted.
   ASSERT_TRUE(
       netlink::create_veth(*hs_, {.host_name = "vh0", .peer_name = "eth0", .peer_netns = &*ctr_}));
   auto taken =
@@ -417,6 +530,40 @@ TEST_F(LinksTest, MacvlanFailuresLeaveNothingBehind) {
   ASSERT_FALSE(no_parent);
   EXPECT_EQ(no_parent.error().sys_errno, ENODEV);
   EXPECT_FALSE(netlink::get_link(*cs_, "eth1"));
+}
+
+// Regression: the temporary link used to be moved into the container first and renamed there
+// (do_setlink), so a taken name left "weirtmp..." in the container while the cleanup, run on the
+// host socket, found nothing to delete.
+TEST_F(LinksTest, MacvlanWithATakenNameLeavesNoTemporaryLinkInEitherNetns) {
+  LinkInfo parent = host_veth("wp0", "wq0");
+  ASSERT_GT(parent.index, 0);
+  ASSERT_TRUE(
+      netlink::create_veth(*hs_, {.host_name = "vh0", .peer_name = "eth0", .peer_netns = &*ctr_}));
+  const auto ctr_before = link_names(*cs_);
+  const auto host_before = link_names(*hs_);
+  for (MacvlanMode mode : {MacvlanMode::kBridge, MacvlanMode::kPassthru}) {
+    SCOPED_TRACE(std::string(netlink::to_string(mode)));
+    auto taken = netlink::create_macvlan(
+        *hs_, {.parent = parent.index, .mode = mode, .netns = &*ctr_, .name = "eth0"});
+    ASSERT_FALSE(taken);
+    EXPECT_EQ(taken.error().sys_errno, EEXIST);
+    EXPECT_THAT(taken.error().msg, HasSubstr("\"eth0\""));
+    EXPECT_TRUE(taken.error().details.empty()) << taken.error().details;
+    EXPECT_FALSE(any_temporary(*cs_));
+    EXPECT_FALSE(any_temporary(*hs_));
+    EXPECT_THAT(ip_ctr("link show"), Not(HasSubstr("weirtmp")));
+    EXPECT_THAT(ip_host("link show"), Not(HasSubstr("weirtmp")));
+    EXPECT_EQ(link_names(*cs_), ctr_before);
+    EXPECT_EQ(link_names(*hs_), host_before);
+    EXPECT_EQ(netlink::get_link(*cs_, "eth0")->kind, "veth");
+  }
+  // The parent is free again: passthru, which needs it to itself, now works.
+  auto mv = netlink::create_macvlan(
+      *hs_,
+      {.parent = parent.index, .mode = MacvlanMode::kPassthru, .netns = &*ctr_, .name = "eth1"});
+  ASSERT_TRUE(mv) << mv.error().msg;
+  EXPECT_EQ(mv->macvlan_mode, MacvlanMode::kPassthru);
 }
 
 TEST_F(LinksTest, MacvlanInTheParentsNetns) {

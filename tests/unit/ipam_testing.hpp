@@ -1,40 +1,17 @@
-// Helpers shared by the store and ipam tests: temp folders, address literals, and CNI calls
-// built without a process.
+// Helpers shared by the store and ipam tests: temp folders (tests/support/tempdir.hpp), address
+// literals, and CNI calls built without a process.
 #pragma once
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <string>
 
 #include "ipam/ipam.hpp"
 #include "lib/cni/config.hpp"
 #include "lib/net/addr.hpp"
+#include "tests/support/tempdir.hpp"  // IWYU pragma: export
 
 namespace weir::test {
-
-// A fresh folder under $TMPDIR, removed with everything in it when the object goes away (also
-// when the test fails).
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "weir-ipam-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 inline net::IpAddr ip(std::string_view s) {
   auto a = net::IpAddr::parse(s);

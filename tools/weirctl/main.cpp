@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   weir::ctl::register_verbs(app, g, exit_code);
   weir::ctl::register_run(app, g, exit_code);
   weir::ctl::register_ipam(app, g, exit_code);
+  weir::ctl::register_dns(app, g, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

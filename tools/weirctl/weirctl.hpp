@@ -39,5 +39,6 @@ int print_error(const Globals& g, std::string_view what, const cni::Error& e);
 void register_verbs(CLI::App& app, Globals& g, int& exit_code);
 void register_run(CLI::App& app, Globals& g, int& exit_code);
 void register_ipam(CLI::App&, Globals&, int&);
+void register_dns(CLI::App&, Globals&, int&);
 
 }  // namespace weir::ctl

@@ -1,4 +1,4 @@
-#include "plugins/macvlan/iface.hpp"
+#include "plugins/common/iface.hpp"
 
 #include <algorithm>
 
@@ -12,38 +12,62 @@ bool has_default(const std::vector<cni::Route>& routes, net::Family family) {
   });
 }
 
-std::optional<net::IpAddr> gateway_of(const cni::Result& addrs, net::Family family) {
-  for (const auto& ip : addrs.ips) {
-    if (ip.gateway && ip.address.family() == family) return ip.gateway;
-  }
-  return std::nullopt;
+bool has_family(const cni::Result& addrs, net::Family family) {
+  return std::any_of(addrs.ips.begin(), addrs.ips.end(),
+                     [&](const cni::IpConfig& ip) { return ip.address.family() == family; });
 }
 
 net::Cidr default_dst(net::Family family) {
   return net::Cidr(*net::IpAddr::parse(family == net::Family::kV4 ? "0.0.0.0" : "::"), 0);
 }
 
+bool same_route(const netlink::RouteInfo& have, const netlink::RouteInfo& want, int ifindex) {
+  if (have.ifindex != ifindex || have.gw != want.gw) return false;
+  if (!want.dst) return (!have.dst || have.dst->prefix_len() == 0) && have.family == want.family;
+  return have.dst && have.dst->network() == want.dst->network();
+}
+
+std::string describe(const netlink::RouteInfo& r) {
+  std::string s = r.dst ? "route " + r.dst->str() : std::string("the default route");
+  if (r.gw) s += " via " + r.gw->str();
+  return s;
+}
+
 }  // namespace
 
 std::vector<cni::Route> gateway_routes(const cni::Result& addrs) {
   std::vector<cni::Route> out;
-  for (net::Family f : {net::Family::kV4, net::Family::kV6}) {
-    auto gw = gateway_of(addrs, f);
-    if (gw && !has_default(addrs.routes, f)) out.push_back({.dst = default_dst(f), .gw = gw});
+  for (const auto& ip : addrs.ips) {
+    if (!ip.gateway) continue;
+    const net::Family f = ip.address.family();
+    if (has_default(addrs.routes, f) || has_default(out, f)) continue;
+    out.push_back({.dst = default_dst(f), .gw = ip.gateway});
   }
   return out;
+}
+
+netlink::RouteInfo kernel_route(const cni::Route& rt, const std::vector<cni::IpConfig>& ips,
+                                int ifindex) {
+  netlink::RouteInfo r{.gw = rt.gw, .ifindex = ifindex, .family = rt.dst.family()};
+  if (rt.dst.prefix_len() != 0) r.dst = rt.dst;
+  for (const auto& ip : ips) {
+    if (!r.gw && ip.gateway && ip.address.family() == rt.dst.family()) r.gw = ip.gateway;
+  }
+  return r;
+}
+
+netlink::RouteInfo default_route_via(const net::IpAddr& gw) {
+  return {.gw = gw, .family = gw.family()};
 }
 
 Expected<std::vector<cni::Route>> configure_iface(netlink::Socket& cs, const IfaceSetup& s,
                                                   const cni::Result& addrs) {
   const netns::Handle& ns = *s.netns;
-  if (auto ok = netlink::set_sysctl_in(ns, "net/ipv4/conf/" + s.ifname + "/arp_notify", "1"); !ok) {
-    return fail(ok.error());
+  if (has_family(addrs, net::Family::kV4)) {
+    auto ok = netlink::set_sysctl_in(ns, "net/ipv4/conf/" + s.ifname + "/arp_notify", "1");
+    if (!ok) return fail(ok.error());
   }
-  bool v6 = std::any_of(addrs.ips.begin(), addrs.ips.end(), [](const cni::IpConfig& ip) {
-    return ip.address.family() == net::Family::kV6;
-  });
-  if (v6) {
+  if (has_family(addrs, net::Family::kV6)) {
     auto ok = netlink::set_sysctl_in(ns, "net/ipv6/conf/" + s.ifname + "/accept_dad", "0");
     if (!ok) return fail(ok.error());
   }
@@ -59,11 +83,9 @@ Expected<std::vector<cni::Route>> configure_iface(netlink::Socket& cs, const Ifa
     routes.insert(routes.end(), defaults.begin(), defaults.end());
   }
   for (const auto& rt : routes) {
-    netlink::RouteInfo r{.gw = rt.gw, .ifindex = s.ifindex, .family = rt.dst.family()};
-    if (rt.dst.prefix_len() != 0) r.dst = rt.dst;
-    // A route without a gateway goes via its family's gateway (reference ConfigureIface).
-    if (!r.gw) r.gw = gateway_of(addrs, rt.dst.family());
-    if (auto ok = netlink::add_route(cs, r); !ok) return fail(ok.error());
+    if (auto ok = netlink::add_route(cs, kernel_route(rt, addrs.ips, s.ifindex)); !ok) {
+      return fail(ok.error());
+    }
   }
   return routes;
 }
@@ -72,8 +94,9 @@ Expected<netlink::LinkInfo> check_iface(netlink::Socket& cs, const IfaceCheck& w
   const std::string name = "interface \"" + want.ifname + "\"";
   auto link = netlink::get_link(cs, want.ifname);
   if (!link) {
-    if (link.error().sys_errno == ENODEV)
+    if (link.error().sys_errno == ENODEV) {
       return fail(cni::check_failed(name + " is missing in the container"));
+    }
     return fail(link.error());
   }
   if (!link->up) return fail(cni::check_failed(name + " is down in the container"));
@@ -87,17 +110,14 @@ Expected<netlink::LinkInfo> check_iface(netlink::Socket& cs, const IfaceCheck& w
                              [&](const netlink::AddrInfo& a) { return a.addr == ip; });
     if (!found) return fail(cni::check_failed("address " + ip.str() + " is missing on " + name));
   }
-  if (want.gateways.empty()) return link;
+  if (want.routes.empty()) return link;
   auto routes = netlink::list_routes(cs);
   if (!routes) return fail(routes.error());
-  for (const auto& gw : want.gateways) {
-    bool found = std::any_of(routes->begin(), routes->end(), [&](const netlink::RouteInfo& r) {
-      return !r.dst && r.gw == gw && r.ifindex == link->index;
+  for (const auto& r : want.routes) {
+    bool found = std::any_of(routes->begin(), routes->end(), [&](const netlink::RouteInfo& have) {
+      return same_route(have, r, link->index);
     });
-    if (!found) {
-      return fail(
-          cni::check_failed("the default route via " + gw.str() + " on " + name + " is missing"));
-    }
+    if (!found) return fail(cni::check_failed(describe(r) + " on " + name + " is missing"));
   }
   return link;
 }
