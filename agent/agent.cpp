@@ -17,10 +17,10 @@
 #include <iostream>
 #include <map>
 
-#include "lib/cni/fd.hpp"
 #include "agent/control.hpp"
 #include "agent/records.hpp"
 #include "dns/resolv.hpp"
+#include "lib/cni/fd.hpp"
 #include "lib/netns/netns.hpp"
 #include "lib/store/sqlite.hpp"
 
@@ -33,7 +33,9 @@ constexpr int kIdleGraceMs = 30'000;
 
 using Fd = UniqueFd;
 
-void log(const std::string& msg) { std::cerr << "weir-agent: " << msg << std::endl; }
+void log(const std::string& msg) {
+  std::cerr << "weir-agent: " << msg << std::endl;
+}
 
 // A socket bound to 127.0.0.11:port in the calling thread's netns (a container's).
 Expected<Fd> bound_socket(int type, const net::IpAddr& ip, uint16_t port) {
@@ -59,7 +61,8 @@ Expected<Fd> bound_socket(int type, const net::IpAddr& ip, uint16_t port) {
 constexpr unsigned kLockWaitS = 5;
 
 Expected<void> take_lock(int fd) {
-  struct sigaction quiet {}, old {};
+  struct sigaction quiet {
+  }, old{};
   quiet.sa_handler = [](int) {};
   sigemptyset(&quiet.sa_mask);
   ::sigaction(SIGALRM, &quiet, &old);
@@ -70,7 +73,8 @@ Expected<void> take_lock(int fd) {
   ::sigaction(SIGALRM, &old, nullptr);
   if (rc != 0) return fail(cni::sys_error(err == EINTR ? ETIMEDOUT : err, "flock"));
   const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+  if (::ftruncate(fd, 0) != 0 ||
+      ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
     return fail(cni::sys_error(errno, "write pid"));
   }
   return {};
@@ -78,7 +82,8 @@ Expected<void> take_lock(int fd) {
 
 class Agent {
  public:
-  explicit Agent(const AgentOptions& o, std::unique_ptr<store::Store> st) : opts_(o), store_(std::move(st)) {}
+  explicit Agent(const AgentOptions& o, std::unique_ptr<store::Store> st)
+      : opts_(o), store_(std::move(st)) {}
 
   // Re-reads the store and makes the servers match it. A failure keeps what was served.
   Expected<void> sync() {
@@ -117,7 +122,8 @@ class Agent {
     next.clear();
     for (auto& [key, server] : servers_) server->set_zone(*zone);
     networks_ = plan.networks.size();
-    if (!errors.empty()) return fail(cni::make_error(cni::Code::kIoFailure, "DNS listeners: " + errors));
+    if (!errors.empty())
+      return fail(cni::make_error(cni::Code::kIoFailure, "DNS listeners: " + errors));
     return {};
   }
 
@@ -125,7 +131,8 @@ class Agent {
 
  private:
   Expected<std::unique_ptr<dns::Server>> start_server(const ListenerSpec& spec) {
-    dns::Listener l{.address = {spec.address, opts_.dns_port}, .container_id = spec.container_id,
+    dns::Listener l{.address = {spec.address, opts_.dns_port},
+                    .container_id = spec.container_id,
                     .freebind = true};
     if (!spec.netns.empty()) {
       auto ns = netns::Handle::open(spec.netns);
@@ -137,13 +144,15 @@ class Agent {
         if (!tcp) return fail(tcp.error());
         return std::pair<Fd, Fd>{std::move(*udp), std::move(*tcp)};
       });
-      if (!fds) return fail(std::move(fds.error()).context("resolver in netns \"" + spec.netns + "\""));
+      if (!fds)
+        return fail(std::move(fds.error()).context("resolver in netns \"" + spec.netns + "\""));
       l.udp_fd = fds->first.release();
       l.tcp_fd = fds->second.release();
     }
-    auto server = dns::Server::create({.listeners = {l}, .log = [](dns::LogLevel level, std::string_view m) {
-      if (level != dns::LogLevel::kDebug) log(std::string(m));
-    }});
+    auto server =
+        dns::Server::create({.listeners = {l}, .log = [](dns::LogLevel level, std::string_view m) {
+                               if (level != dns::LogLevel::kDebug) log(std::string(m));
+                             }});
     if (!server) return fail(std::move(server.error()).context("DNS on " + spec.key));
     if (auto ok = (*server)->start(); !ok) return fail(ok.error());
     return server;
@@ -167,7 +176,8 @@ Expected<Fd> listen_control(const std::string& path) {
   if (fd.get() < 0) return fail(cni::sys_error(errno, "control socket"));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return fail(cni::invalid_config("socket path too long: " + path));
+  if (path.size() >= sizeof(addr.sun_path))
+    return fail(cni::invalid_config("socket path too long: " + path));
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   ::unlink(path.c_str());  // a stale socket of an agent that died; we hold the lock now
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
@@ -226,7 +236,8 @@ int run_agent(const AgentOptions& options) {
     return fail_start("another weir-agent holds " + p.lock + ": " + ok.error().msg);
   }
 
-  auto st = store::SqliteStore::open(store::database_path(options.data_dir.empty() ? store::kDefaultDataDir : options.data_dir));
+  auto st = store::SqliteStore::open(
+      store::database_path(options.data_dir.empty() ? store::kDefaultDataDir : options.data_dir));
   if (!st) return fail_start(st.error().msg);
   Agent agent(options, std::make_unique<store::SqliteStore>(std::move(*st)));
   if (auto ok = agent.sync(); !ok) log("initial sync: " + ok.error().msg);
@@ -240,9 +251,19 @@ int run_agent(const AgentOptions& options) {
   bool running = true;
   while (running) {
     pollfd fds[2] = {{control->get(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}};
-    int n = ::poll(fds, 2, agent.idle() && options.exit_when_idle ? kIdleGraceMs : -1);
+    int n = ::poll(fds, 2, kIdleGraceMs);
     if (n < 0 && errno == EINTR) continue;
-    if (n == 0) break;  // idle for the whole grace period
+    if (n == 0) {
+      // Idle for the whole grace period, or our data dir is gone (nobody can reach us and
+      // the store we serve no longer exists): exit.
+      if (agent.idle() && options.exit_when_idle) break;
+      struct stat st {};
+      if (::stat(p.socket.c_str(), &st) != 0) {
+        log("control socket " + p.socket + " is gone; exiting");
+        break;
+      }
+      continue;
+    }
     if (fds[1].revents & POLLIN) {
       signalfd_siginfo si{};
       (void)!::read(sigfd.get(), &si, sizeof(si));

@@ -12,7 +12,7 @@ namespace weir::agent {
 
 struct AgentOptions {
   std::string data_dir;
-  int ready_fd = -1;               // "ready\n" is written here once every socket is bound
+  int ready_fd = -1;  // "ready\n" is written here once every socket is bound
   std::string resolv_conf = "/etc/resolv.conf";
   uint16_t dns_port = 53;
   bool exit_when_idle = true;

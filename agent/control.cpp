@@ -25,7 +25,8 @@ using Clock = std::chrono::steady_clock;
 using Fd = UniqueFd;
 
 int remaining_ms(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return left > 0 ? static_cast<int>(left) : 0;
 }
 
@@ -40,7 +41,8 @@ Expected<Fd> connect_control(const std::string& path) {
   }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return fail(cni::sys_error(errno, "connect to weir-agent at \"" + path + "\"", cni::Code::kIoFailure));
+    return fail(
+        cni::sys_error(errno, "connect to weir-agent at \"" + path + "\"", cni::Code::kIoFailure));
   }
   return fd;
 }
@@ -76,7 +78,8 @@ Expected<void> ask_sync(int fd, Clock::time_point deadline) {
   auto line = read_line(fd, deadline);
   if (!line) return fail(line.error());
   if (line->rfind("ok", 0) == 0) return {};
-  return fail(cni::make_error(cni::Code::kIoFailure, "weir-agent: " + line->substr(line->find(' ') + 1)));
+  return fail(
+      cni::make_error(cni::Code::kIoFailure, "weir-agent: " + line->substr(line->find(' ') + 1)));
 }
 
 // No agent listens (ENOENT, ECONNREFUSED: none, or one killed), or the one we reached went away
@@ -104,7 +107,8 @@ std::string default_agent_binary() {
 Expected<void> start_agent(const SyncRequest& req, const Paths& p, Clock::time_point deadline) {
   std::string binary = req.agent_binary.empty() ? default_agent_binary() : req.agent_binary;
   int ready[2];
-  if (::pipe2(ready, O_CLOEXEC) != 0) return fail(cni::sys_error(errno, "pipe", cni::Code::kIoFailure));
+  if (::pipe2(ready, O_CLOEXEC) != 0)
+    return fail(cni::sys_error(errno, "pipe", cni::Code::kIoFailure));
   Fd ready_r(ready[0]), ready_w(ready[1]);
 
   pid_t pid = ::fork();
@@ -138,7 +142,8 @@ Expected<void> start_agent(const SyncRequest& req, const Paths& p, Clock::time_p
 
   auto line = read_line(ready_r.get(), deadline);
   if (!line) {
-    return fail(std::move(line.error()).context("start weir-agent (" + binary + ", log " + p.log + ")"));
+    return fail(
+        std::move(line.error()).context("start weir-agent (" + binary + ", log " + p.log + ")"));
   }
   if (*line != "ready") {
     return fail(cni::make_error(cni::Code::kIoFailure, "weir-agent failed to start: " + *line));
@@ -166,7 +171,8 @@ Expected<void> sync_agent(const SyncRequest& req) {
   // Only one plugin at a time checks and starts: a second one waits here, then finds the
   // agent the first one started.
   Fd lock(::open(p.start_lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (lock.get() < 0) return fail(cni::sys_error(errno, "open \"" + p.start_lock + "\"", cni::Code::kIoFailure));
+  if (lock.get() < 0)
+    return fail(cni::sys_error(errno, "open \"" + p.start_lock + "\"", cni::Code::kIoFailure));
   if (::flock(lock.get(), LOCK_EX) != 0) {
     return fail(cni::sys_error(errno, "lock \"" + p.start_lock + "\"", cni::Code::kIoFailure));
   }

@@ -18,8 +18,9 @@
 namespace weir::agent {
 
 struct Paths {
-  std::string socket;      // control socket
-  std::string lock;        // held by the running agent for its whole life (one agent at most); holds its pid
+  std::string socket;  // control socket
+  std::string
+      lock;  // held by the running agent for its whole life (one agent at most); holds its pid
   std::string start_lock;  // held by a plugin while it checks for, and maybe starts, an agent
   std::string log;         // the agent's stderr
 };

@@ -2,9 +2,8 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 namespace weir::agent {
 
@@ -17,7 +16,9 @@ json extra_of(const store::Endpoint& ep) {
   return j.is_object() ? j : json::object();
 }
 
-bool flag(const json& j, const char* key) { return j.contains(key) && j[key] == true; }
+bool flag(const json& j, const char* key) {
+  return j.contains(key) && j[key] == true;
+}
 
 std::vector<std::string> strings(const json& j, const char* key) {
   std::vector<std::string> out;

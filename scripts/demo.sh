@@ -90,6 +90,11 @@ for c in "${containers[@]}"; do
   for net in weir appnet; do in_host "${weirctl[@]}" del "$net" "$c"; done
 done
 run in_host ip -brief link
-in_host nft list tables | grep -c weir | xargs echo "weir nftables tables left:"
-pgrep -f "$prefix" >/dev/null && echo "an agent is still running!" || echo "weir-agent: exited"
+tables=$(in_host nft list tables | grep -c weir || true)
+echo "weir nftables tables left: $tables"
+if pgrep -f "$prefix/libexec/cni/weir-agent" >/dev/null; then
+  echo "weir-agent: still running"
+else
+  echo "weir-agent: exited with its last DNS network"
+fi
 say "done"

@@ -57,12 +57,6 @@ struct Endpoint {
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
-// An attachment key: the (container id, ifname) pair the CNI spec identifies attachments by.
-struct AttachmentRef {
-  std::string container_id{};
-  std::string ifname{};
-};
-
 // The record operations of one transaction. Valid only inside the transact()/view() callback
 // that received it. Writes in a view() fail.
 class Txn {

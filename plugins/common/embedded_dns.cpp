@@ -19,7 +19,8 @@ Expected<std::vector<std::string>> parse_dns_servers(const nlohmann::json& conf)
   std::vector<std::string> out;
   if (!conf.is_object() || !conf.contains("dnsServers") || conf["dnsServers"].is_null()) return out;
   const auto& list = conf["dnsServers"];
-  if (!list.is_array()) return fail(cni::invalid_config("\"dnsServers\" must be a list of addresses"));
+  if (!list.is_array())
+    return fail(cni::invalid_config("\"dnsServers\" must be a list of addresses"));
   for (size_t i = 0; i < list.size(); ++i) {
     const std::string where = "\"dnsServers[" + std::to_string(i) + "]\"";
     if (!list[i].is_string()) return fail(cni::invalid_config(where + " must be a string"));

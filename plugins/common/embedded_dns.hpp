@@ -2,10 +2,9 @@
 // the `dns` section of the result, and the sync that makes a new name live before ADD returns.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "agent/control.hpp"
 #include "lib/cni/plugin.hpp"
@@ -14,7 +13,7 @@ namespace weir::plugins {
 
 // What the agent needs to serve an endpoint (the extra keys of agent/records.hpp).
 struct DnsMark {
-  std::vector<net::IpAddr> listen{};  // the network's resolvers in the agent's netns (gateways)
+  std::vector<net::IpAddr> listen{};   // the network's resolvers in the agent's netns (gateways)
   std::vector<std::string> servers{};  // upstreams instead of the host's (parse_dns_servers)
   bool in_netns = false;               // serve it on agent::kContainerResolver in its netns
 };

@@ -5,7 +5,8 @@
 namespace weir::plugins {
 
 std::string container_name(const cni::Call& call) {
-  if (auto name = cni::find_arg(call.env.args, "K8S_POD_NAME"); name && !name->empty()) return *name;
+  if (auto name = cni::find_arg(call.env.args, "K8S_POD_NAME"); name && !name->empty())
+    return *name;
   // The config's `args` (CNI conventions: args.cni.*), or a plain args.name.
   const nlohmann::json& args = call.conf.args;
   if (!args.is_object()) return {};
@@ -50,7 +51,8 @@ Expected<void> forget_endpoint(store::Store& st, const std::string& network,
   return st.transact([&](store::Txn& t) { return t.del_endpoint(network, container_id, ifname); });
 }
 
-Expected<std::vector<store::Endpoint>> list_endpoints(store::Store& st, const std::string& network) {
+Expected<std::vector<store::Endpoint>> list_endpoints(store::Store& st,
+                                                      const std::string& network) {
   std::vector<store::Endpoint> out;
   auto ok = st.view([&](store::Txn& t) -> Expected<void> {
     auto eps = t.list_endpoints(network);

@@ -3,11 +3,10 @@
 // every plugin that attaches a container.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "lib/cni/plugin.hpp"
 #include "lib/store/store.hpp"

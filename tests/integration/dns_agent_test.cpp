@@ -4,20 +4,19 @@
 // socket, locks and log). Every test DELs what it added, so its agent exits; TearDown fails a
 // test that leaves one behind, and kills it.
 #include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
-#include <set>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "agent/control.hpp"
@@ -47,7 +46,9 @@ std::string make_id(unsigned n) {
   return std::string(buf) + std::string(52, 'a');
 }
 
-std::string short_id(const std::string& id) { return id.substr(0, 12); }
+std::string short_id(const std::string& id) {
+  return id.substr(0, 12);
+}
 
 class DnsAgentTest : public ::testing::Test {
  protected:
@@ -80,8 +81,8 @@ class DnsAgentTest : public ::testing::Test {
     return ctrs_.back();
   }
 
-  test::Run plugin(const std::string& verb, const Container& c, const json& conf, const std::string& name,
-             const std::string& ifname) const {
+  test::Run plugin(const std::string& verb, const Container& c, const json& conf,
+                   const std::string& name, const std::string& ifname) const {
     std::map<std::string, std::string> env;
     if (!name.empty()) env["CNI_ARGS"] = "IgnoreUnknown=1;K8S_POD_NAME=" + name;
     return host_->plugin(verb, c.path(), c.id, conf, env, ifname);
@@ -326,8 +327,8 @@ TEST_F(DnsAgentTest, DelThenQueryIsNxdomain) {
   const pid_t pid = agent().value_or(0);
 
   del(b, c);
-  for (const std::string& q :
-       std::vector<std::string>{"leaves.gone", "LEAVES.GONE", short_id(b.id) + ".gone", "-x " + ip_b}) {
+  for (const std::string& q : std::vector<std::string>{"leaves.gone", "LEAVES.GONE",
+                                                       short_id(b.id) + ".gone", "-x " + ip_b}) {
     Dig d = dig(a, "10.91.7.1", q);
     EXPECT_EQ(d.status, "NXDOMAIN") << q << ": " << d;
     EXPECT_TRUE(d.records.empty()) << q;
@@ -393,9 +394,17 @@ TEST_F(DnsAgentTest, ForwardsToTheFirstThreeHostResolvers) {
   Container& a = container();
   auto env = cni_env("ADD", a.path(), a.id, "eth0");
   env["CNI_PATH"] = WEIR_BIN_DIR;
-  std::vector<std::string> args = {"--mount", "--propagation", "private", "/bin/sh", "-c",
-                                   "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"", resolv,
-                                   bridge::kNsenter, "--net=" + host_->path(), "/usr/bin/env", "-i",
+  std::vector<std::string> args = {"--mount",
+                                   "--propagation",
+                                   "private",
+                                   "/bin/sh",
+                                   "-c",
+                                   "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
+                                   resolv,
+                                   bridge::kNsenter,
+                                   "--net=" + host_->path(),
+                                   "/usr/bin/env",
+                                   "-i",
                                    "PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
   for (const auto& [k, v] : env) args.push_back(k + "=" + v);
   args.push_back(bin("weir-bridge"));
@@ -475,7 +484,8 @@ TEST_F(DnsAgentTest, OneAgentAfter32ParallelAdds) {
   std::vector<test::Run> runs(kN);
   std::vector<std::thread> threads;
   for (int i = 0; i < kN; ++i) {
-    threads.emplace_back([&, i] { runs[i] = plugin("ADD", ctrs_[i], c, "p" + std::to_string(i), "eth0"); });
+    threads.emplace_back(
+        [&, i] { runs[i] = plugin("ADD", ctrs_[i], c, "p" + std::to_string(i), "eth0"); });
   }
   for (auto& t : threads) t.join();
   std::map<std::string, std::string> ips;
@@ -496,7 +506,8 @@ TEST_F(DnsAgentTest, OneAgentAfter32ParallelAdds) {
     threads.emplace_back([&, i] { runs[i] = plugin("DEL", ctrs_[i], c, "", "eth0"); });
   }
   for (auto& t : threads) t.join();
-  for (int i = 0; i < kN; ++i) EXPECT_EQ(runs[i].exit_code, 0) << i << ": " << runs[i].out << runs[i].err;
+  for (int i = 0; i < kN; ++i)
+    EXPECT_EQ(runs[i].exit_code, 0) << i << ": " << runs[i].out << runs[i].err;
   EXPECT_TRUE(dns_fixture::agent_gone(dir(), 3s));
 }
 
@@ -517,9 +528,11 @@ TEST_F(DnsAgentTest, AddRacingTheLastDelStillResolves) {
     ASSERT_EQ(add_b.exit_code, 0) << "round " << round << ": " << add_b.out << add_b.err;
     std::string ip = add_b.json()["ips"][0]["address"];
     Dig d = dig(b, "10.91.17.1", "b");
-    EXPECT_THAT(d.records, ElementsAre(ip.substr(0, ip.find('/')))) << "round " << round << ": " << d;
+    EXPECT_THAT(d.records, ElementsAre(ip.substr(0, ip.find('/'))))
+        << "round " << round << ": " << d;
     // The agent that exited may linger a moment after its successor took over.
-    EXPECT_TRUE(dns_fixture::wait_until([&] { return dns_fixture::agent_processes(dir()).size() == 1; }, 2s));
+    EXPECT_TRUE(dns_fixture::wait_until(
+        [&] { return dns_fixture::agent_processes(dir()).size() == 1; }, 2s));
     del(b, c);
     ASSERT_TRUE(dns_fixture::agent_gone(dir(), 3s));
   }
@@ -622,19 +635,23 @@ TEST(AgentClient, SyncMeetingAnExitingAgentStartsAFreshOne) {
         errors.push_back(db.error().msg);
         return;
       }
-      const store::Endpoint ep{.network = "race", .container_id = "ctr" + std::to_string(p),
-                               .ifname = "eth0", .ips = {*net::Cidr::parse("10.99.0.2/24")},
+      const store::Endpoint ep{.network = "race",
+                               .container_id = "ctr" + std::to_string(p),
+                               .ifname = "eth0",
+                               .ips = {*net::Cidr::parse("10.99.0.2/24")},
                                .extra = R"({"embeddedDNS":true})"};
       for (int round = 0; round < 25; ++round) {
         Expected<void> ok = db->transact([&](store::Txn& t) { return t.put_endpoint(ep); });
         if (ok) ok = agent::sync_agent(add);
-        if (ok) ok = db->transact([&](store::Txn& t) { return t.del_endpoint("race", ep.container_id, "eth0"); });
+        if (ok)
+          ok = db->transact(
+              [&](store::Txn& t) { return t.del_endpoint("race", ep.container_id, "eth0"); });
         if (ok) ok = agent::sync_agent(del);
         ++syncs;
         if (!ok) {
           std::lock_guard l(mu);
-          errors.push_back("plugin " + std::to_string(p) + " round " + std::to_string(round) + ": " +
-                           ok.error().msg);
+          errors.push_back("plugin " + std::to_string(p) + " round " + std::to_string(round) +
+                           ": " + ok.error().msg);
         }
       }
     });
@@ -678,7 +695,8 @@ TEST(WeirAgentUnit, SystemdUnitRunsAnAgentThatStays) {
     unit.replace(unit.find(argv[0]), argv[0].size(), bin("weir-agent"));
     std::ofstream(tmp / "weir-agent.service") << unit;
     int rc = -1;
-    std::string out = sh("/usr/bin/systemd-analyze verify " + (tmp / "weir-agent.service") + " 2>&1", &rc);
+    std::string out =
+        sh("/usr/bin/systemd-analyze verify " + (tmp / "weir-agent.service") + " 2>&1", &rc);
     EXPECT_EQ(rc, 0) << out;
   }
 
@@ -690,7 +708,9 @@ TEST(WeirAgentUnit, SystemdUnitRunsAnAgentThatStays) {
   std::filesystem::create_directories(data);
   auto db = store::SqliteStore::open(store::database_path(data));
   ASSERT_TRUE(db) << db.error().msg;
-  const store::Endpoint ep{.network = "early", .container_id = make_id(1), .ifname = "eth0",
+  const store::Endpoint ep{.network = "early",
+                           .container_id = make_id(1),
+                           .ifname = "eth0",
                            .ips = {*net::Cidr::parse("10.99.0.2/24")},
                            .extra = R"({"embeddedDNS":true,"dnsListen":["127.0.0.1"]})"};
   ASSERT_TRUE(db->transact([&](store::Txn& t) { return t.put_endpoint(ep); }));
@@ -720,7 +740,8 @@ TEST(WeirAgentUnit, SystemdUnitRunsAnAgentThatStays) {
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "SIGHUP killed the agent: " << status;
   // The last network goes: an on-demand agent would exit now.
-  ASSERT_TRUE(db->transact([&](store::Txn& t) { return t.del_endpoint("early", ep.container_id, "eth0"); }));
+  ASSERT_TRUE(db->transact(
+      [&](store::Txn& t) { return t.del_endpoint("early", ep.container_id, "eth0"); }));
   auto ok = agent::sync_agent({.data_dir = data, .start = false});
   EXPECT_TRUE(ok) << ok.error().msg;
   std::this_thread::sleep_for(300ms);

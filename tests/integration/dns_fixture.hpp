@@ -4,17 +4,16 @@
 // leftover one whatever happened).
 #pragma once
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
-#include <arpa/inet.h>
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -133,7 +132,8 @@ class FakeUpstream {
       if (::poll(&p, 1, 50) <= 0) continue;
       sockaddr_storage peer{};
       socklen_t len = sizeof(peer);
-      const ssize_t n = ::recvfrom(fd_, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&peer), &len);
+      const ssize_t n =
+          ::recvfrom(fd_, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&peer), &len);
       if (n < 12) continue;
       size_t off = 12;
       std::string name;
@@ -162,7 +162,7 @@ class FakeUpstream {
       // Header and question of the query; no EDNS in the reply.
       std::vector<uint8_t> out(buf, buf + off);
       out[2] = static_cast<uint8_t>(0x80 | (buf[2] & 0x01));  // QR, RD as asked
-      out[3] = ip ? 0x80 : 0x83;                               // RA; NOERROR or NXDOMAIN
+      out[3] = ip ? 0x80 : 0x83;                              // RA; NOERROR or NXDOMAIN
       for (int i = 4; i < 12; ++i) out[i] = 0;
       out[5] = 1;
       if (ip && qtype == 1) {
@@ -231,8 +231,8 @@ inline bool wait_until(const std::function<bool()>& done, std::chrono::milliseco
 }
 
 inline bool agent_gone(const std::string& data_dir, std::chrono::milliseconds limit) {
-  return wait_until([&] { return agent_processes(data_dir).empty() && !agent::running_agent(data_dir); },
-                    limit);
+  return wait_until(
+      [&] { return agent_processes(data_dir).empty() && !agent::running_agent(data_dir); }, limit);
 }
 
 // The safety net of every test's TearDown: an agent still serving data_dir a few seconds after

@@ -64,7 +64,9 @@ class MacvlanDnsTest : public ::testing::Test {
     dns_fixture::expect_no_agent_left(tmp_.path(), !HasFailure());
   }
 
-  std::string ip_host(const std::string& args) const { return "ip -n " + host_->name() + " " + args; }
+  std::string ip_host(const std::string& args) const {
+    return "ip -n " + host_->name() + " " + args;
+  }
 
   Ctr& container() {
     char buf[13];
@@ -100,7 +102,8 @@ class MacvlanDnsTest : public ::testing::Test {
   }
   // Whether something listens on 127.0.0.11:53 (UDP) in the container.
   bool resolver_bound(const Ctr& c) const {
-    return sh("ip netns exec " + c.ns.name() + " ss -Hlun").find("127.0.0.11:53") != std::string::npos;
+    return sh("ip netns exec " + c.ns.name() + " ss -Hlun").find("127.0.0.11:53") !=
+           std::string::npos;
   }
 
   TempDir tmp_{"weir-mvdns"};

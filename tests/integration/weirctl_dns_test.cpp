@@ -32,9 +32,8 @@ class WeirctlDns : public ::testing::Test {
     auto db = store::SqliteStore::open(store::database_path(tmp_.path()));
     ASSERT_TRUE(db) << db.error().msg;
     const json front = {{"embeddedDNS", true}, {"dnsListen", {"10.70.1.1"}}, {"bridge", "wfront"}};
-    const json back = {{"embeddedDNS", true},
-                       {"dnsListen", {"10.70.2.1"}},
-                       {"dnsServers", {"192.0.2.53:53"}}};
+    const json back = {
+        {"embeddedDNS", true}, {"dnsListen", {"10.70.2.1"}}, {"dnsServers", {"192.0.2.53:53"}}};
     const json mv = {{"embeddedDNS", true}, {"dnsInNetns", true}};
     put(*db, "front", kWeb, "10.70.1.2/24", {"web", "aaaaaaaaaaaa"}, {"db"}, front);
     put(*db, "front", kApi, "10.70.1.3/24", {"api", "bbbbbbbbbbbb"}, {"DB"}, front);
@@ -51,9 +50,13 @@ class WeirctlDns : public ::testing::Test {
                   const std::string& ip, std::vector<std::string> names,
                   std::vector<std::string> aliases, const json& extra,
                   const std::string& ifname = "eth0") {
-    store::Endpoint ep{.network = network, .container_id = id, .ifname = ifname,
-                       .ips = {*net::Cidr::parse(ip)}, .names = std::move(names),
-                       .aliases = std::move(aliases), .extra = extra.dump()};
+    store::Endpoint ep{.network = network,
+                       .container_id = id,
+                       .ifname = ifname,
+                       .ips = {*net::Cidr::parse(ip)},
+                       .names = std::move(names),
+                       .aliases = std::move(aliases),
+                       .extra = extra.dump()};
     ASSERT_TRUE(db.transact([&](store::Txn& t) { return t.put_endpoint(ep); }));
   }
 
@@ -105,11 +108,13 @@ TEST_F(WeirctlDns, LsListsNamesAndAddressesPerNetwork) {
 
 TEST_F(WeirctlDns, QueryAnswersWithinTheAskersScope) {
   // A container on front: front's names, bare or under the network, case-insensitive.
-  EXPECT_THAT(lookup({"query", "WEB", "--from", kWeb, "--type", "A"})["answers"], ElementsAre("10.70.1.2"));
+  EXPECT_THAT(lookup({"query", "WEB", "--from", kWeb, "--type", "A"})["answers"],
+              ElementsAre("10.70.1.2"));
   EXPECT_THAT(lookup({"query", "api.front", "--from", "web"})["answers"], ElementsAre("10.70.1.3"));
   EXPECT_THAT(lookup({"query", "db", "--from", "aaaaaaaaaaaa"})["answers"],
               UnorderedElementsAre("10.70.1.2", "10.70.1.3"));
-  // back's names are not its: under back's domain NXDOMAIN, bare forwarded to the host's first three.
+  // back's names are not its: under back's domain NXDOMAIN, bare forwarded to the host's first
+  // three.
   EXPECT_EQ(lookup({"query", "store.back", "--from", "web"})["result"], "nxdomain");
   json fwd = lookup({"query", "store", "--from", "web"});
   EXPECT_EQ(fwd["result"], "forward");
@@ -117,12 +122,14 @@ TEST_F(WeirctlDns, QueryAnswersWithinTheAskersScope) {
   // A container on both sees both; back's own servers win for it.
   EXPECT_THAT(lookup({"query", "db", "--from", "both"})["answers"],
               UnorderedElementsAre("10.70.1.2", "10.70.1.3", "10.70.2.2"));
-  EXPECT_THAT(lookup({"query", "example.com", "--from", "store"})["upstreams"], ElementsAre("192.0.2.53:53"));
+  EXPECT_THAT(lookup({"query", "example.com", "--from", "store"})["upstreams"],
+              ElementsAre("192.0.2.53:53"));
   // An address asks for its PTR.
   EXPECT_THAT(lookup({"query", "10.70.1.3", "--from", "web"})["answers"], ElementsAre("api.front"));
   EXPECT_EQ(lookup({"query", "10.70.2.2", "--from", "web"})["result"], "nxdomain");
   // A macvlan container without a name: its short id, on 127.0.0.11.
-  EXPECT_THAT(lookup({"query", "10.70.3.2", "--from", kMv})["answers"], ElementsAre("eeeeeeeeeeee.lan"));
+  EXPECT_THAT(lookup({"query", "10.70.3.2", "--from", kMv})["answers"],
+              ElementsAre("eeeeeeeeeeee.lan"));
   // AAAA of a name with IPv4 only: no data.
   EXPECT_EQ(lookup({"query", "web", "--from", "web", "--type", "AAAA"})["result"], "nodata");
 
@@ -161,11 +168,15 @@ TEST_F(WeirctlDns, QueryErrors) {
 
 // NETWORK may name a network config: its dataDir says where the store is.
 TEST_F(WeirctlDns, FindsTheStoreThroughTheNetworkConfig) {
-  std::ofstream(tmp_ / "front.conflist") << json{
-      {"cniVersion", "1.1.0"},
-      {"name", "front"},
-      {"plugins", {{{"type", "weir-bridge"}, {"bridge", "wfront"}, {"embeddedDNS", true},
-                    {"ipam", {{"type", "weir-ipam"}, {"dataDir", tmp_.path()}}}}}}}.dump();
+  std::ofstream(tmp_ / "front.conflist")
+      << json{{"cniVersion", "1.1.0"},
+              {"name", "front"},
+              {"plugins",
+               {{{"type", "weir-bridge"},
+                 {"bridge", "wfront"},
+                 {"embeddedDNS", true},
+                 {"ipam", {{"type", "weir-ipam"}, {"dataDir", tmp_.path()}}}}}}}
+             .dump();
   auto r = run_cmd("weirctl", {"--json", "dns", "ls", "front"}, {{"NETCONFPATH", tmp_.path()}});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   ASSERT_EQ(r.json()["networks"].size(), 1u) << r.out;

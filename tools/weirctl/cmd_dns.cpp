@@ -100,7 +100,9 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string short_id(const std::string& id) { return id.substr(0, dns::kShortIdLen); }
+std::string short_id(const std::string& id) {
+  return id.substr(0, dns::kShortIdLen);
+}
 
 // ---- ls
 
@@ -110,12 +112,15 @@ struct Record {
 };
 
 json network_json(const dns::ZoneNetwork& n, const std::map<std::string, Record>& records) {
-  json j = {{"name", n.name}, {"listen", json::array()}, {"upstreams", json::array()},
+  json j = {{"name", n.name},
+            {"listen", json::array()},
+            {"upstreams", json::array()},
             {"records", json::array()}};
   for (const auto& ip : n.listen) j["listen"].push_back(ip.str());
   for (const auto& u : n.upstreams) j["upstreams"].push_back(u.str());
   for (const auto& [name, r] : records) {
-    j["records"].push_back({{"name", name}, {"addresses", r.addresses}, {"containers", r.containers}});
+    j["records"].push_back(
+        {{"name", name}, {"addresses", r.addresses}, {"containers", r.containers}});
   }
   return j;
 }
@@ -161,7 +166,8 @@ int ls(const Globals& g, DnsOptions o) {
       std::cout << "\n";
     }
   }
-  for (const auto& why : served->zone->skipped()) std::cerr << "weirctl: not served: " << why << "\n";
+  for (const auto& why : served->zone->skipped())
+    std::cerr << "weirctl: not served: " << why << "\n";
   if (g.json) std::cout << json{{"networks", out}}.dump(2) << "\n";
   return 0;
 }
@@ -211,9 +217,9 @@ Expected<Asker> asker_for(const Served& s, const DnsOptions& o) {
     auto id = find_container(s, o.from);
     if (!id) return fail(id.error());
     if (net != nullptr) {
-      const bool on = std::any_of(s.plan.endpoints.begin(), s.plan.endpoints.end(), [&](const auto& e) {
-        return e.container_id == *id && e.network == net->name;
-      });
+      const bool on = std::any_of(
+          s.plan.endpoints.begin(), s.plan.endpoints.end(),
+          [&](const auto& e) { return e.container_id == *id && e.network == net->name; });
       if (!on) {
         return fail(cni::invalid_config("container \"" + o.from + "\" is not on network \"" +
                                         net->name + "\""));
@@ -238,8 +244,9 @@ Expected<Asker> asker_for(const Served& s, const DnsOptions& o) {
 }
 
 Expected<std::vector<uint16_t>> query_types(const std::string& type, bool reverse) {
-  if (type.empty()) return reverse ? std::vector<uint16_t>{dns::kTypePTR}
-                                   : std::vector<uint16_t>{dns::kTypeA, dns::kTypeAAAA};
+  if (type.empty())
+    return reverse ? std::vector<uint16_t>{dns::kTypePTR}
+                   : std::vector<uint16_t>{dns::kTypeA, dns::kTypeAAAA};
   const std::string t = lower(type);
   if (t == "a") return std::vector<uint16_t>{dns::kTypeA};
   if (t == "aaaa") return std::vector<uint16_t>{dns::kTypeAAAA};
@@ -324,7 +331,8 @@ int query(const Globals& g, DnsOptions o) {
   const auto ip = net::IpAddr::parse(o.name);
   if (ip) qname = dns::reverse_name(*ip);
   auto name = dns::Name::from_text(qname);
-  if (!name) return print_error(g, "dns query", cni::invalid_config("\"" + o.name + "\" is not a DNS name"));
+  if (!name)
+    return print_error(g, "dns query", cni::invalid_config("\"" + o.name + "\" is not a DNS name"));
   auto types = query_types(o.type, ip.has_value());
   if (!types) return print_error(g, "dns query", types.error());
 
@@ -378,7 +386,8 @@ void register_dns(CLI::App& app, Globals& g, int& exit_code) {
   add_common(*ls_cmd, *o);
   ls_cmd->callback([&g, &exit_code, o] { exit_code = ls(g, *o); });
 
-  auto* q = dns_cmd->add_subcommand("query", "what a container would get for NAME (no packet sent)");
+  auto* q =
+      dns_cmd->add_subcommand("query", "what a container would get for NAME (no packet sent)");
   q->add_option("name", o->name, "a name, or an address for its PTR")->required();
   q->add_option("--from", o->from, "the asking container: id, short id or name");
   q->add_option("--network", o->network, "the network asked on (a client the store does not know)");
