@@ -61,8 +61,8 @@ Expected<Fd> bound_socket(int type, const net::IpAddr& ip, uint16_t port) {
 constexpr unsigned kLockWaitS = 5;
 
 Expected<void> take_lock(int fd) {
-  struct sigaction quiet {
-  }, old{};
+  struct sigaction quiet {};
+  struct sigaction old {};
   quiet.sa_handler = [](int) {};
   sigemptyset(&quiet.sa_mask);
   ::sigaction(SIGALRM, &quiet, &old);

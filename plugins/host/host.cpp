@@ -4,6 +4,7 @@
 
 #include "plugins/common/endpoints.hpp"
 #include "plugins/common/ipam_client.hpp"
+#include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/store_open.hpp"
 #include "plugins/host/config.hpp"
 #include "plugins/host/device.hpp"
@@ -43,7 +44,10 @@ Expected<void> cmd_del(const cni::Call& call) {
     if (auto ok = release_device(call.env.netns, call.env.ifname, *ep); !ok) return ok;
     if (auto ok = ipam_del(call); !ok) return ok;
   }
-  return forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname);
+  if (auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname); !ok) {
+    return ok;
+  }
+  return sync_dns(cfg->data_dir, false);
 }
 
 Expected<void> cmd_check(const cni::Call& call) {
@@ -83,6 +87,7 @@ Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>&
     }
     if (auto ok = forget_endpoint(**store, ep.network, ep.container_id, ep.ifname); !ok) return ok;
   }
+  if (auto ok = sync_dns(cfg->data_dir, false); !ok) return ok;
   return ipam_gc(call, valid);
 }
 

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "lib/netlink/netlink.hpp"
+#include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/endpoints.hpp"
 #include "plugins/common/netns_open.hpp"
 
@@ -93,6 +94,12 @@ Expected<cni::Result> add_host_network(const cni::Call& call, const HostConfig& 
                     .aliases = cfg.aliases,
                     .extra = {{"driver", "host"}, {"mode", "host"}, {"hostNetwork", true}}};
   if (auto ok = save_endpoint(st, call, info); !ok) return fail(ok.error());
+  // A running agent serves the new names at once; none running means no DNS network yet, and
+  // the agent reads the store when it starts.
+  if (auto ok = sync_dns(cfg.data_dir, false); !ok) {
+    (void)forget_endpoint(st, call.conf.name, call.env.container_id, call.env.ifname);
+    return fail(ok.error());
+  }
   view->result.dns = call.conf.dns;
   return std::move(view->result);
 }

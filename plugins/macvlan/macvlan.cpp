@@ -166,7 +166,8 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
     });
     // The name resolves when ADD returns: the agent has acknowledged the new records.
     if (auto ok = sync_dns(cfg->data_dir, true); !ok) return fail(ok.error());
-    result.dns = dns_for(call.conf.name, {*net::IpAddr::parse(agent::kContainerResolver)}, result.dns);
+    const auto resolver = *net::IpAddr::parse(agent::kContainerResolver);
+    result.dns = dns_for(call.conf.name, {resolver}, result.dns);
   }
   undo.commit();
   return result;
@@ -196,9 +197,8 @@ Expected<void> cmd_del(const cni::Call& call) {
   if (!ep) return fail(ep.error());
   if (auto ok = del_container_link(call.env.netns, call.env.ifname); !ok) return ok;
   if (auto ok = ipam_del(call); !ok) return ok;
-  if (auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname); !ok) {
-    return ok;
-  }
+  auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname);
+  if (!ok) return ok;
   // A running agent drops the names (and the resolver in the container's netns).
   if (*ep && dns_endpoint((*ep)->extra)) return sync_dns(cfg->data_dir, false);
   return {};

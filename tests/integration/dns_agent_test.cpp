@@ -766,3 +766,31 @@ TEST(WeirAgentUnit, SystemdUnitRunsAnAgentThatStays) {
 
 }  // namespace
 }  // namespace weir::test
+
+namespace weir::test {
+namespace {
+
+// A host-networked container (weir-host) is found by name from a weir network's containers,
+// at its host addresses; DEL of it takes the name away at once.
+TEST_F(DnsAgentTest, HostNetworkNamesResolveFromEveryDnsNetwork) {
+  json c = conf("hn", "whn", {"10.91.9.0/24"});
+  Container& a = container();
+  ASSERT_FALSE(add(a, c, "asker").empty());
+  json hostnet = {{"cniVersion", "1.0.0"}, {"name", "hostnet"}, {"type", "weir-host"},
+                  {"dataDir", dir()}};
+  auto up = host_->plugin("ADD", host_->path(), "hostsvc", hostnet,
+                          {{"CNI_ARGS", "K8S_POD_NAME=hostsvc"}}, "eth0", "weir-host");
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  Dig d = dig(a, "10.91.9.1", "hostsvc.hn");
+  EXPECT_EQ(d.status, "NOERROR") << d;
+  EXPECT_THAT(d.records, ::testing::Contains("10.91.9.1")) << d;
+
+  auto down = host_->plugin("DEL", host_->path(), "hostsvc", hostnet, {}, "eth0", "weir-host");
+  ASSERT_EQ(down.exit_code, 0) << down.out << down.err;
+  EXPECT_EQ(dig(a, "10.91.9.1", "hostsvc.hn").status, "NXDOMAIN");
+  del(a, c);
+  EXPECT_TRUE(dns_fixture::agent_gone(dir(), 3s));
+}
+
+}  // namespace
+}  // namespace weir::test
