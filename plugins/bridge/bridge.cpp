@@ -358,13 +358,9 @@ Expected<void> cmd_check(const cni::Call& call) {
   if (!ns) return fail(ns.error());
   auto store = open_store(cfg->data_dir);
   if (!store) return fail(store.error());
-  auto ep = load_endpoint(**store, call);
+  auto ep = require_endpoint(**store, call);
   if (!ep) return fail(ep.error());
-  if (!*ep) {
-    return fail(cni::check_failed("no endpoint " + call.env.container_id + "/" + call.env.ifname +
-                                  " on network \"" + call.conf.name + "\""));
-  }
-  return check_endpoint(call, *cfg, **ep, *ns);
+  return check_endpoint(call, *cfg, *ep, *ns);
 }
 
 Expected<void> cmd_status(const cni::Call& call) {

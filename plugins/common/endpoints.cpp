@@ -46,6 +46,16 @@ Expected<std::optional<store::Endpoint>> load_endpoint(store::Store& st, const c
   return out;
 }
 
+Expected<store::Endpoint> require_endpoint(store::Store& st, const cni::Call& call) {
+  auto ep = load_endpoint(st, call);
+  if (!ep) return fail(ep.error());
+  if (!*ep) {
+    return fail(cni::check_failed("no endpoint " + call.env.container_id + "/" + call.env.ifname +
+                                  " on network \"" + call.conf.name + "\""));
+  }
+  return std::move(**ep);
+}
+
 Expected<void> forget_endpoint(store::Store& st, const std::string& network,
                                const std::string& container_id, const std::string& ifname) {
   return st.transact([&](store::Txn& t) { return t.del_endpoint(network, container_id, ifname); });

@@ -29,6 +29,8 @@ std::string container_name(const cni::Call& call);
 // the container's name (container_name) and the 12-character short id, as Docker does.
 Expected<void> save_endpoint(store::Store& st, const cni::Call& call, const EndpointInfo& info);
 Expected<std::optional<store::Endpoint>> load_endpoint(store::Store& st, const cni::Call& call);
+// CHECK's first step: the attachment's record, or code 101 naming what is missing.
+Expected<store::Endpoint> require_endpoint(store::Store& st, const cni::Call& call);
 Expected<void> forget_endpoint(store::Store& st, const std::string& network,
                                const std::string& container_id, const std::string& ifname);
 Expected<std::vector<store::Endpoint>> list_endpoints(store::Store& st, const std::string& network);

@@ -56,13 +56,9 @@ Expected<void> cmd_check(const cni::Call& call) {
   auto store = open_store(cfg->data_dir);
   if (!store) return fail(store.error());
   if (!cfg->device_mode()) return check_host_network(call, **store);
-  auto ep = load_endpoint(**store, call);
+  auto ep = require_endpoint(**store, call);
   if (!ep) return fail(ep.error());
-  if (!*ep) {
-    return fail(cni::check_failed("no endpoint " + call.env.container_id + "/" + call.env.ifname +
-                                  " on network \"" + call.conf.name + "\""));
-  }
-  return check_device(call, **ep);
+  return check_device(call, *ep);
 }
 
 Expected<void> cmd_status(const cni::Call& call) {

@@ -108,12 +108,8 @@ Expected<void> check_host_network(const cni::Call& call, store::Store& st) {
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
   if (auto ok = ensure_host_netns(*ns); !ok) return ok;
-  auto ep = load_endpoint(st, call);
+  auto ep = require_endpoint(st, call);
   if (!ep) return fail(ep.error());
-  if (!*ep) {
-    return fail(cni::check_failed("no endpoint " + call.env.container_id + "/" + call.env.ifname +
-                                  " on network \"" + call.conf.name + "\""));
-  }
   return {};
 }
 

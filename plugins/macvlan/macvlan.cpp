@@ -228,14 +228,10 @@ Expected<void> cmd_check(const cni::Call& call) {
   if (!ns) return fail(ns.error());
   auto store = open_store(cfg->data_dir);
   if (!store) return fail(store.error());
-  auto ep = load_endpoint(**store, call);
+  auto ep = require_endpoint(**store, call);
   if (!ep) return fail(ep.error());
-  if (!*ep) {
-    return fail(cni::check_failed("no endpoint " + call.env.container_id + "/" + call.env.ifname +
-                                  " on network \"" + call.conf.name + "\""));
-  }
-  IfaceCheck want{.ifname = call.env.ifname, .mac = (*ep)->mac, .ips = (*ep)->ips};
-  json extra = json::parse((*ep)->extra, nullptr, false);
+  IfaceCheck want{.ifname = call.env.ifname, .mac = ep->mac, .ips = ep->ips};
+  json extra = json::parse(ep->extra, nullptr, false);
   if (!extra.is_object()) extra = json::object();
   for (const auto& g : extra.value("gateways", json::array())) {
     if (!g.is_string()) continue;
