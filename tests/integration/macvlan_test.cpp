@@ -461,6 +461,9 @@ TEST_F(MacvlanTest, EndpointRecordCarriesNamesForTheDns) {
   EXPECT_EQ(extra["embeddedDNS"], true);
   EXPECT_EQ(extra["dnsInNetns"], true);
   EXPECT_EQ(extra["gateways"], json::array({"10.88.0.1"}));
+  // DEL of the last DNS endpoint lets the weir-agent that ADD started exit.
+  auto del = plugin("DEL", a, c, {});
+  EXPECT_EQ(del.exit_code, 0) << del.out;
 }
 
 TEST_F(MacvlanTest, BadConfigGetsCodeSevenAndChangesNothing) {
