@@ -10,6 +10,7 @@
 #include "plugins/bridge/config.hpp"
 #include "plugins/bridge/endpoint.hpp"
 #include "plugins/bridge/rules.hpp"
+#include "plugins/common/collect.hpp"
 #include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/iface.hpp"
 #include "plugins/common/ipam_client.hpp"
@@ -376,21 +377,11 @@ Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>&
   if (!hs) return fail(hs.error());
   auto store = open_store(cfg->data_dir);
   if (!store) return fail(store.error());
-  auto eps = list_endpoints(**store, call.conf.name);
-  if (!eps) return fail(eps.error());
-  bool dns = false;
-  for (const auto& ep : *eps) {
-    cni::Attachment a{ep.container_id, ep.ifname};
-    if (std::find(valid.begin(), valid.end(), a) != valid.end()) continue;
+  auto collected = collect_endpoints(**store, call, valid, cfg->data_dir, [&](const store::Endpoint& ep) {
     if (auto ok = netlink::del_link(*hs, ep.host_ifname); !ok) return ok;
-    if (auto ok = firewall::del_endpoint(ep.network, ep.container_id, ep.ifname); !ok) return ok;
-    if (auto ok = forget_endpoint(**store, ep.network, ep.container_id, ep.ifname); !ok) return ok;
-    dns = dns || dns_endpoint(ep.extra);
-  }
-  // A running agent stops serving the collected names.
-  if (dns) {
-    if (auto ok = sync_dns(cfg->data_dir, false); !ok) return ok;
-  }
+    return firewall::del_endpoint(ep.network, ep.container_id, ep.ifname);
+  });
+  if (!collected) return collected;
   if (auto ok = ipam_gc(call, valid); !ok) return ok;
   return del_network_if_empty(**store, *hs, call.conf.name, cfg->bridge);
 }

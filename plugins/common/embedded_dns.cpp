@@ -36,7 +36,8 @@ Expected<std::vector<std::string>> parse_dns_servers(const nlohmann::json& conf)
 
 bool dns_endpoint(const std::string& extra_json) {
   auto j = nlohmann::json::parse(extra_json.empty() ? "{}" : extra_json, nullptr, false);
-  return j.is_object() && j.value("embeddedDNS", false) == true;
+  // Host-networked containers have names on every DNS network (agent/records.hpp).
+  return j.is_object() && (j.value("embeddedDNS", false) == true || j.value("hostNetwork", false) == true);
 }
 
 cni::Dns dns_for(const std::string& network, const std::vector<net::IpAddr>& resolvers,

@@ -21,7 +21,7 @@ struct DnsMark {
 // Marks an endpoint's extra for the embedded DNS.
 void mark_dns_endpoint(nlohmann::json& extra, const DnsMark& mark);
 
-// Whether a stored endpoint was registered for the embedded DNS.
+// Whether a stored endpoint has names the embedded DNS serves.
 bool dns_endpoint(const std::string& extra_json);
 
 // The config's `dnsServers`: upstream resolvers of the network ("10.0.0.53", "10.0.0.53:5353",

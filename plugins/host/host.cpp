@@ -4,6 +4,7 @@
 
 #include "plugins/common/endpoints.hpp"
 #include "plugins/common/ipam_client.hpp"
+#include "plugins/common/collect.hpp"
 #include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/store_open.hpp"
 #include "plugins/host/config.hpp"
@@ -72,18 +73,11 @@ Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>&
   if (!cfg) return fail(cfg.error());
   auto store = open_store(cfg->data_dir);
   if (!store) return fail(store.error());
-  auto eps = list_endpoints(**store, call.conf.name);
-  if (!eps) return fail(eps.error());
-  for (const auto& ep : *eps) {
-    if (std::find(valid.begin(), valid.end(), cni::Attachment{ep.container_id, ep.ifname}) !=
-        valid.end())
-      continue;
-    if (recorded_device_mode(ep, *cfg)) {
-      if (auto ok = release_device(ep.netns, ep.ifname, ep); !ok) return ok;
-    }
-    if (auto ok = forget_endpoint(**store, ep.network, ep.container_id, ep.ifname); !ok) return ok;
-  }
-  if (auto ok = sync_dns(cfg->data_dir, false); !ok) return ok;
+  auto collected = collect_endpoints(**store, call, valid, cfg->data_dir, [&](const store::Endpoint& ep) {
+    if (!recorded_device_mode(ep, *cfg)) return Expected<void>{};
+    return release_device(ep.netns, ep.ifname, ep);
+  });
+  if (!collected) return collected;
   return ipam_gc(call, valid);
 }
 

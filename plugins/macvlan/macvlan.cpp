@@ -4,6 +4,7 @@
 
 #include "lib/cni/rollback.hpp"
 #include "lib/netlink/netlink.hpp"
+#include "plugins/common/collect.hpp"
 #include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/endpoints.hpp"
 #include "plugins/common/iface.hpp"
@@ -286,28 +287,15 @@ Expected<void> cmd_status(const cni::Call& call) {
   return ipam_status(call);
 }
 
-bool is_valid(const std::vector<cni::Attachment>& valid, const store::Endpoint& ep) {
-  return std::find(valid.begin(), valid.end(), cni::Attachment{ep.container_id, ep.ifname}) !=
-         valid.end();
-}
-
 Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>& valid) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
   auto store = open_store(cfg->data_dir);
   if (!store) return fail(store.error());
-  auto eps = list_endpoints(**store, call.conf.name);
-  if (!eps) return fail(eps.error());
-  bool dns = false;
-  for (const auto& ep : *eps) {
-    if (is_valid(valid, ep)) continue;
-    if (auto ok = del_container_link(ep.netns, ep.ifname); !ok) return ok;
-    if (auto ok = forget_endpoint(**store, ep.network, ep.container_id, ep.ifname); !ok) return ok;
-    dns = dns || dns_endpoint(ep.extra);
-  }
-  if (dns) {
-    if (auto ok = sync_dns(cfg->data_dir, false); !ok) return ok;
-  }
+  auto collected = collect_endpoints(**store, call, valid, cfg->data_dir, [](const store::Endpoint& ep) {
+    return del_container_link(ep.netns, ep.ifname);
+  });
+  if (!collected) return collected;
   return ipam_gc(call, valid);
 }
 
