@@ -3,6 +3,7 @@
 #include "lib/cni/fields.hpp"
 #include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/endpoints.hpp"
+#include "plugins/common/requested_mac.hpp"
 #include "plugins/common/ipam_client.hpp"
 
 namespace weir::plugins::bridge {
@@ -73,11 +74,6 @@ Expected<void> parse_runtime_config(const cni::NetConf& conf, BridgeConfig& c) {
       c.ports.push_back(*m);
     }
   }
-  if (auto mac = fields::get_mac(rc, "runtimeConfig", "mac"); !mac) {
-    return fail(mac.error());
-  } else if (*mac) {
-    c.mac = **mac;
-  }
   return {};
 }
 
@@ -132,26 +128,13 @@ Expected<BridgeConfig> parse_config(const cni::Call& call) {
     }
   }
 
-  if (auto mac = fields::get_mac(j, "", "mac"); !mac) {
-    return fail(mac.error());
-  } else if (*mac) {
-    c.mac = **mac;
-  }
-  if (auto mac_arg = cni::find_arg(call.env.args, "MAC")) {
-    auto mac = net::Mac::parse(*mac_arg);
-    if (!mac) return fail(cni::invalid_config("CNI_ARGS MAC is not a MAC address: \"" + *mac_arg + "\""));
-    c.mac = *mac;
-  }
-  auto servers = parse_dns_servers(j);
-  if (!servers) return fail(servers.error());
-  c.dns_servers = std::move(*servers);
+  auto mac = requested_mac(call);
+  if (!mac) return fail(mac.error());
+  c.mac = *mac;
   if (auto ok = parse_runtime_config(call.conf, c); !ok) return fail(ok.error());
   auto aliases = parse_aliases(call.conf);
   if (!aliases) return fail(aliases.error());
   c.aliases = std::move(*aliases);
-  if (c.mac && (c.mac->data()[0] & 1)) {
-    return fail(cni::invalid_config("mac " + c.mac->str() + " is a multicast address"));
-  }
 
   auto data_dir = fields::get_string(j, "", "dataDir");
   if (!data_dir) return fail(data_dir.error());

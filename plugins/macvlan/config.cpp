@@ -1,5 +1,7 @@
 #include "plugins/macvlan/config.hpp"
 
+#include "plugins/common/requested_mac.hpp"
+
 #include <net/if.h>
 
 #include "lib/cni/fields.hpp"
@@ -14,25 +16,9 @@ namespace fields = cni::fields;
 namespace {
 
 Expected<void> read_mac(const cni::Call& call, MacvlanConfig& c) {
-  if (auto mac = fields::get_mac(call.conf.raw, "", "mac"); !mac) {
-    return fail(mac.error());
-  } else if (*mac) {
-    c.mac = **mac;
-  }
-  if (auto arg = cni::find_arg(call.env.args, "MAC")) {
-    auto mac = net::Mac::parse(*arg);
-    if (!mac)
-      return fail(cni::invalid_config("CNI_ARGS MAC is not a MAC address: \"" + *arg + "\""));
-    c.mac = *mac;
-  }
-  if (auto mac = fields::get_mac(call.conf.runtime_config, "runtimeConfig", "mac"); !mac) {
-    return fail(mac.error());
-  } else if (*mac) {
-    c.mac = **mac;
-  }
-  if (c.mac && (c.mac->data()[0] & 1)) {
-    return fail(cni::invalid_config("mac " + c.mac->str() + " is a multicast address"));
-  }
+  auto mac = requested_mac(call);
+  if (!mac) return fail(mac.error());
+  c.mac = *mac;
   // The kernel gives a passthru child the master's own address and ignores the one asked for.
   if (c.mac && c.mode == netlink::MacvlanMode::kPassthru) {
     return fail(cni::invalid_config(
