@@ -1,7 +1,11 @@
 #include "plugins/bridge/bridge.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include <algorithm>
 
+#include "lib/cni/fd.hpp"
 #include "lib/cni/rollback.hpp"
 #include "lib/firewall/firewall.hpp"
 #include "lib/netlink/netlink.hpp"
@@ -209,8 +213,35 @@ cni::Result make_result(const cni::Call& call, const BridgeConfig& cfg, const Li
 }
 
 // Removes the network's bridge and rules once its last endpoint is gone.
-Expected<void> del_network_if_empty(store::Store& st, netlink::Socket& hs, const std::string& network,
-                                    const std::string& bridge) {
+// Orders the removal of a network's bridge and rules against ADDs in flight: an ADD holds the
+// lock shared from before it ensures the bridge until its endpoint is stored, and the
+// "last endpoint gone → delete" step holds it exclusive, so it never deletes a bridge that a
+// concurrent ADD is about to use (its endpoint is not in the store yet).
+class BridgeLock {
+ public:
+  static Expected<BridgeLock> open(const std::string& data_dir) {
+    std::string path = (data_dir.empty() ? std::string(store::kDefaultDataDir) : data_dir) + "/bridges.lock";
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (fd.get() < 0) return fail(cni::sys_error(errno, "open \"" + path + "\"", cni::Code::kIoFailure));
+    return BridgeLock(std::move(fd));
+  }
+  Expected<void> shared() { return take(LOCK_SH); }
+  Expected<void> exclusive() { return take(LOCK_EX); }  // from shared: flock converts
+
+ private:
+  explicit BridgeLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  Expected<void> take(int how) {
+    while (::flock(fd_.get(), how) != 0) {
+      if (errno != EINTR) return fail(cni::sys_error(errno, "lock bridges.lock", cni::Code::kIoFailure));
+    }
+    return {};
+  }
+  UniqueFd fd_;
+};
+
+Expected<void> del_network_if_empty(store::Store& st, netlink::Socket& hs, BridgeLock& lock,
+                                    const std::string& network, const std::string& bridge) {
+  if (auto ok = lock.exclusive(); !ok) return ok;
   auto left = list_endpoints(st, network);
   if (!left) return fail(left.error());
   if (!left->empty()) return {};
@@ -235,6 +266,9 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   if (!cs) return fail(cs.error());
   auto store = open_store(cfg->data_dir);
   if (!store) return fail(store.error());
+  auto lock = BridgeLock::open(cfg->data_dir);
+  if (!lock) return fail(lock.error());
+  if (auto ok = lock->shared(); !ok) return fail(ok.error());
 
   // A second ADD of a live attachment must not touch it: IPAM would hand back the same lease,
   // and this ADD's rollback would release it under the running container.
@@ -281,7 +315,7 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
       return fail(ok.error());
     }
     undo.push("remove the network's rules if it has no endpoint", [&] {
-      return del_network_if_empty(**store, *hs, call.conf.name, cfg->bridge);
+      return del_network_if_empty(**store, *hs, *lock, call.conf.name, cfg->bridge);
     });
     // An endpoint without published ports has no rules of its own (a new attachment, so none
     // are left over): one nftables round trip less per ADD, and per DEL (see has_rules).
@@ -339,7 +373,9 @@ Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni:
     if (auto ok = sync_dns(data_dir, false); !ok) return ok;
   }
   std::string recorded = *ep ? bridge_of(**ep) : std::string();
-  return del_network_if_empty(st, hs, call.conf.name, recorded.empty() ? bridge : recorded);
+  auto lock = BridgeLock::open(data_dir);
+  if (!lock) return fail(lock.error());
+  return del_network_if_empty(st, hs, *lock, call.conf.name, recorded.empty() ? bridge : recorded);
 }
 
 Expected<void> cmd_del(const cni::Call& call) {
@@ -383,7 +419,9 @@ Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>&
   });
   if (!collected) return collected;
   if (auto ok = ipam_gc(call, valid); !ok) return ok;
-  return del_network_if_empty(**store, *hs, call.conf.name, cfg->bridge);
+  auto lock = BridgeLock::open(cfg->data_dir);
+  if (!lock) return fail(lock.error());
+  return del_network_if_empty(**store, *hs, *lock, call.conf.name, cfg->bridge);
 }
 
 }  // namespace

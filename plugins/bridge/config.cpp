@@ -3,8 +3,8 @@
 #include "lib/cni/fields.hpp"
 #include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/endpoints.hpp"
-#include "plugins/common/requested_mac.hpp"
 #include "plugins/common/ipam_client.hpp"
+#include "plugins/common/requested_mac.hpp"
 
 namespace weir::plugins::bridge {
 
@@ -131,6 +131,9 @@ Expected<BridgeConfig> parse_config(const cni::Call& call) {
   auto mac = requested_mac(call);
   if (!mac) return fail(mac.error());
   c.mac = *mac;
+  auto servers = parse_dns_servers(j);
+  if (!servers) return fail(servers.error());
+  c.dns_servers = std::move(*servers);
   if (auto ok = parse_runtime_config(call.conf, c); !ok) return fail(ok.error());
   auto aliases = parse_aliases(call.conf);
   if (!aliases) return fail(aliases.error());
