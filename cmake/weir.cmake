@@ -19,6 +19,7 @@ function(weir_add_plugin name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE weir_cni ${ARG_DEPS})
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
+  weir_link_executable(${name})
   install(TARGETS ${name} RUNTIME DESTINATION ${WEIR_PLUGIN_DIR})
 endfunction()
 

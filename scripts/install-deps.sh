@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config git
   libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
-  libsqlite3-dev libcurl4-openssl-dev
+  libsqlite3-dev zlib1g-dev libcurl4-openssl-dev
   # tests: tools that check what the product did, and the reference plugins
   iproute2 iputils-ping nftables procps util-linux
   containernetworking-plugins
