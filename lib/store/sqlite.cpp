@@ -19,7 +19,11 @@ namespace {
 using sqlite::Db;
 
 // The WAL is checkpointed and truncated once it holds this many pages (see maybe_checkpoint).
-constexpr int kWalPages = 128;
+// Every process that opens the store alone re-reads the whole WAL, and an ADD or DEL writes
+// 4–5 pages: 32 keeps that read small for the price of a checkpoint (~1 ms, two fdatasyncs)
+// every 7 calls or so. bench/ipam, 1,000 leases, weir-ipam ADD+DEL: 2.65 ms median (mean 2.91)
+// with 32, 2.85 (3.07) with 128.
+constexpr int kWalPages = 32;
 
 cni::Error store_sys_error(int err, std::string_view what) {
   return cni::sys_error(err, "store: " + std::string(what), cni::Code::kStore);
