@@ -28,58 +28,88 @@ uint64_t hash_bytes(std::string_view s) noexcept {
   return h;
 }
 
-// An open-addressing table from byte-string keys to uint32 values, built once. One probe
-// sequence per lookup over a contiguous slot array; keys live in one arena.
-class FlatIndex {
+// An index of distinct byte-string keys, built once. The keys lie back to back in one arena
+// (entry i is the i-th key added); the table is open addressing over 8-byte slots (32 bits of
+// the hash and the entry), at most two thirds full, so a lookup is one probe sequence over a
+// contiguous array and reads the arena only on a hash match. The values live in the caller's
+// arrays, indexed by entry: nothing per key is allocated on its own.
+class KeyIndex {
  public:
-  void build(const std::vector<std::pair<std::string, uint32_t>>& entries) {
+  void reserve(size_t keys, size_t bytes) {
+    ends_.reserve(keys);
+    arena_.reserve(bytes);
+  }
+  // Returns the new key's entry. Keys must be distinct.
+  uint32_t add(std::string_view key) {
+    arena_ += key;
+    ends_.push_back(static_cast<uint32_t>(arena_.size()));
+    return static_cast<uint32_t>(ends_.size() - 1);
+  }
+  // Builds the table; no add() after it.
+  void freeze() {
+    arena_.shrink_to_fit();
+    ends_.shrink_to_fit();
     size_t cap = 8;
-    while (cap < entries.size() * 2) cap <<= 1;
+    while (cap * 2 < ends_.size() * 3) cap <<= 1;
     slots_.assign(cap, Slot{});
     mask_ = cap - 1;
-    for (const auto& [key, value] : entries) {
-      const uint64_t h = hash_bytes(key);
+    for (uint32_t e = 0; e < ends_.size(); ++e) {
+      const uint64_t h = hash_bytes(key(e));
       size_t i = h & mask_;
-      while (slots_[i].value != kNone) i = (i + 1) & mask_;
-      slots_[i] =
-          Slot{h, static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(key.size()), value};
-      arena_ += key;
+      while (slots_[i].entry != kNone) i = (i + 1) & mask_;
+      slots_[i] = Slot{static_cast<uint32_t>(h >> 32), e};
     }
-    size_ = entries.size();
   }
 
   uint32_t find(std::string_view key) const noexcept {
     if (slots_.empty()) return kNone;
     const uint64_t h = hash_bytes(key);
+    const auto tag = static_cast<uint32_t>(h >> 32);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
-      const Slot& s = slots_[i];
-      if (s.value == kNone) return kNone;
-      if (s.hash == h && s.len == key.size() &&
-          std::memcmp(arena_.data() + s.off, key.data(), key.size()) == 0) {
-        return s.value;
-      }
+      const Slot s = slots_[i];
+      if (s.entry == kNone) return kNone;
+      if (s.tag == tag && this->key(s.entry) == key) return s.entry;
     }
   }
 
-  size_t size() const noexcept { return size_; }
+  std::string_view key(uint32_t entry) const noexcept {
+    const uint32_t begin = entry ? ends_[entry - 1] : 0;
+    return {arena_.data() + begin, ends_[entry] - begin};
+  }
+  size_t size() const noexcept { return ends_.size(); }
+  size_t bytes() const noexcept {
+    return arena_.capacity() + ends_.capacity() * sizeof(uint32_t) +
+           slots_.capacity() * sizeof(Slot);
+  }
 
  private:
   struct Slot {
-    uint64_t hash = 0;
-    uint32_t off = 0;
-    uint32_t len = 0;
-    uint32_t value = kNone;
+    uint32_t tag = 0;
+    uint32_t entry = kNone;
   };
-  std::vector<Slot> slots_;
   std::string arena_;
+  std::vector<uint32_t> ends_;  // key i is arena_[ends_[i - 1], ends_[i])
+  std::vector<Slot> slots_;
   size_t mask_ = 0;
-  size_t size_ = 0;
 };
 
 struct Range {
   uint32_t begin = 0;
   uint32_t end = 0;
 };
+
+// Per entry of an index, its slice of one record array: entry i owns [begin[i], begin[i + 1]).
+struct Slices {
+  std::vector<uint32_t> begin{0};
+  void close(size_t end) { begin.push_back(static_cast<uint32_t>(end)); }
+  Range of(uint32_t entry) const noexcept { return {begin[entry], begin[entry + 1]}; }
+  size_t bytes() const noexcept { return begin.capacity() * sizeof(uint32_t); }
+};
+
+template <class T>
+size_t bytes_of(const std::vector<T>& v) noexcept {
+  return v.capacity() * sizeof(T);
+}
 
 // Addresses as hash keys: family byte + 16 address bytes.
 struct IpKey {
@@ -143,7 +173,7 @@ struct Zone::Impl {
   };
   struct PtrRec {
     uint32_t net;
-    std::string_view target;  // into ptr_arena
+    uint32_t target;  // the entry in `names` of the target name (it is always one)
   };
   struct ClientRec {
     uint32_t container;
@@ -167,32 +197,32 @@ struct Zone::Impl {
   std::vector<Net> nets;
   std::vector<SocketAddr> host_upstreams;
 
-  FlatIndex names;  // lowercase name -> index into name_ranges
+  // A name's records; names with the same records (a container's name, its short id, both
+  // under the network's domain) share one slice of name_recs.
+  KeyIndex names;  // lowercase name
   std::vector<Range> name_ranges;
   std::vector<NameRec> name_recs;
   std::unique_ptr<std::atomic<uint32_t>[]> rotation;  // per name: round-robin position
 
-  FlatIndex domains;  // lowercase domain -> index into domain_ranges
-  std::vector<Range> domain_ranges;
+  KeyIndex domains;  // lowercase domain
+  Slices domain_slices;
   std::vector<uint32_t> domain_nets;
 
-  FlatIndex ptrs;  // IpKey -> index into ptr_ranges
-  std::vector<Range> ptr_ranges;
+  // Every endpoint address (IpKey): its PTR targets, and the endpoints that have it.
+  KeyIndex addrs;
+  Slices ptr_slices;
   std::vector<PtrRec> ptr_recs;
-  std::vector<std::unique_ptr<std::string>> ptr_arena;  // stable storage for PTR targets
-
-  FlatIndex clients;  // IpKey of an endpoint address -> index into client_ranges
-  std::vector<Range> client_ranges;
+  Slices client_slices;
   std::vector<ClientRec> client_recs;
 
-  FlatIndex containers;  // container id -> index into container_ranges
-  std::vector<Range> container_ranges;
+  KeyIndex containers;  // container id
+  Slices container_slices;
   std::vector<uint32_t> container_nets;
 
   std::vector<std::string> skipped;
 
   void nets_of_container(uint32_t c, Scope& s) const noexcept {
-    const Range r = container_ranges[c];
+    const Range r = container_slices.of(c);
     for (uint32_t i = r.begin; i < r.end; ++i) s.add(container_nets[i]);
   }
 
@@ -206,11 +236,11 @@ struct Zone::Impl {
         return s;
       }
     }
-    const uint32_t ci = clients.find(IpKey(client.addr).view());
+    const uint32_t ci = addrs.find(IpKey(client.addr).view());
     if (ci != kNone) {
       // One address can be an endpoint of two containers on networks with overlapping
       // subnets: the network listening where the query arrived decides.
-      const Range r = client_ranges[ci];
+      const Range r = client_slices.of(ci);
       uint32_t container = client_recs[r.begin].container;
       for (uint32_t i = r.begin; i < r.end; ++i) {
         const Net& n = nets[client_recs[i].net];
@@ -265,7 +295,7 @@ struct Zone::Impl {
   int domain_match(std::string_view name, const Scope& s) const noexcept {
     const uint32_t exact = domains.find(name);
     if (exact != kNone) {
-      const Range r = domain_ranges[exact];
+      const Range r = domain_slices.of(exact);
       for (uint32_t i = r.begin; i < r.end; ++i) {
         if (s.contains(domain_nets[i])) return 1;
       }
@@ -341,9 +371,9 @@ struct Zone::Impl {
 
     if (auto ip = parse_reverse(text)) {
       out.ptr = true;
-      const uint32_t p = ptrs.find(IpKey(*ip).view());
+      const uint32_t p = addrs.find(IpKey(*ip).view());
       if (p != kNone) {
-        const Range r = ptr_ranges[p];
+        const Range r = ptr_slices.of(p);
         uint32_t ttl = kMaxTtl;
         bool in_scope = false;
         for (uint32_t i = r.begin; i < r.end; ++i) {
@@ -351,11 +381,12 @@ struct Zone::Impl {
           in_scope = true;
           ttl = std::min(ttl, nets[ptr_recs[i].net].ttl);
           if ((qtype != kTypePTR && qtype != kTypeANY) || out.count == kMaxAnswers) continue;
-          if (std::find(out.names.begin(), out.names.begin() + out.count, ptr_recs[i].target) !=
+          const std::string_view target = names.key(ptr_recs[i].target);
+          if (std::find(out.names.begin(), out.names.begin() + out.count, target) !=
               out.names.begin() + out.count) {
             continue;
           }
-          out.names[out.count++] = ptr_recs[i].target;
+          out.names[out.count++] = target;
         }
         if (in_scope) {
           out.ttl = ttl;
@@ -407,6 +438,18 @@ Zone::Scope Zone::scope_of(const Client& client) const {
   for (size_t i = 0; i < s.n; ++i) out.networks.push_back(impl_->nets[s.nets[i]].name);
   std::sort(out.networks.begin(), out.networks.end());
   return out;
+}
+
+size_t Zone::table_bytes() const noexcept {
+  const Impl& z = *impl_;
+  size_t n = bytes_of(z.nets) + bytes_of(z.host_upstreams);
+  n += z.names.bytes() + bytes_of(z.name_ranges) + bytes_of(z.name_recs) +
+       z.names.size() * sizeof(std::atomic<uint32_t>);
+  n += z.domains.bytes() + z.domain_slices.bytes() + bytes_of(z.domain_nets);
+  n += z.addrs.bytes() + z.ptr_slices.bytes() + bytes_of(z.ptr_recs) + z.client_slices.bytes() +
+       bytes_of(z.client_recs);
+  n += z.containers.bytes() + z.container_slices.bytes() + bytes_of(z.container_nets);
+  return n;
 }
 
 size_t Zone::name_count() const noexcept {
@@ -551,10 +594,11 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
 
   std::unordered_map<std::string, std::pair<uint32_t, std::set<uint32_t>>>
       container_map;  // id -> (index, networks)
-  std::map<std::string, std::vector<std::pair<uint32_t, std::string>>>
-      ptr_map;  // IpKey -> (net, target)
-  std::map<std::string, std::vector<std::pair<uint32_t, uint32_t>>>
-      client_map;  // IpKey -> (container, net)
+  struct AddrUse {
+    std::vector<std::pair<uint32_t, std::string>> targets;  // (net, PTR target)
+    std::vector<std::pair<uint32_t, uint32_t>> owners;      // (container, net)
+  };
+  std::map<std::string, AddrUse> addr_map;  // IpKey -> its use
   std::vector<std::string> container_ids;
 
   for (const auto& e : endpoints) {
@@ -616,7 +660,8 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
     }
     for (const auto& ip : e.ips) {
       const std::string key(IpKey(ip).view());
-      auto& targets = ptr_map[key];
+      AddrUse& use = addr_map[key];
+      auto& targets = use.targets;
       auto add_target = [&](const std::string& label) {
         std::pair<uint32_t, std::string> t{ni, label + "." + net.domain};
         if (std::find(targets.begin(), targets.end(), t) == targets.end())
@@ -624,71 +669,88 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
       };
       for (size_t i = 0; i < nnames; ++i) add_target(labels[i]);
       if (nnames == 0 && id_usable) add_target(short_id);
-      auto& owners = client_map[key];
+      auto& owners = use.owners;
       const std::pair<uint32_t, uint32_t> owner{container, ni};
       if (std::find(owners.begin(), owners.end(), owner) == owners.end()) owners.push_back(owner);
     }
   }
 
-  // Freeze the maps into flat tables.
+  // Freeze the maps into flat tables, each allocated once at its final size: the zone lives
+  // long and its memory is most of the agent's.
   {
-    std::vector<std::pair<std::string, uint32_t>> keys;
+    // Sorted by (network, address), one of each: replies are deterministic before rotation.
+    // (Sort + unique, not a search per insert: 10,000 replicas under one alias stay cheap.)
+    size_t bytes = 0;
     for (auto& [name, recs] : name_map) {
-      // Sorted by (network, address), one of each: replies are deterministic before rotation.
-      // (Sort + unique, not a search per insert: 10,000 replicas under one alias stay cheap.)
       std::sort(recs.begin(), recs.end());
       recs.erase(std::unique(recs.begin(), recs.end()), recs.end());
-      const auto begin = static_cast<uint32_t>(impl->name_recs.size());
-      for (const auto& [n, ip] : recs) impl->name_recs.push_back({n, ip});
-      keys.emplace_back(name, static_cast<uint32_t>(impl->name_ranges.size()));
-      impl->name_ranges.push_back({begin, static_cast<uint32_t>(impl->name_recs.size())});
+      bytes += name.size();
     }
-    impl->names.build(keys);
+    std::map<std::vector<std::pair<uint32_t, net::IpAddr>>, Range> shared;
+    for (const auto& [name, recs] : name_map) shared.try_emplace(recs);
+    size_t nrecs = 0;
+    for (const auto& [recs, range] : shared) nrecs += recs.size();
+    impl->name_recs.reserve(nrecs);
+    for (auto& [recs, range] : shared) {
+      range.begin = static_cast<uint32_t>(impl->name_recs.size());
+      for (const auto& [n, ip] : recs) impl->name_recs.push_back({n, ip});
+      range.end = static_cast<uint32_t>(impl->name_recs.size());
+    }
+    impl->names.reserve(name_map.size(), bytes);
+    impl->name_ranges.reserve(name_map.size());
+    for (const auto& [name, recs] : name_map) {
+      impl->names.add(name);
+      impl->name_ranges.push_back(shared.at(recs));
+    }
+    impl->names.freeze();
     impl->rotation = std::make_unique<std::atomic<uint32_t>[]>(impl->name_ranges.size());
   }
   {
-    std::vector<std::pair<std::string, uint32_t>> keys;
     for (const auto& [domain, ns] : domain_map) {
-      const auto begin = static_cast<uint32_t>(impl->domain_nets.size());
+      impl->domains.add(domain);
       impl->domain_nets.insert(impl->domain_nets.end(), ns.begin(), ns.end());
-      keys.emplace_back(domain, static_cast<uint32_t>(impl->domain_ranges.size()));
-      impl->domain_ranges.push_back({begin, static_cast<uint32_t>(impl->domain_nets.size())});
+      impl->domain_slices.close(impl->domain_nets.size());
     }
-    impl->domains.build(keys);
+    impl->domains.freeze();
   }
   {
-    std::vector<std::pair<std::string, uint32_t>> keys;
-    for (auto& [key, targets] : ptr_map) {
-      const auto begin = static_cast<uint32_t>(impl->ptr_recs.size());
-      for (auto& [n, target] : targets) {
-        impl->ptr_arena.push_back(std::make_unique<std::string>(std::move(target)));
-        impl->ptr_recs.push_back({n, *impl->ptr_arena.back()});
+    size_t ntargets = 0;
+    size_t nowners = 0;
+    for (const auto& [key, use] : addr_map) {
+      ntargets += use.targets.size();
+      nowners += use.owners.size();
+    }
+    impl->addrs.reserve(addr_map.size(), addr_map.size() * sizeof(IpKey));
+    impl->ptr_slices.begin.reserve(addr_map.size() + 1);
+    impl->client_slices.begin.reserve(addr_map.size() + 1);
+    impl->ptr_recs.reserve(ntargets);
+    impl->client_recs.reserve(nowners);
+    for (const auto& [key, use] : addr_map) {
+      impl->addrs.add(key);
+      // Every target is some label under its network's domain, which `names` holds.
+      for (const auto& [n, target] : use.targets) {
+        const uint32_t entry = impl->names.find(target);
+        if (entry != kNone) impl->ptr_recs.push_back({n, entry});
       }
-      keys.emplace_back(key, static_cast<uint32_t>(impl->ptr_ranges.size()));
-      impl->ptr_ranges.push_back({begin, static_cast<uint32_t>(impl->ptr_recs.size())});
+      impl->ptr_slices.close(impl->ptr_recs.size());
+      for (const auto& [c, n] : use.owners) impl->client_recs.push_back({c, n});
+      impl->client_slices.close(impl->client_recs.size());
     }
-    impl->ptrs.build(keys);
+    impl->addrs.freeze();
   }
   {
-    std::vector<std::pair<std::string, uint32_t>> keys;
-    for (const auto& [key, owners] : client_map) {
-      const auto begin = static_cast<uint32_t>(impl->client_recs.size());
-      for (const auto& [c, n] : owners) impl->client_recs.push_back({c, n});
-      keys.emplace_back(key, static_cast<uint32_t>(impl->client_ranges.size()));
-      impl->client_ranges.push_back({begin, static_cast<uint32_t>(impl->client_recs.size())});
-    }
-    impl->clients.build(keys);
-  }
-  {
-    std::vector<std::pair<std::string, uint32_t>> keys;
+    size_t bytes = 0;
+    for (const auto& id : container_ids) bytes += id.size();
+    impl->containers.reserve(container_ids.size(), bytes);
+    impl->container_slices.begin.reserve(container_ids.size() + 1);
     for (uint32_t c = 0; c < container_ids.size(); ++c) {
       const auto& ns = container_map[container_ids[c]].second;
-      const auto begin = static_cast<uint32_t>(impl->container_nets.size());
+      impl->containers.add(container_ids[c]);
       impl->container_nets.insert(impl->container_nets.end(), ns.begin(), ns.end());
-      keys.emplace_back(container_ids[c], c);
-      impl->container_ranges.push_back({begin, static_cast<uint32_t>(impl->container_nets.size())});
+      impl->container_slices.close(impl->container_nets.size());
     }
-    impl->containers.build(keys);
+    impl->containers.freeze();
+    impl->container_nets.shrink_to_fit();
   }
   return std::make_shared<const Zone>(std::move(impl));
 }

@@ -118,6 +118,8 @@ class Zone {
   Scope scope_of(const Client& client) const;
 
   size_t name_count() const noexcept;  // distinct lowercase names answered
+  // Bytes held by the lookup tables (most of a snapshot; networks' own vectors not counted).
+  size_t table_bytes() const noexcept;
   std::vector<std::string> network_names() const;
   const std::vector<std::string>& skipped() const noexcept;  // "container \"id\" on \"net\": why"
 
