@@ -28,10 +28,7 @@ bool refused_or_failed(Rcode rc) noexcept {
 }  // namespace
 
 Forwarder::Forwarder(int epoll_fd, uint8_t tag, ForwardOptions options, ForwardSink& sink)
-    : epoll_fd_(epoll_fd), tag_(tag), options_(options), sink_(sink), rng_(random_seed()) {
-  buf_.resize(kMaxMessage + 1);
-  out_.resize(kMaxMessage);
-}
+    : epoll_fd_(epoll_fd), tag_(tag), options_(options), sink_(sink), rng_(random_seed()) {}
 
 Forwarder::~Forwarder() {
   for (auto& j : jobs_) {
@@ -61,6 +58,12 @@ bool Forwarder::start(std::span<const uint8_t> query, std::span<const SocketAddr
   if (upstreams.empty() || in_flight_ >= options_.max_in_flight) return false;
   auto m = parse(query);
   if (!m) return false;
+  // The buffers are sized on the first forwarded query: 128 KiB that a worker answering only
+  // from the zone never needs.
+  if (buf_.empty()) {
+    buf_.resize(kMaxMessage + 1);
+    out_.resize(kMaxMessage);
+  }
   uint32_t slot;
   if (!free_.empty()) {
     slot = free_.back();

@@ -122,7 +122,7 @@ class Forwarder {
   std::deque<Timer> attempt_timers_;  // FIFO: every job's attempt lasts the same
   std::deque<Timer> deadline_timers_;
   std::mt19937 rng_;
-  std::vector<uint8_t> buf_;  // one upstream answer (64 KiB)
+  std::vector<uint8_t> buf_;  // one upstream answer (64 KiB); empty until the first start()
   std::vector<uint8_t> out_;  // one reply to a client
 };
 

@@ -37,7 +37,9 @@ uint64_t make_tag(uint8_t kind, uint32_t index, uint32_t gen = 0) {
 }
 
 constexpr size_t kBatch = 32;               // datagrams per recvmmsg/sendmmsg
-constexpr size_t kRecvSize = 4096;          // a query; longer ones arrive cut and are dropped
+// A query. Even with EDNS options one is a few hundred bytes; longer ones arrive cut and are
+// dropped. (Each worker holds kBatch of these.)
+constexpr size_t kRecvSize = kMaxUdpPayload;
 constexpr int kBatchesPerWake = 8;          // then the other sockets get their turn
 constexpr size_t kCtlSize = 64;             // room for one in6_pktinfo control message
 constexpr size_t kMaxTcpPending = 32;       // forwarded queries in flight per TCP connection
@@ -290,7 +292,6 @@ class Worker final : public ForwardSink {
                                                       .attempt = s_.options.forward_attempt,
                                                       .max_in_flight = s_.options.max_forwards},
                                        *this);
-    tcp_out_.resize(kMaxMessage);
     return {};
   }
 
@@ -667,6 +668,8 @@ class Worker final : public ForwardSink {
     Conn& c = conns_[slot];
     const BoundListener& l = s_.listeners[c.listener];
     const Client client{c.peer, c.local, l.container_id};
+    // Sized on the first TCP query: most workers only ever see UDP.
+    if (tcp_out_.empty()) tcp_out_.resize(kMaxMessage);
     Outcome o = responder_.respond(zone_.get(), client, Transport::kTcp, query, tcp_out_);
     count(o, Transport::kTcp);
     log_bad(c.peer, o);
