@@ -1,6 +1,7 @@
 #include "agent/agent.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -80,26 +81,30 @@ Expected<void> take_lock(int fd) {
   return {};
 }
 
+// Memory the agent's heap holds but no longer uses goes back to the kernel. glibc returns only
+// the top of the heap by itself; a sync frees its scratch (the store's records, the zone
+// build's maps, SQLite's page cache) all over it.
+void trim_heap() {
+  ::malloc_trim(0);
+}
+
 class Agent {
  public:
-  explicit Agent(const AgentOptions& o, std::unique_ptr<store::Store> st)
-      : opts_(o), store_(std::move(st)) {}
+  Agent(const AgentOptions& o, std::string database) : opts_(o), database_(std::move(database)) {}
 
   // Re-reads the store and makes the servers match it. A failure keeps what was served.
   Expected<void> sync() {
-    std::vector<store::Endpoint> endpoints;
-    auto read = store_->view([&](store::Txn& t) -> Expected<void> {
-      auto eps = t.list_endpoints("");
-      if (!eps) return fail(eps.error());
-      endpoints = std::move(*eps);
-      return {};
-    });
-    if (!read) return read;
-    Plan plan = plan_from(endpoints);
+    Plan plan;
+    {
+      auto endpoints = read_endpoints();
+      if (!endpoints) return fail(endpoints.error());
+      plan = plan_from(*endpoints);
+    }  // the records go before the zone is built: a lower peak
     dns::ZoneOptions zo{.skip_invalid_endpoints = true};
     if (auto ups = dns::read_resolv_conf(opts_.resolv_conf)) zo.host_upstreams = std::move(*ups);
     auto zone = dns::build_zone(plan.networks, plan.endpoints, zo);
     if (!zone) return fail(zone.error());
+    plan.endpoints = {};
     for (const auto& why : (*zone)->skipped()) log("not served: " + why);
 
     std::string errors;
@@ -130,6 +135,28 @@ class Agent {
   bool idle() const { return networks_ == 0; }
 
  private:
+  // The store is opened for each sync and closed after it: between syncs the agent keeps no
+  // SQLite connection, whose page cache alone grows to 2 MiB over 10,000 endpoints. Opening is
+  // cheap next to the sync itself (the plugins open the store on every call).
+  Expected<std::vector<store::Endpoint>> read_endpoints() {
+    // Opening creates a missing database, and its folder: not when the data dir was removed
+    // under a running agent (which then exits, see run_agent).
+    if (::access(database_.c_str(), F_OK) != 0) {
+      return fail(cni::sys_error(errno, "store \"" + database_ + "\"", cni::Code::kStore));
+    }
+    auto st = store::SqliteStore::open(database_);
+    if (!st) return fail(st.error());
+    std::vector<store::Endpoint> endpoints;
+    auto read = st->view([&](store::Txn& t) -> Expected<void> {
+      auto eps = t.list_endpoints("");
+      if (!eps) return fail(eps.error());
+      endpoints = std::move(*eps);
+      return {};
+    });
+    if (!read) return fail(read.error());
+    return endpoints;
+  }
+
   Expected<std::unique_ptr<dns::Server>> start_server(const ListenerSpec& spec) {
     dns::Listener l{.address = {spec.address, opts_.dns_port},
                     .container_id = spec.container_id,
@@ -159,7 +186,7 @@ class Agent {
   }
 
   AgentOptions opts_;
-  std::unique_ptr<store::Store> store_;
+  std::string database_;
   std::map<std::string, std::unique_ptr<dns::Server>> servers_;
   size_t networks_ = 0;
 };
@@ -210,6 +237,15 @@ void serve_one(int conn, Agent& agent, uint64_t& generation) {
 }  // namespace
 
 int run_agent(const AgentOptions& options) {
+  // The agent lives long, and most of its memory is the zone snapshot, rebuilt on every sync.
+  // glibc's defaults suit short programs: each free of a mapped block raises the mmap
+  // threshold (up to 32 MiB), after which a zone's big tables come from the heap and stay
+  // resident when that zone is dropped; and each thread that allocates gets an arena of its
+  // own. A fixed threshold keeps a snapshot's big tables mappings of their own, unmapped when
+  // the last worker lets go of the old snapshot. One arena: the workers allocate only for TCP
+  // clients and forwarded queries (and per-thread caches serve most of that).
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  ::mallopt(M_ARENA_MAX, 1);
   const Paths p = paths_for(options.data_dir);
   auto fail_start = [&](const std::string& why) {
     log(why);
@@ -236,11 +272,14 @@ int run_agent(const AgentOptions& options) {
     return fail_start("another weir-agent holds " + p.lock + ": " + ok.error().msg);
   }
 
-  auto st = store::SqliteStore::open(
-      store::database_path(options.data_dir.empty() ? store::kDefaultDataDir : options.data_dir));
-  if (!st) return fail_start(st.error().msg);
-  Agent agent(options, std::make_unique<store::SqliteStore>(std::move(*st)));
+  // Opened once here to fail early (it creates and migrates the database); each sync opens
+  // its own connection.
+  const std::string database =
+      store::database_path(options.data_dir.empty() ? store::kDefaultDataDir : options.data_dir);
+  if (auto st = store::SqliteStore::open(database); !st) return fail_start(st.error().msg);
+  Agent agent(options, database);
   if (auto ok = agent.sync(); !ok) log("initial sync: " + ok.error().msg);
+  trim_heap();
 
   auto control = listen_control(p.socket);
   if (!control) return fail_start(control.error().msg);
@@ -269,13 +308,18 @@ int run_agent(const AgentOptions& options) {
       (void)!::read(sigfd.get(), &si, sizeof(si));
       if (si.ssi_signo == SIGHUP) {
         if (auto ok = agent.sync(); !ok) log("sync: " + ok.error().msg);
+        trim_heap();
       } else {
         running = false;
       }
     }
     if (fds[0].revents & POLLIN) {
       Fd conn(::accept4(control->get(), nullptr, nullptr, SOCK_CLOEXEC));
-      if (conn.get() >= 0) serve_one(conn.get(), agent, generation);
+      if (conn.get() >= 0) {
+        serve_one(conn.get(), agent, generation);
+        conn = Fd();  // the plugin has its answer: trim on our own time
+        trim_heap();
+      }
       // The last DNS network is gone: stop listening before the lock is released, so that a
       // plugin that comes now starts a fresh agent instead of talking to this one.
       if (agent.idle() && options.exit_when_idle) running = false;
