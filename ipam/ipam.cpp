@@ -2,6 +2,7 @@
 #include "ipam/ipam.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <set>
 
 namespace weir::ipam {
@@ -25,6 +26,36 @@ bool store_missing(const std::string& data_dir) {
   if (data_dir.empty() || data_dir[0] != '/') return true;
   return !path_exists(store::database_path(data_dir));
 }
+
+// Whether the caller's open store (see OpenStore) is data_dir's.
+bool is_open(const OpenStore& open, const std::string& data_dir) {
+  auto folder = [](const std::string& d) { return d.empty() ? std::string(store::kDefaultDataDir) : d; };
+  return open.store != nullptr && folder(open.data_dir) == folder(data_dir);
+}
+
+// The store a verb works on: the caller's when it is data_dir's, else its own.
+class UsedStore {
+ public:
+  static Expected<UsedStore> get(const std::string& data_dir, const Seams& seams,
+                                 const OpenStore& open) {
+    if (is_open(open, data_dir)) {
+      if (auto ok = sweep_after_reboot(*open.store, seams); !ok) return fail(ok.error());
+      return UsedStore(open.store, nullptr);
+    }
+    auto db = open_store(data_dir, seams);
+    if (!db) return fail(db.error());
+    auto owned = std::make_unique<store::SqliteStore>(std::move(*db));
+    store::Store* s = owned.get();
+    return UsedStore(s, std::move(owned));
+  }
+  store::Store* operator->() const { return store_; }
+
+ private:
+  UsedStore(store::Store* s, std::unique_ptr<store::SqliteStore> owned)
+      : store_(s), owned_(std::move(owned)) {}
+  store::Store* store_;
+  std::unique_ptr<store::SqliteStore> owned_;
+};
 
 Expected<void> check_leases(store::Txn& txn, const cni::Call& call,
                             const std::vector<RangeSet>& sets) {
@@ -59,13 +90,13 @@ Expected<void> check_leases(store::Txn& txn, const cni::Call& call,
 
 }  // namespace
 
-Expected<cni::Result> add(const cni::Call& call, const Seams& seams) {
+Expected<cni::Result> add(const cni::Call& call, const Seams& seams, const OpenStore& open) {
   auto config = parse_config(call.conf, call.env.args);
   if (!config) return fail(config.error());
-  auto db = open_store(config->data_dir, seams);
+  auto db = UsedStore::get(config->data_dir, seams, open);
   if (!db) return fail(db.error());
   std::vector<Assigned> got;
-  auto ok = db->transact([&](store::Txn& txn) -> Expected<void> {
+  auto ok = (*db)->transact([&](store::Txn& txn) -> Expected<void> {
     auto sets = network_sets(txn, *config, seams, PoolMode::kChoose);
     if (!sets) return fail(sets.error());
     auto a = allocate(txn, {.network = config->network,
@@ -84,36 +115,36 @@ Expected<cni::Result> add(const cni::Call& call, const Seams& seams) {
   return make_result(*config, got);
 }
 
-Expected<void> del(const cni::Call& call, const Seams& seams) {
+Expected<void> del(const cni::Call& call, const Seams& seams, const OpenStore& open) {
   const std::string dir = data_dir_of(call.conf);
-  if (store_missing(dir)) return {};
-  auto db = open_store(dir, seams);
+  if (!is_open(open, dir) && store_missing(dir)) return {};
+  auto db = UsedStore::get(dir, seams, open);
   if (!db) return fail(db.error());
-  return db->transact([&](store::Txn& txn) -> Expected<void> {
+  return (*db)->transact([&](store::Txn& txn) -> Expected<void> {
     auto n = txn.release(call.conf.name, call.env.container_id, call.env.ifname);
     if (!n) return fail(n.error());
     return {};
   });
 }
 
-Expected<void> check(const cni::Call& call, const Seams& seams) {
+Expected<void> check(const cni::Call& call, const Seams& seams, const OpenStore& open) {
   auto config = parse_config(call.conf, call.env.args);
   if (!config) return fail(config.error());
-  auto db = open_store(config->data_dir, seams);
+  auto db = UsedStore::get(config->data_dir, seams, open);
   if (!db) return fail(db.error());
-  return db->view([&](store::Txn& txn) -> Expected<void> {
+  return (*db)->view([&](store::Txn& txn) -> Expected<void> {
     auto sets = network_sets(txn, *config, seams, PoolMode::kRecorded);
     if (!sets) return fail(sets.error());
     return check_leases(txn, call, *sets);
   });
 }
 
-Expected<void> status(const cni::Call& call, const Seams& seams) {
+Expected<void> status(const cni::Call& call, const Seams& seams, const OpenStore& open) {
   auto config = parse_config(call.conf, call.env.args);
   if (!config) return fail(config.error());
-  auto db = open_store(config->data_dir, seams);
+  auto db = UsedStore::get(config->data_dir, seams, open);
   if (!db) return fail(db.error());
-  return db->view([&](store::Txn& txn) -> Expected<void> {
+  return (*db)->view([&](store::Txn& txn) -> Expected<void> {
     auto sets = network_sets(txn, *config, seams, PoolMode::kPreview);
     if (!sets) return fail(sets.error());
     auto full = first_exhausted(txn, config->network, *sets);
@@ -126,13 +157,13 @@ Expected<void> status(const cni::Call& call, const Seams& seams) {
 }
 
 Expected<void> gc(const cni::Call& call, const std::vector<cni::Attachment>& valid,
-                  const Seams& seams) {
+                  const Seams& seams, const OpenStore& open) {
   const std::string dir = data_dir_of(call.conf);
-  if (store_missing(dir)) return {};
-  auto db = open_store(dir, seams);
+  if (!is_open(open, dir) && store_missing(dir)) return {};
+  auto db = UsedStore::get(dir, seams, open);
   if (!db) return fail(db.error());
   const std::set<cni::Attachment> keep(valid.begin(), valid.end());
-  return db->transact([&](store::Txn& txn) -> Expected<void> {
+  return (*db)->transact([&](store::Txn& txn) -> Expected<void> {
     auto leases = txn.list_leases(call.conf.name);
     if (!leases) return fail(leases.error());
     for (const auto& l : *leases) {

@@ -33,16 +33,24 @@ struct Seams {
   std::function<int64_t()> now = unix_now;
 };
 
+// A store the caller already holds open, and the data folder it belongs to ("" = the default).
+// The verbs use it instead of opening their own when the config's dataDir is that folder:
+// weir's plugins pass theirs, so a call opens the database once, not twice.
+struct OpenStore {
+  std::string data_dir;
+  store::Store* store = nullptr;
+};
+
 // The CNI verbs. DEL releases by (container id, ifname) and is idempotent; CHECK verifies that
 // the attachment holds a lease in every range set (and every prevResult address of ours);
 // STATUS fails with 50 when a range set is exhausted; GC releases every lease of the network
 // whose attachment is not in `valid`.
-Expected<cni::Result> add(const cni::Call& call, const Seams& seams = {});
-Expected<void> del(const cni::Call& call, const Seams& seams = {});
-Expected<void> check(const cni::Call& call, const Seams& seams = {});
-Expected<void> status(const cni::Call& call, const Seams& seams = {});
+Expected<cni::Result> add(const cni::Call& call, const Seams& seams = {}, const OpenStore& open = {});
+Expected<void> del(const cni::Call& call, const Seams& seams = {}, const OpenStore& open = {});
+Expected<void> check(const cni::Call& call, const Seams& seams = {}, const OpenStore& open = {});
+Expected<void> status(const cni::Call& call, const Seams& seams = {}, const OpenStore& open = {});
 Expected<void> gc(const cni::Call& call, const std::vector<cni::Attachment>& valid,
-                  const Seams& seams = {});
+                  const Seams& seams = {}, const OpenStore& open = {});
 
 // The verbs for plugin_main (ipam/main.cpp).
 cni::Verbs verbs();

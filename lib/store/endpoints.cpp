@@ -103,6 +103,14 @@ Expected<std::vector<Endpoint>> SqliteTxn::list_endpoints(std::string_view netwo
       network));
 }
 
+Expected<bool> SqliteTxn::has_endpoints(std::string_view network) {
+  auto q = db_.query("SELECT 1 FROM endpoints WHERE network = ? LIMIT 1", network);
+  if (!q) return fail(q.error());
+  auto row = q->next();
+  if (!row) return fail(row.error());
+  return *row;
+}
+
 Expected<std::vector<Endpoint>> SqliteTxn::endpoints_named(std::string_view network,
                                                            std::string_view name) {
   // CROSS JOIN keeps the name index as the outer loop (SQLite does not reorder it); left to

@@ -51,6 +51,7 @@ class SqliteTxn final : public Txn {
   Expected<void> del_endpoint(std::string_view network, std::string_view container_id,
                               std::string_view ifname) override;
   Expected<std::vector<Endpoint>> list_endpoints(std::string_view network) override;
+  Expected<bool> has_endpoints(std::string_view network) override;
   Expected<std::vector<Endpoint>> endpoints_named(std::string_view network,
                                                   std::string_view name) override;
 

@@ -242,9 +242,9 @@ class BridgeLock {
 Expected<void> del_network_if_empty(store::Store& st, netlink::Socket& hs, BridgeLock& lock,
                                     const std::string& network, const std::string& bridge) {
   if (auto ok = lock.exclusive(); !ok) return ok;
-  auto left = list_endpoints(st, network);
+  auto left = has_endpoints(st, network);
   if (!left) return fail(left.error());
-  if (!left->empty()) return {};
+  if (*left) return {};
   if (auto ok = firewall::del_network(network); !ok) return ok;
   if (auto removed = firewall::del_table_if_unused(); !removed) return fail(removed.error());
   auto br = netlink::get_link(hs, bridge);
@@ -284,10 +284,11 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   // Addresses first: an exhausted range fails before any kernel change.
   cni::Result addrs;
   if (cfg->ipam) {
-    auto r = ipam_add(call);
+    const ipam::OpenStore shared{cfg->data_dir, store->get()};
+    auto r = ipam_add(call, shared);
     if (!r) return fail(r.error());
     addrs = std::move(*r);
-    undo.push("release addresses", [&call] { return ipam_del(call); });
+    undo.push("release addresses", [&call, shared] { return ipam_del(call, shared); });
     for (auto& ip : addrs.ips) {
       if (!ip.gateway) ip.gateway = ip.address.network().first().next();
     }
@@ -367,7 +368,7 @@ Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni:
   if (!*ep || has_rules(**ep)) {
     if (auto ok = firewall::del_endpoint(call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
   }
-  if (auto ok = ipam_del(call); !ok) return ok;
+  if (auto ok = ipam_del(call, {data_dir, &st}); !ok) return ok;
   if (auto ok = forget_endpoint(st, call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
   if (*ep && dns_endpoint((*ep)->extra)) {
     if (auto ok = sync_dns(data_dir, false); !ok) return ok;
@@ -418,7 +419,7 @@ Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>&
     return firewall::del_endpoint(ep.network, ep.container_id, ep.ifname);
   });
   if (!collected) return collected;
-  if (auto ok = ipam_gc(call, valid); !ok) return ok;
+  if (auto ok = ipam_gc(call, valid, {cfg->data_dir, store->get()}); !ok) return ok;
   auto lock = BridgeLock::open(cfg->data_dir);
   if (!lock) return fail(lock.error());
   return del_network_if_empty(**store, *hs, *lock, call.conf.name, cfg->bridge);

@@ -91,4 +91,16 @@ Expected<std::vector<std::string>> parse_aliases(const cni::NetConf& conf) {
   return out;
 }
 
+Expected<bool> has_endpoints(store::Store& st, const std::string& network) {
+  bool any = false;
+  auto ok = st.view([&](store::Txn& t) -> Expected<void> {
+    auto has = t.has_endpoints(network);
+    if (!has) return fail(has.error());
+    any = *has;
+    return {};
+  });
+  if (!ok) return fail(ok.error());
+  return any;
+}
+
 }  // namespace weir::plugins

@@ -34,6 +34,7 @@ Expected<store::Endpoint> require_endpoint(store::Store& st, const cni::Call& ca
 Expected<void> forget_endpoint(store::Store& st, const std::string& network,
                                const std::string& container_id, const std::string& ifname);
 Expected<std::vector<store::Endpoint>> list_endpoints(store::Store& st, const std::string& network);
+Expected<bool> has_endpoints(store::Store& st, const std::string& network);
 
 // The aliases a runtime asks for: runtimeConfig.aliases as podman sends it
 // ({"<network>": ["alias", …]}) or a plain list.

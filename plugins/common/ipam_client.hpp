@@ -5,16 +5,19 @@
 
 #include <vector>
 
+#include "ipam/ipam.hpp"
 #include "lib/cni/plugin.hpp"
 
 namespace weir::plugins {
 
 inline constexpr std::string_view kWeirIpam = "weir-ipam";
 
-Expected<cni::Result> ipam_add(const cni::Call& call);
-Expected<void> ipam_del(const cni::Call& call);
-Expected<void> ipam_check(const cni::Call& call);
-Expected<void> ipam_status(const cni::Call& call);
-Expected<void> ipam_gc(const cni::Call& call, const std::vector<cni::Attachment>& valid);
+// `open`: the caller's store, which the in-process allocator uses when it is the same folder.
+Expected<cni::Result> ipam_add(const cni::Call& call, const ipam::OpenStore& open = {});
+Expected<void> ipam_del(const cni::Call& call, const ipam::OpenStore& open = {});
+Expected<void> ipam_check(const cni::Call& call, const ipam::OpenStore& open = {});
+Expected<void> ipam_status(const cni::Call& call, const ipam::OpenStore& open = {});
+Expected<void> ipam_gc(const cni::Call& call, const std::vector<cni::Attachment>& valid,
+                       const ipam::OpenStore& open = {});
 
 }  // namespace weir::plugins

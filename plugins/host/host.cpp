@@ -43,7 +43,7 @@ Expected<void> cmd_del(const cni::Call& call) {
   if (!ep) return fail(ep.error());
   if (recorded_device_mode(*ep, *cfg)) {
     if (auto ok = release_device(call.env.netns, call.env.ifname, *ep); !ok) return ok;
-    if (auto ok = ipam_del(call); !ok) return ok;
+    if (auto ok = ipam_del(call, {cfg->data_dir, store->get()}); !ok) return ok;
   }
   if (auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname); !ok) {
     return ok;
@@ -78,7 +78,7 @@ Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>&
     return release_device(ep.netns, ep.ifname, ep);
   });
   if (!collected) return collected;
-  return ipam_gc(call, valid);
+  return ipam_gc(call, valid, {cfg->data_dir, store->get()});
 }
 
 }  // namespace

@@ -101,10 +101,11 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   // Addresses first: an exhausted range fails before any kernel change.
   cni::Result addrs;
   if (cfg->ipam) {
-    auto r = ipam_add(call);
+    const ipam::OpenStore shared{cfg->data_dir, store->get()};
+    auto r = ipam_add(call, shared);
     if (!r) return fail(r.error());
     addrs = std::move(*r);
-    undo.push("release addresses", [&call] { return ipam_del(call); });
+    undo.push("release addresses", [&call, shared] { return ipam_del(call, shared); });
   }
   // Made in the container under a temporary name (the master is looked up where it is), then
   // renamed there to CNI_IFNAME.
@@ -197,7 +198,7 @@ Expected<void> cmd_del(const cni::Call& call) {
   auto ep = load_endpoint(**store, call);
   if (!ep) return fail(ep.error());
   if (auto ok = del_container_link(call.env.netns, call.env.ifname); !ok) return ok;
-  if (auto ok = ipam_del(call); !ok) return ok;
+  if (auto ok = ipam_del(call, {cfg->data_dir, store->get()}); !ok) return ok;
   auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname);
   if (!ok) return ok;
   // A running agent drops the names (and the resolver in the container's netns).
@@ -296,7 +297,7 @@ Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>&
     return del_container_link(ep.netns, ep.ifname);
   });
   if (!collected) return collected;
-  return ipam_gc(call, valid);
+  return ipam_gc(call, valid, {cfg->data_dir, store->get()});
 }
 
 }  // namespace

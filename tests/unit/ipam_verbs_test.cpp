@@ -39,6 +39,31 @@ class IpamVerbs : public ::testing::Test {
   Seams seams_ = test::quiet_seams();
 };
 
+// A caller's open store of the same folder is used, not a second connection; one of another
+// folder is not.
+TEST_F(IpamVerbs, UsesTheCallersStoreOfTheSameFolder) {
+  auto mem = store::SqliteStore::open_memory();
+  ASSERT_TRUE(mem);
+  auto r = add(call("c1"), seams_, {.data_dir = tmp_.path(), .store = &*mem});
+  ASSERT_TRUE(r) << r.error().msg;
+  EXPECT_FALSE(std::filesystem::exists(store::database_path(tmp_.path())));
+  size_t n = 0;
+  ASSERT_TRUE(mem->view([&](store::Txn& t) -> Expected<void> {
+    n = t.list_leases("net1").value().size();
+    return {};
+  }));
+  EXPECT_EQ(n, 1u);
+  ASSERT_TRUE(del(call("c1"), seams_, {.data_dir = tmp_.path(), .store = &*mem}));
+  ASSERT_TRUE(mem->view([&](store::Txn& t) -> Expected<void> {
+    n = t.list_leases("net1").value().size();
+    return {};
+  }));
+  EXPECT_EQ(n, 0u);
+
+  ASSERT_TRUE(add(call("c2"), seams_, {.data_dir = "/elsewhere", .store = &*mem}));
+  EXPECT_EQ(leases().size(), 1u);  // in tmp_'s own database file
+}
+
 TEST_F(IpamVerbs, AddCheckDel) {
   auto r = add(call("c1"), seams_);
   ASSERT_TRUE(r) << r.error().msg;

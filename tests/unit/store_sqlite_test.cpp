@@ -251,6 +251,10 @@ TEST_F(StoreSqlite, EndpointsWithNamesAndAliases) {
     ASSERT_TRUE(t.del_endpoint("n", "c1", "eth0"));
     EXPECT_TRUE(t.endpoints_named("n", "web").value().empty());
     EXPECT_EQ(t.list_endpoints("").value().size(), 1u);
+    EXPECT_TRUE(t.has_endpoints("n").value());
+    EXPECT_FALSE(t.has_endpoints("m").value());
+    ASSERT_TRUE(t.del_endpoint("n", "c2", "eth0"));
+    EXPECT_FALSE(t.has_endpoints("n").value());
   });
 }
 
