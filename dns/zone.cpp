@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <map>
+#include <memory>
+#include <memory_resource>
 #include <set>
 #include <unordered_map>
 
@@ -28,6 +33,63 @@ uint64_t hash_bytes(std::string_view s) noexcept {
   return h;
 }
 
+// Where a zone's tables live: anonymous mappings of the zone's own, filled by bump allocation
+// and unmapped with the zone. A snapshot's memory goes back to the kernel the moment its last
+// reader drops it, on whatever thread that is, and its tables share no page with the heap.
+// Nothing is freed before that, so every table is sized once (reserve) and never grown.
+class TableMemory final : public std::pmr::memory_resource {
+ public:
+  TableMemory() = default;
+  TableMemory(const TableMemory&) = delete;
+  TableMemory& operator=(const TableMemory&) = delete;
+  ~TableMemory() override {
+    for (const auto& m : maps_) ::munmap(m.base, m.size);
+  }
+
+  template <class T>
+  std::span<T> make_array(size_t n) {
+    auto* p = static_cast<T*>(allocate(n * sizeof(T), alignof(T)));
+    std::uninitialized_value_construct_n(p, n);
+    return {p, n};
+  }
+  size_t used() const noexcept { return used_; }  // bytes handed out
+
+ private:
+  // A table that does not fit what is left starts a new mapping (what is left of the old one
+  // is never touched, so it costs no memory).
+  static constexpr size_t kChunk = 256 * 1024;
+  struct Map {
+    void* base;
+    size_t size;
+  };
+
+  void* do_allocate(size_t bytes, size_t align) override {
+    size_t off = (top_ + align - 1) & ~(align - 1);
+    if (maps_.empty() || off + bytes > maps_.back().size) {
+      static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+      const size_t size = std::max(kChunk, (bytes + page - 1) / page * page);
+      void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) throw std::bad_alloc();
+      maps_.push_back({p, size});
+      off = 0;
+    }
+    top_ = off + bytes;
+    used_ += bytes;
+    return static_cast<char*>(maps_.back().base) + off;
+  }
+  void do_deallocate(void*, size_t, size_t) override {}  // all at once, by the destructor
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+    return this == &other;
+  }
+
+  std::vector<Map> maps_;
+  size_t top_ = 0;  // in the last mapping
+  size_t used_ = 0;
+};
+
+template <class T>
+using Table = std::pmr::vector<T>;
+
 // An index of distinct byte-string keys, built once. The keys lie back to back in one arena
 // (entry i is the i-th key added); the table is open addressing over 8-byte slots (32 bits of
 // the hash and the entry), at most two thirds full, so a lookup is one probe sequence over a
@@ -35,20 +97,20 @@ uint64_t hash_bytes(std::string_view s) noexcept {
 // arrays, indexed by entry: nothing per key is allocated on its own.
 class KeyIndex {
  public:
+  explicit KeyIndex(TableMemory* m) : arena_(m), ends_(m), slots_(m) {}
+  // Before the first add(): how many keys, of how many bytes in all.
   void reserve(size_t keys, size_t bytes) {
     ends_.reserve(keys);
     arena_.reserve(bytes);
   }
   // Returns the new key's entry. Keys must be distinct.
   uint32_t add(std::string_view key) {
-    arena_ += key;
+    arena_.insert(arena_.end(), key.begin(), key.end());
     ends_.push_back(static_cast<uint32_t>(arena_.size()));
     return static_cast<uint32_t>(ends_.size() - 1);
   }
   // Builds the table; no add() after it.
   void freeze() {
-    arena_.shrink_to_fit();
-    ends_.shrink_to_fit();
     size_t cap = 8;
     while (cap * 2 < ends_.size() * 3) cap <<= 1;
     slots_.assign(cap, Slot{});
@@ -77,19 +139,15 @@ class KeyIndex {
     return {arena_.data() + begin, ends_[entry] - begin};
   }
   size_t size() const noexcept { return ends_.size(); }
-  size_t bytes() const noexcept {
-    return arena_.capacity() + ends_.capacity() * sizeof(uint32_t) +
-           slots_.capacity() * sizeof(Slot);
-  }
 
  private:
   struct Slot {
     uint32_t tag = 0;
     uint32_t entry = kNone;
   };
-  std::string arena_;
-  std::vector<uint32_t> ends_;  // key i is arena_[ends_[i - 1], ends_[i])
-  std::vector<Slot> slots_;
+  Table<char> arena_;
+  Table<uint32_t> ends_;  // key i is arena_[ends_[i - 1], ends_[i])
+  Table<Slot> slots_;
   size_t mask_ = 0;
 };
 
@@ -100,16 +158,15 @@ struct Range {
 
 // Per entry of an index, its slice of one record array: entry i owns [begin[i], begin[i + 1]).
 struct Slices {
-  std::vector<uint32_t> begin{0};
+  explicit Slices(TableMemory* m) : begin(m) {}
+  void reserve(size_t entries) {
+    begin.reserve(entries + 1);
+    begin.push_back(0);
+  }
   void close(size_t end) { begin.push_back(static_cast<uint32_t>(end)); }
   Range of(uint32_t entry) const noexcept { return {begin[entry], begin[entry + 1]}; }
-  size_t bytes() const noexcept { return begin.capacity() * sizeof(uint32_t); }
+  Table<uint32_t> begin;
 };
-
-template <class T>
-size_t bytes_of(const std::vector<T>& v) noexcept {
-  return v.capacity() * sizeof(T);
-}
 
 // Addresses as hash keys: family byte + 16 address bytes.
 struct IpKey {
@@ -194,30 +251,31 @@ struct Zone::Impl {
     }
   };
 
+  TableMemory memory;  // first: the tables below live in it
   std::vector<Net> nets;
   std::vector<SocketAddr> host_upstreams;
 
   // A name's records; names with the same records (a container's name, its short id, both
   // under the network's domain) share one slice of name_recs.
-  KeyIndex names;  // lowercase name
-  std::vector<Range> name_ranges;
-  std::vector<NameRec> name_recs;
-  std::unique_ptr<std::atomic<uint32_t>[]> rotation;  // per name: round-robin position
+  KeyIndex names{&memory};  // lowercase name
+  Table<Range> name_ranges{&memory};
+  Table<NameRec> name_recs{&memory};
+  std::span<std::atomic<uint32_t>> rotation;  // per name: round-robin position
 
-  KeyIndex domains;  // lowercase domain
-  Slices domain_slices;
-  std::vector<uint32_t> domain_nets;
+  KeyIndex domains{&memory};  // lowercase domain
+  Slices domain_slices{&memory};
+  Table<uint32_t> domain_nets{&memory};
 
   // Every endpoint address (IpKey): its PTR targets, and the endpoints that have it.
-  KeyIndex addrs;
-  Slices ptr_slices;
-  std::vector<PtrRec> ptr_recs;
-  Slices client_slices;
-  std::vector<ClientRec> client_recs;
+  KeyIndex addrs{&memory};
+  Slices ptr_slices{&memory};
+  Table<PtrRec> ptr_recs{&memory};
+  Slices client_slices{&memory};
+  Table<ClientRec> client_recs{&memory};
 
-  KeyIndex containers;  // container id
-  Slices container_slices;
-  std::vector<uint32_t> container_nets;
+  KeyIndex containers{&memory};  // container id
+  Slices container_slices{&memory};
+  Table<uint32_t> container_nets{&memory};
 
   std::vector<std::string> skipped;
 
@@ -441,15 +499,7 @@ Zone::Scope Zone::scope_of(const Client& client) const {
 }
 
 size_t Zone::table_bytes() const noexcept {
-  const Impl& z = *impl_;
-  size_t n = bytes_of(z.nets) + bytes_of(z.host_upstreams);
-  n += z.names.bytes() + bytes_of(z.name_ranges) + bytes_of(z.name_recs) +
-       z.names.size() * sizeof(std::atomic<uint32_t>);
-  n += z.domains.bytes() + z.domain_slices.bytes() + bytes_of(z.domain_nets);
-  n += z.addrs.bytes() + z.ptr_slices.bytes() + bytes_of(z.ptr_recs) + z.client_slices.bytes() +
-       bytes_of(z.client_recs);
-  n += z.containers.bytes() + z.container_slices.bytes() + bytes_of(z.container_nets);
-  return n;
+  return impl_->memory.used();
 }
 
 size_t Zone::name_count() const noexcept {
@@ -675,8 +725,7 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
     }
   }
 
-  // Freeze the maps into flat tables, each allocated once at its final size: the zone lives
-  // long and its memory is most of the agent's.
+  // Freeze the maps into the zone's tables, each sized once (TableMemory never frees).
   {
     // Sorted by (network, address), one of each: replies are deterministic before rotation.
     // (Sort + unique, not a search per insert: 10,000 replicas under one alias stay cheap.)
@@ -703,9 +752,18 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
       impl->name_ranges.push_back(shared.at(recs));
     }
     impl->names.freeze();
-    impl->rotation = std::make_unique<std::atomic<uint32_t>[]>(impl->name_ranges.size());
+    impl->rotation = impl->memory.make_array<std::atomic<uint32_t>>(name_map.size());
   }
   {
+    size_t bytes = 0;
+    size_t nnets = 0;
+    for (const auto& [domain, ns] : domain_map) {
+      bytes += domain.size();
+      nnets += ns.size();
+    }
+    impl->domains.reserve(domain_map.size(), bytes);
+    impl->domain_slices.reserve(domain_map.size());
+    impl->domain_nets.reserve(nnets);
     for (const auto& [domain, ns] : domain_map) {
       impl->domains.add(domain);
       impl->domain_nets.insert(impl->domain_nets.end(), ns.begin(), ns.end());
@@ -714,15 +772,17 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
     impl->domains.freeze();
   }
   {
+    size_t bytes = 0;
     size_t ntargets = 0;
     size_t nowners = 0;
     for (const auto& [key, use] : addr_map) {
+      bytes += key.size();
       ntargets += use.targets.size();
       nowners += use.owners.size();
     }
-    impl->addrs.reserve(addr_map.size(), addr_map.size() * sizeof(IpKey));
-    impl->ptr_slices.begin.reserve(addr_map.size() + 1);
-    impl->client_slices.begin.reserve(addr_map.size() + 1);
+    impl->addrs.reserve(addr_map.size(), bytes);
+    impl->ptr_slices.reserve(addr_map.size());
+    impl->client_slices.reserve(addr_map.size());
     impl->ptr_recs.reserve(ntargets);
     impl->client_recs.reserve(nowners);
     for (const auto& [key, use] : addr_map) {
@@ -740,9 +800,14 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
   }
   {
     size_t bytes = 0;
-    for (const auto& id : container_ids) bytes += id.size();
+    size_t nnets = 0;
+    for (const auto& id : container_ids) {
+      bytes += id.size();
+      nnets += container_map[id].second.size();
+    }
     impl->containers.reserve(container_ids.size(), bytes);
-    impl->container_slices.begin.reserve(container_ids.size() + 1);
+    impl->container_slices.reserve(container_ids.size());
+    impl->container_nets.reserve(nnets);
     for (uint32_t c = 0; c < container_ids.size(); ++c) {
       const auto& ns = container_map[container_ids[c]].second;
       impl->containers.add(container_ids[c]);
@@ -750,7 +815,6 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
       impl->container_slices.close(impl->container_nets.size());
     }
     impl->containers.freeze();
-    impl->container_nets.shrink_to_fit();
   }
   return std::make_shared<const Zone>(std::move(impl));
 }
