@@ -37,14 +37,14 @@ uint64_t make_tag(uint8_t kind, uint32_t index, uint32_t gen = 0) {
 }
 
 constexpr size_t kBatch = 32;               // datagrams per recvmmsg/sendmmsg
-// A query. Even with EDNS options one is a few hundred bytes; longer ones arrive cut and are
-// dropped. (Each worker holds kBatch of these.)
-constexpr size_t kRecvSize = kMaxUdpPayload;
 constexpr int kBatchesPerWake = 8;          // then the other sockets get their turn
 constexpr size_t kCtlSize = 64;             // room for one in6_pktinfo control message
 constexpr size_t kMaxTcpPending = 32;       // forwarded queries in flight per TCP connection
 constexpr size_t kMaxTcpBacklog = 1 << 20;  // unsent bytes before a non-reading client is cut
 constexpr auto kSweepEvery = std::chrono::milliseconds(500);
+// A query: a few hundred bytes even with EDNS options; longer ones arrive cut and are dropped.
+// Each worker holds kBatch of these.
+constexpr size_t kRecvSize = kMaxUdpPayload;
 
 struct BoundListener {
   int udp = -1;

@@ -1,11 +1,11 @@
 #include "dns/zone.hpp"
 
-#include <algorithm>
-#include <atomic>
-#include <cstring>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <memory_resource>
