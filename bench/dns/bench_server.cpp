@@ -92,8 +92,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "weir-dns-bench-server: %s\n", started.error().msg.c_str());
     return 1;
   }
-  std::printf("ready %s names=%zu\n", (*server)->udp_addresses()[0].str().c_str(),
-              (*zone)->name_count());
+  std::printf("ready %s names=%zu table_bytes=%zu\n", (*server)->udp_addresses()[0].str().c_str(),
+              (*zone)->name_count(), (*zone)->table_bytes());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop_signals, &sig);

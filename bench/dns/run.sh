@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # weir's DNS server against dnsmasq and aardvark-dns, under dnsperf, on loopback only.
 #
-#   bench/dns/run.sh [BUILD_DIR]        # default BUILD_DIR: build (needs bin/weir-dns-bench-server)
+#   bench/dns/run.sh [BUILD_DIR]        # default BUILD_DIR: build (needs bin/weir-dns-bench-server,
+#                                       # bin/weir-dns-bench-store and bin/weir-agent)
 #
 # Every server serves the same NAMES names (one network, one A record each) and gets the same
 # query file (each name once, type A, replayed for DURATION seconds). Two dnsperf runs per
@@ -11,11 +12,14 @@
 #   2. at a fixed RATE that every server but the slowest can sustain, with -v to log every
 #      reply's latency: mean and p99 of the service itself.
 # Then the resident memory (ps -o rss) of each server holding RSS_NAMES names, after a short
-# burst of queries.
+# burst of queries: weir's DNS server as above, and weir-agent itself serving the same names
+# from a store (written by weir-dns-bench-store as the plugins would).
 #
 # Environment: DURATION (s, 10) NAMES (1000) RSS_NAMES (10000) CLIENTS (dnsperf -c, 8)
-#              OUTSTANDING (dnsperf -q, 256) RATE (qps, 20000) TRIALS (3) PORT_BASE (15350)
-#              WEIR_THREADS ("1 2")
+#              OUTSTANDING (dnsperf -q, 256) RATE (qps, 20000) TRIALS (3; 0 = memory only)
+#              PORT_BASE (15350) WEIR_THREADS ("1 2")
+#              BASELINE (a second build dir, e.g. of an older commit: its bin/weir-dns-bench-server
+#              and bin/weir-agent are measured too, interleaved with this build's, as "base …")
 # Needs root only to apt-get the tools when they are missing (dnsperf dnsmasq-base aardvark-dns
 # bind9-dnsutils).
 set -euo pipefail
@@ -24,6 +28,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${1:-$root/build}
 server_bin=$build/bin/weir-dns-bench-server
+store_bin=$build/bin/weir-dns-bench-store
+agent_bin=$build/bin/weir-agent
 DURATION=${DURATION:-10}
 NAMES=${NAMES:-1000}
 RSS_NAMES=${RSS_NAMES:-10000}
@@ -47,10 +53,16 @@ ensure_tools() {
   fi
 }
 
-if [[ ! -x $server_bin ]]; then
-  echo "missing $server_bin: cmake --build $build --target weir-dns-bench-server" >&2
-  exit 1
-fi
+BASELINE=${BASELINE:-}
+base_server_bin=${BASELINE:+$BASELINE/bin/weir-dns-bench-server}
+base_agent_bin=${BASELINE:+$BASELINE/bin/weir-agent}
+for b in "$server_bin" "$store_bin" "$agent_bin" $base_server_bin $base_agent_bin; do
+  if [[ ! -x $b ]]; then
+    echo "missing $b: cmake --build $build --target weir-dns-bench-server weir-dns-bench-store" \
+      "weir-agent" >&2
+    exit 1
+  fi
+done
 ensure_tools
 
 work=$(mktemp -d /tmp/weir-dns-bench.XXXXXX)
@@ -86,20 +98,35 @@ make_fixtures() {
   }'
 }
 
-wait_ready() {  # port
+wait_ready() {  # port; an address in the answer (dig +short prints its errors on stdout too)
   for _ in $(seq 100); do
-    if [[ -n $(dig @127.0.0.1 -p "$1" c00000 +short +time=1 +tries=1 2>/dev/null) ]]; then return 0; fi
+    if dig @127.0.0.1 -p "$1" c00000 +short +time=1 +tries=1 2>/dev/null | grep -q '^10\.'; then
+      return 0
+    fi
     sleep 0.1
   done
   echo "server on port $1 never answered" >&2
   return 1
 }
 
-start_weir() {  # dir port threads
-  "$server_bin" --zone "$1/zone.json" --listen "127.0.0.1:$2" --threads "$3" >"$1/weir.out" 2>"$1/weir.err" &
+start_weir() {  # dir port threads [binary]
+  "${4:-$server_bin}" --zone "$1/zone.json" --listen "127.0.0.1:$2" --threads "$3" >"$1/weir.out" 2>"$1/weir.err" &
   pids+=($!)
   server_pid=$!
 }
+
+start_agent() {  # dir port [binary]: weir-agent serving a fresh store with the fixture's endpoints
+  rm -rf "$1/agent"
+  "$store_bin" --zone "$1/zone.json" --data-dir "$1/agent" >/dev/null
+  : >"$1/resolv.conf"  # no upstreams: the burst asks only for names the agent has
+  "${3:-$agent_bin}" --data-dir "$1/agent" --dns-port "$2" --resolv-conf "$1/resolv.conf" --stay \
+    >"$1/agent.out" 2>"$1/agent.err" &
+  pids+=($!)
+  server_pid=$!
+}
+
+start_base_weir() { start_weir "$1" "$2" "$3" "$base_server_bin"; }
+start_base_agent() { start_agent "$1" "$2" "$base_agent_bin"; }
 
 start_dnsmasq() {  # dir port
   dnsmasq --no-resolv --no-hosts --addn-hosts="$1/hosts" --port "$2" --listen-address 127.0.0.1 \
@@ -149,7 +176,11 @@ make_fixtures "$RSS_NAMES" "$work/rss"
 
 # The servers, in the order measured: "label|start-function args".
 servers=()
-for t in $WEIR_THREADS; do servers+=("weir ($t thread$([[ $t == 1 ]] || echo s))|start_weir $t"); done
+for t in $WEIR_THREADS; do
+  threads="$t thread$([[ $t == 1 ]] || echo s)"
+  servers+=("weir ($threads)|start_weir $t")
+  [[ -z $BASELINE ]] || servers+=("base weir ($threads)|start_base_weir $t")
+done
 servers+=("dnsmasq $(dnsmasq --version | awk 'NR==1 {print $3}')|start_dnsmasq")
 servers+=("aardvark-dns $("$AARDVARK" --version 2>/dev/null | awk '{print $2}')|start_aardvark")
 
@@ -177,10 +208,12 @@ for trial in $(seq "$TRIALS"); do
   done
 done
 rows=()
-for entry in "${servers[@]}"; do
-  label=${entry%%|*}
-  rows+=("$label|${best[$label]}")
-done
+if ((TRIALS > 0)); then
+  for entry in "${servers[@]}"; do
+    label=${entry%%|*}
+    rows+=("$label|${best[$label]}")
+  done
+fi
 
 # Memory with RSS_NAMES names, after a 2 s burst of queries.
 rss_of() {  # label start-fn
@@ -192,22 +225,28 @@ rss_of() {  # label start-fn
 }
 rss_rows=()
 rss_of "weir (2 threads)" start_weir 2
+[[ -z $BASELINE ]] || rss_of "base weir (2 threads)" start_base_weir 2
+rss_of "weir-agent (store)" start_agent
+[[ -z $BASELINE ]] || rss_of "base weir-agent (store)" start_base_agent
 rss_of "dnsmasq" start_dnsmasq
 rss_of "aardvark-dns" start_aardvark || true
 
+if ((TRIALS > 0)); then
+  echo
+  printf '%-22s | %9s %9s %7s | %9s %9s %7s\n' "" "max" "" "" "at $RATE" "qps" ""
+  printf '%-22s | %9s %9s %7s | %9s %9s %7s\n' server "QPS" "avg ms" "lost" "avg ms" "p99 ms" "lost"
+  for r in "${rows[@]}"; do
+    IFS='|' read -r name vals <<<"$r"
+    read -r qps avg lost ravg rp99 rlost <<<"$vals"
+    printf '%-22s | %9s %9s %7s | %9s %9s %7s\n' "$name" "$qps" "$avg" "$lost" "$ravg" "$rp99" \
+      "$rlost"
+  done
+fi
 echo
-printf '%-20s | %9s %9s %7s | %9s %9s %7s\n' "" "max" "" "" "at $RATE" "qps" ""
-printf '%-20s | %9s %9s %7s | %9s %9s %7s\n' server "QPS" "avg ms" "lost" "avg ms" "p99 ms" "lost"
-for r in "${rows[@]}"; do
-  IFS='|' read -r name vals <<<"$r"
-  read -r qps avg lost ravg rp99 rlost <<<"$vals"
-  printf '%-20s | %9s %9s %7s | %9s %9s %7s\n' "$name" "$qps" "$avg" "$lost" "$ravg" "$rp99" "$rlost"
-done
-echo
-printf '%-22s %18s\n' "server" "RSS KiB (${RSS_NAMES} names)"
+printf '%-24s %18s\n' "server" "RSS KiB (${RSS_NAMES} names)"
 for r in "${rss_rows[@]}"; do
   IFS='|' read -r name kb <<<"$r"
-  printf '%-22s %18s\n' "$name" "$kb"
+  printf '%-24s %18s\n' "$name" "$kb"
 done
 echo
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); best of $TRIALS rounds"
