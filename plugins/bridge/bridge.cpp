@@ -18,6 +18,7 @@
 #include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/iface.hpp"
 #include "plugins/common/ipam_client.hpp"
+#include "plugins/common/link_reaper.hpp"
 #include "plugins/common/netns_open.hpp"
 
 namespace weir::plugins::bridge {
@@ -176,11 +177,22 @@ Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, netlink::Socket& cs,
                                        const BridgeConfig& cfg, const netlink::LinkInfo& br,
                                        cni::Rollback& undo) {
   const std::string host_name = netlink::veth_name(call.env.container_id, call.env.ifname);
-  auto pair = netlink::create_veth(hs, {.host_name = host_name,
-                                        .peer_name = call.env.ifname,
-                                        .peer_netns = &ns,
-                                        .mtu = cfg.mtu,
-                                        .peer_mac = cfg.mac});
+  const netlink::VethSpec spec{.host_name = host_name,
+                               .peer_name = call.env.ifname,
+                               .peer_netns = &ns,
+                               .mtu = cfg.mtu,
+                               .peer_mac = cfg.mac};
+  auto pair = netlink::create_veth(hs, spec);
+  if (!pair && pair.error().sys_errno == EEXIST) {
+    // This attachment has no record (cmd_add checked), so a veth by its name is an old one:
+    // the previous DEL's, which the kernel may still be deleting in the background
+    // (link_reaper.hpp), or one a crash left. Its deletion also frees the peer's name.
+    auto old = netlink::get_link(hs, host_name);
+    if (old && old->kind == "veth") {
+      if (auto ok = netlink::del_link(hs, old->index); !ok) return fail(ok.error());
+      pair = netlink::create_veth(hs, spec);
+    }
+  }
   if (!pair) return fail(pair.error());
   // Deleting the host end removes the pair, wherever the peer is.
   undo.push("delete veth " + host_name, [&hs, host_name] { return netlink::del_link(hs, host_name); });
@@ -364,7 +376,12 @@ Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni:
   auto ep = load_endpoint(st, call);
   if (!ep) return fail(ep.error());
   std::string host_veth = *ep ? (*ep)->host_ifname : netlink::veth_name(call.env.container_id, call.env.ifname);
-  if (auto ok = netlink::del_link(hs, host_veth); !ok) return ok;
+  // The kernel's part of deleting the veth (and its peer) is left to a child process.
+  if (auto veth = netlink::get_link(hs, host_veth); veth) {
+    if (auto ok = delete_link_later(data_dir, veth->index); !ok) return ok;
+  } else if (veth.error().sys_errno != ENODEV) {
+    return fail(veth.error());
+  }
   if (!*ep || has_rules(**ep)) {
     if (auto ok = firewall::del_endpoint(call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
   }

@@ -3,7 +3,11 @@
 // the checks a person would make with ip, nft, ping and nc.
 #pragma once
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <gtest/gtest.h>
 
@@ -112,13 +116,26 @@ class Host {
     return sh("ip netns exec " + name() + " " + cmd + " 2>&1");
   }
   std::string nft() const { return exec("nft list ruleset"); }
+  // weir-bridge's DEL leaves the kernel's part of deleting a veth to a child process that holds
+  // <store>/reaper.lock while it works (plugins/common/link_reaper.hpp): wait for them all, so
+  // what the checks below see is what DEL leaves behind.
+  void settle() const {
+    const std::string path = store_dir() + "/reaper.lock";
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;  // no DEL ever ran
+    while (::flock(fd, LOCK_EX) != 0 && errno == EINTR) {
+    }
+    ::close(fd);
+  }
   bool link_exists(const std::string& link) const {
+    settle();
     int st = -1;
     sh("ip -n " + name() + " link show dev " + link + " >/dev/null 2>&1", &st);
     return st == 0;
   }
   // Host veths (weir's "veth" + hash names) left in the host.
   int veth_count() const {
+    settle();
     return std::stoi(sh("ip -n " + name() + " -o link show type veth | grep -c ' veth' || true"));
   }
 

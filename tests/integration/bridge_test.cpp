@@ -617,5 +617,58 @@ TEST_F(Bridge, AddIntoMissingNetnsIsUnknownContainer) {
   EXPECT_FALSE(host.link_exists("wbns"));
 }
 
+// DEL leaves the kernel's part of deleting the veth to a child process: an ADD of the same
+// attachment right after it (a runtime reconnecting a container) must neither trip over the
+// old veth's names nor lose its new veth to the old one's deletion.
+TEST_F(Bridge, AddRightAfterDelOfTheSameAttachment) {
+  Host host;
+  Container c("ctr-again");
+  json conf = bridge_conf(host, "again", "wbag", {"10.47.0.0/24"});
+  conf["isGateway"] = true;
+  auto first = host.add(c, conf);
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  for (int i = 0; i < 5; ++i) {
+    auto del = host.del(c, conf);
+    ASSERT_EQ(del.exit_code, 0) << del.out << del.err;
+    auto add = host.add(c, conf);
+    ASSERT_EQ(add.exit_code, 0) << i << ": " << add.out << add.err;
+  }
+  EXPECT_EQ(host.veth_count(), 1);
+  EXPECT_TRUE(c.ping("10.47.0.1"));
+  auto check = host.check(c, conf);
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  ASSERT_EQ(host.del(c, conf).exit_code, 0);
+  EXPECT_EQ(host.veth_count(), 0);
+  EXPECT_FALSE(host.link_exists("wbag"));
+  EXPECT_EQ(host.lease_count("again"), 0u);
+}
+
+// A veth by the attachment's name without a record (the process died between the kernel and
+// the store) is replaced by the next ADD, not an "already exists" for a person to clean up.
+TEST_F(Bridge, LeftoverVethOfAnUnrecordedAttachmentIsReplaced) {
+  Host host;
+  Container c("ctr-left");
+  json conf = bridge_conf(host, "left", "wblf", {"10.48.0.0/24"});
+  conf["isGateway"] = true;
+  auto add = host.add(c, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  {
+    auto db = store::SqliteStore::open(store::database_path(host.store_dir()));
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->transact([&](store::Txn& t) -> Expected<void> {
+      if (auto ok = t.del_endpoint("left", c.id, "eth0"); !ok) return ok;
+      auto n = t.release("left", c.id, "eth0");
+      if (!n) return fail(n.error());
+      return {};
+    }));
+  }
+  auto again = host.add(c, conf);
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_EQ(host.veth_count(), 1);
+  EXPECT_TRUE(c.ping("10.48.0.1"));
+  ASSERT_EQ(host.del(c, conf).exit_code, 0);
+  EXPECT_EQ(host.veth_count(), 0);
+}
+
 }  // namespace
 }  // namespace weir::test::bridge
