@@ -100,6 +100,7 @@ struct LinkAttrs {
   std::optional<int> parent{};           // IFLA_LINK: lower device (macvlan)
   std::optional<int> master{};           // IFLA_MASTER: 0 = release from its master
   std::optional<std::string> alias{};    // IFLA_IFALIAS: "" removes it
+  std::optional<bool> arp_notify{};      // IFLA_AF_SPEC/AF_INET/IFLA_INET_CONF: ARP_NOTIFY
   unsigned flags = 0;                    // ifi_flags
   unsigned change = 0;                   // ifi_change: which of flags to apply
 };

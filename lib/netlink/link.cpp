@@ -1,6 +1,8 @@
 // What every link kind shares: reading and listing links, building and sending RTM_NEWLINK
 // (create, create-then-rename, change), and the generic per-link changes. The link_<kind>.cpp
 // files add only their own IFLA_INFO_DATA, through LinkKind.
+#include <linux/if_link.h>
+#include <linux/ip.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
@@ -124,6 +126,17 @@ int put_link_attrs(nl_msg* msg, const LinkAttrs& a) {
   // With its NUL: the kernel takes a zero-length string attribute as malformed, and "\0" as
   // "no alias" (dev_set_alias stores "", which is never reported).
   if (a.alias && (rc = nla_put_string(msg, IFLA_IFALIAS, a.alias->c_str())) < 0) return rc;
+  if (a.arp_notify) {
+    // Per-link IPv4 settings by netlink: the attribute type is the IPV4_DEVCONF_* index.
+    nlattr* spec = nest_start(msg, IFLA_AF_SPEC);
+    nlattr* inet = spec ? nest_start(msg, AF_INET) : nullptr;
+    nlattr* conf = inet ? nest_start(msg, IFLA_INET_CONF) : nullptr;
+    if (conf == nullptr) return -NLE_NOMEM;
+    if ((rc = nla_put_u32(msg, IPV4_DEVCONF_ARP_NOTIFY, *a.arp_notify ? 1 : 0)) < 0) return rc;
+    nla_nest_end(msg, conf);
+    nla_nest_end(msg, inet);
+    nla_nest_end(msg, spec);
+  }
   return 0;
 }
 
@@ -259,6 +272,11 @@ Expected<void> set_link_up(Socket& sock, int ifindex, bool up) {
   return change_link(sock, ifindex,
                      {.flags = up ? static_cast<unsigned>(IFF_UP) : 0u, .change = IFF_UP}, nullptr,
                      "set link " + ifindex_str(ifindex) + (up ? " up" : " down"));
+}
+
+Expected<void> set_arp_notify(Socket& sock, int ifindex, bool on) {
+  return change_link(sock, ifindex, {.arp_notify = on}, nullptr,
+                     "set arp_notify " + std::string(on ? "on" : "off") + " on link " + ifindex_str(ifindex));
 }
 
 Expected<void> set_promisc(Socket& sock, int ifindex, bool on) {

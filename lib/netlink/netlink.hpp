@@ -93,6 +93,11 @@ Expected<LinkInfo> get_link(Socket& sock, int ifindex);
 // For lookups no single request can answer (by MAC, by alias); not for the hot path.
 Expected<std::vector<LinkInfo>> list_links(Socket& sock);
 Expected<void> set_link_up(Socket& sock, int ifindex, bool up);
+// net.ipv4.conf.<link>.arp_notify by netlink (IFLA_INET_CONF), not /proc/sys: a path lookup
+// under /proc/sys/net gets slower with every netns on the machine (their entries share names).
+Expected<void> set_arp_notify(Socket& sock, int ifindex, bool on);
+// Whether IPv4 or IPv6 forwarding is on for the socket's netns ("all"), by RTM_GETNETCONF.
+Expected<bool> forwarding(Socket& sock, net::Family family);
 
 // Changes to one link; each is one RTM_NEWLINK and keeps the kernel's errno.
 Expected<void> set_master(Socket& sock, int ifindex, int master_ifindex /* 0 = release */);

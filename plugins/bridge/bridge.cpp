@@ -149,11 +149,19 @@ Expected<netlink::LinkInfo> setup_bridge(netlink::Socket& hs, store::Store& st, 
   }
   // Routing between the bridge and the world needs forwarding; published ports reached from
   // 127.0.0.1 need route_localnet on the bridge (the DNAT target is not a local address).
+  // Asked by netlink first: the write under /proc/sys is needed once per host.
+  auto ensure_forwarding = [&hs](net::Family f, const char* key) -> Expected<void> {
+    auto on = netlink::forwarding(hs, f);
+    if (!on) return fail(on.error());
+    return *on ? Expected<void>{} : netlink::set_sysctl(key, "1");
+  };
   if (v4 && cfg.is_gateway) {
-    if (auto ok = netlink::set_sysctl("net.ipv4.ip_forward", "1"); !ok) return fail(ok.error());
+    if (auto ok = ensure_forwarding(net::Family::kV4, "net.ipv4.ip_forward"); !ok) return fail(ok.error());
   }
   if (v6 && cfg.is_gateway) {
-    if (auto ok = netlink::set_sysctl("net/ipv6/conf/all/forwarding", "1"); !ok) return fail(ok.error());
+    if (auto ok = ensure_forwarding(net::Family::kV6, "net/ipv6/conf/all/forwarding"); !ok) {
+      return fail(ok.error());
+    }
   }
   // icc=false drops bridge-internal traffic in the inet forward hook, which sees bridged
   // packets only through br_netfilter.

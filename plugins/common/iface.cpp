@@ -64,8 +64,7 @@ Expected<std::vector<cni::Route>> configure_iface(netlink::Socket& cs, const Ifa
                                                   const cni::Result& addrs) {
   const netns::Handle& ns = *s.netns;
   if (has_family(addrs, net::Family::kV4)) {
-    auto ok = netlink::set_sysctl_in(ns, "net/ipv4/conf/" + s.ifname + "/arp_notify", "1");
-    if (!ok) return fail(ok.error());
+    if (auto ok = netlink::set_arp_notify(cs, s.ifindex, true); !ok) return fail(ok.error());
   }
   if (has_family(addrs, net::Family::kV6)) {
     auto ok = netlink::set_sysctl_in(ns, "net/ipv6/conf/" + s.ifname + "/accept_dad", "0");

@@ -157,6 +157,38 @@ TEST_F(NetlinkTest, VethLinkInfo) {
   EXPECT_THAT(ip_n("link show wa0"), HasSubstr(wa.mac.str()));
 }
 
+// IFLA_INET_CONF and RTM_GETNETCONF against what /proc/sys of the same netns says.
+TEST_F(NetlinkTest, ArpNotifyAndForwardingByNetlink) {
+  LinkInfo wa = make_veth();
+  auto proc = [&](const std::string& key) {
+    std::string v = test::sh("ip netns exec " + ns_->name() + " cat /proc/sys/" + key + " 2>&1");
+    while (!v.empty() && v.back() == '\n') v.pop_back();
+    return v;
+  };
+  EXPECT_EQ(proc("net/ipv4/conf/wa0/arp_notify"), "0");
+  ASSERT_TRUE(netlink::set_arp_notify(*sock_, wa.index, true));
+  EXPECT_EQ(proc("net/ipv4/conf/wa0/arp_notify"), "1");
+  ASSERT_TRUE(netlink::set_arp_notify(*sock_, wa.index, false));
+  EXPECT_EQ(proc("net/ipv4/conf/wa0/arp_notify"), "0");
+  auto missing = netlink::set_arp_notify(*sock_, 99999, true);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().sys_errno, ENODEV);
+
+  for (auto [family, key] : {std::pair{net::Family::kV4, "net/ipv4/ip_forward"},
+                             std::pair{net::Family::kV6, "net/ipv6/conf/all/forwarding"}}) {
+    for (const char* v : {"1", "0"}) {
+      test::sh("ip netns exec " + ns_->name() + " sh -c 'echo " + v + " > /proc/sys/" + key + "'");
+      auto on = netlink::forwarding(*sock_, family);
+      ASSERT_TRUE(on) << on.error().msg;
+      EXPECT_EQ(*on, std::string(v) == "1") << key;
+    }
+  }
+  // The socket is still in step: the next request gets its own answer.
+  auto again = netlink::get_link(*sock_, wa.index);
+  ASSERT_TRUE(again) << again.error().msg;
+  EXPECT_EQ(again->name, "wa0");
+}
+
 TEST_F(NetlinkTest, AddAndDeleteAddressesIdempotently) {
   LinkInfo wa = make_veth();
   ASSERT_GT(wa.index, 0);
