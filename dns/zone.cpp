@@ -735,21 +735,51 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
       recs.erase(std::unique(recs.begin(), recs.end()), recs.end());
       bytes += name.size();
     }
-    std::map<std::vector<std::pair<uint32_t, net::IpAddr>>, Range> shared;
-    for (const auto& [name, recs] : name_map) shared.try_emplace(recs);
+    // Names with the same records (a container's name and short id, bare and under the
+    // domain) share one slice of name_recs: each name's list is looked up among the distinct
+    // ones by a hash of its records, then compared in full.
+    using Recs = std::vector<std::pair<uint32_t, net::IpAddr>>;
+    auto hash_recs = [](const Recs& recs) {
+      uint64_t h = 0xcbf29ce484222325ull;
+      auto mix = [&h](uint8_t b) { h = (h ^ b) * 0x100000001b3ull; };
+      for (const auto& [n, ip] : recs) {
+        for (int i = 0; i < 4; ++i) mix(static_cast<uint8_t>(n >> (8 * i)));
+        mix(static_cast<uint8_t>(ip.family()));
+        for (size_t i = 0; i < ip.size(); ++i) mix(ip.data()[i]);
+      }
+      return h;
+    };
+    std::unordered_multimap<uint64_t, const Recs*> distinct;
+    std::vector<const Recs*> list_of;  // per name, in name_map's order: the list it shares
+    list_of.reserve(name_map.size());
     size_t nrecs = 0;
-    for (const auto& [recs, range] : shared) nrecs += recs.size();
-    impl->name_recs.reserve(nrecs);
-    for (auto& [recs, range] : shared) {
-      range.begin = static_cast<uint32_t>(impl->name_recs.size());
-      for (const auto& [n, ip] : recs) impl->name_recs.push_back({n, ip});
-      range.end = static_cast<uint32_t>(impl->name_recs.size());
+    for (const auto& [name, recs] : name_map) {
+      const uint64_t h = hash_recs(recs);
+      const Recs* same = nullptr;
+      for (auto [it, end] = distinct.equal_range(h); it != end && !same; ++it) {
+        if (*it->second == recs) same = it->second;
+      }
+      if (!same) {
+        same = &recs;
+        distinct.emplace(h, same);
+        nrecs += recs.size();
+      }
+      list_of.push_back(same);
     }
+    std::unordered_map<const Recs*, Range> slice_of;
+    impl->name_recs.reserve(nrecs);
     impl->names.reserve(name_map.size(), bytes);
     impl->name_ranges.reserve(name_map.size());
+    size_t i = 0;
     for (const auto& [name, recs] : name_map) {
+      auto [it, fresh] = slice_of.try_emplace(list_of[i++]);
+      if (fresh) {
+        it->second.begin = static_cast<uint32_t>(impl->name_recs.size());
+        for (const auto& [n, ip] : recs) impl->name_recs.push_back({n, ip});
+        it->second.end = static_cast<uint32_t>(impl->name_recs.size());
+      }
       impl->names.add(name);
-      impl->name_ranges.push_back(shared.at(recs));
+      impl->name_ranges.push_back(it->second);
     }
     impl->names.freeze();
     impl->rotation = impl->memory.make_array<std::atomic<uint32_t>>(name_map.size());
