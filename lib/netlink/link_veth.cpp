@@ -43,8 +43,12 @@ Expected<VethPair> create_veth(Socket& host, const VethSpec& spec) {
                         nla_nest_end(msg, nest);
                         return 0;
                       }};
-  const LinkAttrs attrs{
-      .name = spec.host_name, .mtu = mtu, .mac = spec.host_mac, .flags = IFF_UP, .change = IFF_UP};
+  const LinkAttrs attrs{.name = spec.host_name,
+                        .mtu = mtu,
+                        .mac = spec.host_mac,
+                        .master = spec.host_master ? std::optional<int>(spec.host_master) : std::nullopt,
+                        .flags = IFF_UP,
+                        .change = IFF_UP};
   if (auto created = create_link(host, attrs, kind, what); !created) {
     if (created.error().sys_errno == EEXIST) {
       // The kernel does not say which name is taken: when the host one is free, the peer's was.

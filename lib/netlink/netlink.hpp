@@ -147,6 +147,7 @@ struct VethSpec {
   uint32_t mtu = 0;                           // both ends; 0: the kernel's default
   std::optional<net::Mac> peer_mac{};         // nullopt: a random one, chosen here
   std::optional<net::Mac> host_mac{};         // nullopt: the kernel's random one
+  int host_master = 0;                        // a bridge to put the host end on; 0: none
 };
 
 struct VethPair {

@@ -189,7 +189,8 @@ Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, netlink::Socket& cs,
                                .peer_name = call.env.ifname,
                                .peer_netns = &ns,
                                .mtu = cfg.mtu,
-                               .peer_mac = cfg.mac};
+                               .peer_mac = cfg.mac,
+                               .host_master = br.index};
   auto pair = netlink::create_veth(hs, spec);
   if (!pair && pair.error().sys_errno == EEXIST) {
     // This attachment has no record (cmd_add checked), so a veth by its name is an old one:
@@ -205,12 +206,11 @@ Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, netlink::Socket& cs,
   // Deleting the host end removes the pair, wherever the peer is.
   undo.push("delete veth " + host_name, [&hs, host_name] { return netlink::del_link(hs, host_name); });
   (void)cs;
-  if (auto ok = netlink::set_master(hs, pair->host.index, br.index); !ok) return fail(ok.error());
-  // Hairpin lets a container reach its own published port through the host's address.
+  // Created up and on the bridge. Hairpin lets a container reach its own published port
+  // through the host's address.
   if (cfg.hairpin || !cfg.ports.empty()) {
     if (auto ok = netlink::set_bridge_port_hairpin(hs, pair->host.index, true); !ok) return fail(ok.error());
   }
-  if (auto ok = netlink::set_link_up(hs, pair->host.index, true); !ok) return fail(ok.error());
   return pair;
 }
 

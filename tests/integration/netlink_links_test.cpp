@@ -217,6 +217,23 @@ TEST_F(LinksTest, VethPeerIsBornInTheContainerWithItsFinalName) {
   EXPECT_EQ(netlink::get_link(*hs_, "eth0")->link, netlink::get_link(*hs_, "eth0p")->index);
 }
 
+TEST_F(LinksTest, VethHostEndCanBeBornOnABridge) {
+  auto br = netlink::ensure_bridge(*hs_, {.name = "wbr5"});
+  ASSERT_TRUE(br) << br.error().msg;
+  auto pair = netlink::create_veth(
+      *hs_, {.host_name = "vh5", .peer_name = "eth0", .peer_netns = &*ctr_, .host_master = br->index});
+  ASSERT_TRUE(pair) << pair.error().msg;
+  EXPECT_EQ(pair->host.master, br->index);
+  EXPECT_TRUE(pair->host.up);
+  EXPECT_THAT(ip_host("link show vh5"), HasSubstr("master wbr5"));
+  // A master that does not exist fails the whole request: no half-made pair.
+  auto bad = netlink::create_veth(
+      *hs_, {.host_name = "vh6", .peer_name = "eth1", .peer_netns = &*ctr_, .host_master = 99999});
+  ASSERT_FALSE(bad);
+  EXPECT_FALSE(netlink::get_link(*hs_, "vh6"));
+  EXPECT_FALSE(netlink::get_link(*cs_, "eth1"));
+}
+
 TEST_F(LinksTest, VethWithoutMacsReportsThePeerMacItGot) {
   auto pair =
       netlink::create_veth(*hs_, {.host_name = "vh0", .peer_name = "eth0", .peer_netns = &*ctr_});
