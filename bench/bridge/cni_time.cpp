@@ -11,8 +11,14 @@
 // removed after). With --scale M, the first setup alone then gets M containers on one bridge
 // (ADD only, then DEL untimed). Every latency goes to DIR/<setup>.<phase>.txt, one per line, in
 // microseconds; a failed call aborts with the plugin's output.
+//
+// weir-bridge's DEL returns before the kernel has unregistered the veth (plugins/common/
+// link_reaper.hpp). For a setup whose config names a dataDir with a reaper.lock in it, phase
+// "delgone" is DEL plus the wait until that lock is free: the time until the veth is gone.
+// A setup without one (the reference plugins delete synchronously) records DEL there too.
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,8 +41,31 @@ namespace {
 struct Setup {
   std::string name, host_ns, plugin, conf, cni_path;
   int ns_fd = -1;
-  std::vector<long> add_us, del_us;
+  std::vector<long> add_us, del_us, delgone_us;
+  std::string reaper_lock{};  // <dataDir>/reaper.lock, "" when the config names no dataDir
 };
+
+// The first "dataDir" string of a config, "" if none (configs here are written by run.sh).
+std::string data_dir_of(const std::string& conf) {
+  const std::string key = "\"dataDir\":\"";
+  const size_t at = conf.find(key);
+  if (at == std::string::npos) return {};
+  const size_t from = at + key.size();
+  const size_t to = conf.find('"', from);
+  return to == std::string::npos ? std::string() : conf.substr(from, to - from);
+}
+
+// Microseconds until every background delete of the setup has finished.
+long wait_reapers(const Setup& s) {
+  if (s.reaper_lock.empty()) return 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  const int fd = ::open(s.reaper_lock.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  while (::flock(fd, LOCK_EX) != 0 && errno == EINTR) {
+  }
+  ::close(fd);
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -118,6 +147,7 @@ int main(int argc, char** argv) {
       scale = std::atoi(argv[++i]);
     } else if (a == "--setup" && i + 5 < argc) {
       Setup s{argv[i + 1], argv[i + 2], argv[i + 3], read_file(argv[i + 4]), argv[i + 5]};
+      if (std::string dir = data_dir_of(s.conf); !dir.empty()) s.reaper_lock = dir + "/reaper.lock";
       i += 5;
       setups.push_back(std::move(s));
     } else {
@@ -144,7 +174,9 @@ int main(int argc, char** argv) {
   }
   for (int i = count - 1; i >= 0; --i) {
     for (size_t k = 0; k < setups.size(); ++k) {
-      setups[k].del_us.push_back(call(setups[k], "DEL", ctr(k, i), "/var/run/netns/" + ctr(k, i), setups[k].conf));
+      const long del = call(setups[k], "DEL", ctr(k, i), "/var/run/netns/" + ctr(k, i), setups[k].conf);
+      setups[k].del_us.push_back(del);
+      setups[k].delgone_us.push_back(del + wait_reapers(setups[k]));
       back_home();
       run_or_die("ip netns del " + ctr(k, i));
     }
@@ -152,6 +184,7 @@ int main(int argc, char** argv) {
   for (auto& s : setups) {
     save(out_dir + "/" + s.name + ".add.txt", s.add_us);
     save(out_dir + "/" + s.name + ".del.txt", s.del_us);
+    save(out_dir + "/" + s.name + ".delgone.txt", s.delgone_us);
   }
 
   if (scale > 0) {

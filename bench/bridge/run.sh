@@ -95,14 +95,16 @@ wa=$(q "$work/weir.add.txt" 50)
 wd=$(q "$work/weir.del.txt" 50)
 echo
 echo "ADD/DEL latency over $count containers per setup ($(nproc) cores, $(uname -r)), milliseconds"
-printf '%-10s %10s %10s %10s %10s %12s %12s\n' setup "ADD p50" "ADD p90" "DEL p50" "DEL p90" "ADD ×weir" "DEL ×weir"
+printf '%-10s %10s %10s %10s %10s %12s %12s %16s\n' setup "ADD p50" "ADD p90" "DEL p50" "DEL p90" "ADD ×weir" "DEL ×weir" "veth gone p50"
 for n in "${names[@]}"; do
   a50=$(q "$work/$n.add.txt" 50); a90=$(q "$work/$n.add.txt" 90)
   d50=$(q "$work/$n.del.txt" 50); d90=$(q "$work/$n.del.txt" 90)
-  printf '%-10s %10s %10s %10s %10s %12s %12s\n' "$n" "$a50" "$a90" "$d50" "$d90" \
+  printf '%-10s %10s %10s %10s %10s %12s %12s %16s\n' "$n" "$a50" "$a90" "$d50" "$d90" \
     "$(awk -v a="$a50" -v b="$wa" 'BEGIN{printf "%.1f", a/b}')" \
-    "$(awk -v a="$d50" -v b="$wd" 'BEGIN{printf "%.1f", a/b}')"
+    "$(awk -v a="$d50" -v b="$wd" 'BEGIN{printf "%.1f", a/b}')" \
+    "$(q "$work/$n.delgone.txt" 50)"
 done
+echo "(veth gone: DEL plus the wait for weir's background link deletes; the reference deletes in DEL)"
 if [[ -s $work/weir.scale.txt ]]; then
   n=$(wc -l <"$work/weir.scale.txt")
   echo
