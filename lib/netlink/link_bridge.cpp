@@ -50,8 +50,9 @@ Expected<LinkInfo> adopt(Socket& sock, LinkInfo link, const BridgeSpec& spec,
 
 }  // namespace
 
-Expected<LinkInfo> ensure_bridge(Socket& sock, const BridgeSpec& spec) {
+Expected<LinkInfo> ensure_bridge(Socket& sock, const BridgeSpec& spec, bool* created_here) {
   const std::string what = "ensure bridge " + quoted(spec.name);
+  if (created_here != nullptr) *created_here = false;
   if (auto ok = check_ifname(spec.name, what); !ok) return fail(std::move(ok.error()));
   // Usually the bridge is there (every ADD but the first): one RTM_GETLINK.
   auto existing = get_link(sock, spec.name);
@@ -69,6 +70,7 @@ Expected<LinkInfo> ensure_bridge(Socket& sock, const BridgeSpec& spec) {
   auto link = get_link(sock, spec.name);
   if (!link) return fail(std::move(link.error()).context(what));
   if (!created) return adopt(sock, std::move(*link), spec, what);
+  if (created_here != nullptr) *created_here = true;
   return link;
 }
 

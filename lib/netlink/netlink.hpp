@@ -132,7 +132,8 @@ struct BridgeSpec {
 // Creates the bridge up, or finds it (also when a concurrent plugin created it first) and sets
 // it up; an existing bridge keeps its MTU and MAC, and gets vlan_filtering turned on when asked
 // (never off). A link of that name that is not a bridge fails with Code::kInvalidConfig.
-Expected<LinkInfo> ensure_bridge(Socket& sock, const BridgeSpec& spec);
+// `created`, when given, says whether this call made the bridge (so a rollback may delete it).
+Expected<LinkInfo> ensure_bridge(Socket& sock, const BridgeSpec& spec, bool* created = nullptr);
 
 // Hairpin mode of a bridge port (IFLA_BRPORT_MODE in IFLA_PROTINFO, AF_BRIDGE), as
 // `bridge link set dev X hairpin on`. The link must be enslaved to a bridge already.

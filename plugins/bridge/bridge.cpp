@@ -99,7 +99,9 @@ Expected<void> ensure_gateway(netlink::Socket& hs, const netlink::LinkInfo& br,
   net::Cidr gw(*ip.gateway, ip.address.prefix_len());
   auto addrs = netlink::list_addrs(hs, br.index, gw.family());
   if (!addrs) return fail(addrs.error());
+  bool present = false;
   for (const auto& a : *addrs) {
+    if (a.addr == gw) present = true;
     if (a.addr == gw || !a.addr.network().overlaps(gw.network())) continue;
     if (!cfg.force_address) {
       return fail(cni::invalid_config("bridge \"" + cfg.bridge + "\" already has address " +
@@ -108,18 +110,19 @@ Expected<void> ensure_gateway(netlink::Socket& hs, const netlink::LinkInfo& br,
     }
     if (auto ok = netlink::del_addr(hs, br.index, a.addr); !ok) return fail(ok.error());
   }
-  return netlink::add_addr(hs, br.index, gw);
+  return present ? Expected<void>{} : netlink::add_addr(hs, br.index, gw);
 }
 
 Expected<netlink::LinkInfo> setup_bridge(netlink::Socket& hs, store::Store& st, const cni::Call& call,
                                          const BridgeConfig& cfg, const cni::Result& addrs,
                                          cni::Rollback& undo) {
-  auto existing = netlink::get_link(hs, cfg.bridge);
   // A pinned MAC keeps the bridge's address from following its lowest port as containers
   // come and go, which would flush every neighbour's ARP entry for the gateway.
-  auto br = netlink::ensure_bridge(hs, {.name = cfg.bridge, .mtu = cfg.mtu, .mac = bridge_mac(cfg.bridge)});
+  bool created = false;
+  auto br = netlink::ensure_bridge(hs, {.name = cfg.bridge, .mtu = cfg.mtu, .mac = bridge_mac(cfg.bridge)},
+                                   &created);
   if (!br) return fail(br.error());
-  if (!existing) {
+  if (created) {
     // Another ADD may have put its container on the bridge meanwhile: delete it only when
     // the store knows no endpoint on it.
     undo.push("delete bridge " + cfg.bridge, [&hs, &st, name = cfg.bridge]() -> Expected<void> {

@@ -115,8 +115,10 @@ class LinksTest : public ::testing::Test {
 
 TEST_F(LinksTest, BridgeIsCreatedUpAndFoundAgain) {
   const net::Mac pinned = mac("02:42:ac:11:00:01");
-  auto br = netlink::ensure_bridge(*hs_, {.name = "wbr0", .mtu = 1400, .mac = pinned});
+  bool created = false;
+  auto br = netlink::ensure_bridge(*hs_, {.name = "wbr0", .mtu = 1400, .mac = pinned}, &created);
   ASSERT_TRUE(br) << br.error().msg;
+  EXPECT_TRUE(created);
   EXPECT_EQ(br->name, "wbr0");
   EXPECT_EQ(br->kind, "bridge");
   EXPECT_TRUE(br->up);
@@ -127,8 +129,9 @@ TEST_F(LinksTest, BridgeIsCreatedUpAndFoundAgain) {
 
   // Idempotent: the same link, still up, also after someone took it down.
   ASSERT_TRUE(netlink::set_link_up(*hs_, br->index, false));
-  auto again = netlink::ensure_bridge(*hs_, {.name = "wbr0", .mtu = 1400, .mac = pinned});
+  auto again = netlink::ensure_bridge(*hs_, {.name = "wbr0", .mtu = 1400, .mac = pinned}, &created);
   ASSERT_TRUE(again) << again.error().msg;
+  EXPECT_FALSE(created);
   EXPECT_EQ(again->index, br->index);
   EXPECT_TRUE(again->up);
   EXPECT_TRUE(netlink::get_link(*hs_, "wbr0")->up);
