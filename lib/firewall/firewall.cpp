@@ -49,13 +49,16 @@ Expected<std::vector<nft::Installed>> collect(nft::Session& s,
                                               const std::vector<std::string_view>& chains,
                                               const Selector& selected) {
   std::vector<nft::Installed> out;
-  // One dump of the whole table rather than one per chain: a round trip to the kernel costs
-  // more than reading the rules of a few other chains.
-  auto rules = s.list_rules(chains.size() == 1 ? chains.front() : std::string_view());
-  if (!rules) return fail(std::move(rules.error()));
-  for (auto& r : *rules) {
-    const bool in_chains = std::find(chains.begin(), chains.end(), r.chain) != chains.end();
-    if (in_chains && selected(r.tag)) out.push_back(std::move(r));
+  // A network's rules live in five chains: one dump of the whole table costs less than five
+  // round trips. An endpoint's live in two, cheaper to read alone than the whole table.
+  const std::vector<std::string_view> whole_table = {std::string_view()};
+  for (std::string_view dump : chains.size() > 2 ? whole_table : chains) {
+    auto rules = s.list_rules(dump);
+    if (!rules) return fail(std::move(rules.error()));
+    for (auto& r : *rules) {
+      const bool in_chains = std::find(chains.begin(), chains.end(), r.chain) != chains.end();
+      if (in_chains && selected(r.tag)) out.push_back(std::move(r));
+    }
   }
   return out;
 }

@@ -50,9 +50,9 @@ Expected<LinkInfo> adopt(Socket& sock, LinkInfo link, const BridgeSpec& spec,
 
 }  // namespace
 
-Expected<LinkInfo> ensure_bridge(Socket& sock, const BridgeSpec& spec, bool* created_here) {
+Expected<LinkInfo> ensure_bridge(Socket& sock, const BridgeSpec& spec, bool* created) {
   const std::string what = "ensure bridge " + quoted(spec.name);
-  if (created_here != nullptr) *created_here = false;
+  if (created != nullptr) *created = false;
   if (auto ok = check_ifname(spec.name, what); !ok) return fail(std::move(ok.error()));
   // Usually the bridge is there (every ADD but the first): one RTM_GETLINK.
   auto existing = get_link(sock, spec.name);
@@ -62,15 +62,15 @@ Expected<LinkInfo> ensure_bridge(Socket& sock, const BridgeSpec& spec, bool* cre
   LinkAttrs attrs{.name = spec.name, .flags = IFF_UP, .change = IFF_UP};
   if (spec.mtu != 0) attrs.mtu = spec.mtu;
   attrs.mac = spec.mac;
-  auto created = create_link(sock, attrs, bridge_kind(spec),
+  auto made = create_link(sock, attrs, bridge_kind(spec),
                              "create bridge " + quoted(spec.name) +
                                  (spec.vlan_filtering ? " with vlan_filtering" : std::string()));
-  if (!created && created.error().sys_errno != EEXIST) return fail(std::move(created.error()));
+  if (!made && made.error().sys_errno != EEXIST) return fail(std::move(made.error()));
   // EEXIST: another plugin created it between our two requests; take it as if it was there.
   auto link = get_link(sock, spec.name);
   if (!link) return fail(std::move(link.error()).context(what));
-  if (!created) return adopt(sock, std::move(*link), spec, what);
-  if (created_here != nullptr) *created_here = true;
+  if (!made) return adopt(sock, std::move(*link), spec, what);
+  if (created != nullptr) *created = true;
   return link;
 }
 

@@ -35,7 +35,8 @@ Expected<bool> forwarding(Socket& sock, net::Family family) {
       std::string("read ") + (family == net::Family::kV4 ? "IPv4" : "IPv6") + " forwarding";
   netconfmsg ncm{};
   ncm.ncm_family = static_cast<unsigned char>(to_af(family));
-  MsgPtr msg = new_msg(RTM_GETNETCONF, NLM_F_REQUEST, &ncm, sizeof(ncm));
+  // The kernel answers, then acknowledges (NLM_F_ACK): both are read below.
+  MsgPtr msg = new_msg(RTM_GETNETCONF, NLM_F_REQUEST | NLM_F_ACK, &ncm, sizeof(ncm));
   if (!msg || nla_put_s32(msg.get(), NETCONFA_IFINDEX, NETCONFA_IFINDEX_ALL) < 0) return fail(nomem(what));
   if (int rc = nl_send_auto(sock.native(), msg.get()); rc < 0) return fail(nl_error(sock, rc, what));
 

@@ -20,9 +20,7 @@ using sqlite::Db;
 
 // The WAL is checkpointed and truncated once it holds this many pages (see maybe_checkpoint).
 // Every process that opens the store alone re-reads the whole WAL, and an ADD or DEL writes
-// 4–5 pages: 32 keeps that read small for the price of a checkpoint (~1 ms, two fdatasyncs)
-// every 7 calls or so. bench/ipam, 1,000 leases, weir-ipam ADD+DEL: 2.65 ms median (mean 2.91)
-// with 32, 2.85 (3.07) with 128.
+// 3–5 pages: 32 keeps that read short for a checkpoint (~1 ms, two fdatasyncs) every few calls.
 constexpr int kWalPages = 32;
 
 cni::Error store_sys_error(int err, std::string_view what) {

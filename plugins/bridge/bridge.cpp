@@ -182,11 +182,29 @@ Expected<netlink::LinkInfo> setup_bridge(netlink::Socket& hs, store::Store& st, 
   return br;
 }
 
+// Whether a link of this name is one an endpoint of the store has as its host veth.
+Expected<bool> recorded_host_link(store::Store& st, const std::string& name) {
+  auto all = list_endpoints(st, "");  // only on a name clash: rare, so a full list will do
+  if (!all) return fail(all.error());
+  return std::any_of(all->begin(), all->end(),
+                     [&](const store::Endpoint& ep) { return ep.host_ifname == name; });
+}
+
+// A veth by this attachment's name that is an old one of ours: on our bridge and in no record
+// (this attachment has none, cmd_add checked) — the previous DEL's, which the kernel may still
+// be deleting in the background (link_reaper.hpp), or one a crash left. Anything else by that
+// name (another network's, a 32-bit hash collision with a live container) is not touched.
+Expected<bool> is_leftover(store::Store& st, const netlink::LinkInfo& link, const netlink::LinkInfo& br) {
+  if (link.kind != "veth" || link.master != br.index) return false;
+  auto recorded = recorded_host_link(st, link.name);
+  if (!recorded) return fail(recorded.error());
+  return !*recorded;
+}
+
 // The container's end: created directly in its netns under its final name, then addressed.
-Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, netlink::Socket& cs,
-                                       const netns::Handle& ns, const cni::Call& call,
-                                       const BridgeConfig& cfg, const netlink::LinkInfo& br,
-                                       cni::Rollback& undo) {
+Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, store::Store& st, const netns::Handle& ns,
+                                       const cni::Call& call, const BridgeConfig& cfg,
+                                       const netlink::LinkInfo& br, cni::Rollback& undo) {
   const std::string host_name = netlink::veth_name(call.env.container_id, call.env.ifname);
   const netlink::VethSpec spec{.host_name = host_name,
                                .peer_name = call.env.ifname,
@@ -195,20 +213,24 @@ Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, netlink::Socket& cs,
                                .peer_mac = cfg.mac,
                                .host_master = br.index};
   auto pair = netlink::create_veth(hs, spec);
-  if (!pair && pair.error().sys_errno == EEXIST) {
-    // This attachment has no record (cmd_add checked), so a veth by its name is an old one:
-    // the previous DEL's, which the kernel may still be deleting in the background
-    // (link_reaper.hpp), or one a crash left. Its deletion also frees the peer's name.
+  // A taken name that turns out to be a leftover is deleted (its peer's name goes with it)
+  // and the pair made again; one that vanished meanwhile (its background delete ended) is
+  // simply tried again.
+  for (int attempt = 0; attempt < 2 && !pair && pair.error().sys_errno == EEXIST; ++attempt) {
     auto old = netlink::get_link(hs, host_name);
-    if (old && old->kind == "veth") {
+    if (old) {
+      auto leftover = is_leftover(st, *old, br);
+      if (!leftover) return fail(leftover.error());
+      if (!*leftover) break;
       if (auto ok = netlink::del_link(hs, old->index); !ok) return fail(ok.error());
-      pair = netlink::create_veth(hs, spec);
+    } else if (old.error().sys_errno != ENODEV) {
+      return fail(old.error());
     }
+    pair = netlink::create_veth(hs, spec);
   }
   if (!pair) return fail(pair.error());
   // Deleting the host end removes the pair, wherever the peer is.
   undo.push("delete veth " + host_name, [&hs, host_name] { return netlink::del_link(hs, host_name); });
-  (void)cs;
   // Created up and on the bridge. Hairpin lets a container reach its own published port
   // through the host's address.
   if (cfg.hairpin || !cfg.ports.empty()) {
@@ -318,7 +340,7 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   }
   auto br = setup_bridge(*hs, **store, call, *cfg, addrs, undo);
   if (!br) return fail(br.error());
-  auto pair = setup_veth(*hs, *cs, *ns, call, *cfg, *br, undo);
+  auto pair = setup_veth(*hs, **store, *ns, call, *cfg, *br, undo);
   if (!pair) return fail(pair.error());
   // With isDefaultGateway, a default route via the gateway of each family IPAM gave none for
   // (the reference plugin's calcGateways); never on an internal network.
@@ -387,8 +409,12 @@ Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni:
   auto ep = load_endpoint(st, call);
   if (!ep) return fail(ep.error());
   std::string host_veth = *ep ? (*ep)->host_ifname : netlink::veth_name(call.env.container_id, call.env.ifname);
-  // The kernel's part of deleting the veth (and its peer) is left to a child process.
+  // Down at once, so no traffic passes from here on; the kernel's part of deleting the veth
+  // (and its peer) is left to a child process.
   if (auto veth = netlink::get_link(hs, host_veth); veth) {
+    if (auto ok = netlink::set_link_up(hs, veth->index, false); !ok && ok.error().sys_errno != ENODEV) {
+      return ok;
+    }
     if (auto ok = delete_link_later(data_dir, veth->index); !ok) return ok;
   } else if (veth.error().sys_errno != ENODEV) {
     return fail(veth.error());

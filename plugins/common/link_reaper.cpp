@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include "lib/cni/fd.hpp"
 #include "lib/netlink/netlink.hpp"
@@ -15,15 +16,14 @@ namespace weir::plugins {
 
 namespace {
 
-std::string lock_path(const std::string& data_dir) {
-  return (data_dir.empty() ? std::string(store::kDefaultDataDir) : data_dir) + "/reaper.lock";
+std::string in_data_dir(const std::string& data_dir, const char* file) {
+  return (data_dir.empty() ? std::string(store::kDefaultDataDir) : data_dir) + "/" + file;
 }
 
-Expected<UniqueFd> lock(const std::string& data_dir, int how) {
-  const std::string path = lock_path(data_dir);
+Expected<UniqueFd> lock_shared(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (fd.get() < 0) return fail(cni::sys_error(errno, "open \"" + path + "\"", cni::Code::kIoFailure));
-  while (::flock(fd.get(), how) != 0) {
+  while (::flock(fd.get(), LOCK_SH) != 0) {
     if (errno != EINTR) return fail(cni::sys_error(errno, "lock \"" + path + "\"", cni::Code::kIoFailure));
   }
   return fd;
@@ -35,35 +35,50 @@ Expected<void> delete_now(int ifindex) {
   return netlink::del_link(*sock, ifindex);  // a link already gone is success
 }
 
+// The child's life: everything of the caller's dropped but the lock, then the delete.
+[[noreturn]] void reap(int lock_fd, const std::string& log_path, int ifindex) {
+  // The runtime reads the plugin's stdout and stderr until EOF, so the child keeps no copy of
+  // them, nor of any other descriptor; a new session keeps it out of signals meant for the
+  // caller's process group. The lock moves to 3 first: it may be 0–2 if the caller started us
+  // with some of those closed.
+  ::setsid();
+  const int lock = ::fcntl(lock_fd, F_DUPFD, 10);
+  if (const int null = ::open("/dev/null", O_RDWR); null >= 0) {
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+  }
+  // Without a copy of the lock the delete still happens; only a waiter may return early.
+  if (lock >= 0) ::dup2(lock, 3);
+  ::closefrom(lock >= 0 ? 4 : 3);
+  for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  (void)::chdir("/");  // pin no folder of the runtime's
+
+  auto ok = delete_now(ifindex);
+  if (!ok) {
+    if (FILE* log = std::fopen(log_path.c_str(), "ae")) {
+      std::fprintf(log, "weir: background delete of link %d failed: %s\n", ifindex, ok.error().msg.c_str());
+      std::fclose(log);
+    }
+  }
+  ::_exit(ok ? 0 : 1);
+}
+
 }  // namespace
 
 Expected<void> delete_link_later(const std::string& data_dir, int ifindex) {
-  // Taken before the fork: the child inherits the lock, so wait_for_reapers() can never slip
-  // in between the fork and the child's first step.
-  auto held = lock(data_dir, LOCK_SH);
+  // Taken before the fork: the child inherits the lock, so a waiter can never slip in between
+  // the fork and the child's first step.
+  auto held = lock_shared(in_data_dir(data_dir, "reaper.lock"));
   if (!held) return delete_now(ifindex);
+  const std::string log_path = in_data_dir(data_dir, "reaper.log");
   const pid_t pid = ::fork();
   if (pid < 0) return delete_now(ifindex);
-  if (pid > 0) return {};  // our copy of the lock goes with `held`; the child's stays
-
-  // The child. The runtime reads the plugin's stdout and stderr until EOF, so it keeps no copy
-  // of them, nor of any other descriptor but the lock; a new session keeps it out of signals
-  // meant for the caller's process group.
-  ::setsid();
-  if (::chdir("/") != 0) ::_exit(1);
-  const int null = ::open("/dev/null", O_RDWR);
-  ::dup2(null, 0);
-  ::dup2(null, 1);
-  ::dup2(null, 2);
-  ::dup2(held->get(), 3);
-  ::closefrom(4);
-  ::_exit(delete_now(ifindex) ? 0 : 1);
-}
-
-Expected<void> wait_for_reapers(const std::string& data_dir) {
-  auto held = lock(data_dir, LOCK_EX);
-  if (!held) return fail(held.error());
-  return {};
+  if (pid == 0) reap(held->get(), log_path, ifindex);
+  return {};  // our copy of the lock goes with `held`; the child's stays
 }
 
 }  // namespace weir::plugins

@@ -670,5 +670,24 @@ TEST_F(Bridge, LeftoverVethOfAnUnrecordedAttachmentIsReplaced) {
   EXPECT_EQ(host.veth_count(), 0);
 }
 
+// The host veth's name is a hash of container id and ifname only: the same pair on another
+// network (or a hash collision) must fail ADD with EEXIST, never take the live veth over.
+TEST_F(Bridge, VethNameTakenByAnotherNetworksEndpointIsLeftAlone) {
+  Host host;
+  Container a("ctr-same"), b("ctr-same");  // one id, two netns
+  json net_a = bridge_conf(host, "neta", "wbna", {"10.49.0.0/24"});
+  json net_b = bridge_conf(host, "netb", "wbnb", {"10.50.0.0/24"});
+  net_a["isGateway"] = true;
+  ASSERT_EQ(host.add(a, net_a).exit_code, 0);
+  auto clash = host.add(b, net_b);
+  EXPECT_EQ(clash.exit_code, 1) << clash.out;
+  EXPECT_TRUE(has(clash.out, "already exists")) << clash.out;
+  EXPECT_EQ(host.lease_count("netb"), 0u);
+  EXPECT_TRUE(a.ping("10.49.0.1"));  // a's veth is untouched
+  EXPECT_EQ(host.check(a, net_a).exit_code, 0);
+  ASSERT_EQ(host.del(a, net_a).exit_code, 0);
+  EXPECT_EQ(host.veth_count(), 0);
+}
+
 }  // namespace
 }  // namespace weir::test::bridge
