@@ -101,6 +101,7 @@ struct LinkAttrs {
   std::optional<int> master{};           // IFLA_MASTER: 0 = release from its master
   std::optional<std::string> alias{};    // IFLA_IFALIAS: "" removes it
   std::optional<bool> arp_notify{};      // IFLA_AF_SPEC/AF_INET/IFLA_INET_CONF: ARP_NOTIFY
+  bool ipv6_no_lladdr = false;           // IFLA_AF_SPEC/AF_INET6: IN6_ADDR_GEN_MODE_NONE
   unsigned flags = 0;                    // ifi_flags
   unsigned change = 0;                   // ifi_change: which of flags to apply
 };

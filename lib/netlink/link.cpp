@@ -126,17 +126,25 @@ int put_link_attrs(nl_msg* msg, const LinkAttrs& a) {
   // With its NUL: the kernel takes a zero-length string attribute as malformed, and "\0" as
   // "no alias" (dev_set_alias stores "", which is never reported).
   if (a.alias && (rc = nla_put_string(msg, IFLA_IFALIAS, a.alias->c_str())) < 0) return rc;
+  if (!a.arp_notify && !a.ipv6_no_lladdr) return 0;
+  nlattr* spec = nest_start(msg, IFLA_AF_SPEC);
+  if (spec == nullptr) return -NLE_NOMEM;
   if (a.arp_notify) {
     // Per-link IPv4 settings by netlink: the attribute type is the IPV4_DEVCONF_* index.
-    nlattr* spec = nest_start(msg, IFLA_AF_SPEC);
-    nlattr* inet = spec ? nest_start(msg, AF_INET) : nullptr;
+    nlattr* inet = nest_start(msg, AF_INET);
     nlattr* conf = inet ? nest_start(msg, IFLA_INET_CONF) : nullptr;
     if (conf == nullptr) return -NLE_NOMEM;
     if ((rc = nla_put_u32(msg, IPV4_DEVCONF_ARP_NOTIFY, *a.arp_notify ? 1 : 0)) < 0) return rc;
     nla_nest_end(msg, conf);
     nla_nest_end(msg, inet);
-    nla_nest_end(msg, spec);
   }
+  if (a.ipv6_no_lladdr) {
+    nlattr* inet6 = nest_start(msg, AF_INET6);
+    if (inet6 == nullptr) return -NLE_NOMEM;
+    if ((rc = nla_put_u8(msg, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE)) < 0) return rc;
+    nla_nest_end(msg, inet6);
+  }
+  nla_nest_end(msg, spec);
   return 0;
 }
 

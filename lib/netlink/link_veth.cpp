@@ -43,12 +43,15 @@ Expected<VethPair> create_veth(Socket& host, const VethSpec& spec) {
                         nla_nest_end(msg, nest);
                         return 0;
                       }};
+  // The kernel takes IPv6 settings only once a link exists: then the host end is made down
+  // and brought up by the request that sets them, before it can get an address.
+  const unsigned up = spec.host_without_ipv6_lladdr ? 0u : static_cast<unsigned>(IFF_UP);
   const LinkAttrs attrs{.name = spec.host_name,
                         .mtu = mtu,
                         .mac = spec.host_mac,
                         .master = spec.host_master ? std::optional<int>(spec.host_master) : std::nullopt,
-                        .flags = IFF_UP,
-                        .change = IFF_UP};
+                        .flags = up,
+                        .change = up};
   if (auto created = create_link(host, attrs, kind, what); !created) {
     if (created.error().sys_errno == EEXIST) {
       // The kernel does not say which name is taken: when the host one is free, the peer's was.
@@ -63,6 +66,15 @@ Expected<VethPair> create_veth(Socket& host, const VethSpec& spec) {
   }
 
   auto link = get_link(host, spec.host_name);
+  if (link && spec.host_without_ipv6_lladdr) {
+    auto ok = change_link(host, link->index,
+                          {.ipv6_no_lladdr = true, .flags = IFF_UP, .change = IFF_UP}, nullptr, what);
+    if (ok) {
+      link->up = true;
+    } else {
+      link = fail(std::move(ok.error()));
+    }
+  }
   if (!link) {
     (void)del_link(host, spec.host_name);  // takes the peer with it
     return fail(std::move(link.error()).context(what));

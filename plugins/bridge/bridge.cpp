@@ -211,7 +211,8 @@ Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, store::Store& st, co
                                .peer_netns = &ns,
                                .mtu = cfg.mtu,
                                .peer_mac = cfg.mac,
-                               .host_master = br.index};
+                               .host_master = br.index,
+                               .host_without_ipv6_lladdr = true};
   auto pair = netlink::create_veth(hs, spec);
   // A taken name that turns out to be a leftover is deleted (its peer's name goes with it)
   // and the pair made again; one that vanished meanwhile (its background delete ended) is

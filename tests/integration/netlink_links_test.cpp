@@ -10,6 +10,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "lib/netlink/netlink.hpp"
@@ -235,6 +237,29 @@ TEST_F(LinksTest, VethHostEndCanBeBornOnABridge) {
   ASSERT_FALSE(bad);
   EXPECT_FALSE(netlink::get_link(*hs_, "vh6"));
   EXPECT_FALSE(netlink::get_link(*cs_, "eth1"));
+}
+
+TEST_F(LinksTest, VethHostEndWithoutIpv6LinkLocalAddress) {
+  auto pair = netlink::create_veth(
+      *hs_, {.host_name = "vh7", .peer_name = "eth0", .peer_netns = &*ctr_, .host_without_ipv6_lladdr = true});
+  ASSERT_TRUE(pair) << pair.error().msg;
+  EXPECT_TRUE(pair->host.up);
+  EXPECT_TRUE(netlink::get_link(*hs_, "vh7")->up);
+  ASSERT_TRUE(netlink::set_link_up(*cs_, pair->peer_index, true));  // carrier on both ends
+  // A control pair made the default way gets its link-local address once it has carrier:
+  // wait for that, then vh7 has had the same chance.
+  auto control = netlink::create_veth(*hs_, {.host_name = "vh8", .peer_name = "eth1", .peer_netns = &*ctr_});
+  ASSERT_TRUE(control) << control.error().msg;
+  ASSERT_TRUE(netlink::set_link_up(*cs_, control->peer_index, true));
+  for (int i = 0; i < 60 && ip_host("-6 addr show dev vh8").find("inet6 fe80") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_THAT(ip_host("-6 addr show dev vh8"), HasSubstr("inet6 fe80"));
+  EXPECT_THAT(ip_host("-d link show vh7"), HasSubstr("addrgenmode none"));
+  EXPECT_THAT(ip_host("-6 addr show dev vh7"), Not(HasSubstr("inet6")));
+  EXPECT_THAT(ip_host("-6 route show table all dev vh7"), Not(HasSubstr("fe80::/64")));
+  // The peer is a normal IPv6 link.
+  EXPECT_THAT(ip_ctr("-d link show eth0"), Not(HasSubstr("addrgenmode none")));
 }
 
 TEST_F(LinksTest, VethWithoutMacsReportsThePeerMacItGot) {

@@ -212,6 +212,16 @@ TEST_F(NetlinkTest, AddAndDeleteAddressesIdempotently) {
   ASSERT_TRUE(only_v6);
   EXPECT_FALSE(has_addr(*only_v6, v4));
   EXPECT_TRUE(has_addr(*only_v6, v6));
+  // Filtered to the link (by the kernel): none of lo's, and a missing link has none.
+  for (const auto& a : *addrs) EXPECT_EQ(a.ifindex, wa.index) << a.addr.str();
+  auto none = netlink::list_addrs(*sock_, 99999);
+  ASSERT_TRUE(none) << none.error().msg;
+  EXPECT_TRUE(none->empty());
+  // The socket is back to lenient checks: a full dump and other requests still work.
+  auto all = netlink::list_addrs(*sock_, 0);
+  ASSERT_TRUE(all) << all.error().msg;
+  EXPECT_TRUE(has_addr(*all, v4));
+  EXPECT_TRUE(netlink::list_links(*sock_));
   EXPECT_THAT(ip_n("-4 addr show dev wa0"), HasSubstr("inet 10.1.0.2/24 brd 10.1.0.255"));
   EXPECT_THAT(ip_n("-6 addr show dev wa0"), HasSubstr("inet6 fd00:1::2/64"));
 
