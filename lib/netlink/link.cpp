@@ -282,9 +282,16 @@ Expected<void> set_link_up(Socket& sock, int ifindex, bool up) {
                      "set link " + ifindex_str(ifindex) + (up ? " up" : " down"));
 }
 
-Expected<void> set_arp_notify(Socket& sock, int ifindex, bool on) {
-  return change_link(sock, ifindex, {.arp_notify = on}, nullptr,
-                     "set arp_notify " + std::string(on ? "on" : "off") + " on link " + ifindex_str(ifindex));
+Expected<void> set_address_conf(Socket& sock, int ifindex, const AddressConf& conf) {
+  const std::string what = "set address settings of link " + ifindex_str(ifindex);
+  auto ok = change_link(sock, ifindex, {.arp_notify = conf.arp_notify, .ipv6_no_lladdr = conf.no_ipv6_lladdr},
+                        nullptr, what);
+  // EAFNOSUPPORT: the kernel runs without IPv6 (ipv6.disable=1), so there is none to turn off.
+  if (!ok && ok.error().sys_errno == EAFNOSUPPORT && conf.no_ipv6_lladdr) {
+    if (!conf.arp_notify) return {};
+    return change_link(sock, ifindex, {.arp_notify = conf.arp_notify}, nullptr, what);
+  }
+  return ok;
 }
 
 Expected<void> set_promisc(Socket& sock, int ifindex, bool on) {

@@ -93,9 +93,14 @@ Expected<LinkInfo> get_link(Socket& sock, int ifindex);
 // For lookups no single request can answer (by MAC, by alias); not for the hot path.
 Expected<std::vector<LinkInfo>> list_links(Socket& sock);
 Expected<void> set_link_up(Socket& sock, int ifindex, bool up);
-// net.ipv4.conf.<link>.arp_notify by netlink (IFLA_INET_CONF), not /proc/sys: a path lookup
-// under /proc/sys/net gets slower with every netns on the machine (their entries share names).
-Expected<void> set_arp_notify(Socket& sock, int ifindex, bool on);
+// Per-link address settings in one RTM_NEWLINK (IFLA_AF_SPEC), not through /proc/sys: a path
+// lookup under /proc/sys/net gets slower with every netns on the machine (their entries share
+// names).
+struct AddressConf {
+  std::optional<bool> arp_notify{};  // net.ipv4.conf.<link>.arp_notify
+  bool no_ipv6_lladdr = false;       // addrgenmode none: no IPv6 link-local address (for good)
+};
+Expected<void> set_address_conf(Socket& sock, int ifindex, const AddressConf& conf);
 // Whether IPv4 or IPv6 forwarding is on for the socket's netns ("all"), by RTM_GETNETCONF.
 Expected<bool> forwarding(Socket& sock, net::Family family);
 

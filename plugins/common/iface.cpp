@@ -63,8 +63,14 @@ netlink::RouteInfo default_route_via(const net::IpAddr& gw) {
 Expected<std::vector<cni::Route>> configure_iface(netlink::Socket& cs, const IfaceSetup& s,
                                                   const cni::Result& addrs) {
   const netns::Handle& ns = *s.netns;
-  if (has_family(addrs, net::Family::kV4)) {
-    if (auto ok = netlink::set_arp_notify(cs, s.ifindex, true); !ok) return fail(ok.error());
+  // arp_notify announces the addresses when the link comes up. A network with IPv4 addresses
+  // and no IPv6 ones gets no IPv6 link-local address either, as Docker does: no DAD, MLD or
+  // router solicitations flooded to every port of the bridge by each new container.
+  const bool v4 = has_family(addrs, net::Family::kV4);
+  const bool v4_only = v4 && !has_family(addrs, net::Family::kV6);
+  if (v4) {
+    auto ok = netlink::set_address_conf(cs, s.ifindex, {.arp_notify = true, .no_ipv6_lladdr = v4_only});
+    if (!ok) return fail(ok.error());
   }
   if (has_family(addrs, net::Family::kV6)) {
     auto ok = netlink::set_sysctl_in(ns, "net/ipv6/conf/" + s.ifname + "/accept_dad", "0");

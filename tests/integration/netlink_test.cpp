@@ -166,13 +166,16 @@ TEST_F(NetlinkTest, ArpNotifyAndForwardingByNetlink) {
     return v;
   };
   EXPECT_EQ(proc("net/ipv4/conf/wa0/arp_notify"), "0");
-  ASSERT_TRUE(netlink::set_arp_notify(*sock_, wa.index, true));
+  ASSERT_TRUE(netlink::set_address_conf(*sock_, wa.index, {.arp_notify = true}));
   EXPECT_EQ(proc("net/ipv4/conf/wa0/arp_notify"), "1");
-  ASSERT_TRUE(netlink::set_arp_notify(*sock_, wa.index, false));
+  ASSERT_TRUE(netlink::set_address_conf(*sock_, wa.index, {.arp_notify = false}));
   EXPECT_EQ(proc("net/ipv4/conf/wa0/arp_notify"), "0");
-  auto missing = netlink::set_arp_notify(*sock_, 99999, true);
+  auto missing = netlink::set_address_conf(*sock_, 99999, {.arp_notify = true});
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().sys_errno, ENODEV);
+  ASSERT_TRUE(netlink::set_address_conf(*sock_, wa.index, {.no_ipv6_lladdr = true}));
+  EXPECT_THAT(ip_n("-d link show wa0"), HasSubstr("addrgenmode none"));
+  EXPECT_EQ(proc("net/ipv4/conf/wa0/arp_notify"), "0");  // untouched when not given
 
   for (auto [family, key] : {std::pair{net::Family::kV4, "net/ipv4/ip_forward"},
                              std::pair{net::Family::kV6, "net/ipv6/conf/all/forwarding"}}) {
