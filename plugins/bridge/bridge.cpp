@@ -4,6 +4,7 @@
 #include <sys/file.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "lib/cni/fd.hpp"
 #include "lib/cni/rollback.hpp"
@@ -462,6 +463,38 @@ Expected<void> cmd_status(const cni::Call& call) {
   return ipam_status(call);
 }
 
+// A veth name as netlink::veth_name makes them: "veth" and eight hex digits.
+bool weir_veth_name(std::string_view name) {
+  return name.size() == 12 && name.starts_with("veth") &&
+         std::all_of(name.begin() + 4, name.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
+// Ports of the network's own bridge that look like weir's veths but that no record knows: a
+// crash left one between the kernel and the store, or a background delete failed
+// (link_reaper.hpp). Under the exclusive lock, so no ADD is between its veth and its record.
+Expected<void> sweep_unrecorded_ports(store::Store& st, netlink::Socket& hs, BridgeLock& lock,
+                                      const std::string& network, const std::string& bridge) {
+  auto br = netlink::get_link(hs, bridge);
+  if (!br || br->alias != std::string(kBridgeAliasPrefix) + network) return {};
+  if (auto ok = lock.exclusive(); !ok) return ok;
+  auto links = netlink::list_links(hs);
+  if (!links) return fail(links.error());
+  std::vector<netlink::LinkInfo> suspects;
+  for (auto& l : *links) {
+    if (l.kind == "veth" && l.master == br->index && weir_veth_name(l.name)) suspects.push_back(std::move(l));
+  }
+  if (suspects.empty()) return {};
+  auto all = list_endpoints(st, "");
+  if (!all) return fail(all.error());
+  for (const auto& l : suspects) {
+    const bool recorded = std::any_of(all->begin(), all->end(),
+                                      [&](const store::Endpoint& ep) { return ep.host_ifname == l.name; });
+    if (recorded) continue;
+    if (auto ok = netlink::del_link(hs, l.index); !ok) return ok;
+  }
+  return {};
+}
+
 Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>& valid) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
@@ -477,6 +510,7 @@ Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>&
   if (auto ok = ipam_gc(call, valid, {cfg->data_dir, store->get()}); !ok) return ok;
   auto lock = BridgeLock::open(cfg->data_dir);
   if (!lock) return fail(lock.error());
+  if (auto ok = sweep_unrecorded_ports(**store, *hs, *lock, call.conf.name, cfg->bridge); !ok) return ok;
   return del_network_if_empty(**store, *hs, *lock, call.conf.name, cfg->bridge);
 }
 

@@ -689,5 +689,34 @@ TEST_F(Bridge, VethNameTakenByAnotherNetworksEndpointIsLeftAlone) {
   EXPECT_EQ(host.veth_count(), 0);
 }
 
+// GC also removes what no record knows on the network's own bridge: a veth whose record was
+// lost (a crash between the kernel and the store, a failed background delete).
+TEST_F(Bridge, GcRemovesUnrecordedVethsOfItsBridge) {
+  Host host;
+  Container a("ctr-gc-keep"), b("ctr-gc-lost");
+  json conf = bridge_conf(host, "gcsweep", "wbgs", {"10.51.0.0/24"});
+  ASSERT_EQ(host.add(a, conf).exit_code, 0);
+  ASSERT_EQ(host.add(b, conf).exit_code, 0);
+  {
+    auto db = store::SqliteStore::open(store::database_path(host.store_dir()));
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->transact([&](store::Txn& t) { return t.del_endpoint("gcsweep", b.id, "eth0"); }));
+  }
+  // A veth on the bridge that is not weir's (its name is not veth + 8 hex digits) stays.
+  host.ip("link add mine0 type veth peer name mine1");
+  host.ip("link set mine0 master wbgs");
+  ASSERT_EQ(host.veth_count(), 2);
+
+  json gc = conf;
+  gc["cniVersion"] = "1.1.0";
+  gc["cni.dev/valid-attachments"] = json::array({{{"containerID", a.id}, {"ifname", "eth0"}}});
+  auto r = host.plugin("GC", "", "", gc, {{"CNI_NETNS", ""}, {"CNI_CONTAINERID", ""}, {"CNI_IFNAME", ""}});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(host.veth_count(), 1);  // a's
+  EXPECT_TRUE(has(host.ip("link show mine0"), "master wbgs"));
+  EXPECT_EQ(host.check(a, conf).exit_code, 0);
+  ASSERT_EQ(host.del(a, conf).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace weir::test::bridge
