@@ -7,6 +7,8 @@
 #
 #   bench/bridge/run.sh [COUNT=200] [SCALE=1000]
 #   WEIR_BIN=/path/to/build/bin bench/bridge/run.sh      # default: build-bench/bin, built Release
+#   BASELINE_BIN=/path/to/old/build/bin bench/bridge/run.sh   # adds a "base" setup: that build's
+#                                                        # weir-bridge + weir-ipam, same config
 #
 # See bench/bridge/README.md for what is measured and how to read it.
 set -euo pipefail
@@ -73,6 +75,9 @@ add_setup() { # name conf-text plugin cni-path
   setups+=(--setup "$1" "/var/run/netns/$host" "$3" "$work/$1.json" "$4")
 }
 add_setup weir "$(weir_conf weir false)" "$WEIR_BIN/weir-bridge" "$WEIR_BIN"
+if [[ -n ${BASELINE_BIN:-} ]]; then
+  add_setup base "$(weir_conf base false)" "$BASELINE_BIN/weir-bridge" "$BASELINE_BIN"
+fi
 if [[ -x $WEIR_BIN/weir-agent ]]; then
   add_setup weir-dns "$(weir_conf weir-dns true)" "$WEIR_BIN/weir-bridge" "$WEIR_BIN"
 else
