@@ -89,6 +89,9 @@ say "removing every container: DEL takes the veths, leases, rules, bridges and t
 for c in "${containers[@]}"; do
   for net in weir appnet; do in_host "${weirctl[@]}" del "$net" "$c"; done
 done
+# DEL answers before the kernel has finished deleting a veth (a child process does that, holding
+# this lock): wait for it before looking.
+flock "$prefix/data/reaper.lock" true 2>/dev/null || true
 run in_host ip -brief link
 tables=$(in_host nft list tables | grep -c weir || true)
 echo "weir nftables tables left: $tables"
