@@ -44,6 +44,9 @@ endfunction()
 # weir_link_executable(TARGET)
 # How a weir executable links with WEIR_STATIC: fully static (-static) unless something it links
 # exists only as a shared library — then libstdc++ and libgcc static, the C library shared.
+# The mark travels through PUBLIC/INTERFACE links only: a weir::<lib> without an archive must
+# not be linked PRIVATE by a static library (lib/netlink links libnl PRIVATE, which is fine
+# while Debian ships libnl's archives).
 function(weir_link_executable target)
   if(NOT WEIR_STATIC)
     return()
