@@ -328,17 +328,11 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   }
 
   cni::Rollback undo(&call.process->err());
-  // Addresses first: an exhausted range fails before any kernel change.
-  cni::Result addrs;
-  if (cfg->ipam) {
-    const ipam::OpenStore shared{cfg->data_dir, store->get()};
-    auto r = ipam_add(call, shared);
-    if (!r) return fail(r.error());
-    addrs = std::move(*r);
-    undo.push("release addresses", [&call, shared] { return ipam_del(call, shared); });
-    for (auto& ip : addrs.ips) {
-      if (!ip.gateway) ip.gateway = ip.address.network().first().next();
-    }
+  auto leased = ipam_add_undoable(call, {cfg->data_dir, store->get()}, undo);
+  if (!leased) return fail(leased.error());
+  cni::Result addrs = std::move(*leased);
+  for (auto& ip : addrs.ips) {
+    if (!ip.gateway) ip.gateway = ip.address.network().first().next();
   }
   auto br = setup_bridge(*hs, **store, call, *cfg, addrs, undo);
   if (!br) return fail(br.error());

@@ -139,20 +139,12 @@ Expected<BridgeConfig> parse_config(const cni::Call& call) {
   if (!aliases) return fail(aliases.error());
   c.aliases = std::move(*aliases);
 
-  auto data_dir = fields::get_string(j, "", "dataDir");
+  auto data_dir = store_dir_of(call.conf);
   if (!data_dir) return fail(data_dir.error());
-  c.data_dir = data_dir->value_or("");
-  // weir-ipam's dataDir is the store's folder too; another IPAM's (host-local's) is its own.
-  if (!*data_dir && call.conf.ipam_type() == kWeirIpam) {
-    auto ipam_data_dir = fields::get_string(call.conf.ipam, "ipam", "dataDir");
-    if (!ipam_data_dir) return fail(ipam_data_dir.error());
-    c.data_dir = ipam_data_dir->value_or("");
-  }
-
-  c.ipam = call.conf.ipam.is_object() && !call.conf.ipam.empty();
-  if (c.ipam && call.conf.ipam_type().empty()) {
-    return fail(cni::invalid_config("\"ipam\" needs a \"type\" (or use {} for L2 only)"));
-  }
+  c.data_dir = std::move(*data_dir);
+  auto ipam = has_ipam_section(call.conf);
+  if (!ipam) return fail(ipam.error());
+  c.ipam = *ipam;
   if (c.internal) c.ip_masq = false;
   return c;
 }

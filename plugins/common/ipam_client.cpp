@@ -1,5 +1,7 @@
 #include "plugins/common/ipam_client.hpp"
 
+#include "lib/cni/fields.hpp"
+
 #include "lib/cni/version.hpp"
 
 namespace weir::plugins {
@@ -11,9 +13,36 @@ bool has_ipam(const cni::Call& call) { return !call.conf.ipam_type().empty(); }
 
 }  // namespace
 
+Expected<bool> has_ipam_section(const cni::NetConf& conf) {
+  const bool section = conf.ipam.is_object() && !conf.ipam.empty();
+  if (section && conf.ipam_type().empty()) {
+    return fail(cni::invalid_config("\"ipam\" needs a \"type\" (or use {} for L2 only)"));
+  }
+  return section;
+}
+
+Expected<std::string> store_dir_of(const cni::NetConf& conf) {
+  auto dir = cni::fields::get_string(conf.raw, "", "dataDir");
+  if (!dir) return fail(dir.error());
+  if (*dir) return **dir;
+  if (conf.ipam_type() != kWeirIpam) return std::string();
+  auto ipam_dir = cni::fields::get_string(conf.ipam, "ipam", "dataDir");
+  if (!ipam_dir) return fail(ipam_dir.error());
+  return ipam_dir->value_or("");
+}
+
 Expected<cni::Result> ipam_add(const cni::Call& call, const ipam::OpenStore& open) {
   if (in_process(call)) return ipam::add(call, {}, open);
   return cni::delegate_add(call, call.conf.ipam_type());
+}
+
+Expected<cni::Result> ipam_add_undoable(const cni::Call& call, const ipam::OpenStore& open,
+                                        cni::Rollback& undo) {
+  if (!has_ipam(call)) return cni::Result{};
+  auto r = ipam_add(call, open);
+  if (!r) return fail(r.error());
+  undo.push("release addresses", [&call, open] { return ipam_del(call, open); });
+  return r;
 }
 
 Expected<void> ipam_del(const cni::Call& call, const ipam::OpenStore& open) {

@@ -7,13 +7,24 @@
 
 #include "ipam/ipam.hpp"
 #include "lib/cni/plugin.hpp"
+#include "lib/cni/rollback.hpp"
 
 namespace weir::plugins {
 
 inline constexpr std::string_view kWeirIpam = "weir-ipam";
 
+// Whether the config has an IPAM section; one without a "type" is a bad config (7).
+Expected<bool> has_ipam_section(const cni::NetConf& conf);
+// The folder of the network's store, "" for the default: the config's "dataDir", else weir-ipam's
+// (whose leases are in that store); another IPAM's dataDir (host-local's) is its own business.
+Expected<std::string> store_dir_of(const cni::NetConf& conf);
+
 // `open`: the caller's store, which the in-process allocator uses when it is the same folder.
 Expected<cni::Result> ipam_add(const cni::Call& call, const ipam::OpenStore& open = {});
+// ADD's first step in every plugin: the addresses, before any kernel change (an exhausted range
+// fails with nothing to undo), released again if `undo` rolls back. No `ipam` section: none.
+Expected<cni::Result> ipam_add_undoable(const cni::Call& call, const ipam::OpenStore& open,
+                                        cni::Rollback& undo);
 Expected<void> ipam_del(const cni::Call& call, const ipam::OpenStore& open = {});
 Expected<void> ipam_check(const cni::Call& call, const ipam::OpenStore& open = {});
 Expected<void> ipam_status(const cni::Call& call, const ipam::OpenStore& open = {});

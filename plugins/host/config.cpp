@@ -2,6 +2,7 @@
 
 #include "lib/cni/fields.hpp"
 #include "plugins/common/endpoints.hpp"
+#include "plugins/common/ipam_client.hpp"
 
 namespace weir::plugins::host {
 
@@ -40,23 +41,20 @@ Expected<HostConfig> parse_config(const cni::Call& call) {
         "\"runtimeConfig.deviceID\" is not supported by weir-host; use \"device\" or \"hwaddr\""));
   }
 
-  c.ipam = call.conf.ipam.is_object() && !call.conf.ipam.empty();
+  auto ipam = has_ipam_section(call.conf);
+  if (!ipam) return fail(ipam.error());
+  c.ipam = *ipam;
   if (c.ipam && !c.device_mode()) {
     return fail(
         cni::invalid_config("\"ipam\" needs \"device\" or \"hwaddr\": a host-networked container "
                             "uses the host's own addresses"));
   }
-  if (c.ipam && call.conf.ipam_type().empty()) {
-    return fail(cni::invalid_config("\"ipam\" needs a \"type\" (or use {} for L2 only)"));
-  }
   auto aliases = parse_aliases(call.conf);
   if (!aliases) return fail(aliases.error());
   c.aliases = std::move(*aliases);
-  auto data_dir = fields::get_string(j, "", "dataDir");
+  auto data_dir = store_dir_of(call.conf);
   if (!data_dir) return fail(data_dir.error());
-  auto ipam_data_dir = fields::get_string(call.conf.ipam, "ipam", "dataDir");
-  if (!ipam_data_dir) return fail(ipam_data_dir.error());
-  c.data_dir = data_dir->value_or(ipam_data_dir->value_or(""));
+  c.data_dir = std::move(*data_dir);
   return c;
 }
 

@@ -138,13 +138,9 @@ Expected<cni::Result> add_device(const cni::Call& call, const HostConfig& cfg, s
   const Original orig{.name = dev->name, .alias = dev->alias, .up = dev->up};
 
   cni::Rollback undo(&call.process->err());
-  cni::Result addrs;
-  if (cfg.ipam) {
-    auto r = ipam_add(call);
-    if (!r) return fail(r.error());
-    addrs = std::move(*r);
-    undo.push("release addresses", [&call] { return ipam_del(call); });
-  }
+  auto leased = ipam_add_undoable(call, {}, undo);
+  if (!leased) return fail(leased.error());
+  cni::Result addrs = std::move(*leased);
   // The alias travels with the link: DEL finds the original name on the link itself.
   if (auto ok = netlink::set_link_alias(*hs, dev->index, std::string(kAliasPrefix) + dev->name);
       !ok) {

@@ -98,15 +98,9 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   if (!store) return fail(store.error());
 
   cni::Rollback undo(&call.process->err());
-  // Addresses first: an exhausted range fails before any kernel change.
-  cni::Result addrs;
-  if (cfg->ipam) {
-    const ipam::OpenStore shared{cfg->data_dir, store->get()};
-    auto r = ipam_add(call, shared);
-    if (!r) return fail(r.error());
-    addrs = std::move(*r);
-    undo.push("release addresses", [&call, shared] { return ipam_del(call, shared); });
-  }
+  auto leased = ipam_add_undoable(call, {cfg->data_dir, store->get()}, undo);
+  if (!leased) return fail(leased.error());
+  cni::Result addrs = std::move(*leased);
   // Made in the container under a temporary name (the master is looked up where it is), then
   // renamed there to CNI_IFNAME.
   auto link =
