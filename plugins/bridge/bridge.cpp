@@ -399,21 +399,38 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   return result;
 }
 
+// The ifindex of the attachment's host veth, if there is one. Without a record (a DEL after a
+// crash half-way through ADD) a veth by its name counts only if it is a leftover on this
+// network's bridge: the name hashes only the container id and ifname.
+Expected<std::optional<int>> attachment_veth(store::Store& st, netlink::Socket& hs, const cni::Call& call,
+                                             const std::optional<store::Endpoint>& ep,
+                                             const std::string& bridge) {
+  const std::string name = ep ? ep->host_ifname : netlink::veth_name(call.env.container_id, call.env.ifname);
+  auto veth = netlink::get_link(hs, name);
+  if (!veth) {
+    if (veth.error().sys_errno == ENODEV) return std::optional<int>();
+    return fail(veth.error());
+  }
+  if (ep) return std::optional<int>(veth->index);
+  auto br = netlink::get_link(hs, bridge);
+  if (!br) return std::optional<int>();
+  auto leftover = is_leftover(st, *veth, *br);
+  if (!leftover) return fail(leftover.error());
+  return *leftover ? std::optional<int>(veth->index) : std::nullopt;
+}
+
 // DEL walks the stored endpoint, not the caller's memory: no prevResult, no netns needed.
 Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni::Call& call,
                                const std::string& bridge, const std::string& data_dir) {
   auto ep = load_endpoint(st, call);
   if (!ep) return fail(ep.error());
-  std::string host_veth = *ep ? (*ep)->host_ifname : netlink::veth_name(call.env.container_id, call.env.ifname);
+  auto veth = attachment_veth(st, hs, call, *ep, bridge);
+  if (!veth) return fail(veth.error());
   // Down at once, so no traffic passes from here on; the kernel's part of deleting the veth
   // (and its peer) is left to a child process.
-  if (auto veth = netlink::get_link(hs, host_veth); veth) {
-    if (auto ok = netlink::set_link_up(hs, veth->index, false); !ok && ok.error().sys_errno != ENODEV) {
-      return ok;
-    }
-    if (auto ok = delete_link_later(data_dir, veth->index); !ok) return ok;
-  } else if (veth.error().sys_errno != ENODEV) {
-    return fail(veth.error());
+  if (*veth) {
+    if (auto ok = netlink::set_link_up(hs, **veth, false); !ok && ok.error().sys_errno != ENODEV) return ok;
+    if (auto ok = delete_link_later(data_dir, **veth); !ok) return ok;
   }
   if (!*ep || has_rules(**ep)) {
     if (auto ok = firewall::del_endpoint(call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;

@@ -683,6 +683,9 @@ TEST_F(Bridge, VethNameTakenByAnotherNetworksEndpointIsLeftAlone) {
   EXPECT_EQ(clash.exit_code, 1) << clash.out;
   EXPECT_TRUE(has(clash.out, "already exists")) << clash.out;
   EXPECT_EQ(host.lease_count("netb"), 0u);
+  // A runtime cleans up the failed ADD with a DEL: b has no record, and a's veth is not its.
+  auto del_b = host.del(b, net_b);
+  EXPECT_EQ(del_b.exit_code, 0) << del_b.out << del_b.err;
   EXPECT_TRUE(a.ping("10.49.0.1"));  // a's veth is untouched
   EXPECT_EQ(host.check(a, net_a).exit_code, 0);
   ASSERT_EQ(host.del(a, net_a).exit_code, 0);
