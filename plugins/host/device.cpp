@@ -79,13 +79,14 @@ Expected<bool> move_back(netlink::Socket& cs, netlink::Socket& hs, const netns::
   o.name = link->alias.substr(kAliasPrefix.size());
   // The kernel takes the link down and drops its addresses on the move (NETDEV_UNREGISTER in the
   // old netns): nothing of the container's config comes back with it.
-  if (auto ok = netlink::move_link_to_netns(cs, link->index, host, o.name); !ok) {
-    if (ok.error().sys_errno == EEXIST) {
-      return fail(
-          std::move(ok.error()).context("the host has another link named \"" + o.name + "\""));
-    }
-    return fail(ok.error());
+  auto ok = netlink::move_link_to_netns(cs, link->index, host, o.name);
+  if (!ok && ok.error().sys_errno == EEXIST) {
+    // Its old name was taken in the host meanwhile: it comes back under a name of its own, as in
+    // recover_in_host, since DEL must not fail forever over a name.
+    o.name = "weirdev" + std::to_string(link->index);
+    ok = netlink::move_link_to_netns(cs, link->index, host, o.name);
   }
+  if (!ok) return fail(ok.error());
   auto back = netlink::get_link(hs, o.name);
   if (!back) return fail(back.error());
   if (auto ok = restore_in_host(hs, *back, o); !ok) return fail(ok.error());
@@ -138,7 +139,7 @@ Expected<cni::Result> add_device(const cni::Call& call, const HostConfig& cfg, s
   const Original orig{.name = dev->name, .alias = dev->alias, .up = dev->up};
 
   cni::Rollback undo(&call.process->err());
-  auto leased = ipam_add_undoable(call, {}, undo);
+  auto leased = ipam_add_undoable(call, {cfg.data_dir, &st}, undo);
   if (!leased) return fail(leased.error());
   cni::Result addrs = std::move(*leased);
   // The alias travels with the link: DEL finds the original name on the link itself.

@@ -48,7 +48,9 @@ Expected<void> cmd_del(const cni::Call& call) {
   if (auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname); !ok) {
     return ok;
   }
-  return sync_dns(cfg->data_dir, false);
+  // Device mode registers no names: no agent round trip for it.
+  if (*ep && dns_endpoint((*ep)->extra)) return sync_dns(cfg->data_dir, false);
+  return {};
 }
 
 Expected<void> cmd_check(const cni::Call& call) {

@@ -266,6 +266,22 @@ TEST_F(HostTest, DeviceMovesInAndBackAndDelIsIdempotent) {
   EXPECT_EQ(re.exit_code, 0) << re.out;
 }
 
+// The device's name was taken in the host while it was in the container: DEL still brings it
+// back (under a name of its own) and releases the lease and the record, instead of failing on
+// every retry.
+TEST_F(HostTest, DeviceDelSucceedsWhenItsNameWasTaken) {
+  TestNetns ctr("hctr");
+  auto add = device("ADD", ctr, dev_conf_);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  sh(ip_host("link add hd0 type veth peer name hd0p"));
+  auto del = device("DEL", ctr, dev_conf_);
+  ASSERT_EQ(del.exit_code, 0) << del.out << del.err;
+  EXPECT_THAT(ip_in(ctr, "link show eth0"), HasSubstr("does not exist"));
+  EXPECT_THAT(sh(ip_host("link show") + " 2>&1"), HasSubstr("weirdev"));  // back, renamed
+  EXPECT_EQ(leases(), 0u);
+  EXPECT_TRUE(endpoints().empty());
+}
+
 TEST_F(HostTest, DeviceByHwaddr) {
   TestNetns ctr("hctr");
   sh(ip_host("link set hd0 address 02:00:00:00:dd:01"));
