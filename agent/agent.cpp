@@ -118,6 +118,12 @@ class Agent {
       }
       auto server = start_server(spec);
       if (!server) {
+        // A container whose netns is gone (its DEL never came; GC will forget it) has nobody
+        // to answer: not a reason to fail every other container's ADD on this host.
+        if (server.error().sys_errno == ENOENT) {
+          log("not served: " + server.error().msg);
+          continue;
+        }
         errors += (errors.empty() ? "" : "; ") + server.error().msg;
         continue;
       }

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "lib/cni/fd.hpp"
 #include "lib/store/sqlite.hpp"
@@ -173,8 +174,16 @@ Expected<void> sync_agent(const SyncRequest& req) {
   Fd lock(::open(p.start_lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (lock.get() < 0)
     return fail(cni::sys_error(errno, "open \"" + p.start_lock + "\"", cni::Code::kIoFailure));
-  if (::flock(lock.get(), LOCK_EX) != 0) {
-    return fail(cni::sys_error(errno, "lock \"" + p.start_lock + "\"", cni::Code::kIoFailure));
+  // Bounded like the rest of the sync: a plugin stuck holding the lock must not hang them all.
+  while (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      return fail(cni::sys_error(errno, "lock \"" + p.start_lock + "\"", cni::Code::kIoFailure));
+    }
+    if (Clock::now() >= deadline) {
+      return fail(cni::try_again_later("weir-agent: another plugin is starting it and has not finished (" +
+                                       p.start_lock + ")"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ok = sync_running(p.socket, deadline);
   if (ok || !agent_gone(ok.error())) return ok;

@@ -175,5 +175,21 @@ TEST_F(MacvlanDnsTest, RestartedAgentBindsEveryContainerAgain) {
   for (Ctr* x : {&a, &b, &c}) del(*x);
 }
 
+// A container whose netns went without a DEL leaves a record whose resolver cannot be bound
+// again (after the agent restarts): that must not fail the next container's ADD.
+TEST_F(MacvlanDnsTest, ARecordWhoseNetnsIsGoneDoesNotFailOtherAdds) {
+  Ctr& a = container();
+  ASSERT_FALSE(add(a, "alpha").is_null());
+  for (pid_t p : dns_fixture::agent_processes(tmp_.path())) ::kill(p, SIGKILL);
+  ASSERT_TRUE(dns_fixture::agent_gone(tmp_.path(), 3s));
+  sh("ip netns del " + a.ns.name());  // the runtime lost it: no DEL
+  Ctr& b = container();
+  ASSERT_FALSE(add(b, "bravo").is_null());
+  EXPECT_TRUE(resolver_bound(b));
+  EXPECT_THAT(dig(b, "bravo").records, ElementsAre(b.ip));
+  del(b);
+  del(a);  // DEL of the lost one still succeeds and forgets it
+}
+
 }  // namespace
 }  // namespace weir::test
