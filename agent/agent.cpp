@@ -221,7 +221,7 @@ Expected<Fd> listen_control(const std::string& path) {
   return fd;
 }
 
-// One request per connection: "sync" → "ok <generation>" or "error <why>".
+// One request per connection: "sync" → "ok <generation>" or "error <CNI code> <why>".
 void serve_one(int conn, Agent& agent, uint64_t& generation) {
   char buf[64];
   pollfd p{conn, POLLIN, 0};
@@ -232,10 +232,11 @@ void serve_one(int conn, Agent& agent, uint64_t& generation) {
   std::string reply;
   if (req.rfind("sync", 0) == 0) {
     auto ok = agent.sync();
-    reply = ok ? "ok " + std::to_string(++generation) + "\n" : "error " + ok.error().msg + "\n";
+    reply = ok ? "ok " + std::to_string(++generation) + "\n"
+               : "error " + std::to_string(static_cast<int>(ok.error().code)) + " " + ok.error().msg + "\n";
     if (!ok) log("sync: " + ok.error().msg);
   } else {
-    reply = "error unknown request\n";
+    reply = "error 5 unknown request\n";
   }
   (void)!::send(conn, reply.data(), reply.size(), MSG_NOSIGNAL);
 }

@@ -79,8 +79,16 @@ Expected<void> ask_sync(int fd, Clock::time_point deadline) {
   auto line = read_line(fd, deadline);
   if (!line) return fail(line.error());
   if (line->rfind("ok", 0) == 0) return {};
-  return fail(
-      cni::make_error(cni::Code::kIoFailure, "weir-agent: " + line->substr(line->find(' ') + 1)));
+  // "error <code> <why>": the agent's own code (a store failure is 102, not an I/O one); an
+  // agent of an older build sends no code.
+  std::string why = line->substr(line->find(' ') + 1);
+  int code = static_cast<int>(cni::Code::kIoFailure);
+  if (const size_t sp = why.find(' '); sp != std::string::npos && sp > 0 &&
+                                       why.find_first_not_of("0123456789") == sp) {
+    code = std::atoi(why.substr(0, sp).c_str());
+    why.erase(0, sp + 1);
+  }
+  return fail(cni::make_error(static_cast<cni::Code>(code), "weir-agent: " + why));
 }
 
 // No agent listens (ENOENT, ECONNREFUSED: none, or one killed), or the one we reached went away

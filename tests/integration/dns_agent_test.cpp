@@ -6,6 +6,9 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <tuple>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -661,6 +664,37 @@ TEST(AgentClient, SyncMeetingAnExitingAgentStartsAFreshOne) {
   EXPECT_EQ(syncs, 100);
   EXPECT_TRUE(dns_fixture::agent_gone(tmp.path(), 3s)) << "the last DEL leaves none";
   dns_fixture::expect_no_agent_left(tmp.path());
+}
+
+// The agent's error reaches the plugin with the agent's CNI code (an agent of an older build,
+// without a code, is an I/O failure).
+TEST(AgentClient, AgentErrorsKeepTheirCode) {
+  TempDir tmp("weir-agent-code");
+  const std::string path = tmp.path() + "/agent.sock";
+  for (auto [reply, code, msg] : {std::tuple{"error 102 store: disk full\n", 102, "store: disk full"},
+                                  std::tuple{"error no code here\n", 5, "no code here"}}) {
+    ::unlink(path.c_str());
+    const int srv = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(srv, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path.c_str());
+    ASSERT_EQ(::bind(srv, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+    ASSERT_EQ(::listen(srv, 1), 0);
+    std::thread fake([srv, reply = std::string(reply)] {
+      const int c = ::accept(srv, nullptr, nullptr);
+      char buf[64];
+      (void)::read(c, buf, sizeof(buf));
+      (void)::write(c, reply.data(), reply.size());
+      ::close(c);
+    });
+    auto ok = agent::sync_agent({.data_dir = tmp.path(), .start = false});
+    fake.join();
+    ::close(srv);
+    ASSERT_FALSE(ok);
+    EXPECT_EQ(static_cast<int>(ok.error().code), code);
+    EXPECT_THAT(ok.error().msg, ::testing::HasSubstr(msg));
+  }
 }
 
 // ---- conf/weir-agent.service
