@@ -465,7 +465,8 @@ Expected<void> cmd_check(const cni::Call& call) {
   if (!store) return fail(store.error());
   auto ep = require_endpoint(**store, call);
   if (!ep) return fail(ep.error());
-  return check_endpoint(call, *cfg, *ep, *ns);
+  if (auto ok = check_endpoint(call, *cfg, *ep, *ns); !ok) return ok;
+  return ipam_check(call, {cfg->data_dir, store->get()});
 }
 
 Expected<void> cmd_status(const cni::Call& call) {

@@ -4,7 +4,6 @@
 #include "lib/netlink/netlink.hpp"
 #include "plugins/bridge/rules.hpp"
 #include "plugins/common/iface.hpp"
-#include "plugins/common/ipam_client.hpp"
 
 namespace weir::plugins::bridge {
 
@@ -61,7 +60,7 @@ Expected<void> check_endpoint(const cni::Call& call, const BridgeConfig& cfg,
     if (auto ok = firewall::check_network(network_rules(call.conf.name, cfg, ep.ips)); !ok) return ok;
     if (auto ok = firewall::check_endpoint(endpoint_rules(call, cfg, ep.ips)); !ok) return ok;
   }
-  return ipam_check(call);
+  return {};
 }
 
 }  // namespace weir::plugins::bridge

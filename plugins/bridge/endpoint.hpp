@@ -14,7 +14,8 @@
 
 namespace weir::plugins::bridge {
 
-// CHECK: every piece ADD made is still there; the error names the first one missing.
+// CHECK of what the bridge made (the lease is ipam_check's): every piece ADD made is still there;
+// the error names the first one missing.
 Expected<void> check_endpoint(const cni::Call& call, const BridgeConfig& cfg,
                               const store::Endpoint& ep, const netns::Handle& ns);
 

@@ -264,7 +264,7 @@ Expected<void> cmd_check(const cni::Call& call) {
                                   std::to_string(link->mtu) + ", not " + std::to_string(cfg->mtu)));
   }
   if (auto ok = check_prev_result(call, want.ips); !ok) return ok;
-  return ipam_check(call);
+  return ipam_check(call, {cfg->data_dir, store->get()});
 }
 
 // Not available (50) while the master is missing: no ADD can succeed until it is back.
