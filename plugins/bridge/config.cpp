@@ -142,9 +142,8 @@ Expected<BridgeConfig> parse_config(const cni::Call& call) {
   auto data_dir = store_dir_of(call.conf);
   if (!data_dir) return fail(data_dir.error());
   c.data_dir = std::move(*data_dir);
-  auto ipam = has_ipam_section(call.conf);
-  if (!ipam) return fail(ipam.error());
-  c.ipam = *ipam;
+  // No IPAM section means L2 only; one without a type is refused here, before any change.
+  if (auto ipam = has_ipam_section(call.conf); !ipam) return fail(ipam.error());
   if (c.internal) c.ip_masq = false;
   return c;
 }

@@ -29,14 +29,13 @@ struct BridgeConfig {
   bool promisc = false;
   bool force_address = false;
   std::optional<net::Mac> mac;  // container side; config < CNI_ARGS MAC < runtimeConfig mac
-  bool ipam = false;            // false: L2 only (`ipam: {}`)
   // weir's own
   bool isolation = true;  // no traffic between different weir bridge networks
   bool icc = true;        // containers of this network can reach each other
   bool internal = false;  // no route out, no masquerade
   bool embedded_dns = false;
   std::vector<std::string> dns_servers;  // `dnsServers`: the network's upstreams (none: the host's)
-  std::string data_dir;  // the store's folder: `dataDir`, else `ipam.dataDir`, else the default
+  std::string data_dir;  // the store's folder (store_dir_of): `dataDir`, else weir-ipam's
   // capabilities
   std::vector<PortMapping> ports;
   std::vector<std::string> aliases;

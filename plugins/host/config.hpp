@@ -16,7 +16,7 @@ struct HostConfig {
   std::string device;              // host-device mode: the host link by name
   std::optional<net::Mac> hwaddr;  // host-device mode: the host link by MAC
   bool ipam = false;               // device mode only
-  std::string data_dir;  // the store's folder: `dataDir`, else `ipam.dataDir`, else the default
+  std::string data_dir;  // the store's folder (store_dir_of): `dataDir`, else weir-ipam's
   std::vector<std::string> aliases;
 
   bool device_mode() const { return !device.empty() || hwaddr.has_value(); }

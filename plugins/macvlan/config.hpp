@@ -20,10 +20,9 @@ struct MacvlanConfig {
   uint32_t mtu = 0;                // 0: the master's
   std::optional<net::Mac> mac;     // config < CNI_ARGS MAC < runtimeConfig mac
   bool link_in_container = false;  // the master is in the container's netns, not the host's
-  bool ipam = false;               // false: L2 only
   bool embedded_dns = false;
   std::vector<std::string> dns_servers;  // `dnsServers`: the network's upstreams (none: the host's)
-  std::string data_dir;  // the store's folder: `dataDir`, else `ipam.dataDir`, else the default
+  std::string data_dir;  // the store's folder (store_dir_of): `dataDir`, else weir-ipam's
   std::vector<std::string> aliases;
 };
 
