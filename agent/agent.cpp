@@ -282,7 +282,7 @@ int run_agent(const AgentOptions& options) {
   // Opened once here to fail early (it creates and migrates the database); each sync opens
   // its own connection.
   const std::string database =
-      store::database_path(options.data_dir.empty() ? store::kDefaultDataDir : options.data_dir);
+      store::database_path(options.data_dir);
   if (auto st = store::SqliteStore::open(database); !st) return fail_start(st.error().msg);
   Agent agent(options, database);
   if (auto ok = agent.sync(); !ok) log("initial sync: " + ok.error().msg);

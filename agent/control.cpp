@@ -163,11 +163,10 @@ Expected<void> start_agent(const SyncRequest& req, const Paths& p, Clock::time_p
 }  // namespace
 
 Paths paths_for(std::string_view data_dir) {
-  std::string dir(data_dir.empty() ? store::kDefaultDataDir : data_dir);
-  return {.socket = dir + "/agent.sock",
-          .lock = dir + "/agent.lock",
-          .start_lock = dir + "/agent.start.lock",
-          .log = dir + "/agent.log"};
+  return {.socket = store::data_file(data_dir, "agent.sock"),
+          .lock = store::data_file(data_dir, "agent.lock"),
+          .start_lock = store::data_file(data_dir, "agent.start.lock"),
+          .log = store::data_file(data_dir, "agent.log")};
 }
 
 Expected<void> sync_agent(const SyncRequest& req) {

@@ -29,8 +29,7 @@ bool store_missing(const std::string& data_dir) {
 
 // Whether the caller's open store (see OpenStore) is data_dir's.
 bool is_open(const OpenStore& open, const std::string& data_dir) {
-  auto folder = [](const std::string& d) { return d.empty() ? std::string(store::kDefaultDataDir) : d; };
-  return open.store != nullptr && folder(open.data_dir) == folder(data_dir);
+  return open.store != nullptr && store::database_path(open.data_dir) == store::database_path(data_dir);
 }
 
 // The store a verb works on: the caller's when it is data_dir's, else its own.

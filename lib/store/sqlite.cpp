@@ -94,7 +94,11 @@ Expected<void> configure(Db& db, std::chrono::milliseconds busy_timeout, bool fi
 }  // namespace
 
 std::string database_path(std::string_view data_dir) {
-  return (std::filesystem::path(data_dir) / kDatabaseFile).string();
+  return data_file(data_dir, kDatabaseFile);
+}
+
+std::string data_file(std::string_view data_dir, std::string_view name) {
+  return (std::filesystem::path(data_dir.empty() ? kDefaultDataDir : data_dir) / name).string();
 }
 
 Expected<SqliteStore> SqliteStore::open(const std::string& path, SqliteOptions options) {

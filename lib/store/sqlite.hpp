@@ -15,8 +15,10 @@ namespace weir::store {
 inline constexpr std::string_view kDefaultDataDir = "/var/lib/weir";
 inline constexpr std::string_view kDatabaseFile = "weir.db";
 
-// dir + "/weir.db".
+// dir + "/weir.db" ("" = kDefaultDataDir).
 std::string database_path(std::string_view data_dir);
+// A file of the data folder, "" standing for kDefaultDataDir (locks, the agent's socket, logs).
+std::string data_file(std::string_view data_dir, std::string_view name);
 
 struct SqliteOptions {
   std::chrono::milliseconds busy_timeout{10'000};

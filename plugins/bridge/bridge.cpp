@@ -267,7 +267,7 @@ cni::Result make_result(const cni::Call& call, const BridgeConfig& cfg, const Li
 class BridgeLock {
  public:
   static Expected<BridgeLock> open(const std::string& data_dir) {
-    std::string path = (data_dir.empty() ? std::string(store::kDefaultDataDir) : data_dir) + "/bridges.lock";
+    const std::string path = store::data_file(data_dir, "bridges.lock");
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
     if (fd.get() < 0) return fail(cni::sys_error(errno, "open \"" + path + "\"", cni::Code::kIoFailure));
     return BridgeLock(std::move(fd));

@@ -16,10 +16,6 @@ namespace weir::plugins {
 
 namespace {
 
-std::string in_data_dir(const std::string& data_dir, const char* file) {
-  return (data_dir.empty() ? std::string(store::kDefaultDataDir) : data_dir) + "/" + file;
-}
-
 Expected<UniqueFd> lock_shared(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (fd.get() < 0) return fail(cni::sys_error(errno, "open \"" + path + "\"", cni::Code::kIoFailure));
@@ -72,9 +68,9 @@ Expected<void> delete_now(int ifindex) {
 Expected<void> delete_link_later(const std::string& data_dir, int ifindex) {
   // Taken before the fork: the child inherits the lock, so a waiter can never slip in between
   // the fork and the child's first step.
-  auto held = lock_shared(in_data_dir(data_dir, "reaper.lock"));
+  auto held = lock_shared(store::data_file(data_dir, "reaper.lock"));
   if (!held) return delete_now(ifindex);
-  const std::string log_path = in_data_dir(data_dir, "reaper.log");
+  const std::string log_path = store::data_file(data_dir, "reaper.log");
   const pid_t pid = ::fork();
   if (pid < 0) return delete_now(ifindex);
   if (pid == 0) reap(held->get(), log_path, ifindex);
