@@ -77,31 +77,27 @@ Expected<MacvlanConfig> parse_config(const cni::Call& call) {
   return c;
 }
 
+// The link of the default route (IPv4's, else IPv6's): the master when none is given.
+Expected<netlink::LinkInfo> default_route_link(netlink::Socket& sock, const char* where) {
+  auto routes = netlink::list_routes(sock);
+  if (!routes) return fail(routes.error());
+  for (net::Family f : {net::Family::kV4, net::Family::kV6}) {
+    for (const auto& r : *routes) {
+      if (!r.dst && r.family == f && r.ifindex > 0) return netlink::get_link(sock, r.ifindex);
+    }
+  }
+  return fail(cni::invalid_config(std::string("no \"master\" given and ") + where +
+                                  " has no default route to take it from"));
+}
+
 Expected<netlink::LinkInfo> resolve_master(netlink::Socket& sock, const MacvlanConfig& cfg) {
   const char* where = cfg.link_in_container ? "the container" : "the host";
-  std::string name = cfg.master;
-  if (name.empty()) {
-    auto routes = netlink::list_routes(sock);
-    if (!routes) return fail(routes.error());
-    for (net::Family f : {net::Family::kV4, net::Family::kV6}) {
-      for (const auto& r : *routes) {
-        if (name.empty() && !r.dst && r.family == f && r.ifindex > 0) {
-          auto link = netlink::get_link(sock, r.ifindex);
-          if (!link) return fail(link.error());
-          name = link->name;
-        }
-      }
-    }
-    if (name.empty()) {
-      return fail(cni::invalid_config(std::string("no \"master\" given and ") + where +
-                                      " has no default route to take it from"));
-    }
-  }
-  auto link = netlink::get_link(sock, name);
+  auto link = cfg.master.empty() ? default_route_link(sock, where) : netlink::get_link(sock, cfg.master);
   if (!link && link.error().sys_errno == ENODEV) {
-    return fail(cni::invalid_config("master \"" + name + "\" does not exist in " + where));
+    return fail(cni::invalid_config("master \"" + cfg.master + "\" does not exist in " + where));
   }
   if (!link) return fail(link.error());
+  const std::string& name = link->name;
   if ((link->flags & IFF_LOOPBACK) || link->mac.is_zero()) {
     return fail(cni::invalid_config("master \"" + name + "\" is not an Ethernet link"));
   }
