@@ -284,12 +284,14 @@ Expected<void> set_link_up(Socket& sock, int ifindex, bool up) {
 
 Expected<void> set_address_conf(Socket& sock, int ifindex, const AddressConf& conf) {
   const std::string what = "set address settings of link " + ifindex_str(ifindex);
-  auto ok = change_link(sock, ifindex, {.arp_notify = conf.arp_notify, .ipv6_no_lladdr = conf.no_ipv6_lladdr},
+  const unsigned up = conf.up ? static_cast<unsigned>(IFF_UP) : 0u;
+  auto ok = change_link(sock, ifindex,
+                        {.arp_notify = conf.arp_notify, .ipv6_no_lladdr = conf.no_ipv6_lladdr, .flags = up, .change = up},
                         nullptr, what);
   // EAFNOSUPPORT: the kernel runs without IPv6 (ipv6.disable=1), so there is none to turn off.
   if (!ok && ok.error().sys_errno == EAFNOSUPPORT && conf.no_ipv6_lladdr) {
-    if (!conf.arp_notify) return {};
-    return change_link(sock, ifindex, {.arp_notify = conf.arp_notify}, nullptr, what);
+    if (!conf.arp_notify && !conf.up) return {};
+    return change_link(sock, ifindex, {.arp_notify = conf.arp_notify, .flags = up, .change = up}, nullptr, what);
   }
   return ok;
 }

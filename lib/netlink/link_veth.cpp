@@ -67,11 +67,7 @@ Expected<VethPair> create_veth(Socket& host, const VethSpec& spec) {
 
   auto link = get_link(host, spec.host_name);
   if (link && spec.host_without_ipv6_lladdr) {
-    auto ok = change_link(host, link->index,
-                          {.ipv6_no_lladdr = true, .flags = IFF_UP, .change = IFF_UP}, nullptr, what);
-    if (!ok && ok.error().sys_errno == EAFNOSUPPORT) {  // a kernel without IPv6: just up
-      ok = change_link(host, link->index, {.flags = IFF_UP, .change = IFF_UP}, nullptr, what);
-    }
+    auto ok = set_address_conf(host, link->index, {.no_ipv6_lladdr = true, .up = true});
     if (ok) {
       link->up = true;
     } else {
