@@ -285,12 +285,16 @@ int run_agent(const AgentOptions& options) {
       store::database_path(options.data_dir);
   if (auto st = store::SqliteStore::open(database); !st) return fail_start(st.error().msg);
   Agent agent(options, database);
-  if (auto ok = agent.sync(); !ok) log("initial sync: " + ok.error().msg);
+  // The plugin that started us wrote its record first: this sync answers its request too.
+  auto first = agent.sync();
+  if (!first) log("initial sync: " + first.error().msg);
   trim_heap();
 
   auto control = listen_control(p.socket);
   if (!control) return fail_start(control.error().msg);
-  report_ready(options.ready_fd, "ready");
+  report_ready(options.ready_fd, first ? std::string("ready")
+                                       : "ready error " + std::to_string(static_cast<int>(first.error().code)) +
+                                             " " + first.error().msg);
   log("serving (pid " + std::to_string(::getpid()) + ")");
 
   uint64_t generation = 0;

@@ -71,6 +71,18 @@ Expected<std::string> read_line(int fd, Clock::time_point deadline) {
   return line.substr(0, line.find('\n'));
 }
 
+// "<code> <why>" after an agent's "error": its own CNI code (a store failure is 102, not an I/O
+// one); an agent of an older build sends no code.
+cni::Error agent_error(std::string why) {
+  int code = static_cast<int>(cni::Code::kIoFailure);
+  if (const size_t sp = why.find(' '); sp != std::string::npos && sp > 0 &&
+                                       why.find_first_not_of("0123456789") == sp) {
+    code = std::atoi(why.substr(0, sp).c_str());
+    why.erase(0, sp + 1);
+  }
+  return cni::make_error(static_cast<cni::Code>(code), "weir-agent: " + why);
+}
+
 Expected<void> ask_sync(int fd, Clock::time_point deadline) {
   static constexpr char kSync[] = "sync\n";
   if (::send(fd, kSync, sizeof(kSync) - 1, MSG_NOSIGNAL) != sizeof(kSync) - 1) {
@@ -79,16 +91,7 @@ Expected<void> ask_sync(int fd, Clock::time_point deadline) {
   auto line = read_line(fd, deadline);
   if (!line) return fail(line.error());
   if (line->rfind("ok", 0) == 0) return {};
-  // "error <code> <why>": the agent's own code (a store failure is 102, not an I/O one); an
-  // agent of an older build sends no code.
-  std::string why = line->substr(line->find(' ') + 1);
-  int code = static_cast<int>(cni::Code::kIoFailure);
-  if (const size_t sp = why.find(' '); sp != std::string::npos && sp > 0 &&
-                                       why.find_first_not_of("0123456789") == sp) {
-    code = std::atoi(why.substr(0, sp).c_str());
-    why.erase(0, sp + 1);
-  }
-  return fail(cni::make_error(static_cast<cni::Code>(code), "weir-agent: " + why));
+  return fail(agent_error(line->substr(line->find(' ') + 1)));
 }
 
 // No agent listens (ENOENT, ECONNREFUSED: none, or one killed), or the one we reached went away
@@ -154,10 +157,11 @@ Expected<void> start_agent(const SyncRequest& req, const Paths& p, Clock::time_p
     return fail(
         std::move(line.error()).context("start weir-agent (" + binary + ", log " + p.log + ")"));
   }
-  if (*line != "ready") {
-    return fail(cni::make_error(cni::Code::kIoFailure, "weir-agent failed to start: " + *line));
-  }
-  return {};
+  // "ready": up, and its first sync read the store after our record was written, so that sync
+  // is ours too. "ready error …": up, but that sync failed.
+  if (*line == "ready") return {};
+  if (line->rfind("ready error ", 0) == 0) return fail(agent_error(line->substr(12)));
+  return fail(cni::make_error(cni::Code::kIoFailure, "weir-agent failed to start: " + *line));
 }
 
 }  // namespace
@@ -196,8 +200,7 @@ Expected<void> sync_agent(const SyncRequest& req) {
   if (ok || !agent_gone(ok.error())) return ok;
   // An agent that is exiting has unlinked its socket before it answered its last sync, so a
   // new one is needed; it waits for the old one's lock itself.
-  if (auto started = start_agent(req, p, deadline); !started) return started;
-  return sync_running(p.socket, deadline);
+  return start_agent(req, p, deadline);
 }
 
 std::optional<pid_t> running_agent(std::string_view data_dir) {
