@@ -15,9 +15,7 @@ std::string at(std::string_view where, size_t i) {
 }
 
 cni::Error bad(std::string_view field, std::string_view msg) {
-  std::string text = "\"";  // appended, not "…" + string&&: GCC 12 -Wrestrict false positive
-  text.append(field).append("\" ").append(msg);
-  return cni::invalid_config(std::move(text));
+  return cni::invalid_config(cni::quoted(field).append(" ").append(msg));
 }
 
 // `where` names obj in messages: "ipam.ranges[0][1]", or "ipam" for the legacy form.

@@ -11,11 +11,7 @@ std::string family_name(net::Family f) {
 }
 
 // "\"x\"", built by appending: GCC 12 warns (-Wrestrict, falsely) on "…" + std::string&&.
-std::string quoted(std::string_view s) {
-  std::string q = "\"";
-  q.append(s).append("\"");
-  return q;
-}
+using cni::quoted;
 
 cni::Error bad(std::string_view field, std::string_view key, const std::string& msg) {
   return cni::invalid_config(quoted(std::string(field) + "." + std::string(key)) + ": " + msg);

@@ -105,12 +105,7 @@ Expected<void> validate_network_name(std::string_view name) {
 }
 
 Expected<void> validate_ifname(std::string_view ifname) {
-  // Built piecewise: GCC 12 at -O3 misreads "\"" + std::string (-Wrestrict).
-  std::string quoted;
-  quoted.reserve(ifname.size() + 2);
-  quoted += '"';
-  quoted += ifname;
-  quoted += '"';
+  const std::string quoted = cni::quoted(ifname);
   if (ifname.empty()) return fail(invalid_env("the interface name (CNI_IFNAME) is empty"));
   // IFNAMSIZ is 16 including the terminating NUL (linux/if.h).
   if (ifname.size() > 15) {

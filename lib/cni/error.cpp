@@ -10,4 +10,12 @@ Error sys_error(int err, std::string_view what, Code code) {
   return e;
 }
 
+std::string quoted(std::string_view s) {
+  // Appended rather than "\"" + std::string(s) + "\"": GCC 12 at -O2 warns (-Wrestrict, falsely)
+  // about the operator+ form.
+  std::string q = "\"";
+  q.append(s).append("\"");
+  return q;
+}
+
 }  // namespace weir::cni

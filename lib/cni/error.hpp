@@ -86,6 +86,9 @@ inline Error internal(std::string msg, std::string details = {}) {
 // A failed system call or kernel request; keeps errno and appends strerror.
 Error sys_error(int err, std::string_view what, Code code = Code::kKernel);
 
+// "name" with its double quotes, for error messages.
+std::string quoted(std::string_view s);
+
 }  // namespace weir::cni
 
 namespace weir {

@@ -32,9 +32,7 @@ void backoff(int attempt) {
   std::this_thread::sleep_for(std::chrono::microseconds(rng() % ceiling_us));
 }
 
-std::string quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
+using cni::quoted;
 
 std::string key_of(std::string_view chain, std::string_view signature, std::string_view tag) {
   std::string k(chain);

@@ -176,9 +176,7 @@ void bits_set(nftnl_rule* r, uint32_t mask, bool set = true) {
   cmp(r, !set, &zero, sizeof(zero));
 }
 
-std::string quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
+using cni::quoted;
 
 }  // namespace
 

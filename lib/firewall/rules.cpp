@@ -30,9 +30,7 @@ using nft::Where;
 // NFT_USERDATA_MAXLEN (256) holds one comment TLV: 2 bytes of header and the NUL.
 constexpr size_t kMaxTag = 250;
 
-std::string quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
+using cni::quoted;
 
 Expected<void> check_name(std::string_view kind, std::string_view name) {
   if (name.empty()) return fail(cni::invalid_config("firewall: empty " + std::string(kind)));

@@ -46,7 +46,7 @@ using LinkPtr = std::unique_ptr<rtnl_link, Free<rtnl_link_put>>;
 // its own (then Socket::errno_of() has the exact one).
 int nle_to_errno(int nle);
 
-std::string quoted(std::string_view s);
+using cni::quoted;
 std::string ifindex_str(int ifindex);  // "ifindex 7", for messages
 int to_af(net::Family f);
 std::optional<net::IpAddr> to_ip(nl_addr* a);

@@ -84,10 +84,6 @@ int nle_to_errno(int nle) {
   }
 }
 
-std::string quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
-
 std::string ifindex_str(int ifindex) {
   return "ifindex " + std::to_string(ifindex);
 }

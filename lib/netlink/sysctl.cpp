@@ -12,9 +12,7 @@ namespace {
 
 constexpr std::string_view kRoot = "/proc/sys/";
 
-std::string quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
+using cni::quoted;
 
 cni::Error bad_key(std::string_view key) {
   return cni::sys_error(EINVAL, "sysctl " + quoted(key) + ": bad key", cni::Code::kInvalidConfig);

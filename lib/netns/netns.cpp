@@ -22,9 +22,7 @@ std::string thread_netns_path() {
   return "/proc/self/task/" + std::to_string(::gettid()) + "/ns/net";
 }
 
-std::string quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
+using cni::quoted;
 
 // A name must stay a single file under kRunDir.
 Expected<void> check_name(std::string_view name, std::string_view verb) {
