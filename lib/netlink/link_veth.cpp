@@ -3,6 +3,7 @@
 #include <linux/veth.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -98,6 +99,12 @@ std::string veth_name(std::string_view container_id, std::string_view ifname) {
   char hex[9];
   std::snprintf(hex, sizeof(hex), "%08x", h);
   return "veth" + std::string(hex);
+}
+
+bool is_veth_name(std::string_view name) {
+  return name.size() == 12 && name.starts_with("veth") &&
+         std::all_of(name.begin() + 4, name.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 }  // namespace weir::netlink

@@ -174,6 +174,8 @@ Expected<VethPair> create_veth(Socket& host, const VethSpec& spec);
 // The host-side name of a container's veth: "veth" + 8 hex digits of FNV-1a-32 over
 // "<container_id>/<ifname>". Stable across calls, so DEL finds what ADD made.
 std::string veth_name(std::string_view container_id, std::string_view ifname);
+// Whether a name has veth_name's shape ("veth" and eight lowercase hex digits).
+bool is_veth_name(std::string_view name);
 
 // ---- Macvlan (link_macvlan.cpp)
 

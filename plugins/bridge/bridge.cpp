@@ -4,7 +4,6 @@
 #include <sys/file.h>
 
 #include <algorithm>
-#include <cctype>
 
 #include "lib/cni/fd.hpp"
 #include "lib/cni/rollback.hpp"
@@ -475,12 +474,6 @@ Expected<void> cmd_status(const cni::Call& call) {
   return ipam_status(call);
 }
 
-// A veth name as netlink::veth_name makes them: "veth" and eight hex digits.
-bool weir_veth_name(std::string_view name) {
-  return name.size() == 12 && name.starts_with("veth") &&
-         std::all_of(name.begin() + 4, name.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
-}
-
 // Ports of the network's own bridge that look like weir's veths but that no record knows: a
 // crash left one between the kernel and the store, or a background delete failed
 // (link_reaper.hpp). Under the exclusive lock, so no ADD is between its veth and its record.
@@ -493,7 +486,7 @@ Expected<void> sweep_unrecorded_ports(store::Store& st, netlink::Socket& hs, Bri
   if (!links) return fail(links.error());
   std::vector<netlink::LinkInfo> suspects;
   for (auto& l : *links) {
-    if (l.kind == "veth" && l.master == br->index && weir_veth_name(l.name)) suspects.push_back(std::move(l));
+    if (l.kind == "veth" && l.master == br->index && netlink::is_veth_name(l.name)) suspects.push_back(std::move(l));
   }
   if (suspects.empty()) return {};
   auto all = list_endpoints(st, "");

@@ -28,6 +28,10 @@ TEST(VethName, IsStableShortAndDistinct) {
   std::set<std::string> names;
   for (int i = 0; i < 1000; ++i) names.insert(netlink::veth_name(std::to_string(i), "eth0"));
   EXPECT_EQ(names.size(), 1000u);
+  for (const auto& n : names) EXPECT_TRUE(netlink::is_veth_name(n)) << n;
+  for (const char* other : {"veth0", "vethABCDEF01", "veth0123456g", "eth005102965", "veth051029650"}) {
+    EXPECT_FALSE(netlink::is_veth_name(other)) << other;
+  }
 }
 
 TEST(MacvlanMode, ParsesTheFourModes) {
