@@ -60,19 +60,24 @@ int64_t unix_now() {
   return static_cast<int64_t>(std::time(nullptr));
 }
 
-Expected<void> sweep_after_reboot(store::Store& s, const Seams& seams) {
+Expected<void> sweep_after_reboot(store::Txn& txn, const Seams& seams) {
   const std::string boot = seams.boot_id();
-  if (boot.empty()) return {};    // nothing to compare with
-  auto seen = stored_boot_id(s);  // a cheap read on every call; the write only once per boot
+  if (boot.empty()) return {};  // nothing to compare with
+  auto seen = txn.get_meta(kBootIdKey);  // a cheap read on every call; the write once per boot
   if (!seen) return fail(seen.error());
   if (*seen == boot) return {};
-  return s.transact([&](store::Txn& txn) -> Expected<void> {
-    auto again = txn.get_meta(kBootIdKey);  // another process may have swept meanwhile
-    if (!again) return fail(again.error());
-    if (*again == boot) return {};
-    if (auto ok = release_gone(txn, seams); !ok) return ok;
-    return txn.put_meta(kBootIdKey, boot);
-  });
+  if (auto ok = release_gone(txn, seams); !ok) return ok;
+  return txn.put_meta(kBootIdKey, boot);
+}
+
+Expected<void> sweep_after_reboot(store::Store& s, const Seams& seams) {
+  const std::string boot = seams.boot_id();
+  if (boot.empty()) return {};
+  auto seen = stored_boot_id(s);  // a read first: the write lock only once per boot
+  if (!seen) return fail(seen.error());
+  if (*seen == boot) return {};
+  // Another process may sweep meanwhile: the transaction looks again.
+  return s.transact([&](store::Txn& txn) { return sweep_after_reboot(txn, seams); });
 }
 
 Expected<store::SqliteStore> open_store(const std::string& data_dir, const Seams& seams) {

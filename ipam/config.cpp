@@ -1,5 +1,6 @@
 #include "ipam/config.hpp"
 
+#include "ipam/data_dir.hpp"
 #include "lib/cni/fields.hpp"
 #include "lib/store/sqlite.hpp"
 
@@ -209,11 +210,7 @@ Expected<IpamConfig> parse_config(const cni::NetConf& conf, const cni::CniArgs& 
 }
 
 std::string data_dir_of(const cni::NetConf& conf) {
-  const json& ipam = conf.ipam;
-  if (ipam.is_object() && ipam.contains("dataDir") && ipam["dataDir"].is_string()) {
-    return ipam["dataDir"].get<std::string>();
-  }
-  return std::string(store::kDefaultDataDir);
+  return data_dir_in(conf.ipam);
 }
 
 }  // namespace weir::ipam

@@ -32,22 +32,28 @@ bool is_open(const OpenStore& open, const std::string& data_dir) {
   return open.store != nullptr && store::database_path(open.data_dir) == store::database_path(data_dir);
 }
 
-// The store a verb works on: the caller's when it is data_dir's, else its own.
+// The store a verb works on: the caller's when it is data_dir's, else its own. The verbs that
+// write sweep after a reboot inside their own transaction; those that read call sweep() first.
 class UsedStore {
  public:
-  static Expected<UsedStore> get(const std::string& data_dir, const Seams& seams,
-                                 const OpenStore& open) {
-    if (is_open(open, data_dir)) {
-      if (auto ok = sweep_after_reboot(*open.store, seams); !ok) return fail(ok.error());
-      return UsedStore(open.store, nullptr);
-    }
-    auto db = open_store(data_dir, seams);
+  static Expected<UsedStore> get(const std::string& data_dir, const OpenStore& open) {
+    if (is_open(open, data_dir)) return UsedStore(open.store, nullptr);
+    auto db = store::SqliteStore::open(store::database_path(data_dir));
     if (!db) return fail(db.error());
     auto owned = std::make_unique<store::SqliteStore>(std::move(*db));
     store::Store* s = owned.get();
     return UsedStore(s, std::move(owned));
   }
   store::Store* operator->() const { return store_; }
+  Expected<void> sweep(const Seams& seams) const { return sweep_after_reboot(*store_, seams); }
+
+  // A write transaction that first releases what a reboot left behind.
+  Expected<void> transact(const Seams& seams, const store::TxnFn& fn) const {
+    return store_->transact([&](store::Txn& txn) -> Expected<void> {
+      if (auto ok = sweep_after_reboot(txn, seams); !ok) return ok;
+      return fn(txn);
+    });
+  }
 
  private:
   UsedStore(store::Store* s, std::unique_ptr<store::SqliteStore> owned)
@@ -92,10 +98,10 @@ Expected<void> check_leases(store::Txn& txn, const cni::Call& call,
 Expected<cni::Result> add(const cni::Call& call, const Seams& seams, const OpenStore& open) {
   auto config = parse_config(call.conf, call.env.args);
   if (!config) return fail(config.error());
-  auto db = UsedStore::get(config->data_dir, seams, open);
+  auto db = UsedStore::get(config->data_dir, open);
   if (!db) return fail(db.error());
   std::vector<Assigned> got;
-  auto ok = (*db)->transact([&](store::Txn& txn) -> Expected<void> {
+  auto ok = db->transact(seams, [&](store::Txn& txn) -> Expected<void> {
     auto sets = network_sets(txn, *config, seams, PoolMode::kChoose);
     if (!sets) return fail(sets.error());
     auto a = allocate(txn, {.network = config->network,
@@ -117,9 +123,9 @@ Expected<cni::Result> add(const cni::Call& call, const Seams& seams, const OpenS
 Expected<void> del(const cni::Call& call, const Seams& seams, const OpenStore& open) {
   const std::string dir = data_dir_of(call.conf);
   if (!is_open(open, dir) && store_missing(dir)) return {};
-  auto db = UsedStore::get(dir, seams, open);
+  auto db = UsedStore::get(dir, open);
   if (!db) return fail(db.error());
-  return (*db)->transact([&](store::Txn& txn) -> Expected<void> {
+  return db->transact(seams, [&](store::Txn& txn) -> Expected<void> {
     auto n = txn.release(call.conf.name, call.env.container_id, call.env.ifname);
     if (!n) return fail(n.error());
     return {};
@@ -129,8 +135,9 @@ Expected<void> del(const cni::Call& call, const Seams& seams, const OpenStore& o
 Expected<void> check(const cni::Call& call, const Seams& seams, const OpenStore& open) {
   auto config = parse_config(call.conf, call.env.args);
   if (!config) return fail(config.error());
-  auto db = UsedStore::get(config->data_dir, seams, open);
+  auto db = UsedStore::get(config->data_dir, open);
   if (!db) return fail(db.error());
+  if (auto ok = db->sweep(seams); !ok) return ok;
   return (*db)->view([&](store::Txn& txn) -> Expected<void> {
     auto sets = network_sets(txn, *config, seams, PoolMode::kRecorded);
     if (!sets) return fail(sets.error());
@@ -141,8 +148,9 @@ Expected<void> check(const cni::Call& call, const Seams& seams, const OpenStore&
 Expected<void> status(const cni::Call& call, const Seams& seams, const OpenStore& open) {
   auto config = parse_config(call.conf, call.env.args);
   if (!config) return fail(config.error());
-  auto db = UsedStore::get(config->data_dir, seams, open);
+  auto db = UsedStore::get(config->data_dir, open);
   if (!db) return fail(db.error());
+  if (auto ok = db->sweep(seams); !ok) return ok;
   return (*db)->view([&](store::Txn& txn) -> Expected<void> {
     auto sets = network_sets(txn, *config, seams, PoolMode::kPreview);
     if (!sets) return fail(sets.error());
@@ -159,10 +167,10 @@ Expected<void> gc(const cni::Call& call, const std::vector<cni::Attachment>& val
                   const Seams& seams, const OpenStore& open) {
   const std::string dir = data_dir_of(call.conf);
   if (!is_open(open, dir) && store_missing(dir)) return {};
-  auto db = UsedStore::get(dir, seams, open);
+  auto db = UsedStore::get(dir, open);
   if (!db) return fail(db.error());
   const std::set<cni::Attachment> keep(valid.begin(), valid.end());
-  return (*db)->transact([&](store::Txn& txn) -> Expected<void> {
+  return db->transact(seams, [&](store::Txn& txn) -> Expected<void> {
     auto leases = txn.list_leases(call.conf.name);
     if (!leases) return fail(leases.error());
     for (const auto& l : *leases) {
@@ -173,13 +181,15 @@ Expected<void> gc(const cni::Call& call, const std::vector<cni::Attachment>& val
   });
 }
 
-cni::Verbs verbs() {
+cni::Verbs verbs(const OpenStore& open, const Seams& seams) {
   return {
-      .add = [](const cni::Call& c) { return add(c); },
-      .del = [](const cni::Call& c) { return del(c); },
-      .check = [](const cni::Call& c) { return check(c); },
-      .status = [](const cni::Call& c) { return status(c); },
-      .gc = [](const cni::Call& c, const std::vector<cni::Attachment>& v) { return gc(c, v); },
+      .add = [=](const cni::Call& c) { return add(c, seams, open); },
+      .del = [=](const cni::Call& c) { return del(c, seams, open); },
+      .check = [=](const cni::Call& c) { return check(c, seams, open); },
+      .status = [=](const cni::Call& c) { return status(c, seams, open); },
+      .gc = [=](const cni::Call& c, const std::vector<cni::Attachment>& v) {
+        return gc(c, v, seams, open);
+      },
   };
 }
 

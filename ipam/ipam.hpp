@@ -52,14 +52,16 @@ Expected<void> status(const cni::Call& call, const Seams& seams = {}, const Open
 Expected<void> gc(const cni::Call& call, const std::vector<cni::Attachment>& valid,
                   const Seams& seams = {}, const OpenStore& open = {});
 
-// The verbs for plugin_main (ipam/main.cpp).
-cni::Verbs verbs();
+// The verbs for plugin_main (weir-ipam-local); weir-agent passes the store it keeps open.
+cni::Verbs verbs(const OpenStore& open = {}, const Seams& seams = {});
 
 // Opens data_dir's store. On the first use after a reboot (the kernel's boot id changed) it
 // releases the leases and endpoints whose netns no longer exists, since no container survives
 // a reboot, and records the new boot id.
 Expected<store::SqliteStore> open_store(const std::string& data_dir, const Seams& seams = {});
 Expected<void> sweep_after_reboot(store::Store& store, const Seams& seams);
+// The same inside a write transaction the caller makes anyway (one transaction, not two).
+Expected<void> sweep_after_reboot(store::Txn& txn, const Seams& seams);
 
 // How network_sets treats a network that has no ranges and no default pool yet.
 enum class PoolMode {

@@ -66,19 +66,9 @@ json version_json() {
   return {{"cniVersion", kCurrentVersion}, {"supportedVersions", versions}};
 }
 
-// Best effort: the cniVersion to print an error in, when the config could not be parsed.
-std::string version_of(std::string_view stdin_bytes) {
-  auto j = json::parse(stdin_bytes, nullptr, false);
-  if (j.is_object() && j.contains("cniVersion") && j["cniVersion"].is_string()) {
-    std::string v = j["cniVersion"].get<std::string>();
-    if (is_supported(v)) return v;
-  }
-  return std::string(kCurrentVersion);
-}
-
-int run(Env& env, const Verbs& verbs, std::string& version_for_errors) {
+int run(Env& env, const Verbs& verbs, std::string& error_version) {
   auto print_error = [&](const Error& e) {
-    env.out() << error_to_json(e, version_for_errors).dump() << std::endl;
+    env.out() << error_to_json(e, error_version).dump() << std::endl;
     return 1;
   };
   auto command_text = env.get("CNI_COMMAND");
@@ -91,15 +81,18 @@ int run(Env& env, const Verbs& verbs, std::string& version_for_errors) {
                                    "\": use ADD, DEL, CHECK, STATUS, GC or VERSION"));
   }
   std::string input(std::istreambuf_iterator<char>(env.in()), {});
-  version_for_errors = version_of(input);
   if (*command == Command::kVersion) {
     env.out() << version_json().dump() << std::endl;
     return 0;
   }
+  // Until the config has parsed, an error speaks its cniVersion as best we can tell.
   auto call_env = read_call_env(env, *command);
-  if (!call_env) return print_error(call_env.error());
-  auto conf = parse_netconf(input);
-  if (!conf) return print_error(conf.error());
+  auto conf = call_env ? parse_netconf(input) : Expected<NetConf>();
+  if (!call_env || !conf) {
+    error_version = version_for_errors(input);
+    return print_error(!call_env ? call_env.error() : conf.error());
+  }
+  if (is_supported(conf->cni_version)) error_version = conf->cni_version;
 
   Call call{std::move(*call_env), std::move(*conf), std::move(input), &env};
   auto out = dispatch(call, verbs);
@@ -109,12 +102,6 @@ int run(Env& env, const Verbs& verbs, std::string& version_for_errors) {
 }
 
 }  // namespace
-
-json error_to_json(const Error& e, std::string_view version) {
-  json j = {{"cniVersion", version}, {"code", e.code_value()}, {"msg", e.msg}};
-  if (!e.details.empty()) j["details"] = e.details;
-  return j;
-}
 
 int plugin_main(Env& env, const Verbs& verbs, std::string_view about) {
   std::string version(kCurrentVersion);

@@ -10,6 +10,7 @@
 
 #include "lib/cni/config.hpp"
 #include "lib/cni/env.hpp"
+#include "lib/cni/error_json.hpp"
 #include "lib/cni/error.hpp"
 #include "lib/cni/result.hpp"
 
@@ -32,9 +33,6 @@ struct Verbs {
 
 // Returns the process exit code: 0 on success, 1 after printing an error.
 int plugin_main(Env& env, const Verbs& verbs, std::string_view about);
-
-// The error JSON of the spec ("Error" section), with the caller's cniVersion.
-nlohmann::json error_to_json(const Error& e, std::string_view version);
 
 // Delegates the current call to an IPAM (or any) plugin from CNI_PATH, as the spec's
 // "Delegated plugin protocol" says: same environment and stdin, the command given.

@@ -93,14 +93,6 @@ Expected<void> configure(Db& db, std::chrono::milliseconds busy_timeout, bool fi
 
 }  // namespace
 
-std::string database_path(std::string_view data_dir) {
-  return data_file(data_dir, kDatabaseFile);
-}
-
-std::string data_file(std::string_view data_dir, std::string_view name) {
-  return (std::filesystem::path(data_dir.empty() ? kDefaultDataDir : data_dir) / name).string();
-}
-
 Expected<SqliteStore> SqliteStore::open(const std::string& path, SqliteOptions options) {
   if (auto ok = ensure_dir(std::filesystem::path(path).parent_path()); !ok) return fail(ok.error());
   if (auto ok = ensure_file(path); !ok) return fail(ok.error());
@@ -119,13 +111,20 @@ Expected<SqliteStore> SqliteStore::open_memory() {
   return SqliteStore(std::move(*db), {});
 }
 
+// BEGIN and COMMIT go through the statement cache too: a connection that lives long (weir-agent's)
+// would otherwise compile them again on every transaction.
 Expected<void> SqliteStore::run_txn(const char* begin, bool writable, const TxnFn& fn) {
-  if (auto ok = db_.exec(begin); !ok) return ok;
+  auto step = [&](const char* sql) -> Expected<void> {
+    auto r = db_.run(sql);
+    if (!r) return fail(r.error());
+    return {};
+  };
+  if (auto ok = step(begin); !ok) return ok;
   sqlite::SqliteTxn txn(db_, writable);
   auto ok = fn(txn);
-  if (ok) ok = db_.exec("COMMIT");
-  if (!ok) (void)db_.exec("ROLLBACK");
-  if (ok && writable) maybe_checkpoint();
+  if (ok) ok = step("COMMIT");
+  if (!ok) (void)step("ROLLBACK");
+  if (ok && writable && !options_.defer_checkpoint) maybe_checkpoint();
   return ok;
 }
 

@@ -7,21 +7,17 @@
 #include <string>
 #include <string_view>
 
+#include "lib/store/paths.hpp"
 #include "lib/store/sqlite_db.hpp"
 #include "lib/store/store.hpp"
 
 namespace weir::store {
 
-inline constexpr std::string_view kDefaultDataDir = "/var/lib/weir";
-inline constexpr std::string_view kDatabaseFile = "weir.db";
-
-// dir + "/weir.db" ("" = kDefaultDataDir).
-std::string database_path(std::string_view data_dir);
-// A file of the data folder, "" standing for kDefaultDataDir (locks, the agent's socket, logs).
-std::string data_file(std::string_view data_dir, std::string_view name);
-
 struct SqliteOptions {
   std::chrono::milliseconds busy_timeout{10'000};
+  // Leave the WAL checkpoint (two fdatasyncs, every few writes) to checkpoint_if_due(), which a
+  // server calls once it has answered, instead of doing it inside the write that fills the WAL.
+  bool defer_checkpoint = false;
 };
 
 class SqliteStore final : public Store {
@@ -40,6 +36,10 @@ class SqliteStore final : public Store {
   Expected<void> verify();
   // Rebuilds the run index from the leases (repairs what verify() reports about it).
   Expected<void> rebuild_index();
+
+  // Checkpoints the WAL once it is long enough (see maybe_checkpoint in sqlite.cpp). Writes do
+  // this themselves unless the store was opened with defer_checkpoint.
+  void checkpoint_if_due() { maybe_checkpoint(); }
 
  private:
   SqliteStore(sqlite::Db db, SqliteOptions options) : db_(std::move(db)), options_(options) {}

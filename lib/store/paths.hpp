@@ -1,0 +1,18 @@
+// Where the store and its neighbours live: no SQLite here, so that the smallest binaries (the
+// weir-ipam front end) can find the data folder without linking the store.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace weir::store {
+
+inline constexpr std::string_view kDefaultDataDir = "/var/lib/weir";
+inline constexpr std::string_view kDatabaseFile = "weir.db";
+
+// dir + "/weir.db" ("" = kDefaultDataDir).
+std::string database_path(std::string_view data_dir);
+// A file of the data folder, "" standing for kDefaultDataDir (locks, the agent's socket, logs).
+std::string data_file(std::string_view data_dir, std::string_view name);
+
+}  // namespace weir::store
