@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,12 +16,16 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
+#include <set>
 
 #include "agent/control.hpp"
 #include "agent/records.hpp"
 #include "dns/resolv.hpp"
+#include "ipam/ipam.hpp"
 #include "lib/cni/fd.hpp"
 #include "lib/netns/netns.hpp"
 #include "lib/store/sqlite.hpp"
@@ -29,7 +34,8 @@ namespace weir::agent {
 
 namespace {
 
-// With no DNS network, wait this long for a plugin before exiting (a starter that died).
+// With no DNS network, wait this long for a plugin before exiting (a starter that died), and
+// stay this long after the last weir-ipam call.
 constexpr int kIdleGraceMs = 30'000;
 
 using Fd = UniqueFd;
@@ -138,7 +144,50 @@ class Agent {
     return {};
   }
 
-  bool idle() const { return networks_ == 0; }
+  // Runs a weir-ipam call as the plugin would, on the store kept open between calls: no WAL
+  // index to rebuild, no schema to parse, statements already prepared.
+  PluginReply run_ipam(const PluginCall& call) {
+    last_ipam_ = Clock::now();
+    if (!ipam_store_) {
+      auto st = store::SqliteStore::open(database_, {.defer_checkpoint = true});
+      if (st) {
+        ipam_store_ = std::make_unique<store::SqliteStore>(std::move(*st));
+        log("serving weir-ipam calls");
+      }  // else the call opens the store itself and reports why it cannot
+    }
+    cni::MapEnv env(call.env, call.stdin_bytes);
+    const ipam::OpenStore open{.data_dir = opts_.data_dir, .store = ipam_store_.get()};
+    const int code = cni::plugin_main(env, ipam::verbs(open, ipam_seams_), ipam::kPluginName);
+    return {.exit_code = code, .out = env.out_str(), .err = env.err_str()};
+  }
+
+  // Logs msg the first time only.
+  void once(const std::string& msg) {
+    if (said_.insert(msg).second) log(msg);
+  }
+
+  // After the reply: the plugin does not wait for the checkpoint's fdatasyncs.
+  void after_ipam() {
+    if (ipam_store_) ipam_store_->checkpoint_if_due();
+  }
+
+  bool ipam_recent() const {
+    return last_ipam_ && Clock::now() - *last_ipam_ < std::chrono::milliseconds(kIdleGraceMs);
+  }
+  // Serves no more weir-ipam calls (see binary_replaced).
+  void stop_ipam() {
+    last_ipam_.reset();
+    ipam_store_.reset();
+  }
+
+  // No weir-ipam call for a while: give the store's memory back. Returns whether it did.
+  bool forget_ipam_if_quiet() {
+    if (ipam_recent() || !ipam_store_) return false;
+    ipam_store_.reset();
+    return true;
+  }
+
+  bool idle() const { return networks_ == 0 && !ipam_recent(); }
 
  private:
   // The store is opened for each sync and closed after it: between syncs the agent keeps no
@@ -195,6 +244,11 @@ class Agent {
   std::string database_;
   std::map<std::string, std::unique_ptr<dns::Server>> servers_;
   size_t networks_ = 0;
+  std::unique_ptr<store::SqliteStore> ipam_store_;
+  std::optional<Clock::time_point> last_ipam_;
+  std::set<std::string> said_;
+  // The boot id cannot change while we run: read once, not on every call.
+  const ipam::Seams ipam_seams_{.boot_id = [id = ipam::read_boot_id()] { return id; }};
 };
 
 void report_ready(int fd, const std::string& line) {
@@ -221,29 +275,124 @@ Expected<Fd> listen_control(const std::string& path) {
   return fd;
 }
 
-// One request per connection: "sync" → "ok <generation>" or "error <CNI code> <why>".
-void serve_one(int conn, Agent& agent, uint64_t& generation) {
-  char buf[64];
-  pollfd p{conn, POLLIN, 0};
-  if (::poll(&p, 1, 1000) <= 0) return;
-  ssize_t n = ::read(conn, buf, sizeof(buf) - 1);
-  if (n <= 0) return;
-  std::string req(buf, static_cast<size_t>(n));
+// What a plugin sent: an "ipam1" call up to EOF (`complete` once EOF came in time and within
+// bounds), anything else as its first read ("sync\n" fits).
+struct Request {
+  std::string bytes;
+  bool complete = false;
+};
+Request read_request(int conn) {
+  constexpr size_t kMaxRequest = 4 << 20;
+  constexpr std::string_view kIpam = "ipam1 ";
+  const auto deadline = Clock::now() + std::chrono::seconds(1);
+  Request req;
+  char buf[16384];
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    pollfd p{conn, POLLIN, 0};
+    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return req;
+    ssize_t n = ::read(conn, buf, sizeof(buf));
+    if (n == 0) req.complete = true;
+    if (n <= 0) return req;
+    req.bytes.append(buf, static_cast<size_t>(n));
+    if (req.bytes.size() < kIpam.size() && req.bytes.find('\n') == std::string::npos) continue;
+    if (!req.bytes.starts_with(kIpam)) return req;
+    if (req.bytes.size() > kMaxRequest) return req;
+  }
+}
+
+// Whether the executable we run from was deleted or replaced (a package upgrade renames a new
+// file over it): the kernel then shows our path with " (deleted)".
+bool binary_replaced() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf));
+  return n > 0 && std::string_view(buf, static_cast<size_t>(n)).ends_with(" (deleted)");
+}
+
+// An "ipam1" request (call.hpp) → its reply.
+std::string serve_ipam(const Request& request, Agent& agent, const std::string& own_netns) {
+  const std::string& req = request.bytes;
+  const size_t eol = req.find('\n');
+  // Cut short (too slow, too big): not run here, so the caller may run it.
+  if (!request.complete || eol == std::string::npos) return "elsewhere\n";
+  // An upgrade replaced our binary: the caller runs the new allocator itself, and once we are
+  // idle we exit, so that its next ADD starts an agent of the new version.
+  if (binary_replaced()) {
+    agent.once("weir-agent was replaced on disk: weir-ipam calls run in the caller now");
+    agent.stop_ipam();
+    return "elsewhere\n";
+  }
+  // IPAM reads the host's routes (to pick a subnet) in the netns it runs in: the caller's.
+  if (req.substr(6, eol - 6) != own_netns) {
+    agent.once("weir-ipam calls from another netns run there: this agent serves netns " +
+               own_netns);
+    return "elsewhere\n";
+  }
+  PluginCall call;
+  size_t at = eol + 1;
+  for (;;) {
+    const size_t end = req.find('\0', at);
+    if (end == std::string::npos) return "error 5 malformed weir-ipam call\n";
+    if (end == at) break;  // the empty entry: the config follows
+    const std::string_view var(req.data() + at, end - at);
+    const size_t eq = var.find('=');
+    if (eq == std::string_view::npos) return "error 5 malformed weir-ipam call\n";
+    call.env.emplace(var.substr(0, eq), var.substr(eq + 1));
+    at = end + 1;
+  }
+  call.stdin_bytes = req.substr(at + 1);
+  const PluginReply r = agent.run_ipam(call);
+  return "done " + std::to_string(r.exit_code) + " " + std::to_string(r.out.size()) + "\n" + r.out +
+         r.err;
+}
+
+// One request per connection: "sync" → "ok <generation>" or "error <CNI code> <why>"; "ipam1"
+// → see call.hpp. Returns whether it rebuilt the zone (and so left scratch memory behind).
+bool serve_one(int conn, Agent& agent, uint64_t& generation, const std::string& own_netns) {
+  const Request request = read_request(conn);
+  const std::string& req = request.bytes;
+  if (req.empty()) return false;
+  bool synced = false;
   std::string reply;
   if (req.rfind("sync", 0) == 0) {
+    synced = true;
     auto ok = agent.sync();
     reply = ok ? "ok " + std::to_string(++generation) + "\n"
                : "error " + std::to_string(static_cast<int>(ok.error().code)) + " " + ok.error().msg + "\n";
     if (!ok) log("sync: " + ok.error().msg);
+  } else if (req.rfind("ipam1 ", 0) == 0) {
+    reply = serve_ipam(request, agent, own_netns);
   } else {
     reply = "error 5 unknown request\n";
   }
-  (void)!::send(conn, reply.data(), reply.size(), MSG_NOSIGNAL);
+  size_t sent = 0;
+  while (sent < reply.size()) {
+    ssize_t n = ::send(conn, reply.data() + sent, reply.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the plugin is gone (killed): what it asked for is done anyway
+    sent += static_cast<size_t>(n);
+  }
+  return synced;
+}
+
+// Wakes the agent when something in its data dir is deleted, or the dir itself: a removed data
+// dir (a test's, a temp one) means nobody can reach the agent any more.
+Fd watch_data_dir(const std::string& socket_path) {
+  Fd fd(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (fd.get() < 0) return fd;
+  const std::string dir = std::filesystem::path(socket_path).parent_path().string();
+  if (::inotify_add_watch(fd.get(), dir.c_str(), IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
+    return Fd();
+  }
+  return fd;
 }
 
 }  // namespace
 
 int run_agent(const AgentOptions& options) {
+  // Owned from the start, so that its number is not reused before we let the lock go.
+  Fd start_lock(options.start_lock_fd);
   // The agent lives long, and most of its memory is the zone snapshot, rebuilt on every sync.
   // glibc's defaults suit short programs: each free of a mapped block raises the mmap
   // threshold (up to 32 MiB), after which a zone's big tables come from the heap and stay
@@ -295,24 +444,37 @@ int run_agent(const AgentOptions& options) {
   report_ready(options.ready_fd, first ? std::string("ready")
                                        : "ready error " + std::to_string(static_cast<int>(first.error().code)) +
                                              " " + first.error().msg);
+  start_lock = Fd();  // listening: the plugins waiting to start an agent find this one
   log("serving (pid " + std::to_string(::getpid()) + ")");
 
+  const std::string own_netns = netns_id();
+  Fd watch = watch_data_dir(p.socket);
+  auto socket_gone = [&] {
+    struct stat st {};
+    if (::stat(p.socket.c_str(), &st) == 0) return false;
+    log("control socket " + p.socket + " is gone; exiting");
+    return true;
+  };
   uint64_t generation = 0;
-  bool running = true;
+  bool running = !socket_gone();  // removed before the watch began
   while (running) {
-    pollfd fds[2] = {{control->get(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}};
-    int n = ::poll(fds, 2, kIdleGraceMs);
+    pollfd fds[3] = {
+        {control->get(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}, {watch.get(), POLLIN, 0}};
+    int n = ::poll(fds, 3, kIdleGraceMs);
     if (n < 0 && errno == EINTR) continue;
     if (n == 0) {
       // Idle for the whole grace period, or our data dir is gone (nobody can reach us and
       // the store we serve no longer exists): exit.
+      if (agent.forget_ipam_if_quiet()) trim_heap();
       if (agent.idle() && options.exit_when_idle) break;
-      struct stat st {};
-      if (::stat(p.socket.c_str(), &st) != 0) {
-        log("control socket " + p.socket + " is gone; exiting");
-        break;
-      }
+      if (socket_gone()) break;
       continue;
+    }
+    if (fds[2].revents & POLLIN) {
+      char events[4096];
+      while (::read(watch.get(), events, sizeof(events)) > 0) {
+      }
+      if (socket_gone()) break;
     }
     if (fds[1].revents & POLLIN) {
       signalfd_siginfo si{};
@@ -327,9 +489,10 @@ int run_agent(const AgentOptions& options) {
     if (fds[0].revents & POLLIN) {
       Fd conn(::accept4(control->get(), nullptr, nullptr, SOCK_CLOEXEC));
       if (conn.get() >= 0) {
-        serve_one(conn.get(), agent, generation);
-        conn = Fd();  // the plugin has its answer: trim on our own time
-        trim_heap();
+        const bool synced = serve_one(conn.get(), agent, generation, own_netns);
+        conn = Fd();  // the plugin has its answer: the rest is on our own time
+        if (synced) trim_heap();
+        agent.after_ipam();
       }
       // The last DNS network is gone: stop listening before the lock is released, so that a
       // plugin that comes now starts a fresh agent instead of talking to this one.

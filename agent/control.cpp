@@ -21,15 +21,7 @@ namespace weir::agent {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 using Fd = UniqueFd;
-
-int remaining_ms(Clock::time_point deadline) {
-  auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return left > 0 ? static_cast<int>(left) : 0;
-}
 
 // Connects to the control socket; ENOENT/ECONNREFUSED mean no agent is listening.
 Expected<Fd> connect_control(const std::string& path) {
@@ -115,6 +107,45 @@ std::string default_agent_binary() {
   return (self.parent_path() / "weir-agent").string();
 }
 
+// Execs the agent as no child of ours: a new session, forked twice, so that it holds none of
+// the plugin's descriptors (the runtime waits for EOF on the plugin's stdout) and pins no
+// folder of the runtime (a mount it may want to unmount). `pass` becomes its fd 3, and `arg`
+// tells it what that is. Returns once the intermediate child is reaped.
+Expected<void> spawn_agent(const std::string& binary, std::string_view data_dir, const Paths& p,
+                           int pass, const std::string& arg) {
+  pid_t pid = ::fork();
+  if (pid < 0) return fail(cni::sys_error(errno, "fork weir-agent", cni::Code::kIoFailure));
+  if (pid == 0) {
+    ::setsid();
+    if (::fork() != 0) ::_exit(0);
+    if (::chdir("/") != 0) ::_exit(127);
+    int null = ::open("/dev/null", O_RDWR);
+    int log = ::open(p.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(log >= 0 ? log : null, 2);
+    // dup2 onto itself would keep close-on-exec.
+    if (pass == 3) {
+      ::fcntl(3, F_SETFD, 0);
+    } else {
+      ::dup2(pass, 3);
+    }
+    ::closefrom(4);
+    for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    std::string dir = "--data-dir=" + std::string(data_dir);
+    const char* argv[] = {binary.c_str(), dir.c_str(), arg.c_str(), nullptr};
+    ::execv(binary.c_str(), const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return {};
+}
+
 // Starts a detached agent and waits until it reports its sockets bound (or fails).
 Expected<void> start_agent(const SyncRequest& req, const Paths& p, Clock::time_point deadline) {
   std::string binary = req.agent_binary.empty() ? default_agent_binary() : req.agent_binary;
@@ -122,34 +153,9 @@ Expected<void> start_agent(const SyncRequest& req, const Paths& p, Clock::time_p
   if (::pipe2(ready, O_CLOEXEC) != 0)
     return fail(cni::sys_error(errno, "pipe", cni::Code::kIoFailure));
   Fd ready_r(ready[0]), ready_w(ready[1]);
-
-  pid_t pid = ::fork();
-  if (pid < 0) return fail(cni::sys_error(errno, "fork weir-agent", cni::Code::kIoFailure));
-  if (pid == 0) {
-    // First child: a new session, then fork again so the agent is no child of the plugin and
-    // holds none of its descriptors (the runtime waits for EOF on the plugin's stdout).
-    ::setsid();
-    if (::fork() != 0) ::_exit(0);
-    // Pin no folder of the runtime (a mount it may want to unmount).
-    if (::chdir("/") != 0) ::_exit(127);
-    int null = ::open("/dev/null", O_RDWR);
-    int log = ::open(p.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    ::dup2(null, 0);
-    ::dup2(null, 1);
-    ::dup2(log >= 0 ? log : null, 2);
-    ::dup2(ready_w.get(), 3);
-    ::closefrom(4);
-    for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    std::string data_dir = "--data-dir=" + req.data_dir;
-    const char* argv[] = {binary.c_str(), data_dir.c_str(), "--ready-fd=3", nullptr};
-    ::execv(binary.c_str(), const_cast<char* const*>(argv));
-    ::_exit(127);
+  if (auto ok = spawn_agent(binary, req.data_dir, p, ready_w.get(), "--ready-fd=3"); !ok) {
+    return ok;
   }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
   ready_w = Fd();  // our copy: EOF once the agent has written or died
 
   auto line = read_line(ready_r.get(), deadline);
@@ -165,13 +171,6 @@ Expected<void> start_agent(const SyncRequest& req, const Paths& p, Clock::time_p
 }
 
 }  // namespace
-
-Paths paths_for(std::string_view data_dir) {
-  return {.socket = store::data_file(data_dir, "agent.sock"),
-          .lock = store::data_file(data_dir, "agent.lock"),
-          .start_lock = store::data_file(data_dir, "agent.start.lock"),
-          .log = store::data_file(data_dir, "agent.log")};
-}
 
 Expected<void> sync_agent(const SyncRequest& req) {
   const auto deadline = Clock::now() + req.timeout;
@@ -201,6 +200,18 @@ Expected<void> sync_agent(const SyncRequest& req) {
   // An agent that is exiting has unlinked its socket before it answered its last sync, so a
   // new one is needed; it waits for the old one's lock itself.
   return start_agent(req, p, deadline);
+}
+
+void start_agent_in_background(std::string_view data_dir, const std::string& agent_binary) {
+  const std::string binary = agent_binary.empty() ? default_agent_binary() : agent_binary;
+  if (::access(binary.c_str(), X_OK) != 0) return;  // installed without it: calls run here
+  const Paths p = paths_for(data_dir);
+  Fd lock(::open(p.start_lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (lock.get() < 0 || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) return;  // being started
+  if (running_agent(data_dir)) return;
+  // The agent inherits the locked description as fd 3 and closes it once it listens: until
+  // then other plugins wait for it, or leave the starting to it.
+  (void)spawn_agent(binary, data_dir, p, lock.get(), "--start-lock-fd=3");
 }
 
 std::optional<pid_t> running_agent(std::string_view data_dir) {

@@ -1,9 +1,7 @@
 // How plugins and weir-agent find and talk to each other. One agent serves one data dir (one
 // store) in the netns it was started in: its control socket and locks live in the data dir.
 //
-// Protocol: a plugin connects to the control socket, writes one line ("sync\n") and reads one
-// line back: "ok <generation>\n" once the agent has re-read the store and the new zone is
-// live, or "error <message>\n".
+// Protocol: see call.hpp.
 #pragma once
 
 #include <sys/types.h>
@@ -13,19 +11,10 @@
 #include <string>
 #include <string_view>
 
+#include "agent/call.hpp"
 #include "lib/cni/error.hpp"
 
 namespace weir::agent {
-
-struct Paths {
-  std::string socket;  // control socket
-  std::string
-      lock;  // held by the running agent for its whole life (one agent at most); holds its pid
-  std::string start_lock;  // held by a plugin while it checks for, and maybe starts, an agent
-  std::string log;         // the agent's stderr
-};
-
-Paths paths_for(std::string_view data_dir);  // "" = the store's default folder
 
 // Where a container of a network the host cannot reach (macvlan) finds its resolver: the agent
 // binds it inside the container's netns, on its loopback, as Docker does.
@@ -43,6 +32,11 @@ struct SyncRequest {
 // Makes sure the agent serves what the store holds now. Returns when it has acknowledged. An
 // agent that is just exiting (idle) when we connect counts as none: ADD starts a fresh one.
 Expected<void> sync_agent(const SyncRequest& req);
+
+// Starts an agent for data_dir in the background, without waiting for it: unless one runs,
+// or another process is starting one. The agent holds agent.start.lock until it listens, as a
+// plugin that starts one in the foreground does. Best effort: nothing is reported.
+void start_agent_in_background(std::string_view data_dir, const std::string& agent_binary = "");
 
 // The pid of the agent that holds the data dir's lock now, if any (weirctl, tests).
 std::optional<pid_t> running_agent(std::string_view data_dir);

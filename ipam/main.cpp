@@ -1,6 +1,5 @@
-#include "ipam/ipam.hpp"
+#include "ipam/front.hpp"
 
 int main() {
-  weir::cni::ProcessEnv env;
-  return weir::cni::plugin_main(env, weir::ipam::verbs(), weir::ipam::kPluginName);
+  return weir::ipam::front_main();
 }

@@ -24,8 +24,11 @@ class TempDir {
     path_ = tmpl;
   }
   ~TempDir() {
+    // A weir-agent serving this folder removes its socket as it exits, which it does when it
+    // sees the folder go: a file can vanish under remove_all, which then stops. Go again.
     std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
+    for (int i = 0; i < 5 && (std::filesystem::remove_all(path_, ec), ec); ++i) {
+    }
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
