@@ -145,29 +145,36 @@ class Agent {
   }
 
   // Runs a weir-ipam call as the plugin would, on the store kept open between calls: no WAL
-  // index to rebuild, no schema to parse, statements already prepared.
-  PluginReply run_ipam(const PluginCall& call) {
-    last_ipam_ = Clock::now();
+  // index to rebuild, no schema to parse, statements already prepared. nullopt when the store
+  // cannot be opened (its folder was removed): we do not bring it back, the caller runs it.
+  std::optional<PluginReply> run_ipam(const PluginCall& call) {
     if (!ipam_store_) {
-      auto st = store::SqliteStore::open(database_, {.defer_checkpoint = true});
-      if (st) {
-        ipam_store_ = std::make_unique<store::SqliteStore>(std::move(*st));
-        log("serving weir-ipam calls");
-      }  // else the call opens the store itself and reports why it cannot
+      auto st = store::SqliteStore::open(database_, {.create = false, .defer_checkpoint = true});
+      if (!st) return std::nullopt;
+      ipam_store_ = std::make_unique<store::SqliteStore>(std::move(*st));
+      log("serving weir-ipam calls");
     }
+    last_ipam_ = Clock::now();
     cni::MapEnv env(call.env, call.stdin_bytes);
     const ipam::OpenStore open{.data_dir = opts_.data_dir, .store = ipam_store_.get()};
     const int code = cni::plugin_main(env, ipam::verbs(open, ipam_seams_), ipam::kPluginName);
-    return {.exit_code = code, .out = env.out_str(), .err = env.err_str()};
+    return PluginReply{.exit_code = code, .out = env.out_str(), .err = env.err_str()};
+  }
+
+  // How long until the weir-ipam grace ends (the whole grace when no call came), for poll.
+  int ipam_grace_left_ms() const {
+    if (!ipam_recent()) return kIdleGraceMs;
+    const auto end = *last_ipam_ + std::chrono::milliseconds(kIdleGraceMs);
+    return std::max(remaining_ms(end), 1);
   }
 
   // Logs msg the first time only.
-  void once(const std::string& msg) {
+  void log_once(const std::string& msg) {
     if (said_.insert(msg).second) log(msg);
   }
 
   // After the reply: the plugin does not wait for the checkpoint's fdatasyncs.
-  void after_ipam() {
+  void checkpoint_if_due() {
     if (ipam_store_) ipam_store_->checkpoint_if_due();
   }
 
@@ -194,12 +201,9 @@ class Agent {
   // SQLite connection, whose page cache alone grows to 2 MiB over 10,000 endpoints. Opening is
   // cheap next to the sync itself (the plugins open the store on every call).
   Expected<std::vector<store::Endpoint>> read_endpoints() {
-    // Opening creates a missing database, and its folder: not when the data dir was removed
-    // under a running agent (which then exits, see run_agent).
-    if (::access(database_.c_str(), F_OK) != 0) {
-      return fail(cni::sys_error(errno, "store \"" + database_ + "\"", cni::Code::kStore));
-    }
-    auto st = store::SqliteStore::open(database_);
+    // Not created when missing: the data dir may have been removed under a running agent
+    // (which then exits, see run_agent).
+    auto st = store::SqliteStore::open(database_, {.create = false});
     if (!st) return fail(st.error());
     std::vector<store::Endpoint> endpoints;
     auto read = st->view([&](store::Txn& t) -> Expected<void> {
@@ -275,31 +279,45 @@ Expected<Fd> listen_control(const std::string& path) {
   return fd;
 }
 
-// What a plugin sent: an "ipam1" call up to EOF (`complete` once EOF came in time and within
-// bounds), anything else as its first read ("sync\n" fits).
+// What a plugin sent: an "ipam1" call with its whole body (`complete` once it came in time and
+// within bounds), anything else as its first line ("sync …\n").
 struct Request {
   std::string bytes;
   bool complete = false;
 };
 Request read_request(int conn) {
   constexpr size_t kMaxRequest = 4 << 20;
-  constexpr std::string_view kIpam = "ipam1 ";
   const auto deadline = Clock::now() + std::chrono::seconds(1);
   Request req;
+  size_t want = 0;  // header + body, once the header is in
   char buf[16384];
   for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    const size_t eol = req.bytes.find('\n');
+    if (eol != std::string::npos && want == 0) {
+      if (!req.bytes.starts_with(kIpamRequest)) return req;
+      const size_t sp = req.bytes.rfind(' ', eol);
+      const size_t body = std::strtoul(req.bytes.c_str() + sp + 1, nullptr, 10);
+      if (body > kMaxRequest) return req;
+      want = eol + 1 + body;
+    }
+    if (want != 0 && req.bytes.size() >= want) {
+      req.complete = req.bytes.size() == want;
+      return req;
+    }
     pollfd p{conn, POLLIN, 0};
-    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return req;
-    ssize_t n = ::read(conn, buf, sizeof(buf));
-    if (n == 0) req.complete = true;
+    if (::poll(&p, 1, remaining_ms(deadline)) <= 0) return req;
+    const ssize_t n = ::read(conn, buf, sizeof(buf));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (n <= 0) return req;
     req.bytes.append(buf, static_cast<size_t>(n));
-    if (req.bytes.size() < kIpam.size() && req.bytes.find('\n') == std::string::npos) continue;
-    if (!req.bytes.starts_with(kIpam)) return req;
-    if (req.bytes.size() > kMaxRequest) return req;
   }
+}
+
+// Whether the caller hung up (killed, or it gave up waiting): its call is not run, it will not
+// see the result, and the runtime then treats the ADD as failed.
+bool caller_gone(int conn) {
+  pollfd p{conn, POLLOUT, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)) != 0;
 }
 
 // Whether the executable we run from was deleted or replaced (a package upgrade renames a new
@@ -310,8 +328,8 @@ bool binary_replaced() {
   return n > 0 && std::string_view(buf, static_cast<size_t>(n)).ends_with(" (deleted)");
 }
 
-// An "ipam1" request (call.hpp) → its reply.
-std::string serve_ipam(const Request& request, Agent& agent, const std::string& own_netns) {
+// An "ipam1" request (call.hpp) → its reply ("" when its caller is gone: no reply, no call).
+std::string serve_ipam(const Request& request, int conn, Agent& agent, const std::string& own_netns) {
   const std::string& req = request.bytes;
   const size_t eol = req.find('\n');
   // Cut short (too slow, too big): not run here, so the caller may run it.
@@ -319,32 +337,38 @@ std::string serve_ipam(const Request& request, Agent& agent, const std::string& 
   // An upgrade replaced our binary: the caller runs the new allocator itself, and once we are
   // idle we exit, so that its next ADD starts an agent of the new version.
   if (binary_replaced()) {
-    agent.once("weir-agent was replaced on disk: weir-ipam calls run in the caller now");
+    agent.log_once("weir-agent was replaced on disk: weir-ipam calls run in the caller until it "
+                   "is restarted");
     agent.stop_ipam();
     return "elsewhere\n";
   }
-  // IPAM reads the host's routes (to pick a subnet) in the netns it runs in: the caller's.
-  if (req.substr(6, eol - 6) != own_netns) {
-    agent.once("weir-ipam calls from another netns run there: this agent serves netns " +
-               own_netns);
+  // "ipam1 <netns> <bytes>": IPAM reads the host's routes (to pick a subnet) in the netns it
+  // runs in, which must be the caller's.
+  const size_t ns_at = kIpamRequest.size() + 1;
+  const std::string netns = req.substr(ns_at, req.rfind(' ', eol) - ns_at);
+  if (netns.empty() || netns != own_netns) {
+    agent.log_once("weir-ipam calls from another netns run there: this agent serves netns " +
+                   own_netns);
     return "elsewhere\n";
   }
   PluginCall call;
   size_t at = eol + 1;
   for (;;) {
     const size_t end = req.find('\0', at);
-    if (end == std::string::npos) return "error 5 malformed weir-ipam call\n";
+    if (end == std::string::npos) return "elsewhere\n";
     if (end == at) break;  // the empty entry: the config follows
     const std::string_view var(req.data() + at, end - at);
     const size_t eq = var.find('=');
-    if (eq == std::string_view::npos) return "error 5 malformed weir-ipam call\n";
+    if (eq == std::string_view::npos) return "elsewhere\n";
     call.env.emplace(var.substr(0, eq), var.substr(eq + 1));
     at = end + 1;
   }
   call.stdin_bytes = req.substr(at + 1);
-  const PluginReply r = agent.run_ipam(call);
-  return "done " + std::to_string(r.exit_code) + " " + std::to_string(r.out.size()) + "\n" + r.out +
-         r.err;
+  if (caller_gone(conn)) return "";
+  auto r = agent.run_ipam(call);
+  if (!r) return "elsewhere\n";
+  return "done " + std::to_string(r->exit_code) + " " + std::to_string(r->out.size()) + "\n" +
+         r->out + r->err;
 }
 
 // One request per connection: "sync" → "ok <generation>" or "error <CNI code> <why>"; "ipam1"
@@ -355,24 +379,28 @@ bool serve_one(int conn, Agent& agent, uint64_t& generation, const std::string& 
   if (req.empty()) return false;
   bool synced = false;
   std::string reply;
-  if (req.rfind("sync", 0) == 0) {
-    synced = true;
-    auto ok = agent.sync();
-    reply = ok ? "ok " + std::to_string(++generation) + "\n"
-               : "error " + std::to_string(static_cast<int>(ok.error().code)) + " " + ok.error().msg + "\n";
-    if (!ok) log("sync: " + ok.error().msg);
-  } else if (req.rfind("ipam1 ", 0) == 0) {
-    reply = serve_ipam(request, agent, own_netns);
+  if (req.starts_with("sync")) {
+    // "sync <netns>": the DNS listeners go into the netns we run in, which must be the
+    // plugin's (an older plugin sends no netns).
+    const std::string netns = req.substr(4, req.find('\n') - 4);
+    if (netns.size() > 1 && netns.substr(1) != own_netns) {
+      reply = "error 5 the weir-agent of this data dir runs in another netns (" + own_netns +
+              "); serve each netns from a data dir of its own\n";
+    } else {
+      synced = true;
+      auto ok = agent.sync();
+      reply = ok ? "ok " + std::to_string(++generation) + "\n"
+                 : "error " + std::to_string(static_cast<int>(ok.error().code)) + " " +
+                       ok.error().msg + "\n";
+      if (!ok) log("sync: " + ok.error().msg);
+    }
+  } else if (req.starts_with(kIpamRequest)) {
+    reply = serve_ipam(request, conn, agent, own_netns);
   } else {
     reply = "error 5 unknown request\n";
   }
-  size_t sent = 0;
-  while (sent < reply.size()) {
-    ssize_t n = ::send(conn, reply.data() + sent, reply.size() - sent, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // the plugin is gone (killed): what it asked for is done anyway
-    sent += static_cast<size_t>(n);
-  }
+  // Bounded: a caller that stops reading must not stop the agent.
+  (void)send_all(conn, reply, Clock::now() + std::chrono::seconds(1));
   return synced;
 }
 
@@ -428,11 +456,13 @@ int run_agent(const AgentOptions& options) {
     return fail_start("another weir-agent holds " + p.lock + ": " + ok.error().msg);
   }
 
-  // Opened once here to fail early (it creates and migrates the database); each sync opens
-  // its own connection.
-  const std::string database =
-      store::database_path(options.data_dir);
-  if (auto st = store::SqliteStore::open(database); !st) return fail_start(st.error().msg);
+  // Opened once here to fail early (and to migrate the database); each sync opens its own
+  // connection. A plugin that starts us has written the store; only an agent started by hand
+  // or by systemd (--stay) creates it.
+  const std::string database = store::database_path(options.data_dir);
+  if (auto st = store::SqliteStore::open(database, {.create = !options.exit_when_idle}); !st) {
+    return fail_start(st.error().msg);
+  }
   Agent agent(options, database);
   // The plugin that started us wrote its record first: this sync answers its request too.
   auto first = agent.sync();
@@ -449,9 +479,16 @@ int run_agent(const AgentOptions& options) {
 
   const std::string own_netns = netns_id();
   Fd watch = watch_data_dir(p.socket);
-  auto socket_gone = [&] {
+  // Ours by inode: a data dir removed and made again may hold another agent's socket.
+  struct stat bound {};
+  ::stat(p.socket.c_str(), &bound);
+  auto socket_ours = [&] {
     struct stat st {};
-    if (::stat(p.socket.c_str(), &st) == 0) return false;
+    return ::stat(p.socket.c_str(), &st) == 0 && st.st_dev == bound.st_dev &&
+           st.st_ino == bound.st_ino;
+  };
+  auto socket_gone = [&] {
+    if (socket_ours()) return false;
     log("control socket " + p.socket + " is gone; exiting");
     return true;
   };
@@ -460,7 +497,7 @@ int run_agent(const AgentOptions& options) {
   while (running) {
     pollfd fds[3] = {
         {control->get(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}, {watch.get(), POLLIN, 0}};
-    int n = ::poll(fds, 3, kIdleGraceMs);
+    int n = ::poll(fds, 3, agent.ipam_grace_left_ms());
     if (n < 0 && errno == EINTR) continue;
     if (n == 0) {
       // Idle for the whole grace period, or our data dir is gone (nobody can reach us and
@@ -487,12 +524,12 @@ int run_agent(const AgentOptions& options) {
       }
     }
     if (fds[0].revents & POLLIN) {
-      Fd conn(::accept4(control->get(), nullptr, nullptr, SOCK_CLOEXEC));
+      Fd conn(::accept4(control->get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
       if (conn.get() >= 0) {
         const bool synced = serve_one(conn.get(), agent, generation, own_netns);
         conn = Fd();  // the plugin has its answer: the rest is on our own time
         if (synced) trim_heap();
-        agent.after_ipam();
+        agent.checkpoint_if_due();
       }
       // The last DNS network is gone: stop listening before the lock is released, so that a
       // plugin that comes now starts a fresh agent instead of talking to this one.
@@ -501,7 +538,7 @@ int run_agent(const AgentOptions& options) {
   }
   // Stop taking plugins first: connections still queued are reset, and their plugins start a
   // new agent, which waits for our lock.
-  ::unlink(p.socket.c_str());
+  if (socket_ours()) ::unlink(p.socket.c_str());
   *control = Fd();
   log("exiting");
   return 0;

@@ -18,20 +18,8 @@ namespace {
 
 using Fd = UniqueFd;
 
-// Writes all of data before the deadline; false if the peer went away or time ran out.
-bool send_all(int fd, std::string_view data, Clock::time_point deadline) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      data.remove_prefix(static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN) return false;
-    pollfd pf{fd, POLLOUT, 0};
-    if (::poll(&pf, 1, remaining_ms(deadline)) <= 0) return false;
-  }
-  return true;
+cni::Error no_answer() {
+  return cni::try_again_later("weir-agent has the weir-ipam call and did not answer in time");
 }
 
 // Reads up to EOF. Fails on a timeout; a reset counts as EOF (what came before it stands).
@@ -48,7 +36,7 @@ Expected<std::string> read_to_eof(int fd, Clock::time_point deadline) {
     if (errno == EINTR) continue;
     pollfd pf{fd, POLLIN, 0};
     const int r = ::poll(&pf, 1, remaining_ms(deadline));
-    if (r == 0) return fail(cni::try_again_later("weir-agent took the weir-ipam call and did not answer in time"));
+    if (r == 0) return fail(no_answer());
     if (r < 0 && errno != EINTR) {
       return fail(cni::sys_error(errno, "wait for weir-agent", cni::Code::kIoFailure));
     }
@@ -78,6 +66,39 @@ int remaining_ms(Clock::time_point deadline) {
   return left > 0 ? static_cast<int>(left) : 0;
 }
 
+bool send_all(int fd, std::string_view data, Clock::time_point deadline) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) return false;
+    pollfd pf{fd, POLLOUT, 0};
+    const int r = ::poll(&pf, 1, remaining_ms(deadline));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      errno = r == 0 ? ETIMEDOUT : errno;
+      return false;
+    }
+  }
+  return true;
+}
+
+bool fits_socket_path(std::string_view path) {
+  return path.size() < sizeof(sockaddr_un::sun_path);
+}
+
+std::string sibling_binary(std::string_view name) {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  const std::string self = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  const size_t slash = self.rfind('/');
+  return (slash == std::string::npos ? std::string(".") : self.substr(0, slash)) + "/" +
+         std::string(name);
+}
+
 Paths paths_for(std::string_view data_dir) {
   return {.socket = store::data_file(data_dir, "agent.sock"),
           .lock = store::data_file(data_dir, "agent.lock"),
@@ -91,36 +112,53 @@ std::string netns_id() {
   return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
 }
 
+namespace {
+
+// Connects without blocking on a full queue: that agent is busy, not gone, so we wait for room
+// until the deadline. nullopt: no agent listens (or the path cannot be a socket).
+Expected<std::optional<Fd>> connect_agent(const std::string& path, Clock::time_point deadline) {
+  if (!fits_socket_path(path)) return std::optional<Fd>();
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  for (;;) {
+    Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (fd.get() < 0) return std::optional<Fd>();
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      return std::optional<Fd>(std::move(fd));
+    }
+    if (errno != EAGAIN) return std::optional<Fd>();  // ENOENT, ECONNREFUSED: none listens
+    if (Clock::now() >= deadline) return fail(no_answer());
+    ::usleep(1000);
+  }
+}
+
+}  // namespace
+
 Expected<std::optional<PluginReply>> call_agent(std::string_view data_dir, const PluginCall& call,
                                                 std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  const Paths p = paths_for(data_dir);
-  // Non-blocking, so that a full queue (EAGAIN) sends the call back to the caller instead of
-  // waiting on an agent that may be stuck.
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (fd.get() < 0) return std::optional<PluginReply>();
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (p.socket.size() >= sizeof(addr.sun_path)) return std::optional<PluginReply>();
-  std::memcpy(addr.sun_path, p.socket.c_str(), p.socket.size() + 1);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return std::optional<PluginReply>();
-  }
-  std::string request = "ipam1 " + netns_id() + "\n";
+  auto fd = connect_agent(paths_for(data_dir).socket, deadline);
+  if (!fd) return fail(fd.error());
+  if (!*fd) return std::optional<PluginReply>();
+  std::string body;
   for (const auto& [name, value] : call.env) {
-    request.append(name).append("=").append(value).push_back('\0');
+    body.append(name).append("=").append(value).push_back('\0');
   }
-  request.push_back('\0');
-  request += call.stdin_bytes;
-  // Until the whole request and its EOF are sent the agent cannot run it: it reads to EOF.
-  if (!send_all(fd.get(), request, deadline) || ::shutdown(fd.get(), SHUT_WR) != 0) {
+  body.push_back('\0');
+  body += call.stdin_bytes;
+  const std::string head = std::string(kIpamRequest) + " " + netns_id() + " " +
+                           std::to_string(body.size()) + "\n";
+  if (!send_all((*fd)->get(), head + body, deadline)) {
+    // Reset: the agent is exiting (it finished what it had first). Out of time: it is stuck.
+    if (errno == ETIMEDOUT) return fail(no_answer());
     return std::optional<PluginReply>();
   }
-  auto got = read_to_eof(fd.get(), deadline);
+  auto got = read_to_eof((*fd)->get(), deadline);
   if (!got) return fail(got.error());
-  // Nothing, or no "done": it did not run the call (exiting, another netns, too old), or it
-  // died running it, in which case nothing more of it runs there. Either way ADD and DEL are
-  // safe to run here: both are idempotent per attachment.
+  // No "done": it did not run the call, or it died running it, in which case nothing more of
+  // it runs there. Either way ADD and DEL are safe to run here: both are idempotent per
+  // attachment.
   return parse_reply(*got);
 }
 

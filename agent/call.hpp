@@ -3,13 +3,14 @@
 // agent serves one data dir (one store) in the netns it was started in.
 //
 // Protocol: a plugin connects to the control socket and sends one request per connection.
-// - "sync\n": the agent re-reads the store; the reply line is "ok <generation>\n" once the new
+// - "sync [<netns id>]\n": the agent re-reads the store; the reply line is "ok <generation>\n" once the new
 //   zone is live, or "error <code> <why>\n".
-// - "ipam1 <netns id>\n", the CNI_* variables as "NAME=value\0" each, an empty one ("\0"), then
-//   the config up to EOF (no variable holds a NUL): a weir-ipam call, which the agent runs on
-//   the store it keeps open. The reply, up to EOF, is "done <exit code> <stdout bytes>\n" then
-//   stdout then stderr; "elsewhere\n" when the agent will not run it (it lives in another
-//   netns, where IPAM would read other routes, or its binary was upgraded); "error …" as above.
+// - "ipam1 <netns id> <body bytes>\n", then the body: the CNI_* variables as "NAME=value\0"
+//   each, an empty one ("\0"), then the config (no variable holds a NUL). A weir-ipam call,
+//   which the agent runs on the store it keeps open, unless its caller has gone by then. The
+//   reply, up to EOF, is "done <exit code> <stdout bytes>\n" then stdout then stderr;
+//   "elsewhere\n" when the agent will not run it (it lives in another netns, where IPAM would
+//   read other routes; its binary was upgraded; the call came short); "error …" as above.
 #pragma once
 
 #include <chrono>
@@ -44,13 +45,27 @@ struct PluginReply {
   std::string err;
 };
 
+inline constexpr std::string_view kIpamRequest = "ipam1";
+
 // Runs a weir-ipam call in the agent that serves data_dir, which keeps the store open.
-// nullopt: no agent took the call (none runs, it is exiting, it lives in another netns, it
-// is too old to know the request, or its queue is full), so the caller runs it itself. An
-// error: the agent took the call and did not answer in time; it may still run it later, so
-// the caller must not run it too (a DEL the runtime sends next queues behind it).
+// nullopt: no agent will run the call (none runs or it is exiting, it said "elsewhere", it is
+// too old to know the request), so the caller runs it itself. An error (11): an agent is
+// there but did not answer in time. The caller must then not run the call: the agent may be
+// running it, and a DEL the runtime sends next must queue behind it. (A call whose caller has
+// gone before the agent reads it is not run.)
 Expected<std::optional<PluginReply>> call_agent(std::string_view data_dir, const PluginCall& call,
                                                 std::chrono::milliseconds timeout);
+
+// Whether path fits a unix socket address: a data dir whose socket cannot is served by no agent.
+bool fits_socket_path(std::string_view path);
+
+// Writes all of data to a socket before the deadline; false if the peer went away (EPIPE,
+// ECONNRESET: errno tells) or time ran out (errno ETIMEDOUT).
+bool send_all(int fd, std::string_view data, Clock::time_point deadline);
+
+// The path of `name` in the folder of the running executable (weir's binaries find each other
+// there, whatever CNI_PATH says).
+std::string sibling_binary(std::string_view name);
 
 // The netns of the calling thread as "<dev>:<inode>", "" when unknown.
 std::string netns_id();

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -76,8 +77,9 @@ cni::Error agent_error(std::string why) {
 }
 
 Expected<void> ask_sync(int fd, Clock::time_point deadline) {
-  static constexpr char kSync[] = "sync\n";
-  if (::send(fd, kSync, sizeof(kSync) - 1, MSG_NOSIGNAL) != sizeof(kSync) - 1) {
+  // With our netns: an agent elsewhere would bind the DNS listeners in the wrong one.
+  const std::string sync = "sync " + netns_id() + "\n";
+  if (::send(fd, sync.data(), sync.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(sync.size())) {
     return fail(cni::sys_error(errno, "write to weir-agent", cni::Code::kIoFailure));
   }
   auto line = read_line(fd, deadline);
@@ -102,17 +104,24 @@ Expected<void> sync_running(const std::string& socket, Clock::time_point deadlin
 }
 
 std::string default_agent_binary() {
-  std::error_code ec;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return (self.parent_path() / "weir-agent").string();
+  return sibling_binary("weir-agent");
 }
+
+struct Spawn {
+  std::string binary;
+  std::string_view data_dir;
+  const Paths* paths = nullptr;
+  int pass = -1;    // becomes the agent's fd 3
+  std::string arg;  // and this option tells it what fd 3 is
+};
 
 // Execs the agent as no child of ours: a new session, forked twice, so that it holds none of
 // the plugin's descriptors (the runtime waits for EOF on the plugin's stdout) and pins no
-// folder of the runtime (a mount it may want to unmount). `pass` becomes its fd 3, and `arg`
-// tells it what that is. Returns once the intermediate child is reaped.
-Expected<void> spawn_agent(const std::string& binary, std::string_view data_dir, const Paths& p,
-                           int pass, const std::string& arg) {
+// folder of the runtime (a mount it may want to unmount). Returns once the intermediate child
+// is reaped.
+Expected<void> spawn_agent(const Spawn& s) {
+  const Paths& p = *s.paths;
+  const int pass = s.pass;
   pid_t pid = ::fork();
   if (pid < 0) return fail(cni::sys_error(errno, "fork weir-agent", cni::Code::kIoFailure));
   if (pid == 0) {
@@ -131,13 +140,16 @@ Expected<void> spawn_agent(const std::string& binary, std::string_view data_dir,
       ::dup2(pass, 3);
     }
     ::closefrom(4);
+    // A daemon does not keep a real-time class its first caller may have run in.
+    sched_param normal{};
+    ::sched_setscheduler(0, SCHED_OTHER, &normal);
     for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    std::string dir = "--data-dir=" + std::string(data_dir);
-    const char* argv[] = {binary.c_str(), dir.c_str(), arg.c_str(), nullptr};
-    ::execv(binary.c_str(), const_cast<char* const*>(argv));
+    std::string dir = "--data-dir=" + std::string(s.data_dir);
+    const char* argv[] = {s.binary.c_str(), dir.c_str(), s.arg.c_str(), nullptr};
+    ::execv(s.binary.c_str(), const_cast<char* const*>(argv));
     ::_exit(127);
   }
   int status = 0;
@@ -153,7 +165,12 @@ Expected<void> start_agent(const SyncRequest& req, const Paths& p, Clock::time_p
   if (::pipe2(ready, O_CLOEXEC) != 0)
     return fail(cni::sys_error(errno, "pipe", cni::Code::kIoFailure));
   Fd ready_r(ready[0]), ready_w(ready[1]);
-  if (auto ok = spawn_agent(binary, req.data_dir, p, ready_w.get(), "--ready-fd=3"); !ok) {
+  if (auto ok = spawn_agent({.binary = binary,
+                             .data_dir = req.data_dir,
+                             .paths = &p,
+                             .pass = ready_w.get(),
+                             .arg = "--ready-fd=3"});
+      !ok) {
     return ok;
   }
   ready_w = Fd();  // our copy: EOF once the agent has written or died
@@ -206,12 +223,17 @@ void start_agent_in_background(std::string_view data_dir, const std::string& age
   const std::string binary = agent_binary.empty() ? default_agent_binary() : agent_binary;
   if (::access(binary.c_str(), X_OK) != 0) return;  // installed without it: calls run here
   const Paths p = paths_for(data_dir);
+  if (!fits_socket_path(p.socket)) return;  // no agent could listen there
   Fd lock(::open(p.start_lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (lock.get() < 0 || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) return;  // being started
   if (running_agent(data_dir)) return;
   // The agent inherits the locked description as fd 3 and closes it once it listens: until
   // then other plugins wait for it, or leave the starting to it.
-  (void)spawn_agent(binary, data_dir, p, lock.get(), "--start-lock-fd=3");
+  (void)spawn_agent({.binary = binary,
+                     .data_dir = data_dir,
+                     .paths = &p,
+                     .pass = lock.get(),
+                     .arg = "--start-lock-fd=3"});
 }
 
 std::optional<pid_t> running_agent(std::string_view data_dir) {

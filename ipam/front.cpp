@@ -22,8 +22,9 @@ namespace {
 constexpr const char* kForwarded[] = {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS",
                                       "CNI_IFNAME",  "CNI_ARGS",        "CNI_PATH"};
 
-// Generous: the agent answers one call at a time, and a DNS sync of a big store may come first.
-constexpr std::chrono::milliseconds kAgentTimeout{5000};
+// Longer than the store's busy timeout (10 s), which the agent may wait out as the plugin
+// would, plus what may be queued before the call (a DNS sync of a big store).
+constexpr std::chrono::milliseconds kAgentTimeout{15'000};
 
 std::string read_all(int fd) {
   std::string got;
@@ -53,26 +54,9 @@ int print_error(const cni::Error& e, std::string_view input) {
   return 1;
 }
 
-// The folder the agent would serve this call from: the config's IPAM data dir when it is
-// absolute. "" for anything else (no ipam section, a relative folder, not JSON): weir-ipam-local
-// then reports what is wrong with it.
-std::string agent_dir(const nlohmann::json& conf) {
-  if (!conf.is_object() || !conf.contains("ipam") || !conf["ipam"].is_object()) return "";
-  std::string dir = data_dir_in(conf["ipam"]);
-  return dir.starts_with('/') ? dir : "";
-}
-
-std::string self_dir() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return ".";
-  std::string path(buf, static_cast<size_t>(n));
-  return path.substr(0, path.rfind('/'));
-}
-
 // Becomes weir-ipam-local, which reads the stdin we already read from a copy in memory.
 int exec_local(const std::string& input) {
-  const std::string local = self_dir() + "/weir-ipam-local";
+  const std::string local = agent::sibling_binary("weir-ipam-local");
   const int fd = ::memfd_create("weir-ipam-stdin", MFD_CLOEXEC);
   if (fd >= 0) {
     write_all(fd, input);
@@ -81,31 +65,41 @@ int exec_local(const std::string& input) {
       ::execv(local.c_str(), argv);
     }
   }
-  return print_error(cni::sys_error(errno, "weir-ipam: run \"" + local + "\"", cni::Code::kIoFailure), input);
+  return print_error(
+      cni::sys_error(errno, "weir-ipam: run " + cni::quoted(local), cni::Code::kIoFailure), input);
 }
 
-}  // namespace
-
-int front_main() {
-  std::string input = read_all(0);
+int front(const std::string& input) {
   const auto conf = nlohmann::json::parse(input, nullptr, false);
   const char* command = std::getenv("CNI_COMMAND");
   const bool forward = command != nullptr && (std::strcmp(command, "ADD") == 0 ||
                                               std::strcmp(command, "DEL") == 0);
-  const std::string dir = forward ? agent_dir(conf) : "";
+  const std::string dir = forward ? agent_data_dir(conf) : "";
   if (dir.empty()) return exec_local(input);
 
   agent::PluginCall call;
   for (const char* name : kForwarded) {
     if (const char* v = std::getenv(name)) call.env.emplace(name, v);
   }
-  call.stdin_bytes = std::move(input);
+  call.stdin_bytes = input;
   auto reply = agent::call_agent(dir, call, kAgentTimeout);
-  if (!reply) return print_error(reply.error(), call.stdin_bytes);
-  if (!*reply) return exec_local(call.stdin_bytes);
+  if (!reply) return print_error(reply.error(), input);
+  if (!*reply) return exec_local(input);
   write_all(1, (*reply)->out);
   write_all(2, (*reply)->err);
   return (*reply)->exit_code;
+}
+
+}  // namespace
+
+int front_main() {
+  const std::string input = read_all(0);
+  try {
+    return front(input);
+  } catch (const std::exception& e) {
+    // As plugin_main: nothing here throws by design (json::dump does on invalid UTF-8).
+    return print_error(cni::internal(std::string("weir-ipam: ") + e.what()), input);
+  }
 }
 
 }  // namespace weir::ipam

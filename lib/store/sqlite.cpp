@@ -94,8 +94,12 @@ Expected<void> configure(Db& db, std::chrono::milliseconds busy_timeout, bool fi
 }  // namespace
 
 Expected<SqliteStore> SqliteStore::open(const std::string& path, SqliteOptions options) {
-  if (auto ok = ensure_dir(std::filesystem::path(path).parent_path()); !ok) return fail(ok.error());
-  if (auto ok = ensure_file(path); !ok) return fail(ok.error());
+  if (options.create) {
+    if (auto ok = ensure_dir(std::filesystem::path(path).parent_path()); !ok) {
+      return fail(ok.error());
+    }
+    if (auto ok = ensure_file(path); !ok) return fail(ok.error());
+  }
   auto db = Db::open(path, false);
   if (!db) return fail(db.error());
   if (auto ok = configure(*db, options.busy_timeout, true); !ok) {

@@ -15,6 +15,9 @@ namespace weir::store {
 
 struct SqliteOptions {
   std::chrono::milliseconds busy_timeout{10'000};
+  // Create the folder and the database when missing. Off for a server whose folder may be
+  // removed under it (weir-agent): it must not bring a deleted folder back.
+  bool create = true;
   // Leave the WAL checkpoint (two fdatasyncs, every few writes) to checkpoint_if_due(), which a
   // server calls once it has answered, instead of doing it inside the write that fills the WAL.
   bool defer_checkpoint = false;

@@ -776,8 +776,17 @@ TEST(WeirAgentUnit, SystemdUnitRunsAnAgentThatStays) {
   // The last network goes: an on-demand agent would exit now.
   ASSERT_TRUE(db->transact(
       [&](store::Txn& t) { return t.del_endpoint("early", ep.container_id, "eth0"); }));
-  auto ok = agent::sync_agent({.data_dir = data, .start = false});
+  // From the agent's netns, as a plugin on that host would (an agent refuses syncs from
+  // another netns: it would bind their listeners in its own).
+  auto agent_ns = netns::Handle::open("/proc/" + std::to_string(pid) + "/ns/net");
+  ASSERT_TRUE(agent_ns) << agent_ns.error().msg;
+  auto ok = netns::run_in(*agent_ns, [&] {
+    return agent::sync_agent({.data_dir = data, .start = false});
+  });
   EXPECT_TRUE(ok) << ok.error().msg;
+  auto elsewhere = agent::sync_agent({.data_dir = data, .start = false});
+  ASSERT_FALSE(elsewhere);
+  EXPECT_THAT(elsewhere.error().msg, HasSubstr("runs in another netns"));
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "--stay: still serving";
   EXPECT_EQ(agent::running_agent(data), pid);
