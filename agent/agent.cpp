@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "agent/control.hpp"
 #include "agent/records.hpp"
@@ -154,12 +156,14 @@ class Agent {
       ipam_store_ = std::make_unique<store::SqliteStore>(std::move(*st));
       log("serving weir-ipam calls");
     }
-    last_ipam_ = Clock::now();
     cni::MapEnv env(call.env, call.stdin_bytes);
     const ipam::OpenStore open{.data_dir = opts_.data_dir, .store = ipam_store_.get()};
     const int code = cni::plugin_main(env, ipam::verbs(open, ipam_seams_), ipam::kPluginName);
     return PluginReply{.exit_code = code, .out = env.out_str(), .err = env.err_str()};
   }
+
+  // A weir-ipam call came (run here or not): stay for the grace, for the ones that follow.
+  void keep_for_ipam() { last_ipam_ = Clock::now(); }
 
   // How long until the weir-ipam grace ends (the whole grace when no call came), for poll.
   int ipam_grace_left_ms() const {
@@ -279,26 +283,39 @@ Expected<Fd> listen_control(const std::string& path) {
   return fd;
 }
 
-// What a plugin sent: an "ipam1" call with its whole body (`complete` once it came in time and
-// within bounds), anything else as its first line ("sync …\n").
+// What a plugin sent. An "ipam1 <netns> <body bytes>\n" call is read with its whole body
+// (`complete` when it came in time, well formed and within bounds; `netns` and `body` then
+// say where its parts are); anything else as its first line ("sync …\n").
 struct Request {
   std::string bytes;
+  bool ipam = false;
   bool complete = false;
+  std::string netns;
+  size_t body = 0;  // offset of the body
 };
 Request read_request(int conn) {
-  constexpr size_t kMaxRequest = 4 << 20;
+  constexpr size_t kMaxHeader = 256;
+  constexpr size_t kMaxBody = 4 << 20;
+  const std::string ipam_head = std::string(kIpamRequest) + " ";
   const auto deadline = Clock::now() + std::chrono::seconds(1);
   Request req;
   size_t want = 0;  // header + body, once the header is in
   char buf[16384];
   for (;;) {
     const size_t eol = req.bytes.find('\n');
-    if (eol != std::string::npos && want == 0) {
-      if (!req.bytes.starts_with(kIpamRequest)) return req;
+    if (want == 0 && eol == std::string::npos && req.bytes.size() > kMaxHeader) return req;
+    if (want == 0 && eol != std::string::npos) {
+      if (!req.bytes.starts_with(ipam_head)) return req;
+      req.ipam = true;
       const size_t sp = req.bytes.rfind(' ', eol);
-      const size_t body = std::strtoul(req.bytes.c_str() + sp + 1, nullptr, 10);
-      if (body > kMaxRequest) return req;
-      want = eol + 1 + body;
+      size_t len = 0;
+      const char* first = req.bytes.data() + sp + 1;
+      const char* last = req.bytes.data() + eol;
+      auto [end, ec] = std::from_chars(first, last, len);
+      if (sp < ipam_head.size() || ec != std::errc() || end != last || len > kMaxBody) return req;
+      req.netns = req.bytes.substr(ipam_head.size(), sp - ipam_head.size());
+      req.body = eol + 1;
+      want = eol + 1 + len;
     }
     if (want != 0 && req.bytes.size() >= want) {
       req.complete = req.bytes.size() == want;
@@ -330,10 +347,6 @@ bool binary_replaced() {
 
 // An "ipam1" request (call.hpp) → its reply ("" when its caller is gone: no reply, no call).
 std::string serve_ipam(const Request& request, int conn, Agent& agent, const std::string& own_netns) {
-  const std::string& req = request.bytes;
-  const size_t eol = req.find('\n');
-  // Cut short (too slow, too big): not run here, so the caller may run it.
-  if (!request.complete || eol == std::string::npos) return "elsewhere\n";
   // An upgrade replaced our binary: the caller runs the new allocator itself, and once we are
   // idle we exit, so that its next ADD starts an agent of the new version.
   if (binary_replaced()) {
@@ -342,17 +355,18 @@ std::string serve_ipam(const Request& request, int conn, Agent& agent, const std
     agent.stop_ipam();
     return "elsewhere\n";
   }
-  // "ipam1 <netns> <bytes>": IPAM reads the host's routes (to pick a subnet) in the netns it
-  // runs in, which must be the caller's.
-  const size_t ns_at = kIpamRequest.size() + 1;
-  const std::string netns = req.substr(ns_at, req.rfind(' ', eol) - ns_at);
-  if (netns.empty() || netns != own_netns) {
+  agent.keep_for_ipam();
+  // Cut short (too slow, too big, malformed): not run here, so the caller may run it.
+  if (!request.complete) return "elsewhere\n";
+  // IPAM reads the host's routes (to pick a subnet) in the netns it runs in: the caller's.
+  if (request.netns.empty() || request.netns != own_netns) {
     agent.log_once("weir-ipam calls from another netns run there: this agent serves netns " +
                    own_netns);
     return "elsewhere\n";
   }
+  const std::string& req = request.bytes;
   PluginCall call;
-  size_t at = eol + 1;
+  size_t at = request.body;
   for (;;) {
     const size_t end = req.find('\0', at);
     if (end == std::string::npos) return "elsewhere\n";
@@ -394,7 +408,7 @@ bool serve_one(int conn, Agent& agent, uint64_t& generation, const std::string& 
                        ok.error().msg + "\n";
       if (!ok) log("sync: " + ok.error().msg);
     }
-  } else if (req.starts_with(kIpamRequest)) {
+  } else if (request.ipam) {
     reply = serve_ipam(request, conn, agent, own_netns);
   } else {
     reply = "error 5 unknown request\n";
@@ -464,6 +478,8 @@ int run_agent(const AgentOptions& options) {
     return fail_start(st.error().msg);
   }
   Agent agent(options, database);
+  // Started in the background by weir-ipam-local: the calls it was started for come next.
+  if (options.start_lock_fd >= 0) agent.keep_for_ipam();
   // The plugin that started us wrote its record first: this sync answers its request too.
   auto first = agent.sync();
   if (!first) log("initial sync: " + first.error().msg);
@@ -471,6 +487,9 @@ int run_agent(const AgentOptions& options) {
 
   auto control = listen_control(p.socket);
   if (!control) return fail_start(control.error().msg);
+  // Ours by inode: a data dir removed and made again may hold another agent's socket.
+  struct stat bound {};
+  ::stat(p.socket.c_str(), &bound);
   report_ready(options.ready_fd, first ? std::string("ready")
                                        : "ready error " + std::to_string(static_cast<int>(first.error().code)) +
                                              " " + first.error().msg);
@@ -479,9 +498,6 @@ int run_agent(const AgentOptions& options) {
 
   const std::string own_netns = netns_id();
   Fd watch = watch_data_dir(p.socket);
-  // Ours by inode: a data dir removed and made again may hold another agent's socket.
-  struct stat bound {};
-  ::stat(p.socket.c_str(), &bound);
   auto socket_ours = [&] {
     struct stat st {};
     return ::stat(p.socket.c_str(), &st) == 0 && st.st_dev == bound.st_dev &&
@@ -523,8 +539,11 @@ int run_agent(const AgentOptions& options) {
         running = false;
       }
     }
-    if (fds[0].revents & POLLIN) {
+    if (running && (fds[0].revents & POLLIN)) {
       Fd conn(::accept4(control->get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+      if (conn.get() < 0 && (errno == EMFILE || errno == ENFILE)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // not a busy loop
+      }
       if (conn.get() >= 0) {
         const bool synced = serve_one(conn.get(), agent, generation, own_netns);
         conn = Fd();  // the plugin has its answer: the rest is on our own time

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -121,6 +122,7 @@ Expected<std::optional<Fd>> connect_agent(const std::string& path, Clock::time_p
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int pause_us = 500;
   for (;;) {
     Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (fd.get() < 0) return std::optional<Fd>();
@@ -129,7 +131,8 @@ Expected<std::optional<Fd>> connect_agent(const std::string& path, Clock::time_p
     }
     if (errno != EAGAIN) return std::optional<Fd>();  // ENOENT, ECONNREFUSED: none listens
     if (Clock::now() >= deadline) return fail(no_answer());
-    ::usleep(1000);
+    ::usleep(pause_us);
+    pause_us = std::min(pause_us * 2, 50'000);
   }
 }
 
@@ -154,11 +157,17 @@ Expected<std::optional<PluginReply>> call_agent(std::string_view data_dir, const
     if (errno == ETIMEDOUT) return fail(no_answer());
     return std::optional<PluginReply>();
   }
+  // Not needed by the length-framed request; an agent of the first build read up to EOF.
+  ::shutdown((*fd)->get(), SHUT_WR);
   auto got = read_to_eof((*fd)->get(), deadline);
   if (!got) return fail(got.error());
-  // No "done": it did not run the call, or it died running it, in which case nothing more of
-  // it runs there. Either way ADD and DEL are safe to run here: both are idempotent per
-  // attachment.
+  // "done" cut short: it ran the call and its answer was lost (it died replying). Running it
+  // here would run it twice; the runtime may try again (ADD and DEL are idempotent).
+  if (got->starts_with("done ") && !parse_reply(*got)) {
+    return fail(cni::try_again_later("weir-agent ran the weir-ipam call; its answer was cut short"));
+  }
+  // Anything else but "done": it did not run the call, or it died before answering, in which
+  // case nothing more of it runs there. Either way the call may run here.
   return parse_reply(*got);
 }
 

@@ -76,9 +76,10 @@ cni::Error agent_error(std::string why) {
   return cni::make_error(static_cast<cni::Code>(code), "weir-agent: " + why);
 }
 
-Expected<void> ask_sync(int fd, Clock::time_point deadline) {
-  // With our netns: an agent elsewhere would bind the DNS listeners in the wrong one.
-  const std::string sync = "sync " + netns_id() + "\n";
+// An ADD's sync names our netns: an agent elsewhere would bind the new DNS listeners in the
+// wrong one, and refuses. A DEL's or GC's only drops names, which is right from anywhere.
+Expected<void> ask_sync(int fd, Clock::time_point deadline, bool adding) {
+  const std::string sync = adding ? "sync " + netns_id() + "\n" : std::string("sync\n");
   if (::send(fd, sync.data(), sync.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(sync.size())) {
     return fail(cni::sys_error(errno, "write to weir-agent", cni::Code::kIoFailure));
   }
@@ -97,10 +98,10 @@ bool agent_gone(const cni::Error& e) {
 }
 
 // Connects and asks for a sync.
-Expected<void> sync_running(const std::string& socket, Clock::time_point deadline) {
+Expected<void> sync_running(const std::string& socket, Clock::time_point deadline, bool adding) {
   auto fd = connect_control(socket);
   if (!fd) return fail(fd.error());
-  return ask_sync(fd->get(), deadline);
+  return ask_sync(fd->get(), deadline, adding);
 }
 
 std::string default_agent_binary() {
@@ -192,7 +193,7 @@ Expected<void> start_agent(const SyncRequest& req, const Paths& p, Clock::time_p
 Expected<void> sync_agent(const SyncRequest& req) {
   const auto deadline = Clock::now() + req.timeout;
   const Paths p = paths_for(req.data_dir);
-  auto ok = sync_running(p.socket, deadline);
+  auto ok = sync_running(p.socket, deadline, req.start);
   if (ok || !agent_gone(ok.error())) return ok;
   if (!req.start) return {};  // no agent: nothing serves old names
 
@@ -212,7 +213,7 @@ Expected<void> sync_agent(const SyncRequest& req) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  ok = sync_running(p.socket, deadline);
+  ok = sync_running(p.socket, deadline, req.start);
   if (ok || !agent_gone(ok.error())) return ok;
   // An agent that is exiting has unlinked its socket before it answered its last sync, so a
   // new one is needed; it waits for the old one's lock itself.

@@ -784,7 +784,7 @@ TEST(WeirAgentUnit, SystemdUnitRunsAnAgentThatStays) {
     return agent::sync_agent({.data_dir = data, .start = false});
   });
   EXPECT_TRUE(ok) << ok.error().msg;
-  auto elsewhere = agent::sync_agent({.data_dir = data, .start = false});
+  auto elsewhere = agent::sync_agent({.data_dir = data, .start = true});  // an ADD's sync
   ASSERT_FALSE(elsewhere);
   EXPECT_THAT(elsewhere.error().msg, HasSubstr("runs in another netns"));
   std::this_thread::sleep_for(300ms);

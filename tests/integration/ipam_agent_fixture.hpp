@@ -4,12 +4,14 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "agent/control.hpp"
 
@@ -60,14 +62,24 @@ inline bool exited(pid_t pid) {
   return stat.empty() || stat.find(") Z ") != std::string::npos;
 }
 
-// Kills the data dir's agent when the test ends, whatever happened (a stopped agent would not
-// see its folder go).
+// Kills the data dir's agents when the test ends, whatever happened: the one holding the lock,
+// and any other that said it was serving (a stopped agent would not see its folder go).
 struct AgentReaper {
   std::string dir;
   ~AgentReaper() {
-    if (auto pid = agent::running_agent(dir)) {
-      ::kill(*pid, SIGCONT);
-      ::kill(*pid, SIGKILL);
+    std::vector<pid_t> pids;
+    if (auto pid = agent::running_agent(dir)) pids.push_back(*pid);
+    const std::string log = read_file(dir + "/agent.log");
+    for (size_t at = log.find("serving (pid "); at != std::string::npos;
+         at = log.find("serving (pid ", at + 1)) {
+      pids.push_back(static_cast<pid_t>(std::atol(log.c_str() + at + 13)));
+    }
+    for (pid_t pid : pids) {
+      if (pid <= 0 || read_file("/proc/" + std::to_string(pid) + "/comm") != "weir-agent\n") {
+        continue;
+      }
+      ::kill(pid, SIGCONT);
+      ::kill(pid, SIGKILL);
     }
   }
 };

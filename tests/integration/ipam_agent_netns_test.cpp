@@ -2,6 +2,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "tests/integration/ipam_agent_fixture.hpp"
 #include "tests/support/netns.hpp"
 #include "tests/support/process.hpp"
@@ -17,6 +19,7 @@ using ::testing::Not;
 // caller, which gets the same answer it would have got without any agent.
 TEST(IpamAgentNetns, AnAgentInAnotherNetnsLeavesTheCallToTheCaller) {
   WEIR_REQUIRE_ROOT();
+  if (!std::filesystem::exists("/usr/bin/nsenter")) GTEST_SKIP() << "needs nsenter (util-linux)";
   TempDir tmp("weir-ipam-agent-ns");
   AgentReaper reaper{tmp.path()};
   TestNetns ns("ipamagent");
