@@ -150,8 +150,8 @@ Expected<std::optional<PluginReply>> call_agent(std::string_view data_dir, const
   }
   body.push_back('\0');
   body += call.stdin_bytes;
-  const std::string head = std::string(kIpamRequest) + " " + netns_id() + " " +
-                           std::to_string(body.size()) + "\n";
+  const std::string head =
+      std::string(kIpamRequest) + " " + netns_id() + " " + std::to_string(body.size()) + "\n";
   if (!send_all((*fd)->get(), head + body, deadline)) {
     // Reset: the agent is exiting (it finished what it had first). Out of time: it is stuck.
     if (errno == ETIMEDOUT) return fail(no_answer());
@@ -164,7 +164,8 @@ Expected<std::optional<PluginReply>> call_agent(std::string_view data_dir, const
   // "done" cut short: it ran the call and its answer was lost (it died replying). Running it
   // here would run it twice; the runtime may try again (ADD and DEL are idempotent).
   if (got->starts_with("done ") && !parse_reply(*got)) {
-    return fail(cni::try_again_later("weir-agent ran the weir-ipam call; its answer was cut short"));
+    return fail(
+        cni::try_again_later("weir-agent ran the weir-ipam call; its answer was cut short"));
   }
   // Anything else but "done": it did not run the call, or it died before answering, in which
   // case nothing more of it runs there. Either way the call may run here.

@@ -3,7 +3,8 @@
 // agent serves one data dir (one store) in the netns it was started in.
 //
 // Protocol: a plugin connects to the control socket and sends one request per connection.
-// - "sync [<netns id>]\n": the agent re-reads the store; the reply line is "ok <generation>\n" once the new
+// - "sync [<netns id>]\n": the agent re-reads the store; the reply line is "ok <generation>\n" once
+// the new
 //   zone is live, or "error <code> <why>\n".
 // - "ipam1 <netns id> <body bytes>\n", then the body: the CNI_* variables as "NAME=value\0"
 //   each, an empty one ("\0"), then the config (no variable holds a NUL). A weir-ipam call,

@@ -72,8 +72,8 @@ int exec_local(const std::string& input) {
 int front(const std::string& input) {
   const auto conf = nlohmann::json::parse(input, nullptr, false);
   const char* command = std::getenv("CNI_COMMAND");
-  const bool forward = command != nullptr && (std::strcmp(command, "ADD") == 0 ||
-                                              std::strcmp(command, "DEL") == 0);
+  const bool forward =
+      command != nullptr && (std::strcmp(command, "ADD") == 0 || std::strcmp(command, "DEL") == 0);
   const std::string dir = forward ? agent_data_dir(conf) : "";
   if (dir.empty()) return exec_local(input);
 

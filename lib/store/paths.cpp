@@ -1,6 +1,5 @@
 #include "lib/store/paths.hpp"
 
-
 namespace weir::store {
 
 std::string database_path(std::string_view data_dir) {

@@ -21,7 +21,7 @@ using Clock = std::chrono::steady_clock;
 
 // Polls pred until it holds or the time is up; returns its last answer.
 inline bool wait_until(const std::function<bool()>& pred,
-                std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
   const auto deadline = Clock::now() + timeout;
   while (!pred()) {
     if (Clock::now() >= deadline) return false;
@@ -31,10 +31,11 @@ inline bool wait_until(const std::function<bool()>& pred,
 }
 
 inline std::string ipam_conf(const std::string& dir, const std::string& subnet = "10.70.0.0/24") {
-  return nlohmann::json{{"cniVersion", "1.0.0"},
-              {"name", "agentnet"},
-              {"type", "weir-ipam"},
-              {"ipam", {{"type", "weir-ipam"}, {"ranges", {{{{"subnet", subnet}}}}}, {"dataDir", dir}}}}
+  return nlohmann::json{
+      {"cniVersion", "1.0.0"},
+      {"name", "agentnet"},
+      {"type", "weir-ipam"},
+      {"ipam", {{"type", "weir-ipam"}, {"ranges", {{{{"subnet", subnet}}}}}, {"dataDir", dir}}}}
       .dump();
 }
 

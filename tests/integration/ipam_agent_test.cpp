@@ -167,11 +167,11 @@ TEST_F(IpamAgent, MalformedCallsAreNotRun) {
   body += conf();
   const std::string good = "ipam1 " + ns + " " + std::to_string(body.size()) + "\n" + body;
   EXPECT_EQ(ask("ipam1 " + ns + " " + std::to_string(body.size() + 10) + "\n" + body),
-            "elsewhere\n");                                          // short
+            "elsewhere\n");  // short
   EXPECT_EQ(ask("ipam1 " + ns + " 1" + std::to_string(body.size()) + "\n" + body),
-            "elsewhere\n");                                          // longer than it says
-  EXPECT_EQ(ask("ipam1 " + ns + " x\n" + body), "elsewhere\n");      // no length
-  EXPECT_EQ(ask("ipam1 " + ns + " 99999999999\n"), "elsewhere\n");   // too big
+            "elsewhere\n");                                         // longer than it says
+  EXPECT_EQ(ask("ipam1 " + ns + " x\n" + body), "elsewhere\n");     // no length
+  EXPECT_EQ(ask("ipam1 " + ns + " 99999999999\n"), "elsewhere\n");  // too big
   EXPECT_EQ(ask("ipam1 " + std::to_string(body.size()) + "\n" + body), "elsewhere\n");  // no netns
   EXPECT_EQ(leased_to(), std::vector<std::string>{"c1"});
   // The same call, well formed, is run.
@@ -218,8 +218,8 @@ TEST_F(IpamAgent, AnAgentWhoseBinaryWasReplacedHandsTheCallsBack) {
   }
   auto run = [&](const std::string& command, const std::string& cid) {
     auto env = cni_env(command, "/var/run/netns/" + cid, cid);
-    return run_cmd(dir + "/weir-ipam", {}, std::map<std::string, std::string>(env.begin(), env.end()),
-                   conf());
+    return run_cmd(dir + "/weir-ipam", {},
+                   std::map<std::string, std::string>(env.begin(), env.end()), conf());
   };
   ASSERT_EQ(run("ADD", "c1").exit_code, 0);
   ASSERT_TRUE(wait_serving()) << log();
