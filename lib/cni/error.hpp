@@ -26,7 +26,7 @@ enum class Code : int {
   kKernel = 100,              // a netlink or syscall request failed
   kCheckFailed = 101,         // CHECK found state that differs from what ADD made
   kStore = 102,               // the state store failed
-  kAddressInUse = 103,        // a requested address is already leased
+  kAddressInUse = 103,        // a requested address is already leased, a host port published
   kPluginFailed = 104,        // a delegated plugin failed without a usable error
   kInternal = 999,
 };

@@ -15,6 +15,7 @@
 #include "plugins/bridge/endpoint.hpp"
 #include "plugins/bridge/rules.hpp"
 #include "plugins/common/collect.hpp"
+#include "plugins/bridge/ports.hpp"
 #include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/iface.hpp"
 #include "plugins/common/ipam_client.hpp"
@@ -326,6 +327,13 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
                                  "\" (CNI_CONTAINERID, CNI_IFNAME): DEL it first"));
   }
 
+  // Refused early, before anything is made; checked again when the record is written.
+  if (!cfg->ports.empty()) {
+    auto free = (*store)->view(
+        [&](store::Txn& t) { return check_ports_free(t, call, cfg->ports); });
+    if (!free) return fail(free.error());
+  }
+
   cni::Rollback undo(&call.process->err());
   auto leased = ipam_add_undoable(call, {cfg->data_dir, store->get()}, undo);
   if (!leased) return fail(leased.error());
@@ -382,6 +390,10 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
                     .extra = {{"bridge", cfg->bridge},
                               {"routes", routes_json(routes)},
                               {"ports", cfg->ports.size()}}};
+  if (!cfg->ports.empty()) {
+    info.extra["portMappings"] = ports_json(cfg->ports);
+    info.admit = [&](store::Txn& t) { return check_ports_free(t, call, cfg->ports); };
+  }
   std::vector<net::IpAddr> resolvers = gateways_of(result);
   if (cfg->embedded_dns) mark_dns_endpoint(info.extra, {.listen = resolvers, .servers = cfg->dns_servers});
   if (auto ok = save_endpoint(**store, call, info); !ok) return fail(ok.error());

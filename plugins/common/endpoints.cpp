@@ -31,7 +31,12 @@ Expected<void> save_endpoint(store::Store& st, const cni::Call& call, const Endp
                      .created = static_cast<int64_t>(std::time(nullptr))};
   if (auto name = container_name(call); !name.empty()) ep.names.push_back(std::move(name));
   ep.names.push_back(call.env.container_id.substr(0, 12));
-  return st.transact([&](store::Txn& t) { return t.put_endpoint(ep); });
+  return st.transact([&](store::Txn& t) -> Expected<void> {
+    if (info.admit) {
+      if (auto ok = info.admit(t); !ok) return ok;
+    }
+    return t.put_endpoint(ep);
+  });
 }
 
 Expected<std::optional<store::Endpoint>> load_endpoint(store::Store& st, const cni::Call& call) {

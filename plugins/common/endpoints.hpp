@@ -3,6 +3,7 @@
 // every plugin that attaches a container.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -19,6 +20,9 @@ struct EndpointInfo {
   std::vector<net::Cidr> ips{};
   std::vector<std::string> aliases{};
   nlohmann::json extra = nlohmann::json::object();  // the plugin's own facts
+  // Runs in the transaction that writes the record, before it: the plugin's last check against
+  // the other records (published ports), so that two ADDs racing cannot both pass it.
+  std::function<Expected<void>(store::Txn&)> admit{};
 };
 
 // The container's name: CNI_ARGS K8S_POD_NAME (as podman and Kubernetes send it), else the

@@ -1,12 +1,16 @@
 // weir-bridge's traffic rules, proven with real traffic between private netns: masquerade,
 // isolation between networks, icc off, internal networks, and published TCP and UDP ports
 // (from outside, from the host's own addresses and localhost, hairpin), gone after DEL.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "tests/integration/bridge_fixture.hpp"
 
 namespace weir::test::bridge {
 namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
 
 class BridgeFirewall : public ::testing::Test {
  protected:
@@ -192,6 +196,54 @@ TEST_F(PublishedPorts, HostIpLimitsTheAddress) {
   EXPECT_TRUE(reach(web.ns.name(), out, "192.0.2.11", 8090, "tcp", 15, 80));
   EXPECT_FALSE(reach(web.ns.name(), out, "192.0.2.1", 8090, "tcp", 2, 80));
   EXPECT_EQ(host_.del(web, c).exit_code, 0);
+}
+
+// A host port belongs to one container at a time, across networks (Docker: "port is already
+// allocated"); the refused ADD leaves nothing behind.
+TEST_F(PublishedPorts, AHostPortPublishedTwiceIsRefused) {
+  Container a("ctr-dup-a"), b("ctr-dup-b"), u("ctr-dup-u"), o("ctr-dup-o");
+  json ca = conf("tcp", 8110);
+  auto add = host_.add(a, ca);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  const size_t leases = host_.lease_count("pubnet");
+  const int veths = host_.veth_count();
+  const std::string rules = host_.nft();
+
+  auto twice = host_.add(b, conf("tcp", 8110));
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_EQ(twice.json()["code"], 103) << twice.out;
+  EXPECT_THAT(twice.json()["msg"].get<std::string>(),
+              AllOf(HasSubstr("8110/tcp is already published by container"), HasSubstr(a.id)))
+      << twice.out;
+  EXPECT_EQ(host_.lease_count("pubnet"), leases);
+  EXPECT_EQ(host_.veth_count(), veths);
+  EXPECT_FALSE(host_.endpoint("pubnet", b.id));
+  EXPECT_EQ(host_.nft(), rules);
+
+  // One host address of the ones a holds; another network of the host.
+  host_.ip("addr add 192.0.2.11/24 dev wout");
+  EXPECT_EQ(host_.add(b, conf("tcp", 8110, "192.0.2.11")).json()["code"], 103);
+  json other = bridge_conf(host_, "pubnet2", "wbpub2", {"10.65.0.0/24"});
+  other["capabilities"] = {{"portMappings", true}};
+  other["runtimeConfig"] = {
+      {"portMappings", json::array({{{"hostPort", 8110}, {"containerPort", 80}}})}};
+  EXPECT_EQ(host_.add(o, other).json()["code"], 103);
+  // The same number over UDP is another port; twice in one request is a bad config.
+  json udp = conf("udp", 8110);
+  ASSERT_EQ(host_.add(u, udp).exit_code, 0);
+  json both = conf("tcp", 8111);
+  both["runtimeConfig"]["portMappings"].push_back(both["runtimeConfig"]["portMappings"][0]);
+  EXPECT_EQ(host_.add(b, both).json()["code"], 7);
+
+  // Free again once a is gone.
+  ASSERT_EQ(host_.del(a, ca).exit_code, 0);
+  json cb = conf("tcp", 8110);
+  auto again = host_.add(b, cb);
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_TRUE(reach(b.ns.name(), host_.outside().name(), "192.0.2.1", 8110, "tcp", 15, 80));
+  EXPECT_EQ(host_.del(b, cb).exit_code, 0);
+  EXPECT_EQ(host_.del(u, udp).exit_code, 0);
+  EXPECT_EQ(host_.del(o, other).exit_code, 0);
 }
 
 TEST_F(PublishedPorts, DelRemovesOnlyItsOwnRules) {

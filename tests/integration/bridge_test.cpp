@@ -389,7 +389,9 @@ TEST_F(Bridge, DelFromTheStoredRecord) {
   {
     Container gone("ctr-gone");
     path = gone.path();
-    auto add = host.add(gone, conf);
+    json other_port = conf;  // a host port is one container's at a time
+    other_port["runtimeConfig"]["portMappings"][0]["hostPort"] = 8082;
+    auto add = host.add(gone, other_port);
     ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
     EXPECT_TRUE(has(host.nft(), "weir:delnet:ctr-gone:eth0"));
   }  // its netns is gone: the kernel took the veth with it
