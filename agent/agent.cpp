@@ -269,13 +269,10 @@ void report_ready(int fd, const std::string& line) {
 Expected<Fd> listen_control(const std::string& path) {
   Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return fail(cni::sys_error(errno, "control socket"));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path))
-    return fail(cni::invalid_config("socket path too long: " + path));
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const auto addr = socket_address(path);
+  if (!addr) return fail(cni::invalid_config("socket path too long: " + path));
   ::unlink(path.c_str());  // a stale socket of an agent that died; we hold the lock now
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0) {
     return fail(cni::sys_error(errno, "bind \"" + path + "\""));
   }
   ::chmod(path.c_str(), 0600);
@@ -398,7 +395,8 @@ bool serve_one(int conn, Agent& agent, uint64_t& generation, const std::string& 
     // plugin's (an older plugin sends no netns).
     const std::string netns = req.substr(4, req.find('\n') - 4);
     if (netns.size() > 1 && netns.substr(1) != own_netns) {
-      reply = "error 5 the weir-agent of this data dir runs in another netns (" + own_netns +
+      reply = "error " + std::to_string(static_cast<int>(cni::Code::kIoFailure)) +
+              " the weir-agent of this data dir runs in another netns (" + own_netns +
               "); serve each netns from a data dir of its own\n";
     } else {
       synced = true;

@@ -87,8 +87,12 @@ bool send_all(int fd, std::string_view data, Clock::time_point deadline) {
   return true;
 }
 
-bool fits_socket_path(std::string_view path) {
-  return path.size() < sizeof(sockaddr_un::sun_path);
+std::optional<sockaddr_un> socket_address(std::string_view path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return std::nullopt;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  return addr;
 }
 
 std::string sibling_binary(std::string_view name) {
@@ -118,15 +122,13 @@ namespace {
 // Connects without blocking on a full queue: that agent is busy, not gone, so we wait for room
 // until the deadline. nullopt: no agent listens (or the path cannot be a socket).
 Expected<std::optional<Fd>> connect_agent(const std::string& path, Clock::time_point deadline) {
-  if (!fits_socket_path(path)) return std::optional<Fd>();
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const auto addr = socket_address(path);
+  if (!addr) return std::optional<Fd>();
   int pause_us = 500;
   for (;;) {
     Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (fd.get() < 0) return std::optional<Fd>();
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) == 0) {
       return std::optional<Fd>(std::move(fd));
     }
     if (errno != EAGAIN) return std::optional<Fd>();  // ENOENT, ECONNREFUSED: none listens

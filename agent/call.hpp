@@ -14,6 +14,8 @@
 //   read other routes; its binary was upgraded; the call came short); "error …" as above.
 #pragma once
 
+#include <sys/un.h>
+
 #include <chrono>
 #include <map>
 #include <optional>
@@ -57,8 +59,9 @@ inline constexpr std::string_view kIpamRequest = "ipam1";
 Expected<std::optional<PluginReply>> call_agent(std::string_view data_dir, const PluginCall& call,
                                                 std::chrono::milliseconds timeout);
 
-// Whether path fits a unix socket address: a data dir whose socket cannot is served by no agent.
-bool fits_socket_path(std::string_view path);
+// The unix socket address of path; nullopt when it does not fit one (a data dir whose socket
+// cannot is served by no agent).
+std::optional<sockaddr_un> socket_address(std::string_view path);
 
 // Writes all of data to a socket before the deadline; false if the peer went away (EPIPE,
 // ECONNRESET: errno tells) or time ran out (errno ETIMEDOUT).

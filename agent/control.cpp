@@ -28,13 +28,9 @@ using Fd = UniqueFd;
 Expected<Fd> connect_control(const std::string& path) {
   Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return fail(cni::sys_error(errno, "control socket", cni::Code::kIoFailure));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) {
-    return fail(cni::invalid_config("agent socket path \"" + path + "\" is too long"));
-  }
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+  const auto addr = socket_address(path);
+  if (!addr) return fail(cni::invalid_config("agent socket path \"" + path + "\" is too long"));
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0) {
     return fail(
         cni::sys_error(errno, "connect to weir-agent at \"" + path + "\"", cni::Code::kIoFailure));
   }
@@ -224,7 +220,7 @@ void start_agent_in_background(std::string_view data_dir, const std::string& age
   const std::string binary = agent_binary.empty() ? default_agent_binary() : agent_binary;
   if (::access(binary.c_str(), X_OK) != 0) return;  // installed without it: calls run here
   const Paths p = paths_for(data_dir);
-  if (!fits_socket_path(p.socket)) return;  // no agent could listen there
+  if (!socket_address(p.socket)) return;  // no agent could listen there
   Fd lock(::open(p.start_lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (lock.get() < 0 || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) return;  // being started
   if (running_agent(data_dir)) return;
