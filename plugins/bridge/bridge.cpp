@@ -327,10 +327,12 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
                                  "\" (CNI_CONTAINERID, CNI_IFNAME): DEL it first"));
   }
 
-  // Refused early, before anything is made; checked again when the record is written.
-  if (!cfg->ports.empty()) {
-    auto free = (*store)->view(
-        [&](store::Txn& t) { return check_ports_free(t, call, cfg->ports); });
+  // Refused early, before anything is made; checked again when the record is written. Only
+  // with IPAM: without addresses nothing is published.
+  auto with_ipam = has_ipam_section(call.conf);
+  if (!with_ipam) return fail(with_ipam.error());
+  if (!cfg->ports.empty() && *with_ipam) {
+    auto free = (*store)->view([&](store::Txn& t) { return check_ports_free(t, cfg->ports); });
     if (!free) return fail(free.error());
   }
 
@@ -390,9 +392,9 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
                     .extra = {{"bridge", cfg->bridge},
                               {"routes", routes_json(routes)},
                               {"ports", cfg->ports.size()}}};
-  if (!cfg->ports.empty()) {
+  if (!cfg->ports.empty() && !result.ips.empty()) {
     info.extra["portMappings"] = ports_json(cfg->ports);
-    info.admit = [&](store::Txn& t) { return check_ports_free(t, call, cfg->ports); };
+    info.admit = [&](store::Txn& t) { return check_ports_free(t, cfg->ports); };
   }
   std::vector<net::IpAddr> resolvers = gateways_of(result);
   if (cfg->embedded_dns) mark_dns_endpoint(info.extra, {.listen = resolvers, .servers = cfg->dns_servers});

@@ -1,6 +1,7 @@
 #include "plugins/bridge/config.hpp"
 
 #include "lib/cni/fields.hpp"
+#include "plugins/bridge/ports.hpp"
 #include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/endpoints.hpp"
 #include "plugins/common/ipam_client.hpp"
@@ -27,6 +28,31 @@ Expected<void> read_bool(const json& j, const char* key, bool& into) {
   if (*v) into = **v;
   return {};
 }
+
+Expected<void> parse_runtime_config(const cni::NetConf& conf, BridgeConfig& c) {
+  const json& rc = conf.runtime_config;
+  if (!rc.is_object()) return {};
+  if (rc.contains("portMappings") && !rc["portMappings"].is_null()) {
+    if (!rc["portMappings"].is_array()) {
+      return fail(cni::invalid_config("\"runtimeConfig.portMappings\" must be a list"));
+    }
+    for (size_t i = 0; i < rc["portMappings"].size(); ++i) {
+      const std::string where = "runtimeConfig.portMappings[" + std::to_string(i) + "]";
+      auto m = parse_port(rc["portMappings"][i], where);
+      if (!m) return fail(m.error());
+      for (const auto& earlier : c.ports) {
+        if (ports_overlap(*m, earlier)) {
+          return fail(cni::invalid_config("\"" + where + "\" publishes host port " +
+                                          describe(*m) + " a second time"));
+        }
+      }
+      c.ports.push_back(*m);
+    }
+  }
+  return {};
+}
+
+}  // namespace
 
 Expected<PortMapping> parse_port(const json& p, const std::string& where) {
   if (!p.is_object()) return fail(cni::invalid_config("\"" + where + "\" must be an object"));
@@ -61,23 +87,6 @@ Expected<PortMapping> parse_port(const json& p, const std::string& where) {
   return m;
 }
 
-Expected<void> parse_runtime_config(const cni::NetConf& conf, BridgeConfig& c) {
-  const json& rc = conf.runtime_config;
-  if (!rc.is_object()) return {};
-  if (rc.contains("portMappings") && !rc["portMappings"].is_null()) {
-    if (!rc["portMappings"].is_array()) {
-      return fail(cni::invalid_config("\"runtimeConfig.portMappings\" must be a list"));
-    }
-    for (size_t i = 0; i < rc["portMappings"].size(); ++i) {
-      auto m = parse_port(rc["portMappings"][i], "runtimeConfig.portMappings[" + std::to_string(i) + "]");
-      if (!m) return fail(m.error());
-      c.ports.push_back(*m);
-    }
-  }
-  return {};
-}
-
-}  // namespace
 
 Expected<BridgeConfig> parse_config(const cni::Call& call) {
   const json& j = call.conf.raw;

@@ -41,6 +41,10 @@ struct BridgeConfig {
   std::vector<std::string> aliases;
 };
 
+// One portMappings entry ({hostPort, containerPort, protocol, hostIP}), as runtimeConfig and
+// endpoint records spell it; `where` names it in errors (code 7).
+Expected<PortMapping> parse_port(const nlohmann::json& p, const std::string& where);
+
 // Reads the plugin config plus runtimeConfig and CNI_ARGS; every problem is code 7 (or 2 for
 // a reference field weir does not implement) with the field's name.
 Expected<BridgeConfig> parse_config(const cni::Call& call);

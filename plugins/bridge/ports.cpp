@@ -8,18 +8,6 @@ namespace {
 
 using nlohmann::json;
 
-// An unset host address means every address of the host, both families (hostIP "", 0.0.0.0
-// and :: parse to unset).
-bool overlap(const PortMapping& a, const PortMapping& b) {
-  if (a.host_port != b.host_port || a.protocol != b.protocol) return false;
-  return !a.host_ip || !b.host_ip || *a.host_ip == *b.host_ip;
-}
-
-std::string describe(const PortMapping& p) {
-  return (p.host_ip ? p.host_ip->str() + ":" : std::string()) + std::to_string(p.host_port) + "/" +
-         p.protocol;
-}
-
 // What another endpoint recorded; endpoints of other plugins, and older records, have none.
 std::vector<PortMapping> recorded_ports(const store::Endpoint& ep) {
   std::vector<PortMapping> out;
@@ -28,18 +16,24 @@ std::vector<PortMapping> recorded_ports(const store::Endpoint& ep) {
     return out;
   }
   for (const auto& p : extra["portMappings"]) {
-    if (!p.is_object() || !p.value("hostPort", json()).is_number_unsigned()) continue;
-    PortMapping m{.host_port = p["hostPort"].get<uint16_t>(),
-                  .protocol = p.value("protocol", std::string("tcp"))};
-    if (p.contains("hostIP") && p["hostIP"].is_string()) {
-      m.host_ip = net::IpAddr::parse(p["hostIP"].get<std::string>());
-    }
-    out.push_back(std::move(m));
+    if (auto m = parse_port(p, "portMappings")) out.push_back(std::move(*m));
   }
   return out;
 }
 
 }  // namespace
+
+// An unset host address means every address of the host, both families (hostIP "", 0.0.0.0
+// and :: parse to unset).
+bool ports_overlap(const PortMapping& a, const PortMapping& b) {
+  if (a.host_port != b.host_port || a.protocol != b.protocol) return false;
+  return !a.host_ip || !b.host_ip || *a.host_ip == *b.host_ip;
+}
+
+std::string describe(const PortMapping& p) {
+  return (p.host_ip ? p.host_ip->str() + ":" : std::string()) + std::to_string(p.host_port) + "/" +
+         p.protocol;
+}
 
 json ports_json(const std::vector<PortMapping>& ports) {
   json out = json::array();
@@ -52,32 +46,18 @@ json ports_json(const std::vector<PortMapping>& ports) {
   return out;
 }
 
-Expected<void> check_ports_free(store::Txn& txn, const cni::Call& call,
-                                const std::vector<PortMapping>& ports) {
-  if (ports.empty()) return {};
-  for (size_t i = 0; i < ports.size(); ++i) {
-    for (size_t j = 0; j < i; ++j) {
-      if (overlap(ports[i], ports[j])) {
-        return fail(cni::invalid_config("host port " + describe(ports[i]) +
-                                        " is published twice (portMappings)"));
-      }
-    }
-  }
+Expected<void> check_ports_free(store::Txn& txn, const std::vector<PortMapping>& ports) {
   auto endpoints = txn.list_endpoints("");
   if (!endpoints) return fail(endpoints.error());
   for (const auto& ep : *endpoints) {
-    if (ep.network == call.conf.name && ep.container_id == call.env.container_id &&
-        ep.ifname == call.env.ifname) {
-      continue;
-    }
     for (const auto& held : recorded_ports(ep)) {
       for (const auto& want : ports) {
-        if (!overlap(want, held)) continue;
-        return fail(
-            cni::make_error(cni::Code::kAddressInUse,
-                            "host port " + describe(want) + " is already published by container " +
-                                cni::quoted(ep.container_id) + " (" + ep.ifname + ") on network " +
-                                cni::quoted(ep.network) + " as " + describe(held)));
+        if (!ports_overlap(want, held)) continue;
+        return fail(cni::make_error(
+            cni::Code::kAddressInUse,
+            "host port " + describe(want) + " is already published by container " +
+                cni::quoted(ep.container_id) + " (" + ep.ifname + ") on network " +
+                cni::quoted(ep.network) + " as " + describe(held)));
       }
     }
   }
