@@ -106,7 +106,10 @@ Expected<std::vector<AddrInfo>> list_addrs(Socket& sock, int ifindex,
                                .scope = rtnl_addr_get_scope(a)});
       },
       ifindex != 0 ? "list addresses of ifindex " + std::to_string(ifindex) : "list addresses");
-  if (strict) (void)::setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &off, sizeof(off));
+  // Left on, it would make the kernel reject the socket's later requests: not usable then.
+  if (strict && ::setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &off, sizeof(off)) != 0) {
+    return fail(cni::sys_error(errno, "turn strict checking off again"));
+  }
   if (!ok && strict && ok.error().sys_errno == ENODEV) return out;  // no link, no addresses
   if (!ok) return fail(std::move(ok.error()));
   return out;

@@ -426,7 +426,10 @@ Expected<std::optional<int>> attachment_veth(store::Store& st, netlink::Socket& 
   }
   if (ep) return std::optional<int>(veth->index);
   auto br = netlink::get_link(hs, bridge);
-  if (!br) return std::optional<int>();
+  if (!br) {
+    if (br.error().sys_errno == ENODEV) return std::optional<int>();  // no bridge, no port of ours
+    return fail(br.error());
+  }
   auto leftover = is_leftover(st, *veth, *br);
   if (!leftover) return fail(leftover.error());
   return *leftover ? std::optional<int>(veth->index) : std::nullopt;
