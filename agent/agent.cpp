@@ -31,13 +31,15 @@
 #include "lib/cni/fd.hpp"
 #include "lib/netns/netns.hpp"
 #include "lib/store/sqlite.hpp"
+#include "plugins/bridge/bridge.hpp"
+#include "plugins/common/link_reaper.hpp"
 
 namespace weir::agent {
 
 namespace {
 
 // With no DNS network, wait this long for a plugin before exiting (a starter that died), and
-// stay this long after the last weir-ipam call.
+// stay this long after the last weir-ipam call; close the store after this long without any.
 constexpr int kIdleGraceMs = 30'000;
 
 using Fd = UniqueFd;
@@ -102,6 +104,7 @@ class Agent {
 
   // Re-reads the store and makes the servers match it. A failure keeps what was served.
   Expected<void> sync() {
+    ++syncs_;
     Plan plan;
     {
       auto endpoints = read_endpoints();
@@ -146,31 +149,48 @@ class Agent {
     return {};
   }
 
-  // Runs a weir-ipam call as the plugin would, on the store kept open between calls: no WAL
-  // index to rebuild, no schema to parse, statements already prepared. nullopt when the store
-  // cannot be opened (its folder was removed): we do not bring it back, the caller runs it.
-  std::optional<PluginReply> run_ipam(const PluginCall& call) {
-    if (!ipam_store_) {
+  // Runs a call of weir-ipam or weir-bridge as the plugin would, on the store kept open between
+  // calls: no WAL index to rebuild, no schema to parse, statements already prepared. nullopt
+  // when the store cannot be opened (its folder was removed): we do not bring it back, the
+  // caller runs it.
+  std::optional<PluginReply> run(AgentPlugin plugin, const PluginCall& call) {
+    if (!store_) {
       auto st = store::SqliteStore::open(database_, {.create = false, .defer_checkpoint = true});
       if (!st) return std::nullopt;
-      ipam_store_ = std::make_unique<store::SqliteStore>(std::move(*st));
-      log("serving weir-ipam calls");
+      store_ = std::make_unique<store::SqliteStore>(std::move(*st));
     }
+    last_call_ = Clock::now();
+    log_once("serving " + std::string(plugin.name) + " calls");
     cni::MapEnv env(call.env, call.stdin_bytes);
-    const ipam::OpenStore open{.data_dir = opts_.data_dir, .store = ipam_store_.get()};
-    const int code = cni::plugin_main(env, ipam::verbs(open, ipam_seams_), ipam::kPluginName);
+    int code = 0;
+    if (plugin.request == kBridgePlugin.request) {
+      serve_bridge();
+      bridge_.store = store_.get();
+      code = cni::plugin_main(env, plugins::bridge::verbs(&bridge_), kBridgePlugin.name);
+    } else {
+      keep_for_ipam();
+      const ipam::OpenStore open{.data_dir = opts_.data_dir, .store = store_.get()};
+      code = cni::plugin_main(env, ipam::verbs(open, ipam_seams_), ipam::kPluginName);
+    }
     return PluginReply{.exit_code = code, .out = env.out_str(), .err = env.err_str()};
   }
 
   // A weir-ipam call came (run here or not): stay for the grace, for the ones that follow.
   void keep_for_ipam() { last_ipam_ = Clock::now(); }
 
-  // How long until the weir-ipam grace ends (the whole grace when no call came), for poll.
+  // How long until the next look at whether we are idle, for poll: the end of the weir-ipam
+  // grace, or a whole grace from now.
   int ipam_grace_left_ms() const {
     if (!ipam_recent()) return kIdleGraceMs;
     const auto end = *last_ipam_ + std::chrono::milliseconds(kIdleGraceMs);
     return std::max(remaining_ms(end), 1);
   }
+
+  // We run weir-bridge's calls: stay while the store has endpoints (see idle).
+  void serve_bridge() { serves_bridge_ = true; }
+
+  // How many syncs ran (a weir-bridge call may have run one).
+  uint64_t syncs() const { return syncs_; }
 
   // Logs msg the first time only.
   void log_once(const std::string& msg) {
@@ -179,38 +199,60 @@ class Agent {
 
   // After the reply: the plugin does not wait for the checkpoint's fdatasyncs.
   void checkpoint_if_due() {
-    if (ipam_store_) ipam_store_->checkpoint_if_due();
+    if (store_) store_->checkpoint_if_due();
   }
 
   bool ipam_recent() const {
     return last_ipam_ && Clock::now() - *last_ipam_ < std::chrono::milliseconds(kIdleGraceMs);
   }
-  // Serves no more weir-ipam calls (see binary_replaced).
-  void stop_ipam() {
+  // Serves no more plugin calls (see binary_replaced).
+  void stop_calls() {
     last_ipam_.reset();
-    ipam_store_.reset();
+    serves_bridge_ = false;
+    store_.reset();
   }
 
-  // No weir-ipam call for a while: give the store's memory back. Returns whether it did.
-  bool forget_ipam_if_quiet() {
-    if (ipam_recent() || !ipam_store_) return false;
-    ipam_store_.reset();
+  // No plugin call for a while: give the store's memory back. Returns whether it did.
+  bool forget_store_if_quiet() {
+    if (!store_ ||
+        (last_call_ && Clock::now() - *last_call_ < std::chrono::milliseconds(kIdleGraceMs))) {
+      return false;
+    }
+    store_.reset();
     return true;
   }
 
-  bool idle() const { return networks_ == 0 && !ipam_recent(); }
+  // Nothing to serve: no DNS network, no weir-ipam call within the grace, and — once we run
+  // weir-bridge's calls — no endpoint left in the store (its containers' DELs come to us).
+  bool idle() {
+    if (networks_ != 0 || ipam_recent()) return false;
+    if (!serves_bridge_) return true;
+    bool any = false;
+    auto read = view_store([&](store::Txn& t) -> Expected<void> {
+      auto has = t.has_endpoints("");
+      if (!has) return fail(has.error());
+      any = *has;
+      return {};
+    });
+    return !read || !any;  // a store we cannot read (removed) has no endpoint to serve either
+  }
 
  private:
-  // The store is opened for each sync and closed after it: between syncs the agent keeps no
-  // SQLite connection, whose page cache alone grows to 2 MiB over 10,000 endpoints. Opening is
-  // cheap next to the sync itself (the plugins open the store on every call).
-  Expected<std::vector<store::Endpoint>> read_endpoints() {
-    // Not created when missing: the data dir may have been removed under a running agent
-    // (which then exits, see run_agent).
+  // A read on the connection the plugin calls use while it is open (a weir-bridge call's own
+  // sync, in particular). Otherwise on one opened for it and closed after it: between syncs
+  // the agent keeps no SQLite connection of its own, whose page cache alone grows to 2 MiB
+  // over 10,000 endpoints. Not created when missing: the data dir may have been removed under
+  // a running agent (which then exits, see run_agent).
+  Expected<void> view_store(const store::TxnFn& fn) {
+    if (store_) return store_->view(fn);
     auto st = store::SqliteStore::open(database_, {.create = false});
     if (!st) return fail(st.error());
+    return st->view(fn);
+  }
+
+  Expected<std::vector<store::Endpoint>> read_endpoints() {
     std::vector<store::Endpoint> endpoints;
-    auto read = st->view([&](store::Txn& t) -> Expected<void> {
+    auto read = view_store([&](store::Txn& t) -> Expected<void> {
       auto eps = t.list_endpoints("");
       if (!eps) return fail(eps.error());
       endpoints = std::move(*eps);
@@ -252,11 +294,22 @@ class Agent {
   std::string database_;
   std::map<std::string, std::unique_ptr<dns::Server>> servers_;
   size_t networks_ = 0;
-  std::unique_ptr<store::SqliteStore> ipam_store_;
+  std::unique_ptr<store::SqliteStore> store_;  // for the plugin calls we run
+  std::optional<Clock::time_point> last_call_;
   std::optional<Clock::time_point> last_ipam_;
+  bool serves_bridge_ = false;
+  uint64_t syncs_ = 0;
   std::set<std::string> said_;
   // The boot id cannot change while we run: read once, not on every call.
   const ipam::Seams ipam_seams_{.boot_id = [id = ipam::read_boot_id()] { return id; }};
+  // Made here, on the main thread, in our netns: the veths DEL leaves to it are in it.
+  plugins::ReaperThread reaper_{opts_.data_dir};
+  // What weir-bridge's verbs borrow when we run them.
+  plugins::bridge::Resident bridge_{
+      .data_dir = opts_.data_dir,
+      .store = nullptr,  // set per call, see run()
+      .sync_dns = [this]() -> Expected<void> { return sync(); },
+      .delete_link_later = [this](int ifindex) { return reaper_.delete_later(ifindex); }};
 };
 
 void report_ready(int fd, const std::string& line) {
@@ -280,12 +333,16 @@ Expected<Fd> listen_control(const std::string& path) {
   return fd;
 }
 
-// What a plugin sent. An "ipam1 <netns> <body bytes>\n" call is read with its whole body
-// (`complete` when it came in time, well formed and within bounds; `netns` and `body` then
-// say where its parts are); anything else as its first line ("sync …\n").
+// The plugins whose calls we run.
+constexpr AgentPlugin kPlugins[] = {kIpamPlugin, kBridgePlugin};
+
+// What a plugin sent. A plugin call ("<request> <namespaces> <body bytes>\n", call.hpp) is read
+// with its whole body (`complete` when it came in time, well formed and within bounds;
+// `netns` and `body` then say where its parts are); anything else as its first line
+// ("sync …\n").
 struct Request {
   std::string bytes;
-  bool ipam = false;
+  const AgentPlugin* plugin = nullptr;  // a plugin call
   bool complete = false;
   std::string netns;
   size_t body = 0;  // offset of the body
@@ -293,7 +350,6 @@ struct Request {
 Request read_request(int conn) {
   constexpr size_t kMaxHeader = 256;
   constexpr size_t kMaxBody = 4 << 20;
-  const std::string ipam_head = std::string(kIpamRequest) + " ";
   const auto deadline = Clock::now() + std::chrono::seconds(1);
   Request req;
   size_t want = 0;  // header + body, once the header is in
@@ -302,15 +358,18 @@ Request read_request(int conn) {
     const size_t eol = req.bytes.find('\n');
     if (want == 0 && eol == std::string::npos && req.bytes.size() > kMaxHeader) return req;
     if (want == 0 && eol != std::string::npos) {
-      if (!req.bytes.starts_with(ipam_head)) return req;
-      req.ipam = true;
+      for (const auto& p : kPlugins) {
+        if (req.bytes.starts_with(p.request) && req.bytes[p.request.size()] == ' ') req.plugin = &p;
+      }
+      if (req.plugin == nullptr) return req;
+      const size_t head = req.plugin->request.size() + 1;
       const size_t sp = req.bytes.rfind(' ', eol);
       size_t len = 0;
       const char* first = req.bytes.data() + sp + 1;
       const char* last = req.bytes.data() + eol;
       auto [end, ec] = std::from_chars(first, last, len);
-      if (sp < ipam_head.size() || ec != std::errc() || end != last || len > kMaxBody) return req;
-      req.netns = req.bytes.substr(ipam_head.size(), sp - ipam_head.size());
+      if (sp < head || ec != std::errc() || end != last || len > kMaxBody) return req;
+      req.netns = req.bytes.substr(head, sp - head);
       req.body = eol + 1;
       want = eol + 1 + len;
     }
@@ -342,23 +401,25 @@ bool binary_replaced() {
   return n > 0 && std::string_view(buf, static_cast<size_t>(n)).ends_with(" (deleted)");
 }
 
-// An "ipam1" request (call.hpp) → its reply ("" when its caller is gone: no reply, no call).
-std::string serve_ipam(const Request& request, int conn, Agent& agent, const std::string& own_netns) {
-  // An upgrade replaced our binary: the caller runs the new allocator itself, and once we are
+// A plugin call (call.hpp) → its reply ("" when its caller is gone: no reply, no call).
+std::string serve_call(const Request& request, int conn, Agent& agent, const std::string& own_ns) {
+  const AgentPlugin& plugin = *request.plugin;
+  // An upgrade replaced our binary: the caller runs the new plugin itself, and once we are
   // idle we exit, so that its next ADD starts an agent of the new version.
   if (binary_replaced()) {
-    agent.log_once("weir-agent was replaced on disk: weir-ipam calls run in the caller until it "
-                   "is restarted");
-    agent.stop_ipam();
+    agent.log_once(
+        "weir-agent was replaced on disk: plugin calls run in the caller until it "
+        "is restarted");
+    agent.stop_calls();
     return "elsewhere\n";
   }
-  agent.keep_for_ipam();
+  if (plugin.request == kIpamPlugin.request) agent.keep_for_ipam();
   // Cut short (too slow, too big, malformed): not run here, so the caller may run it.
   if (!request.complete) return "elsewhere\n";
-  // IPAM reads the host's routes (to pick a subnet) in the netns it runs in: the caller's.
-  if (request.netns.empty() || request.netns != own_netns) {
-    agent.log_once("weir-ipam calls from another netns run there: this agent serves netns " +
-                   own_netns);
+  // The plugin works on the links, routes and paths it sees (IPAM picks a subnet by the
+  // host's routes; weir-bridge makes the bridge and the veths): the caller's namespaces.
+  if (request.netns.empty() || request.netns != own_ns) {
+    agent.log_once("calls from other namespaces run there: this agent serves " + own_ns);
     return "elsewhere\n";
   }
   const std::string& req = request.bytes;
@@ -376,15 +437,17 @@ std::string serve_ipam(const Request& request, int conn, Agent& agent, const std
   }
   call.stdin_bytes = req.substr(at + 1);
   if (caller_gone(conn)) return "";
-  auto r = agent.run_ipam(call);
+  auto r = agent.run(plugin, call);
   if (!r) return "elsewhere\n";
   return "done " + std::to_string(r->exit_code) + " " + std::to_string(r->out.size()) + "\n" +
          r->out + r->err;
 }
 
-// One request per connection: "sync" → "ok <generation>" or "error <CNI code> <why>"; "ipam1"
-// → see call.hpp. Returns whether it rebuilt the zone (and so left scratch memory behind).
-bool serve_one(int conn, Agent& agent, uint64_t& generation, const std::string& own_netns) {
+// One request per connection: "sync" → "ok <generation>" or "error <CNI code> <why>"; a
+// plugin call → see call.hpp. Returns whether it rebuilt the zone (and so left scratch memory
+// behind).
+bool serve_one(int conn, Agent& agent, uint64_t& generation, const std::string& own_netns,
+               const std::string& own_ns) {
   const Request request = read_request(conn);
   const std::string& req = request.bytes;
   if (req.empty()) return false;
@@ -406,8 +469,10 @@ bool serve_one(int conn, Agent& agent, uint64_t& generation, const std::string& 
                        ok.error().msg + "\n";
       if (!ok) log("sync: " + ok.error().msg);
     }
-  } else if (request.ipam) {
-    reply = serve_ipam(request, conn, agent, own_netns);
+  } else if (request.plugin != nullptr) {
+    const uint64_t syncs = agent.syncs();
+    reply = serve_call(request, conn, agent, own_ns);
+    synced = agent.syncs() != syncs;  // a weir-bridge call of a DNS network
   } else {
     reply = "error 5 unknown request\n";
   }
@@ -476,8 +541,9 @@ int run_agent(const AgentOptions& options) {
     return fail_start(st.error().msg);
   }
   Agent agent(options, database);
-  // Started in the background by weir-ipam-local: the calls it was started for come next.
-  if (options.start_lock_fd >= 0) agent.keep_for_ipam();
+  // Started in the background by a plugin: the calls it was started for come next.
+  if (options.started_for == kIpamPlugin.name) agent.keep_for_ipam();
+  if (options.started_for == kBridgePlugin.name) agent.serve_bridge();
   // The plugin that started us wrote its record first: this sync answers its request too.
   auto first = agent.sync();
   if (!first) log("initial sync: " + first.error().msg);
@@ -495,6 +561,7 @@ int run_agent(const AgentOptions& options) {
   log("serving (pid " + std::to_string(::getpid()) + ")");
 
   const std::string own_netns = netns_id();
+  const std::string own_ns = namespaces_id();
   Fd watch = watch_data_dir(p.socket);
   auto socket_ours = [&] {
     struct stat st {};
@@ -516,7 +583,7 @@ int run_agent(const AgentOptions& options) {
     if (n == 0) {
       // Idle for the whole grace period, or our data dir is gone (nobody can reach us and
       // the store we serve no longer exists): exit.
-      if (agent.forget_ipam_if_quiet()) trim_heap();
+      if (agent.forget_store_if_quiet()) trim_heap();
       if (agent.idle() && options.exit_when_idle) break;
       if (socket_gone()) break;
       continue;
@@ -543,7 +610,7 @@ int run_agent(const AgentOptions& options) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));  // not a busy loop
       }
       if (conn.get() >= 0) {
-        const bool synced = serve_one(conn.get(), agent, generation, own_netns);
+        const bool synced = serve_one(conn.get(), agent, generation, own_netns, own_ns);
         conn = Fd();  // the plugin has its answer: the rest is on our own time
         if (synced) trim_heap();
         agent.checkpoint_if_due();

@@ -19,12 +19,13 @@ namespace {
 
 using Fd = UniqueFd;
 
-cni::Error no_answer() {
-  return cni::try_again_later("weir-agent has the weir-ipam call and did not answer in time");
+cni::Error no_answer(AgentPlugin plugin) {
+  return cni::try_again_later("weir-agent has the " + std::string(plugin.name) +
+                              " call and did not answer in time");
 }
 
 // Reads up to EOF. Fails on a timeout; a reset counts as EOF (what came before it stands).
-Expected<std::string> read_to_eof(int fd, Clock::time_point deadline) {
+Expected<std::string> read_to_eof(int fd, Clock::time_point deadline, AgentPlugin plugin) {
   std::string got;
   char buf[4096];
   for (;;) {
@@ -37,7 +38,7 @@ Expected<std::string> read_to_eof(int fd, Clock::time_point deadline) {
     if (errno == EINTR) continue;
     pollfd pf{fd, POLLIN, 0};
     const int r = ::poll(&pf, 1, remaining_ms(deadline));
-    if (r == 0) return fail(no_answer());
+    if (r == 0) return fail(no_answer(plugin));
     if (r < 0 && errno != EINTR) {
       return fail(cni::sys_error(errno, "wait for weir-agent", cni::Code::kIoFailure));
     }
@@ -117,11 +118,19 @@ std::string netns_id() {
   return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
 }
 
+std::string namespaces_id() {
+  struct stat mnt {};
+  const std::string net = netns_id();
+  if (net.empty() || ::stat("/proc/thread-self/ns/mnt", &mnt) != 0) return "";
+  return net + "," + std::to_string(mnt.st_dev) + ":" + std::to_string(mnt.st_ino);
+}
+
 namespace {
 
 // Connects without blocking on a full queue: that agent is busy, not gone, so we wait for room
 // until the deadline. nullopt: no agent listens (or the path cannot be a socket).
-Expected<std::optional<Fd>> connect_agent(const std::string& path, Clock::time_point deadline) {
+Expected<std::optional<Fd>> connect_agent(const std::string& path, Clock::time_point deadline,
+                                          AgentPlugin plugin) {
   const auto addr = socket_address(path);
   if (!addr) return std::optional<Fd>();
   int pause_us = 500;
@@ -132,7 +141,7 @@ Expected<std::optional<Fd>> connect_agent(const std::string& path, Clock::time_p
       return std::optional<Fd>(std::move(fd));
     }
     if (errno != EAGAIN) return std::optional<Fd>();  // ENOENT, ECONNREFUSED: none listens
-    if (Clock::now() >= deadline) return fail(no_answer());
+    if (Clock::now() >= deadline) return fail(no_answer(plugin));
     ::usleep(pause_us);
     pause_us = std::min(pause_us * 2, 50'000);
   }
@@ -140,10 +149,11 @@ Expected<std::optional<Fd>> connect_agent(const std::string& path, Clock::time_p
 
 }  // namespace
 
-Expected<std::optional<PluginReply>> call_agent(std::string_view data_dir, const PluginCall& call,
+Expected<std::optional<PluginReply>> call_agent(std::string_view data_dir, AgentPlugin plugin,
+                                                const PluginCall& call,
                                                 std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  auto fd = connect_agent(paths_for(data_dir).socket, deadline);
+  auto fd = connect_agent(paths_for(data_dir).socket, deadline, plugin);
   if (!fd) return fail(fd.error());
   if (!*fd) return std::optional<PluginReply>();
   std::string body;
@@ -152,22 +162,22 @@ Expected<std::optional<PluginReply>> call_agent(std::string_view data_dir, const
   }
   body.push_back('\0');
   body += call.stdin_bytes;
-  const std::string head =
-      std::string(kIpamRequest) + " " + netns_id() + " " + std::to_string(body.size()) + "\n";
+  const std::string head = std::string(plugin.request) + " " + namespaces_id() + " " +
+                           std::to_string(body.size()) + "\n";
   if (!send_all((*fd)->get(), head + body, deadline)) {
     // Reset: the agent is exiting (it finished what it had first). Out of time: it is stuck.
-    if (errno == ETIMEDOUT) return fail(no_answer());
+    if (errno == ETIMEDOUT) return fail(no_answer(plugin));
     return std::optional<PluginReply>();
   }
   // Not needed by the length-framed request; an agent of the first build read up to EOF.
   ::shutdown((*fd)->get(), SHUT_WR);
-  auto got = read_to_eof((*fd)->get(), deadline);
+  auto got = read_to_eof((*fd)->get(), deadline, plugin);
   if (!got) return fail(got.error());
   // "done" cut short: it ran the call and its answer was lost (it died replying). Running it
   // here would run it twice; the runtime may try again (ADD and DEL are idempotent).
   if (got->starts_with("done ") && !parse_reply(*got)) {
-    return fail(
-        cni::try_again_later("weir-agent ran the weir-ipam call; its answer was cut short"));
+    return fail(cni::try_again_later("weir-agent ran the " + std::string(plugin.name) +
+                                     " call; its answer was cut short"));
   }
   // Anything else but "done": it did not run the call, or it died before answering, in which
   // case nothing more of it runs there. Either way the call may run here.

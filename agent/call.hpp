@@ -1,17 +1,19 @@
 // How a plugin reaches weir-agent, with nothing the smallest binaries should not link (no
-// SQLite, no libnl): the paths in the data dir, and a weir-ipam call run by the agent. One
-// agent serves one data dir (one store) in the netns it was started in.
+// SQLite, no libnl): the paths in the data dir, and a plugin call run by the agent. One agent
+// serves one data dir (one store) in the netns it was started in.
 //
 // Protocol: a plugin connects to the control socket and sends one request per connection.
 // - "sync [<netns id>]\n": the agent re-reads the store; the reply line is "ok <generation>\n" once
 // the new
 //   zone is live, or "error <code> <why>\n".
-// - "ipam1 <netns id> <body bytes>\n", then the body: the CNI_* variables as "NAME=value\0"
-//   each, an empty one ("\0"), then the config (no variable holds a NUL). A weir-ipam call,
-//   which the agent runs on the store it keeps open, unless its caller has gone by then. The
-//   reply, up to EOF, is "done <exit code> <stdout bytes>\n" then stdout then stderr;
-//   "elsewhere\n" when the agent will not run it (it lives in another netns, where IPAM would
-//   read other routes; its binary was upgraded; the call came short); "error …" as above.
+// - "<plugin request> <netns id> <body bytes>\n", then the body: the CNI_* variables as
+//   "NAME=value\0" each, an empty one ("\0"), then the config (no variable holds a NUL). A call
+//   of weir-ipam ("ipam1") or weir-bridge ("bridge1"), which the agent runs on the store it
+//   keeps open, unless its caller has gone by then. The reply, up to EOF, is "done <exit code>
+//   <stdout bytes>\n" then stdout then stderr; "elsewhere\n" when the agent will not run it (it
+//   lives in another netns, whose links and routes the plugin would not see; its binary was
+//   upgraded; the call came short); "error …" as above (an older agent that does not know the
+//   request: the caller runs the call itself).
 #pragma once
 
 #include <sys/un.h>
@@ -48,15 +50,22 @@ struct PluginReply {
   std::string err;
 };
 
-inline constexpr std::string_view kIpamRequest = "ipam1";
+// A plugin whose ADD and DEL the agent runs: the request word, and the plugin's name.
+struct AgentPlugin {
+  std::string_view request;
+  std::string_view name;
+};
+inline constexpr AgentPlugin kIpamPlugin{.request = "ipam1", .name = "weir-ipam"};
+inline constexpr AgentPlugin kBridgePlugin{.request = "bridge1", .name = "weir-bridge"};
 
-// Runs a weir-ipam call in the agent that serves data_dir, which keeps the store open.
+// Runs a call of `plugin` in the agent that serves data_dir, which keeps the store open.
 // nullopt: no agent will run the call (none runs or it is exiting, it said "elsewhere", it is
 // too old to know the request), so the caller runs it itself. An error (11): an agent is
 // there but did not answer in time. The caller must then not run the call: the agent may be
 // running it, and a DEL the runtime sends next must queue behind it. (A call whose caller has
 // gone before the agent reads it is not run.)
-Expected<std::optional<PluginReply>> call_agent(std::string_view data_dir, const PluginCall& call,
+Expected<std::optional<PluginReply>> call_agent(std::string_view data_dir, AgentPlugin plugin,
+                                                const PluginCall& call,
                                                 std::chrono::milliseconds timeout);
 
 // The unix socket address of path; nullopt when it does not fit one (a data dir whose socket
@@ -73,6 +82,11 @@ std::string sibling_binary(std::string_view name);
 
 // The netns of the calling thread as "<dev>:<inode>", "" when unknown.
 std::string netns_id();
+
+// The netns and the mount namespace of the calling thread, "<net>,<mnt>" each as netns_id():
+// what a plugin call must share with the agent that runs it (the links, routes and paths it
+// sees). "" when unknown.
+std::string namespaces_id();
 
 // Milliseconds left until the deadline, for poll(2); 0 once it has passed.
 int remaining_ms(Clock::time_point deadline);

@@ -110,6 +110,7 @@ struct Spawn {
   const Paths* paths = nullptr;
   int pass = -1;    // becomes the agent's fd 3
   std::string arg;  // and this option tells it what fd 3 is
+  std::string more;  // one more option, if not empty
 };
 
 // Execs the agent as no child of ours: a new session, forked twice, so that it holds none of
@@ -145,7 +146,8 @@ Expected<void> spawn_agent(const Spawn& s) {
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     std::string dir = "--data-dir=" + std::string(s.data_dir);
-    const char* argv[] = {s.binary.c_str(), dir.c_str(), s.arg.c_str(), nullptr};
+    const char* argv[] = {s.binary.c_str(), dir.c_str(), s.arg.c_str(),
+                          s.more.empty() ? nullptr : s.more.c_str(), nullptr};
     ::execv(s.binary.c_str(), const_cast<char* const*>(argv));
     ::_exit(127);
   }
@@ -216,7 +218,8 @@ Expected<void> sync_agent(const SyncRequest& req) {
   return start_agent(req, p, deadline);
 }
 
-void start_agent_in_background(std::string_view data_dir, const std::string& agent_binary) {
+void start_agent_in_background(std::string_view data_dir, StartedFor why,
+                               const std::string& agent_binary) {
   const std::string binary = agent_binary.empty() ? default_agent_binary() : agent_binary;
   if (::access(binary.c_str(), X_OK) != 0) return;  // installed without it: calls run here
   const Paths p = paths_for(data_dir);
@@ -226,11 +229,13 @@ void start_agent_in_background(std::string_view data_dir, const std::string& age
   if (running_agent(data_dir)) return;
   // The agent inherits the locked description as fd 3 and closes it once it listens: until
   // then other plugins wait for it, or leave the starting to it.
-  (void)spawn_agent({.binary = binary,
-                     .data_dir = data_dir,
-                     .paths = &p,
-                     .pass = lock.get(),
-                     .arg = "--start-lock-fd=3"});
+  (void)spawn_agent(
+      {.binary = binary,
+       .data_dir = data_dir,
+       .paths = &p,
+       .pass = lock.get(),
+       .arg = "--start-lock-fd=3",
+       .more = why == StartedFor::kIpam ? "--started-for=weir-ipam" : "--started-for=weir-bridge"});
 }
 
 std::optional<pid_t> running_agent(std::string_view data_dir) {

@@ -33,10 +33,17 @@ struct SyncRequest {
 // agent that is just exiting (idle) when we connect counts as none: ADD starts a fresh one.
 Expected<void> sync_agent(const SyncRequest& req);
 
+// Who starts an agent in the background. weir-ipam's calls leave nothing in the store that
+// keeps an agent (leases are no reason to stay), so an agent started for them stays for the
+// grace period whatever happens; one started for weir-bridge stays while the store has
+// endpoints, whose DELs it will run (agent.hpp).
+enum class StartedFor { kIpam, kBridge };
+
 // Starts an agent for data_dir in the background, without waiting for it: unless one runs,
 // or another process is starting one. The agent holds agent.start.lock until it listens, as a
 // plugin that starts one in the foreground does. Best effort: nothing is reported.
-void start_agent_in_background(std::string_view data_dir, const std::string& agent_binary = "");
+void start_agent_in_background(std::string_view data_dir, StartedFor why,
+                               const std::string& agent_binary = "");
 
 // The pid of the agent that holds the data dir's lock now, if any (weirctl, tests).
 std::optional<pid_t> running_agent(std::string_view data_dir);

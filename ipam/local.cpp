@@ -12,7 +12,7 @@ int run_local(cni::Env& env) {
     auto result = add(call);
     if (result) {
       const std::string dir = agent_dir_in(call.conf.ipam);
-      if (!dir.empty()) agent::start_agent_in_background(dir);
+      if (!dir.empty()) agent::start_agent_in_background(dir, agent::StartedFor::kIpam);
     }
     return result;
   };

@@ -1,5 +1,5 @@
 // weir-ipam-local: the allocator in the calling process, as weir-ipam runs it when no weir-agent
-// takes the call (ipam/front.hpp).
+// takes the call (agent/front.hpp).
 #pragma once
 
 #include "lib/cni/env.hpp"

@@ -85,7 +85,7 @@ gw=$(ip -n "${containers[2]}" -4 route show default | awk '{print $3}')
 run ip netns exec "${containers[2]}" dig +short @"$gw" db
 run ip netns exec "${containers[2]}" dig +short @"$gw" database.appnet
 
-say "removing every container: DEL takes the veths, leases, rules, bridges and the DNS agent"
+say "removing every container: DEL takes the veths, leases, rules, bridges and weir-agent"
 for c in "${containers[@]}"; do
   for net in weir appnet; do in_host "${weirctl[@]}" del "$net" "$c"; done
 done
@@ -95,9 +95,15 @@ flock "$prefix/data/reaper.lock" true 2>/dev/null || true
 run in_host ip -brief link
 tables=$(in_host nft list tables | grep -c weir || true)
 echo "weir nftables tables left: $tables"
+# weir-agent ran most of the ADDs and DELs above on a store it keeps open; with no container
+# left it exits (a moment after the last DEL's answer).
+for _ in $(seq 30); do
+  pgrep -f "$prefix/libexec/cni/weir-agent" >/dev/null || break
+  sleep 0.1
+done
 if pgrep -f "$prefix/libexec/cni/weir-agent" >/dev/null; then
   echo "weir-agent: still running"
 else
-  echo "weir-agent: exited with its last DNS network"
+  echo "weir-agent: exited with the last container"
 fi
 say "done"

@@ -27,8 +27,9 @@ if [[ -z ${WEIR_BIN:-} ]]; then
   echo "building weir (Release) in $build ..." >&2
   # WEIR_WERROR off: GCC 12 -O3 reports a false -Wrestrict in lib/cni (std::string operator+).
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF -DWEIR_WERROR=OFF >/dev/null
-  targets=(weir-bridge weir-ipam)
-  grep -q 'add_subdirectory(agent)' "$root/CMakeLists.txt" && targets+=(weir-agent)
+  # weir-bridge and weir-ipam are front ends: the plugins themselves are the -local binaries
+  # next to them, or weir-agent, which runs ADD and DEL on a store it keeps open.
+  targets=(weir-bridge weir-bridge-local weir-ipam weir-ipam-local weir-agent)
   cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" >/dev/null
   WEIR_BIN=$build/bin
 fi

@@ -104,7 +104,9 @@ Expected<std::vector<Endpoint>> SqliteTxn::list_endpoints(std::string_view netwo
 }
 
 Expected<bool> SqliteTxn::has_endpoints(std::string_view network) {
-  auto q = db_.query("SELECT 1 FROM endpoints WHERE network = ? LIMIT 1", network);
+  auto q = network.empty()
+               ? db_.query("SELECT 1 FROM endpoints LIMIT 1")
+               : db_.query("SELECT 1 FROM endpoints WHERE network = ? LIMIT 1", network);
   if (!q) return fail(q.error());
   auto row = q->next();
   if (!row) return fail(row.error());

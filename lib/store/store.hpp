@@ -106,7 +106,8 @@ class Txn {
   virtual Expected<void> del_endpoint(std::string_view network, std::string_view container_id,
                                       std::string_view ifname) = 0;  // missing is success
   virtual Expected<std::vector<Endpoint>> list_endpoints(std::string_view network) = 0;  // "" = all
-  // Whether the network has any endpoint: one index probe, whatever the network's size.
+  // Whether the network ("" = any network) has an endpoint: one index probe, whatever the
+  // network's size.
   virtual Expected<bool> has_endpoints(std::string_view network) = 0;
   // Endpoints of a network whose names or aliases include `name`.
   virtual Expected<std::vector<Endpoint>> endpoints_named(std::string_view network,

@@ -10,17 +10,19 @@
 #include "lib/firewall/firewall.hpp"
 #include "lib/netlink/netlink.hpp"
 #include "lib/netlink/sysctl.hpp"
+#include "lib/store/paths.hpp"
 #include "lib/store/sqlite.hpp"
 #include "plugins/bridge/config.hpp"
 #include "plugins/bridge/endpoint.hpp"
+#include "plugins/bridge/ports.hpp"
 #include "plugins/bridge/rules.hpp"
 #include "plugins/common/collect.hpp"
-#include "plugins/bridge/ports.hpp"
 #include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/iface.hpp"
 #include "plugins/common/ipam_client.hpp"
 #include "plugins/common/link_reaper.hpp"
 #include "plugins/common/netns_open.hpp"
+#include "plugins/common/store_open.hpp"
 
 namespace weir::plugins::bridge {
 
@@ -35,6 +37,48 @@ net::Mac bridge_mac(const std::string& name) {
   for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
   uint8_t b[6] = {0x02, uint8_t(h >> 32), uint8_t(h >> 24), uint8_t(h >> 16), uint8_t(h >> 8), uint8_t(h)};
   return net::Mac::from_bytes(b);
+}
+
+// ---- Where the call runs: in a plugin process, or in weir-agent (Resident), which lends its
+// store, its DNS and its background deletes for the data dir it serves.
+
+bool serves(const Resident* res, const std::string& data_dir) {
+  return res != nullptr && store::database_path(res->data_dir) == store::database_path(data_dir);
+}
+
+// The network's store: the agent's, kept open, when the agent runs the call; else opened.
+class StoreRef {
+ public:
+  explicit StoreRef(store::Store* lent) : ptr_(lent) {}
+  explicit StoreRef(std::unique_ptr<store::Store> owned)
+      : owned_(std::move(owned)), ptr_(owned_.get()) {}
+  store::Store& operator*() const { return *ptr_; }
+  store::Store* get() const { return ptr_; }
+
+ private:
+  std::unique_ptr<store::Store> owned_;
+  store::Store* ptr_;
+};
+
+Expected<StoreRef> network_store(const Resident* res, const std::string& data_dir) {
+  if (serves(res, data_dir) && res->store != nullptr) return StoreRef(res->store);
+  auto st = open_store(data_dir);
+  if (!st) return fail(st.error());
+  return StoreRef(std::move(*st));
+}
+
+// The embedded DNS serves what the store holds now (sync_dns; inside the agent, in-process).
+Expected<void> sync_names(const Resident* res, const std::string& data_dir, bool start) {
+  if (!serves(res, data_dir) || !res->sync_dns) return sync_dns(data_dir, start);
+  auto ok = res->sync_dns();
+  if (!ok) return fail(std::move(ok.error()).context("embedded DNS"));
+  return {};
+}
+
+Expected<void> delete_veth_later(const Resident* res, const std::string& data_dir, int ifindex) {
+  if (!serves(res, data_dir) || !res->delete_link_later)
+    return delete_link_later(data_dir, ifindex);
+  return res->delete_link_later(ifindex);
 }
 
 struct Links {
@@ -302,7 +346,7 @@ Expected<void> del_network_if_empty(store::Store& st, netlink::Socket& hs, Bridg
   return *used ? Expected<void>{} : netlink::del_link(hs, bridge);
 }
 
-Expected<cni::Result> cmd_add(const cni::Call& call) {
+Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
   auto ns = open_container_netns(call.env.netns);
@@ -311,7 +355,7 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   if (!hs) return fail(hs.error());
   auto cs = netlink::Socket::open_in(*ns);
   if (!cs) return fail(cs.error());
-  auto store = open_store(cfg->data_dir);
+  auto store = network_store(res, cfg->data_dir);
   if (!store) return fail(store.error());
   auto lock = BridgeLock::open(cfg->data_dir);
   if (!lock) return fail(lock.error());
@@ -332,7 +376,7 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   auto with_ipam = has_ipam_section(call.conf);
   if (!with_ipam) return fail(with_ipam.error());
   if (!cfg->ports.empty() && *with_ipam) {
-    auto free = (*store)->view([&](store::Txn& t) { return check_ports_free(t, cfg->ports); });
+    auto free = (**store).view([&](store::Txn& t) { return check_ports_free(t, cfg->ports); });
     if (!free) return fail(free.error());
   }
 
@@ -402,10 +446,10 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   if (cfg->embedded_dns) {
     undo.push("forget the endpoint", [&] {
       auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname);
-      return ok ? sync_dns(cfg->data_dir, false) : ok;
+      return ok ? sync_names(res, cfg->data_dir, false) : ok;
     });
     // The name resolves when ADD returns: the agent has acknowledged the new records.
-    if (auto ok = sync_dns(cfg->data_dir, true); !ok) return fail(ok.error());
+    if (auto ok = sync_names(res, cfg->data_dir, true); !ok) return fail(ok.error());
     result.dns = dns_for(call.conf.name, resolvers, result.dns);
   }
   undo.commit();
@@ -437,7 +481,8 @@ Expected<std::optional<int>> attachment_veth(store::Store& st, netlink::Socket& 
 
 // DEL walks the stored endpoint, not the caller's memory: no prevResult, no netns needed.
 Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni::Call& call,
-                               const std::string& bridge, const std::string& data_dir) {
+                               const std::string& bridge, const std::string& data_dir,
+                               const Resident* res) {
   auto ep = load_endpoint(st, call);
   if (!ep) return fail(ep.error());
   auto veth = attachment_veth(st, hs, call, *ep, bridge);
@@ -446,7 +491,7 @@ Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni:
   // (and its peer) is left to a child process.
   if (*veth) {
     if (auto ok = netlink::set_link_up(hs, **veth, false); !ok && ok.error().sys_errno != ENODEV) return ok;
-    if (auto ok = delete_link_later(data_dir, **veth); !ok) return ok;
+    if (auto ok = delete_veth_later(res, data_dir, **veth); !ok) return ok;
   }
   if (!*ep || has_rules(**ep)) {
     if (auto ok = firewall::del_endpoint(call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
@@ -454,7 +499,7 @@ Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni:
   if (auto ok = ipam_del(call, {data_dir, &st}); !ok) return ok;
   if (auto ok = forget_endpoint(st, call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
   if (*ep && dns_endpoint((*ep)->extra)) {
-    if (auto ok = sync_dns(data_dir, false); !ok) return ok;
+    if (auto ok = sync_names(res, data_dir, false); !ok) return ok;
   }
   std::string recorded = *ep ? bridge_of(**ep) : std::string();
   auto lock = BridgeLock::open(data_dir);
@@ -462,22 +507,22 @@ Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni:
   return del_network_if_empty(st, hs, *lock, call.conf.name, recorded.empty() ? bridge : recorded);
 }
 
-Expected<void> cmd_del(const cni::Call& call) {
+Expected<void> cmd_del(const cni::Call& call, const Resident* res) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
   auto hs = netlink::Socket::open();
   if (!hs) return fail(hs.error());
-  auto store = open_store(cfg->data_dir);
+  auto store = network_store(res, cfg->data_dir);
   if (!store) return fail(store.error());
-  return remove_endpoint(**store, *hs, call, cfg->bridge, cfg->data_dir);
+  return remove_endpoint(**store, *hs, call, cfg->bridge, cfg->data_dir, res);
 }
 
-Expected<void> cmd_check(const cni::Call& call) {
+Expected<void> cmd_check(const cni::Call& call, const Resident* res) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
-  auto store = open_store(cfg->data_dir);
+  auto store = network_store(res, cfg->data_dir);
   if (!store) return fail(store.error());
   auto ep = require_endpoint(**store, call);
   if (!ep) return fail(ep.error());
@@ -517,12 +562,13 @@ Expected<void> sweep_unrecorded_ports(store::Store& st, netlink::Socket& hs, Bri
   return {};
 }
 
-Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>& valid) {
+Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>& valid,
+                      const Resident* res) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
   auto hs = netlink::Socket::open();
   if (!hs) return fail(hs.error());
-  auto store = open_store(cfg->data_dir);
+  auto store = network_store(res, cfg->data_dir);
   if (!store) return fail(store.error());
   auto collected = collect_endpoints(**store, call, valid, cfg->data_dir, [&](const store::Endpoint& ep) {
     if (auto ok = netlink::del_link(*hs, ep.host_ifname); !ok) return ok;
@@ -538,8 +584,14 @@ Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>&
 
 }  // namespace
 
-cni::Verbs verbs() {
-  return {.add = cmd_add, .del = cmd_del, .check = cmd_check, .status = cmd_status, .gc = cmd_gc};
+cni::Verbs verbs(const Resident* res) {
+  return {
+      .add = [res](const cni::Call& call) { return cmd_add(call, res); },
+      .del = [res](const cni::Call& call) { return cmd_del(call, res); },
+      .check = [res](const cni::Call& call) { return cmd_check(call, res); },
+      .status = cmd_status,
+      .gc = [res](const cni::Call& call,
+                  const std::vector<cni::Attachment>& valid) { return cmd_gc(call, valid, res); }};
 }
 
 }  // namespace weir::plugins::bridge

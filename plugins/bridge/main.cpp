@@ -1,6 +1,9 @@
-#include "plugins/bridge/bridge.hpp"
+// weir-bridge: the front end (agent/front.hpp); weir-agent or weir-bridge-local runs the call.
+#include "agent/front.hpp"
+#include "plugins/bridge/agent_dir.hpp"
 
 int main() {
-  weir::cni::ProcessEnv env;
-  return weir::cni::plugin_main(env, weir::plugins::bridge::verbs(), "weir-bridge");
+  return weir::agent::front_main({.plugin = weir::agent::kBridgePlugin,
+                                  .local_binary = "weir-bridge-local",
+                                  .agent_dir = weir::plugins::bridge::agent_data_dir});
 }

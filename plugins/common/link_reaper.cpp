@@ -31,6 +31,13 @@ Expected<void> delete_now(int ifindex) {
   return netlink::del_link(*sock, ifindex);  // a link already gone is success
 }
 
+void log_failure(const std::string& log_path, int ifindex, const std::string& why) {
+  if (FILE* log = std::fopen(log_path.c_str(), "ae")) {
+    std::fprintf(log, "weir: background delete of link %d failed: %s\n", ifindex, why.c_str());
+    std::fclose(log);
+  }
+}
+
 // The child's life: everything of the caller's dropped but the lock, then the delete.
 [[noreturn]] void reap(int lock_fd, const std::string& log_path, int ifindex) {
   // The runtime reads the plugin's stdout and stderr until EOF, so the child keeps no copy of
@@ -54,12 +61,7 @@ Expected<void> delete_now(int ifindex) {
   (void)::chdir("/");  // pin no folder of the runtime's
 
   auto ok = delete_now(ifindex);
-  if (!ok) {
-    if (FILE* log = std::fopen(log_path.c_str(), "ae")) {
-      std::fprintf(log, "weir: background delete of link %d failed: %s\n", ifindex, ok.error().msg.c_str());
-      std::fclose(log);
-    }
-  }
+  if (!ok) log_failure(log_path, ifindex, ok.error().msg);
   ::_exit(ok ? 0 : 1);
 }
 
@@ -75,6 +77,53 @@ Expected<void> delete_link_later(const std::string& data_dir, int ifindex) {
   if (pid < 0) return delete_now(ifindex);
   if (pid == 0) reap(held->get(), log_path, ifindex);
   return {};  // our copy of the lock goes with `held`; the child's stays
+}
+
+ReaperThread::ReaperThread(std::string data_dir)
+    : data_dir_(std::move(data_dir)), thread_([this] { run(); }) {}
+
+ReaperThread::~ReaperThread() {
+  {
+    std::lock_guard<std::mutex> hold(mu_);
+    stop_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+Expected<void> ReaperThread::delete_later(int ifindex) {
+  {
+    std::lock_guard<std::mutex> hold(mu_);
+    if (queue_.empty() && !busy_) {
+      // Idle: nobody holds our share of the lock. Taken before DEL returns, so that a waiter
+      // that comes after the DEL cannot slip in before the delete.
+      auto held = lock_shared(store::data_file(data_dir_, "reaper.lock"));
+      if (!held) return delete_now(ifindex);
+      lock_ = std::move(*held);
+    }
+    queue_.push_back(ifindex);
+  }
+  wake_.notify_one();
+  return {};
+}
+
+void ReaperThread::run() {
+  // Opened once, in the netns the thread was started in (the agent's).
+  auto sock = netlink::Socket::open();
+  std::unique_lock<std::mutex> hold(mu_);
+  for (;;) {
+    wake_.wait(hold, [this] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stop_, and nothing left to do
+    const int ifindex = queue_.front();
+    queue_.pop_front();
+    busy_ = true;
+    hold.unlock();
+    auto ok = sock ? netlink::del_link(*sock, ifindex) : delete_now(ifindex);
+    if (!ok) log_failure(store::data_file(data_dir_, "reaper.log"), ifindex, ok.error().msg);
+    hold.lock();
+    busy_ = false;
+    if (queue_.empty()) lock_ = UniqueFd();  // all done: waiters may go on
+  }
 }
 
 }  // namespace weir::plugins

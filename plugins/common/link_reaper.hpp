@@ -10,16 +10,51 @@
 // (taken before the fork), so whoever must see every such delete finished — tests, the
 // benchmark — takes that lock exclusive. An ADD that finds the old name still taken deletes the
 // old link itself (plugins/bridge: setup_veth).
+//
+// A process that lives on (weir-agent, which runs DEL itself) has a ReaperThread instead: the
+// same deletes, by a thread, under the same lock.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "lib/cni/error.hpp"
+#include "lib/cni/fd.hpp"
 
 namespace weir::plugins {
 
 // Deletes link `ifindex` of the calling thread's netns in a detached child. When the child
 // cannot be started, deletes it here and now.
 Expected<void> delete_link_later(const std::string& data_dir, int ifindex);
+
+// Deletes links of the netns it was made in, in the order given, on a thread of its own. It
+// holds <data_dir>/reaper.lock shared from the moment a delete is handed over until none is
+// left, so a waiter that takes the lock exclusive sees them all done, as with the child
+// processes. Failures go to <data_dir>/reaper.log. The destructor finishes what is queued.
+class ReaperThread {
+ public:
+  explicit ReaperThread(std::string data_dir);
+  ~ReaperThread();
+  ReaperThread(const ReaperThread&) = delete;
+  ReaperThread& operator=(const ReaperThread&) = delete;
+
+  // Queues the delete; deletes here and now when the lock cannot be taken.
+  Expected<void> delete_later(int ifindex);
+
+ private:
+  void run();
+
+  const std::string data_dir_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<int> queue_;
+  UniqueFd lock_;      // reaper.lock, held shared while queue_ (or the delete in hand) is not empty
+  bool busy_ = false;  // a delete is in hand
+  bool stop_ = false;
+  std::thread thread_;  // last: started once the rest is ready
+};
 
 }  // namespace weir::plugins

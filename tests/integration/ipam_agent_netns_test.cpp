@@ -34,7 +34,7 @@ TEST(IpamAgentNetns, AnAgentInAnotherNetnsLeavesTheCallToTheCaller) {
   EXPECT_EQ(here.exit_code, 0) << here.out << here.err;
   EXPECT_EQ(here.json()["ips"][0]["address"], "10.72.0.3/24");
   const std::string log = read_file(tmp / "agent.log");
-  EXPECT_THAT(log, HasSubstr("from another netns run there"));
+  EXPECT_THAT(log, HasSubstr("from other namespaces run there"));
   EXPECT_THAT(log, Not(HasSubstr("serving weir-ipam calls")));
 }
 

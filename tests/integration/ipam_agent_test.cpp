@@ -1,4 +1,4 @@
-// weir-ipam's two ways of running a call (ipam/front.hpp): in weir-ipam-local, or in the
+// weir-ipam's two ways of running a call (agent/front.hpp): in weir-ipam-local, or in the
 // weir-agent that serves the store. Through the real binaries, in temp folders; no root.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -152,7 +152,7 @@ TEST_F(IpamAgent, MalformedCallsAreNotRun) {
     for (ssize_t n; (n = ::read(fd.get(), buf, sizeof(buf))) > 0;) got.append(buf, n);
     return got;
   };
-  const std::string ns = agent::netns_id();
+  const std::string ns = agent::namespaces_id();
   std::string body = "CNI_COMMAND=ADD";
   body += '\0';
   body += "CNI_CONTAINERID=c2";

@@ -253,8 +253,10 @@ TEST_F(StoreSqlite, EndpointsWithNamesAndAliases) {
     EXPECT_EQ(t.list_endpoints("").value().size(), 1u);
     EXPECT_TRUE(t.has_endpoints("n").value());
     EXPECT_FALSE(t.has_endpoints("m").value());
+    EXPECT_TRUE(t.has_endpoints("").value()) << "any network";
     ASSERT_TRUE(t.del_endpoint("n", "c2", "eth0"));
     EXPECT_FALSE(t.has_endpoints("n").value());
+    EXPECT_FALSE(t.has_endpoints("").value());
   });
 }
 

@@ -1,4 +1,4 @@
-#include "ipam/front.hpp"
+#include "agent/front.hpp"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -10,15 +10,13 @@
 #include <string>
 #include <string_view>
 
-#include "agent/call.hpp"
-#include "ipam/data_dir.hpp"
 #include "lib/cni/error_json.hpp"
 
-namespace weir::ipam {
+namespace weir::agent {
 
 namespace {
 
-// What the agent needs to run the call as weir-ipam-local would (CNI spec, "Parameters").
+// What the agent needs to run the call as the local binary would (CNI spec, "Parameters").
 constexpr const char* kForwarded[] = {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS",
                                       "CNI_IFNAME",  "CNI_ARGS",        "CNI_PATH"};
 
@@ -54,10 +52,10 @@ int print_error(const cni::Error& e, std::string_view input) {
   return 1;
 }
 
-// Becomes weir-ipam-local, which reads the stdin we already read from a copy in memory.
-int exec_local(const std::string& input) {
-  const std::string local = agent::sibling_binary("weir-ipam-local");
-  const int fd = ::memfd_create("weir-ipam-stdin", MFD_CLOEXEC);
+// Becomes the local binary, which reads the stdin we already read from a copy in memory.
+int exec_local(const FrontEnd& front, const std::string& input) {
+  const std::string local = sibling_binary(front.local_binary);
+  const int fd = ::memfd_create("weir-stdin", MFD_CLOEXEC);
   if (fd >= 0) {
     write_all(fd, input);
     if (::lseek(fd, 0, SEEK_SET) == 0 && ::dup2(fd, 0) == 0) {
@@ -66,25 +64,27 @@ int exec_local(const std::string& input) {
     }
   }
   return print_error(
-      cni::sys_error(errno, "weir-ipam: run " + cni::quoted(local), cni::Code::kIoFailure), input);
+      cni::sys_error(errno, std::string(front.plugin.name) + ": run " + cni::quoted(local),
+                     cni::Code::kIoFailure),
+      input);
 }
 
-int front(const std::string& input) {
+int run(const FrontEnd& front, const std::string& input) {
   const auto conf = nlohmann::json::parse(input, nullptr, false);
   const char* command = std::getenv("CNI_COMMAND");
   const bool forward =
       command != nullptr && (std::strcmp(command, "ADD") == 0 || std::strcmp(command, "DEL") == 0);
-  const std::string dir = forward ? agent_data_dir(conf) : "";
-  if (dir.empty()) return exec_local(input);
+  const std::string dir = forward ? front.agent_dir(conf) : "";
+  if (dir.empty()) return exec_local(front, input);
 
-  agent::PluginCall call;
+  PluginCall call;
   for (const char* name : kForwarded) {
     if (const char* v = std::getenv(name)) call.env.emplace(name, v);
   }
   call.stdin_bytes = input;
-  auto reply = agent::call_agent(dir, call, kAgentTimeout);
+  auto reply = call_agent(dir, front.plugin, call, kAgentTimeout);
   if (!reply) return print_error(reply.error(), input);
-  if (!*reply) return exec_local(input);
+  if (!*reply) return exec_local(front, input);
   write_all(1, (*reply)->out);
   write_all(2, (*reply)->err);
   return (*reply)->exit_code;
@@ -92,14 +92,14 @@ int front(const std::string& input) {
 
 }  // namespace
 
-int front_main() {
+int front_main(const FrontEnd& front) {
   const std::string input = read_all(0);
   try {
-    return front(input);
+    return run(front, input);
   } catch (const std::exception& e) {
     // As plugin_main: nothing here throws by design (json::dump does on invalid UTF-8).
-    return print_error(cni::internal(std::string("weir-ipam: ") + e.what()), input);
+    return print_error(cni::internal(std::string(front.plugin.name) + ": " + e.what()), input);
   }
 }
 
-}  // namespace weir::ipam
+}  // namespace weir::agent

@@ -1,0 +1,161 @@
+// weir-bridge's two ways of running a call (agent/front.hpp): in weir-bridge-local, or in the
+// weir-agent of its data dir, which a successful local ADD starts in the background and which
+// runs ADD and DEL on the store it keeps open. Through the real binaries, in private host and
+// container netns.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+
+#include "agent/control.hpp"
+#include "tests/integration/bridge_fixture.hpp"
+#include "tests/integration/dns_fixture.hpp"
+
+namespace weir::test::bridge {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string agent_log(const Host& host) {
+  return dns_fixture::agent_log(host.data_dir());
+}
+
+// The agent is started in the background: wait until it listens.
+bool agent_listening(const Host& host) {
+  const auto socket = agent::paths_for(host.data_dir()).socket;
+  return dns_fixture::wait_until(
+      [&] { return agent::running_agent(host.data_dir()) && std::filesystem::exists(socket); }, 3s);
+}
+
+TEST(BridgeAgent, RunsTheCallsAfterTheFirstAdd) {
+  WEIR_REQUIRE_ROOT();
+  Host host;
+  json conf = bridge_conf(host, "anet", "wba0", {"10.44.0.0/24"});
+  conf["isDefaultGateway"] = true;
+  Container a("ag-a");
+  Container b("ag-b");
+  auto first = host.add(a, conf);
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  ASSERT_TRUE(agent_listening(host)) << "a successful ADD starts weir-agent in the background";
+  EXPECT_THAT(agent_log(host), Not(HasSubstr("serving weir-bridge calls")));
+
+  auto second = host.add(b, conf);
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  EXPECT_THAT(agent_log(host), HasSubstr("serving weir-bridge calls"));
+  EXPECT_EQ(second.json()["ips"][0]["address"], "10.44.0.3/24");
+  EXPECT_EQ(b.addr(), "10.44.0.3");
+  EXPECT_TRUE(b.ping("10.44.0.2")) << "the agent's container reaches the first one";
+  EXPECT_TRUE(b.ping("10.44.0.1"));
+
+  // A refused call gets the same answer from the agent as from weir-bridge-local.
+  auto again = host.add(b, conf);
+  auto again_local = host.plugin("ADD", b.path(), b.id, conf, {}, "eth0", "weir-bridge-local");
+  EXPECT_EQ(again.exit_code, 1) << again.out;
+  EXPECT_EQ(again.exit_code, again_local.exit_code);
+  EXPECT_EQ(again.out, again_local.out);
+  EXPECT_EQ(again.err, again_local.err);
+  EXPECT_THAT(again.out, HasSubstr("DEL it first"));
+  // CHECK runs in weir-bridge-local and finds what the agent made.
+  auto check = host.check(b, conf);
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+
+  // DEL in the agent: the veth goes on its reaper thread, under reaper.lock (link_exists waits).
+  const std::string veth = second.json()["interfaces"][1]["name"];
+  auto del_b = host.del(b, conf);
+  ASSERT_EQ(del_b.exit_code, 0) << del_b.out << del_b.err;
+  EXPECT_FALSE(host.link_exists(veth));
+  EXPECT_EQ(host.lease_count("anet"), 1u);
+  EXPECT_TRUE(agent::running_agent(host.data_dir())) << "a container is left, whose DEL it runs";
+  auto del_b_again = host.del(b, conf);
+  EXPECT_EQ(del_b_again.exit_code, 0) << del_b_again.out << del_b_again.err;
+
+  auto del_a = host.del(a, conf);
+  ASSERT_EQ(del_a.exit_code, 0) << del_a.out << del_a.err;
+  EXPECT_TRUE(dns_fixture::agent_gone(host.data_dir(), 3s)) << "nothing left to serve: it exits";
+  EXPECT_EQ(host.veth_count(), 0);
+  EXPECT_FALSE(host.link_exists("wba0"));
+  EXPECT_EQ(host.lease_count("anet"), 0u);
+  EXPECT_EQ(host.endpoint_count("anet"), 0u);
+  EXPECT_FALSE(has(host.nft(), "table inet weir")) << host.nft();
+  EXPECT_THAT(agent_log(host), Not(HasSubstr("failed")));
+}
+
+// The agent makes links in its own netns: a caller in another one (same data dir) must run its
+// call itself, or its veth would land in the agent's host.
+TEST(BridgeAgent, ACallerInAnotherNetnsRunsItself) {
+  WEIR_REQUIRE_ROOT();
+  Host host;
+  Host other;
+  json here = bridge_conf(host, "hnet", "wbh0", {"10.46.0.0/24"});
+  json there = bridge_conf(host, "onet", "wbo0", {"10.47.0.0/24"});  // host's data dir
+  there["isGateway"] = true;
+  Container a("ag-h");
+  Container b("ag-o");
+  Container c("ag-o2");
+  ASSERT_EQ(host.add(a, here).exit_code, 0);
+  ASSERT_TRUE(agent_listening(host));
+
+  for (Container* x : {&b, &c}) {
+    auto r = other.add(*x, there);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  EXPECT_THAT(agent_log(host), HasSubstr("from other namespaces run there"));
+  EXPECT_THAT(agent_log(host), Not(HasSubstr("serving weir-bridge calls")));
+  EXPECT_TRUE(other.link_exists("wbo0"));
+  EXPECT_FALSE(host.link_exists("wbo0"));
+  EXPECT_EQ(other.veth_count(), 2);
+  EXPECT_EQ(host.veth_count(), 1);
+  EXPECT_TRUE(b.ping("10.47.0.1"));
+  EXPECT_TRUE(b.ping(c.addr()));
+
+  for (Container* x : {&b, &c}) {
+    auto r = other.del(*x, there);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  EXPECT_EQ(other.veth_count(), 0);
+  EXPECT_FALSE(other.link_exists("wbo0"));
+  EXPECT_EQ(host.del(a, here).exit_code, 0);
+  EXPECT_TRUE(dns_fixture::agent_gone(host.data_dir(), 3s));
+  EXPECT_EQ(host.veth_count(), 0);
+  EXPECT_EQ(dns_fixture::agent_processes(host.data_dir()).size(), 0u) << "none started in other";
+}
+
+// An agent that dies leaves nothing half done for the caller: the calls run in
+// weir-bridge-local until the next successful ADD starts a new agent.
+TEST(BridgeAgent, AKilledAgentIsReplaced) {
+  WEIR_REQUIRE_ROOT();
+  Host host;
+  json conf = bridge_conf(host, "knet", "wbk0", {"10.48.0.0/24"});
+  Container a("ag-k1");
+  Container b("ag-k2");
+  Container c("ag-k3");
+  ASSERT_EQ(host.add(a, conf).exit_code, 0);
+  ASSERT_TRUE(agent_listening(host));
+  ASSERT_EQ(host.add(b, conf).exit_code, 0);
+  const auto pid = agent::running_agent(host.data_dir());
+  ASSERT_TRUE(pid);
+  ASSERT_EQ(::kill(*pid, SIGKILL), 0);
+  ASSERT_TRUE(dns_fixture::agent_gone(host.data_dir(), 3s));
+
+  auto del_b = host.del(b, conf);  // its socket is still there: nobody answers
+  EXPECT_EQ(del_b.exit_code, 0) << del_b.out << del_b.err;
+  EXPECT_FALSE(agent::running_agent(host.data_dir())) << "a DEL starts no agent";
+  EXPECT_EQ(host.lease_count("knet"), 1u) << "b's address is free again";
+  EXPECT_EQ(host.endpoint_count("knet"), 1u);
+  auto add_c = host.add(c, conf);
+  ASSERT_EQ(add_c.exit_code, 0) << add_c.out << add_c.err;
+  ASSERT_TRUE(agent_listening(host));
+  EXPECT_NE(agent::running_agent(host.data_dir()), pid);
+  EXPECT_TRUE(c.ping(a.addr()));
+
+  for (Container* x : {&a, &c}) EXPECT_EQ(host.del(*x, conf).exit_code, 0);
+  EXPECT_TRUE(dns_fixture::agent_gone(host.data_dir(), 3s));
+  EXPECT_EQ(host.veth_count(), 0);
+  EXPECT_EQ(host.lease_count("knet"), 0u);
+}
+
+}  // namespace
+}  // namespace weir::test::bridge
