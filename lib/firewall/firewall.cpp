@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -89,20 +90,19 @@ void add_skeleton(nft::Batch& b) {
   for (const auto& chain : detail::chains()) b.add_chain(chain);
 }
 
-// Runs build (reads, then fills the batch) and commits the batch with the generation read
-// before; starts over when the kernel says the ruleset changed meanwhile. An empty batch is not
-// sent.
-Expected<void> transact(std::string_view what,
-                        const std::function<Expected<void>(nft::Session&, nft::Batch&)>& build) {
-  auto session = nft::Session::open();
-  if (!session) return fail(std::move(session.error()).context(what));
+// Runs build (reads at the generation it is given, then fills the batch) and commits the batch
+// with that generation; starts over when the kernel says the ruleset changed meanwhile. An
+// empty batch is not sent.
+using Build = std::function<Expected<void>(nft::Session&, nft::Batch&, uint32_t gen)>;
+
+Expected<void> transact(nft::Session& session, std::string_view what, const Build& build) {
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    auto gen = session->genid();
+    auto gen = session.genid();
     if (!gen) return fail(std::move(gen.error()).context(what));
     nft::Batch batch;
-    if (auto ok = build(*session, batch); !ok) return fail(std::move(ok.error()).context(what));
+    if (auto ok = build(session, batch, *gen); !ok) return fail(std::move(ok.error()).context(what));
     if (batch.empty()) return {};
-    auto ok = session->commit(batch, *gen);
+    auto ok = session.commit(batch, *gen);
     if (ok) return {};
     if (ok.error().sys_errno != ERESTART) return fail(std::move(ok.error()).context(what));
     backoff(attempt);
@@ -110,13 +110,26 @@ Expected<void> transact(std::string_view what,
   return fail(cni::try_again_later(std::string(what) + ": the nftables ruleset kept changing"));
 }
 
+Expected<void> transact(std::string_view what, const Build& build) {
+  auto session = nft::Session::open();
+  if (!session) return fail(std::move(session.error()).context(what));
+  return transact(*session, what, build);
+}
+
 // Makes the rules that `selected` picks out of `chains` exactly `want`.
-Expected<void> replace(std::string_view what, const std::vector<nft::Rule>& want,
-                       const std::vector<std::string_view>& chains, const Selector& selected) {
-  return transact(what, [&](nft::Session& s, nft::Batch& b) -> Expected<void> {
+// Makes the selected rules of `chains` exactly `want`. `in_place_at`, when given, is set to the
+// generation at which they all were already in place (nothing to change).
+Expected<void> replace(nft::Session& session, std::string_view what,
+                       const std::vector<nft::Rule>& want,
+                       const std::vector<std::string_view>& chains, const Selector& selected,
+                       std::optional<uint32_t>* in_place_at = nullptr) {
+  return transact(session, what, [&](nft::Session& s, nft::Batch& b, uint32_t gen) -> Expected<void> {
     auto have = collect(s, chains, selected);
     if (!have) return fail(std::move(have.error()));
-    if (diff(*have, want).empty()) return {};
+    if (diff(*have, want).empty()) {
+      if (in_place_at != nullptr) *in_place_at = gen;
+      return {};
+    }
     add_skeleton(b);
     for (const auto& r : *have) b.del_rule(r);
     // Each head insert goes first in its chain: insert in reverse to keep the listed order.
@@ -130,9 +143,16 @@ Expected<void> replace(std::string_view what, const std::vector<nft::Rule>& want
   });
 }
 
+Expected<void> replace(std::string_view what, const std::vector<nft::Rule>& want,
+                       const std::vector<std::string_view>& chains, const Selector& selected) {
+  auto session = nft::Session::open();
+  if (!session) return fail(std::move(session.error()).context(what));
+  return replace(*session, what, want, chains, selected);
+}
+
 Expected<void> remove(std::string_view what, const std::vector<std::string_view>& chains,
                       const Selector& selected) {
-  return transact(what, [&](nft::Session& s, nft::Batch& b) -> Expected<void> {
+  return transact(what, [&](nft::Session& s, nft::Batch& b, uint32_t) -> Expected<void> {
     auto have = collect(s, chains, selected);
     if (!have) return fail(std::move(have.error()));
     for (const auto& r : *have) b.del_rule(r);
@@ -194,13 +214,50 @@ Selector exactly(std::string tag) {
   return [tag = std::move(tag)](std::string_view t) { return t == tag; };
 }
 
+// What ensure_network found in place, and where: in the netns with that cookie, at that
+// ruleset generation. Generations only grow, and any change to the netns's ruleset (ours,
+// another process's, `nft flush ruleset`) makes a new one: at the same generation nothing can
+// have changed, and the rules need no second look. This saves a whole-table dump on every ADD
+// of a process that lives on (weir-agent); a plugin process asks once and exits.
+struct InPlace {
+  uint64_t netns = 0;
+  uint32_t gen = 0;
+};
+std::mutex g_in_place_mu;
+std::map<std::string, InPlace> g_in_place;  // by the wanted rules (rules_key)
+
+std::string rules_key(const std::vector<nft::Rule>& rules) {
+  std::string key;
+  for (const auto& r : rules) key += key_of(r.chain, r.signature(), r.tag) + '\0';
+  return key;
+}
+
 }  // namespace
 
 Expected<void> ensure_network(const NetworkRules& rules) {
   const std::string what = network_what("ensure", rules.network);
   if (auto ok = detail::validate(rules); !ok) return fail(std::move(ok.error()).context(what));
-  return replace(what, detail::network_rules(rules), detail::network_chains(),
-                 exactly(detail::network_tag(rules.network)));
+  const auto want = detail::network_rules(rules);
+  const std::string key = rules_key(want);
+  auto session = nft::Session::open();
+  if (!session) return fail(std::move(session.error()).context(what));
+  auto cookie = session->netns_cookie();
+  if (cookie) {
+    auto gen = session->genid();
+    if (!gen) return fail(std::move(gen.error()).context(what));
+    std::lock_guard<std::mutex> hold(g_in_place_mu);
+    auto it = g_in_place.find(key);
+    if (it != g_in_place.end() && it->second.netns == *cookie && it->second.gen == *gen) return {};
+  }
+  std::optional<uint32_t> in_place_at;
+  auto ok = replace(*session, what, want, detail::network_chains(),
+                    exactly(detail::network_tag(rules.network)), &in_place_at);
+  if (ok && cookie && in_place_at) {
+    std::lock_guard<std::mutex> hold(g_in_place_mu);
+    if (g_in_place.size() >= 256) g_in_place.clear();  // bounded: a few networks in practice
+    g_in_place[key] = {.netns = *cookie, .gen = *in_place_at};
+  }
+  return ok;
 }
 
 Expected<void> del_network(std::string_view network) {
@@ -259,7 +316,7 @@ Expected<std::vector<std::string>> list_networks() {
 
 Expected<void> del_table() {
   const std::string what = "delete table inet " + std::string(kTableName);
-  auto ok = transact(what, [](nft::Session&, nft::Batch& b) -> Expected<void> {
+  auto ok = transact(what, [](nft::Session&, nft::Batch& b, uint32_t) -> Expected<void> {
     b.del_table();
     return {};
   });
@@ -270,7 +327,7 @@ Expected<void> del_table() {
 Expected<bool> del_table_if_unused() {
   const std::string what = "delete unused table inet " + std::string(kTableName);
   bool deleted = false;
-  auto ok = transact(what, [&](nft::Session& s, nft::Batch& b) -> Expected<void> {
+  auto ok = transact(what, [&](nft::Session& s, nft::Batch& b, uint32_t) -> Expected<void> {
     deleted = false;
     auto table = s.has_table();
     if (!table) return fail(std::move(table.error()));

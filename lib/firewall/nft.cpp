@@ -520,6 +520,15 @@ Expected<uint32_t> Session::genid() {
   return *ctx.id;
 }
 
+Expected<uint64_t> Session::netns_cookie() const {
+  uint64_t cookie = 0;
+  socklen_t len = sizeof(cookie);
+  if (::getsockopt(mnl_socket_get_fd(sock_), SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0) {
+    return fail(cni::sys_error(errno, "read the netns cookie"));
+  }
+  return cookie;
+}
+
 Expected<bool> Session::has_table() {
   TablePtr t(checked(nftnl_table_alloc()));
   nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTable.c_str());

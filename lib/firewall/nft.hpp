@@ -127,6 +127,8 @@ class Session {
 
   // The ruleset generation: a batch sent with it fails with ERESTART if anything changed since.
   Expected<uint32_t> genid();
+  // The netns's cookie (SO_NETNS_COOKIE): unique for the system's uptime, unlike its inode.
+  Expected<uint64_t> netns_cookie() const;
   Expected<bool> has_table();
   Expected<bool> has_chain(std::string_view chain);
   // The rules of one chain of the table, or of the whole table when chain is empty. A missing

@@ -159,6 +159,41 @@ TEST_F(FirewallTest, EnsureNetworkCreatesTableAndIsIdempotent) {
   EXPECT_TRUE(check) << check.error().msg;
 }
 
+// A process that lives on (weir-agent) skips the dump when the ruleset generation is the one
+// at which it last found the network's rules in place. Any change since, by anyone, must make
+// it look again; another netns is never taken for this one.
+TEST_F(FirewallTest, EnsureNetworkLooksAgainAfterAnyChange) {
+  auto ensure = [](const test::TestNetns& ns) {
+    auto ok = in(ns, [] { return firewall::ensure_network(net1()); });
+    EXPECT_TRUE(ok) << ok.error().msg;
+  };
+  ensure(*ns_);  // made
+  ensure(*ns_);  // found in place: remembered
+  ensure(*ns_);  // the same generation: not looked at
+  const auto all = nft_rules(*ns_);
+  ASSERT_FALSE(all.empty());
+
+  // One rule deleted behind its back.
+  must("ip netns exec " + ns_->name() + " nft delete rule inet weir " + all.front().chain +
+       " handle " + std::to_string(all.front().handle));
+  ASSERT_EQ(nft_rules(*ns_).size(), all.size() - 1);
+  ensure(*ns_);
+  EXPECT_EQ(nft_rules(*ns_).size(), all.size()) << "put back";
+
+  // The whole table deleted.
+  ensure(*ns_);
+  must("ip netns exec " + ns_->name() + " nft delete table inet weir");
+  ensure(*ns_);
+  EXPECT_EQ(nft_rules(*ns_).size(), all.size());
+
+  // A netns of its own, whatever its generation.
+  test::TestNetns other("fw");
+  ensure(other);
+  EXPECT_EQ(nft_rules(other).size(), all.size());
+  ensure(*ns_);
+  EXPECT_EQ(nft_rules(*ns_).size(), all.size());
+}
+
 TEST_F(FirewallTest, ForwardChainHasDropsBeforeAccepts) {
   NetworkRules n1 = net1();
   n1.icc = false;
