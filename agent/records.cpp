@@ -4,17 +4,14 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 namespace weir::agent {
 
 using nlohmann::json;
 
 namespace {
-
-json extra_of(const store::Endpoint& ep) {
-  json j = json::parse(ep.extra.empty() ? "{}" : ep.extra, nullptr, false);
-  return j.is_object() ? j : json::object();
-}
 
 bool flag(const json& j, const char* key) {
   return j.contains(key) && j[key] == true;
@@ -32,6 +29,30 @@ std::vector<std::string> strings(const json& j, const char* key) {
 template <class T>
 void add_unique(std::vector<T>& v, const T& x) {
   if (std::find(v.begin(), v.end(), x) == v.end()) v.push_back(x);
+}
+
+// What an endpoint's extra says about DNS (records.hpp).
+struct DnsFacts {
+  bool host_network = false;
+  bool embedded_dns = false;
+  bool in_netns = false;
+  std::vector<net::IpAddr> listen;
+  std::vector<dns::SocketAddr> upstreams;
+};
+
+DnsFacts facts_of(const std::string& extra_json) {
+  json extra = json::parse(extra_json.empty() ? "{}" : extra_json, nullptr, false);
+  if (!extra.is_object()) return {};
+  DnsFacts f{.host_network = flag(extra, "hostNetwork"),
+             .embedded_dns = flag(extra, "embeddedDNS"),
+             .in_netns = flag(extra, "dnsInNetns")};
+  for (const auto& text : strings(extra, "dnsListen")) {
+    if (auto ip = net::IpAddr::parse(text)) add_unique(f.listen, *ip);
+  }
+  for (const auto& text : strings(extra, "dnsServers")) {
+    if (auto up = dns::SocketAddr::parse(text)) add_unique(f.upstreams, *up);
+  }
+  return f;
 }
 
 dns::ZoneEndpoint zone_endpoint(const store::Endpoint& ep, const std::string& network) {
@@ -53,24 +74,25 @@ Plan plan_from(const std::vector<store::Endpoint>& endpoints) {
   Plan plan;
   std::map<std::string, dns::ZoneNetwork> networks;
   std::vector<const store::Endpoint*> host_endpoints;
+  // The containers of a network mostly share one extra, byte for byte: parsed once per sync
+  // (the parse was most of a sync's time with a few hundred endpoints).
+  std::unordered_map<std::string_view, DnsFacts> parsed;
   for (const auto& ep : endpoints) {
-    json extra = extra_of(ep);
-    if (flag(extra, "hostNetwork")) {
+    auto it = parsed.find(ep.extra);
+    if (it == parsed.end()) it = parsed.emplace(ep.extra, facts_of(ep.extra)).first;
+    const DnsFacts& f = it->second;
+    if (f.host_network) {
       host_endpoints.push_back(&ep);
       continue;
     }
-    if (!flag(extra, "embeddedDNS")) continue;
+    if (!f.embedded_dns) continue;
     auto& n = networks[ep.network];
     n.name = ep.network;
     for (const auto& ip : ep.ips) add_unique(n.subnets, ip.network());
-    for (const auto& text : strings(extra, "dnsListen")) {
-      if (auto ip = net::IpAddr::parse(text)) add_unique(n.listen, *ip);
-    }
-    for (const auto& text : strings(extra, "dnsServers")) {
-      if (auto up = dns::SocketAddr::parse(text)) add_unique(n.upstreams, *up);
-    }
+    for (const auto& ip : f.listen) add_unique(n.listen, ip);
+    for (const auto& up : f.upstreams) add_unique(n.upstreams, up);
     plan.endpoints.push_back(zone_endpoint(ep, ep.network));
-    if (flag(extra, "dnsInNetns") && !ep.netns.empty()) {
+    if (f.in_netns && !ep.netns.empty()) {
       plan.listeners.push_back({.key = "netns:" + ep.netns,
                                 .address = *net::IpAddr::parse(kContainerResolver),
                                 .netns = ep.netns,
