@@ -246,10 +246,46 @@ Expected<bool> is_leftover(store::Store& st, const netlink::LinkInfo& link, cons
   return !*recorded;
 }
 
+// Who holds a name create_veth found taken. A leftover of ours: the host end to delete, which
+// takes its peer with it. Typically the previous attachment's veth, which its DEL left to the
+// kernel to delete in the background (link_reaper.hpp) and which may still hold the names when
+// the next ADD comes (a disconnect and a connect; a runtime that reuses the netns). Nobody any
+// more: that delete just ended. Anything else is not ours to touch.
+struct NameHolder {
+  enum { kLeftover, kGone, kOther } what;
+  int index = 0;  // kLeftover: the host end
+};
+
+Expected<NameHolder> name_holder(store::Store& st, netlink::Socket& hs, netlink::Socket& cs,
+                                 const std::string& host_name, const std::string& ifname,
+                                 const netlink::LinkInfo& br) {
+  auto ours = [&](const netlink::LinkInfo& host_end) -> Expected<NameHolder> {
+    auto leftover = is_leftover(st, host_end, br);
+    if (!leftover) return fail(leftover.error());
+    if (!*leftover) return NameHolder{NameHolder::kOther};
+    return NameHolder{NameHolder::kLeftover, host_end.index};
+  };
+  auto gone = [](const cni::Error& e) -> Expected<NameHolder> {
+    if (e.sys_errno == ENODEV) return NameHolder{NameHolder::kGone};
+    return fail(e);
+  };
+  auto host = netlink::get_link(hs, host_name);
+  if (host) return ours(*host);
+  if (host.error().sys_errno != ENODEV) return fail(host.error());
+  // The host name is free: the container's end is what is taken.
+  auto in_container = netlink::get_link(cs, ifname);
+  if (!in_container) return gone(in_container.error());
+  if (in_container->kind != "veth" || in_container->link <= 0) return NameHolder{NameHolder::kOther};
+  auto peer = netlink::get_link(hs, in_container->link);
+  if (!peer) return gone(peer.error());
+  return ours(*peer);
+}
+
 // The container's end: created directly in its netns under its final name, then addressed.
-Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, store::Store& st, const netns::Handle& ns,
-                                       const cni::Call& call, const BridgeConfig& cfg,
-                                       const netlink::LinkInfo& br, cni::Rollback& undo) {
+Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, netlink::Socket& cs, store::Store& st,
+                                       const netns::Handle& ns, const cni::Call& call,
+                                       const BridgeConfig& cfg, const netlink::LinkInfo& br,
+                                       cni::Rollback& undo) {
   const std::string host_name = netlink::veth_name(call.env.container_id, call.env.ifname);
   const netlink::VethSpec spec{.host_name = host_name,
                                .peer_name = call.env.ifname,
@@ -259,18 +295,12 @@ Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, store::Store& st, co
                                .host_master = br.index,
                                .host_without_ipv6_lladdr = true};
   auto pair = netlink::create_veth(hs, spec);
-  // A taken name that turns out to be a leftover is deleted (its peer's name goes with it)
-  // and the pair made again; one that vanished meanwhile (its background delete ended) is
-  // simply tried again.
   for (int attempt = 0; attempt < 2 && !pair && pair.error().sys_errno == EEXIST; ++attempt) {
-    auto old = netlink::get_link(hs, host_name);
-    if (old) {
-      auto leftover = is_leftover(st, *old, br);
-      if (!leftover) return fail(leftover.error());
-      if (!*leftover) break;
-      if (auto ok = netlink::del_link(hs, old->index); !ok) return fail(ok.error());
-    } else if (old.error().sys_errno != ENODEV) {
-      return fail(old.error());
+    auto holder = name_holder(st, hs, cs, host_name, call.env.ifname, br);
+    if (!holder) return fail(holder.error());
+    if (holder->what == NameHolder::kOther) break;
+    if (holder->what == NameHolder::kLeftover) {
+      if (auto ok = netlink::del_link(hs, holder->index); !ok) return fail(ok.error());
     }
     pair = netlink::create_veth(hs, spec);
   }
@@ -389,7 +419,7 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
   }
   auto br = setup_bridge(*hs, **store, call, *cfg, addrs, undo);
   if (!br) return fail(br.error());
-  auto pair = setup_veth(*hs, **store, *ns, call, *cfg, *br, undo);
+  auto pair = setup_veth(*hs, *cs, **store, *ns, call, *cfg, *br, undo);
   if (!pair) return fail(pair.error());
   // With isDefaultGateway, a default route via the gateway of each family IPAM gave none for
   // (the reference plugin's calcGateways); never on an internal network.

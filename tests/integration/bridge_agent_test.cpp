@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "agent/control.hpp"
+#include "lib/store/sqlite.hpp"
 #include "tests/integration/bridge_fixture.hpp"
 #include "tests/integration/dns_fixture.hpp"
 
@@ -155,6 +156,52 @@ TEST(BridgeAgent, AKilledAgentIsReplaced) {
   EXPECT_TRUE(dns_fixture::agent_gone(host.data_dir(), 3s));
   EXPECT_EQ(host.veth_count(), 0);
   EXPECT_EQ(host.lease_count("knet"), 0u);
+}
+
+// DEL leaves the veth's delete to the background (the agent's reaper thread), so the old pair may
+// still hold the container's interface name when the next ADD comes into the same netns (a
+// disconnect and a connect). Made certain here: the first attachment's record and lease are
+// dropped behind weir's back, which leaves its veth exactly as a pending delete does.
+TEST(BridgeAgent, AnOldPairHoldingTheNameInTheContainerIsReplaced) {
+  WEIR_REQUIRE_ROOT();
+  Host host;
+  json conf = bridge_conf(host, "rnet", "wbr0", {"10.49.0.0/24"});
+  conf["isGateway"] = true;
+  Container c("ag-re");
+  auto first = host.plugin("ADD", c.path(), "first", conf);
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  {
+    auto db = store::SqliteStore::open(store::database_path(host.store_dir()));
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->transact([&](store::Txn& t) -> Expected<void> {
+      if (auto ok = t.del_endpoint("rnet", "first", "eth0"); !ok) return ok;
+      auto n = t.release("rnet", "first", "eth0");
+      if (!n) return fail(n.error());
+      return {};
+    }));
+  }
+  auto second = host.plugin("ADD", c.path(), "second", conf);
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  EXPECT_EQ(host.veth_count(), 1) << "the old pair is gone";
+  EXPECT_TRUE(c.ping("10.49.0.1"));
+  ASSERT_EQ(host.plugin("DEL", c.path(), "second", conf).exit_code, 0);
+  EXPECT_EQ(host.veth_count(), 0);
+  EXPECT_EQ(host.lease_count("rnet"), 0u);
+}
+
+// The container's own link by that name is not ours: ADD fails and leaves it.
+TEST(BridgeAgent, AContainersOwnLinkByTheNameIsLeftAlone) {
+  WEIR_REQUIRE_ROOT();
+  Host host;
+  json conf = bridge_conf(host, "onet2", "wbq0", {"10.50.0.0/24"});
+  Container c("ag-own");
+  test::sh("ip -n " + c.ns.name() + " link add eth0 type veth peer name eth9");
+  auto add = host.add(c, conf);
+  EXPECT_EQ(add.exit_code, 1) << add.out << add.err;
+  EXPECT_THAT(add.out, HasSubstr("already exists"));
+  EXPECT_THAT(c.ip("link show eth0"), HasSubstr("eth0@eth9"));
+  EXPECT_EQ(host.veth_count(), 0);
+  EXPECT_EQ(host.lease_count("onet2"), 0u);
 }
 
 }  // namespace
