@@ -5,6 +5,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -186,6 +187,18 @@ class FakeUpstream {
   std::vector<std::string> queries_;
 };
 
+// A /proc file of a process, "" when it is gone. Not with an ifstream: libstdc++'s filebuf
+// throws when read(2) fails, and reading a process that exits meanwhile fails with ESRCH.
+inline std::string read_proc_file(const std::string& path) {
+  std::string out;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
+
 // The live weir-agent processes serving data_dir (zombies are gone already), found by their
 // command line: a second agent, one that waits for the lock, counts too.
 inline std::vector<pid_t> agent_processes(const std::string& data_dir) {
@@ -196,8 +209,7 @@ inline std::vector<pid_t> agent_processes(const std::string& data_dir) {
   while (dirent* e = ::readdir(proc)) {
     const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
     if (pid <= 0) continue;
-    std::ifstream cmd("/proc/" + std::string(e->d_name) + "/cmdline");
-    std::string all(std::istreambuf_iterator<char>(cmd), {});
+    const std::string all = read_proc_file("/proc/" + std::string(e->d_name) + "/cmdline");
     std::vector<std::string> argv;
     for (size_t start = 0; start < all.size();) {
       const size_t end = all.find('\0', start);
@@ -210,9 +222,8 @@ inline std::vector<pid_t> agent_processes(const std::string& data_dir) {
       continue;
     }
     if (std::find(argv.begin(), argv.end(), want) == argv.end()) continue;
-    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
-    std::string line;
-    std::getline(stat, line);
+    const std::string line = read_proc_file("/proc/" + std::string(e->d_name) + "/stat");
+    if (line.empty()) continue;  // gone meanwhile
     const size_t paren = line.rfind(')');
     if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z') continue;
     out.push_back(pid);
