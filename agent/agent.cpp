@@ -178,9 +178,10 @@ class Agent {
   // A weir-ipam call came (run here or not): stay for the grace, for the ones that follow.
   void keep_for_ipam() { last_ipam_ = Clock::now(); }
 
-  // How long until the next look at whether we are idle, for poll: the end of the weir-ipam
-  // grace, or a whole grace from now.
-  int ipam_grace_left_ms() const {
+  // How long until the next look at whether we are idle, for poll: soon while veths are being
+  // deleted (we exit once they are), else the end of the weir-ipam grace, or a whole grace.
+  int poll_timeout_ms() {
+    if (reaper_.busy()) return 20;
     if (!ipam_recent()) return kIdleGraceMs;
     const auto end = *last_ipam_ + std::chrono::milliseconds(kIdleGraceMs);
     return std::max(remaining_ms(end), 1);
@@ -225,7 +226,9 @@ class Agent {
   // Nothing to serve: no DNS network, no weir-ipam call within the grace, and — once we run
   // weir-bridge's calls — no endpoint left in the store (its containers' DELs come to us).
   bool idle() {
-    if (networks_ != 0 || ipam_recent()) return false;
+    // Not with deletes queued: the thread would finish them while we hold the agent lock, and
+    // a new agent waits for that lock only so long.
+    if (networks_ != 0 || ipam_recent() || reaper_.busy()) return false;
     if (!serves_bridge_) return true;
     bool any = false;
     auto read = view_store([&](store::Txn& t) -> Expected<void> {
@@ -302,7 +305,8 @@ class Agent {
   std::set<std::string> said_;
   // The boot id cannot change while we run: read once, not on every call.
   const ipam::Seams ipam_seams_{.boot_id = [id = ipam::read_boot_id()] { return id; }};
-  // Made here, on the main thread, in our netns: the veths DEL leaves to it are in it.
+  // Its thread is started by the first weir-bridge DEL, on our main thread and in our netns
+  // (DEL never enters a container's), where the veths it deletes are.
   plugins::ReaperThread reaper_{opts_.data_dir};
   // What weir-bridge's verbs borrow when we run them.
   plugins::bridge::Resident bridge_{
@@ -578,7 +582,7 @@ int run_agent(const AgentOptions& options) {
   while (running) {
     pollfd fds[3] = {
         {control->get(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}, {watch.get(), POLLIN, 0}};
-    int n = ::poll(fds, 3, agent.ipam_grace_left_ms());
+    int n = ::poll(fds, 3, agent.poll_timeout_ms());
     if (n < 0 && errno == EINTR) continue;
     if (n == 0) {
       // Idle for the whole grace period, or our data dir is gone (nobody can reach us and

@@ -69,11 +69,21 @@ int exec_local(const FrontEnd& front, const std::string& input) {
       input);
 }
 
+// Whether CNI_NETNS names the same netns in the agent as here: not a path relative to our cwd
+// or to the calling process itself ("/proc/self/ns/net" would be the agent's own netns).
+bool netns_path_portable(const char* netns) {
+  if (netns == nullptr || *netns == '\0') return true;
+  const std::string_view p(netns);
+  return p.starts_with('/') && !p.starts_with("/proc/self/") && !p.starts_with("/proc/thread-self/") &&
+         !p.starts_with("/dev/fd/");
+}
+
 int run(const FrontEnd& front, const std::string& input) {
   const auto conf = nlohmann::json::parse(input, nullptr, false);
   const char* command = std::getenv("CNI_COMMAND");
   const bool forward =
-      command != nullptr && (std::strcmp(command, "ADD") == 0 || std::strcmp(command, "DEL") == 0);
+      command != nullptr && (std::strcmp(command, "ADD") == 0 || std::strcmp(command, "DEL") == 0) &&
+      netns_path_portable(std::getenv("CNI_NETNS"));
   const std::string dir = forward ? front.agent_dir(conf) : "";
   if (dir.empty()) return exec_local(front, input);
 

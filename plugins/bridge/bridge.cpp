@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -42,8 +43,20 @@ net::Mac bridge_mac(const std::string& name) {
 // ---- Where the call runs: in a plugin process, or in weir-agent (Resident), which lends its
 // store, its DNS and its background deletes for the data dir it serves.
 
+// By the folder itself, not its spelling ("/var/lib//weir", a symlink): taken for another folder,
+// the agent's own would be asked for a DNS sync over its socket by the agent itself, which is
+// busy with this very call.
+bool same_folder(const std::string& a, const std::string& b) {
+  auto path = [](const std::string& d) { return d.empty() ? std::string(store::kDefaultDataDir) : d; };
+  if (path(a) == path(b)) return true;
+  struct stat sa {};
+  struct stat sb {};
+  return ::stat(path(a).c_str(), &sa) == 0 && ::stat(path(b).c_str(), &sb) == 0 &&
+         sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 bool serves(const Resident* res, const std::string& data_dir) {
-  return res != nullptr && store::database_path(res->data_dir) == store::database_path(data_dir);
+  return res != nullptr && same_folder(res->data_dir, data_dir);
 }
 
 // The network's store: the agent's, kept open, when the agent runs the call; else opened.
@@ -348,6 +361,7 @@ class BridgeLock {
   }
   Expected<void> shared() { return take(LOCK_SH); }
   Expected<void> exclusive() { return take(LOCK_EX); }  // from shared: flock converts
+  void release() { ::flock(fd_.get(), LOCK_UN); }
 
  private:
   explicit BridgeLock(UniqueFd fd) : fd_(std::move(fd)) {}
@@ -473,6 +487,10 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
   std::vector<net::IpAddr> resolvers = gateways_of(result);
   if (cfg->embedded_dns) mark_dns_endpoint(info.extra, {.listen = resolvers, .servers = cfg->dns_servers});
   if (auto ok = save_endpoint(**store, call, info); !ok) return fail(ok.error());
+  // The endpoint is stored: a DEL of the network's last other endpoint now sees it. Let go
+  // before the DNS sync, which waits for weir-agent — which may be running that DEL, waiting
+  // for this lock. (A rollback takes it again, exclusive, to remove what is unused.)
+  lock->release();
   if (cfg->embedded_dns) {
     undo.push("forget the endpoint", [&] {
       auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname);

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <system_error>
 
 #include "lib/cni/fd.hpp"
 #include "lib/netlink/netlink.hpp"
@@ -79,21 +80,30 @@ Expected<void> delete_link_later(const std::string& data_dir, int ifindex) {
   return {};  // our copy of the lock goes with `held`; the child's stays
 }
 
-ReaperThread::ReaperThread(std::string data_dir)
-    : data_dir_(std::move(data_dir)), thread_([this] { run(); }) {}
-
 ReaperThread::~ReaperThread() {
   {
     std::lock_guard<std::mutex> hold(mu_);
     stop_ = true;
   }
   wake_.notify_one();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool ReaperThread::busy() {
+  std::lock_guard<std::mutex> hold(mu_);
+  return busy_ || !queue_.empty();
 }
 
 Expected<void> ReaperThread::delete_later(int ifindex) {
   {
     std::lock_guard<std::mutex> hold(mu_);
+    if (!thread_.joinable()) {
+      try {
+        thread_ = std::thread([this] { run(); });
+      } catch (const std::system_error&) {
+        return delete_now(ifindex);
+      }
+    }
     if (queue_.empty() && !busy_) {
       // Idle: nobody holds our share of the lock. Taken before DEL returns, so that a waiter
       // that comes after the DEL cannot slip in before the delete.

@@ -30,19 +30,23 @@ namespace weir::plugins {
 // cannot be started, deletes it here and now.
 Expected<void> delete_link_later(const std::string& data_dir, int ifindex);
 
-// Deletes links of the netns it was made in, in the order given, on a thread of its own. It
-// holds <data_dir>/reaper.lock shared from the moment a delete is handed over until none is
-// left, so a waiter that takes the lock exclusive sees them all done, as with the child
-// processes. Failures go to <data_dir>/reaper.log. The destructor finishes what is queued.
+// Deletes links, in the order given, on a thread of its own, started by the first delete in
+// the netns of the thread that asks for it (the thread keeps that netns). It holds
+// <data_dir>/reaper.lock shared from the moment a delete is handed over until none is left,
+// so a waiter that takes the lock exclusive sees them all done, as with the child processes.
+// Failures go to <data_dir>/reaper.log. The destructor finishes what is queued.
 class ReaperThread {
  public:
-  explicit ReaperThread(std::string data_dir);
+  explicit ReaperThread(std::string data_dir) : data_dir_(std::move(data_dir)) {}
   ~ReaperThread();
   ReaperThread(const ReaperThread&) = delete;
   ReaperThread& operator=(const ReaperThread&) = delete;
 
-  // Queues the delete; deletes here and now when the lock cannot be taken.
+  // Queues the delete; deletes here and now when the lock cannot be taken or no thread can
+  // be started.
   Expected<void> delete_later(int ifindex);
+  // Whether a delete is queued or under way.
+  bool busy();
 
  private:
   void run();
@@ -54,7 +58,7 @@ class ReaperThread {
   UniqueFd lock_;      // reaper.lock, held shared while queue_ (or the delete in hand) is not empty
   bool busy_ = false;  // a delete is in hand
   bool stop_ = false;
-  std::thread thread_;  // last: started once the rest is ready
+  std::thread thread_;  // started by the first delete_later
 };
 
 }  // namespace weir::plugins

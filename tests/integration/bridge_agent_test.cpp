@@ -84,6 +84,32 @@ TEST(BridgeAgent, RunsTheCallsAfterTheFirstAdd) {
   EXPECT_THAT(agent_log(host), Not(HasSubstr("failed")));
 }
 
+// One data dir spelled two ways ("<dir>" and "<dir>/."): one agent, whose own store and DNS
+// serve both. Taken for another folder, the agent asked itself for the DNS sync over its own
+// socket while busy with the call, and the ADD failed after the sync's 5 s.
+TEST(BridgeAgent, ADataDirSpelledAnotherWayIsTheAgentsOwn) {
+  WEIR_REQUIRE_ROOT();
+  Host host;
+  json plain = bridge_conf(host, "pnet", "wbp0", {"10.51.0.0/24"});
+  json named = bridge_conf(host, "dnet", "wbd0", {"10.52.0.0/24"});
+  named["isGateway"] = true;
+  named["embeddedDNS"] = true;
+  named["ipam"]["dataDir"] = host.data_dir() + "/.";
+  Container a("ag-sp1");
+  Container b("ag-sp2");
+  ASSERT_EQ(host.add(a, plain).exit_code, 0);
+  ASSERT_TRUE(agent_listening(host));
+  auto add = host.plugin("ADD", b.path(), b.id, named, {{"CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAME=web"}});
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  EXPECT_THAT(agent_log(host), HasSubstr("serving weir-bridge calls"));
+  EXPECT_EQ(dns_fixture::dig(b.ns.name(), "10.52.0.1", "web").records,
+            std::vector<std::string>{b.addr()});
+  EXPECT_EQ(host.plugin("DEL", b.path(), b.id, named).exit_code, 0);
+  EXPECT_EQ(host.del(a, plain).exit_code, 0);
+  EXPECT_TRUE(dns_fixture::agent_gone(host.data_dir(), 3s));
+  EXPECT_EQ(host.veth_count(), 0);
+}
+
 // The agent makes links in its own netns: a caller in another one (same data dir) must run its
 // call itself, or its veth would land in the agent's host.
 TEST(BridgeAgent, ACallerInAnotherNetnsRunsItself) {
