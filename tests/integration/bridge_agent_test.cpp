@@ -9,7 +9,6 @@
 #include <filesystem>
 
 #include "agent/control.hpp"
-#include "lib/store/sqlite.hpp"
 #include "tests/integration/bridge_fixture.hpp"
 #include "tests/integration/dns_fixture.hpp"
 
@@ -196,16 +195,7 @@ TEST(BridgeAgent, AnOldPairHoldingTheNameInTheContainerIsReplaced) {
   Container c("ag-re");
   auto first = host.plugin("ADD", c.path(), "first", conf);
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
-  {
-    auto db = store::SqliteStore::open(store::database_path(host.store_dir()));
-    ASSERT_TRUE(db);
-    ASSERT_TRUE(db->transact([&](store::Txn& t) -> Expected<void> {
-      if (auto ok = t.del_endpoint("rnet", "first", "eth0"); !ok) return ok;
-      auto n = t.release("rnet", "first", "eth0");
-      if (!n) return fail(n.error());
-      return {};
-    }));
-  }
+  host.forget("rnet", "first");
   auto second = host.plugin("ADD", c.path(), "second", conf);
   ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
   EXPECT_EQ(host.veth_count(), 1) << "the old pair is gone";

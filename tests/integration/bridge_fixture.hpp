@@ -161,6 +161,20 @@ class Host {
     });
     return out;
   }
+  // Drops an attachment's record and lease behind weir's back, as a crash between the kernel
+  // and the store would (or a DEL whose veth the kernel is still deleting): its veth stays,
+  // a leftover of the network's bridge.
+  void forget(const std::string& network, const std::string& id) const {
+    auto db = store::SqliteStore::open(store::database_path(store_dir()));
+    ASSERT_TRUE(db) << db.error().msg;
+    auto ok = db->transact([&](store::Txn& t) -> Expected<void> {
+      if (auto gone = t.del_endpoint(network, id, "eth0"); !gone) return gone;
+      auto n = t.release(network, id, "eth0");
+      if (!n) return fail(n.error());
+      return {};
+    });
+    ASSERT_TRUE(ok) << ok.error().msg;
+  }
   size_t endpoint_count(const std::string& network) const {
     auto db = store::SqliteStore::open(store::database_path(store_dir()));
     if (!db) return 0;

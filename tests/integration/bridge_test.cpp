@@ -654,16 +654,7 @@ TEST_F(Bridge, LeftoverVethOfAnUnrecordedAttachmentIsReplaced) {
   conf["isGateway"] = true;
   auto add = host.add(c, conf);
   ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
-  {
-    auto db = store::SqliteStore::open(store::database_path(host.store_dir()));
-    ASSERT_TRUE(db);
-    ASSERT_TRUE(db->transact([&](store::Txn& t) -> Expected<void> {
-      if (auto ok = t.del_endpoint("left", c.id, "eth0"); !ok) return ok;
-      auto n = t.release("left", c.id, "eth0");
-      if (!n) return fail(n.error());
-      return {};
-    }));
-  }
+  host.forget("left", c.id);
   auto again = host.add(c, conf);
   ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
   EXPECT_EQ(host.veth_count(), 1);
