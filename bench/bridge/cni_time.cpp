@@ -4,13 +4,16 @@
 // container netns are made (untimed) with `ip netns add`. Calls are interleaved setup by setup,
 // so machine noise hits every setup alike.
 //
-//   cni-time --out DIR --count N [--scale M]
+//   cni-time --out DIR --count N [--scale M] [--burst B]
 //            --setup NAME HOST_NETNS_PATH PLUGIN CONF CNI_PATH [--setup ...]
 //
 // Phases: N ADDs per setup (one new container netns each), then N DELs (in reverse; each netns
 // removed after). With --scale M, the first setup alone then gets M containers on one bridge
-// (ADD only, then DEL untimed). Every latency goes to DIR/<setup>.<phase>.txt, one per line, in
-// microseconds; a failed call aborts with the plugin's output.
+// (ADD only, then DEL untimed). With --burst B, each setup in turn then gets B ADDs at once, as
+// a runtime starting many containers makes them: after one untimed ADD (weir's starts its
+// agent), B plugins are spawned together, and the phase's one number is the time from the
+// first spawn to the last reap (DELs untimed). Every latency goes to DIR/<setup>.<phase>.txt,
+// one per line, in microseconds; a failed call aborts with the plugin's output.
 //
 // weir-bridge's DEL returns before the kernel has unregistered the veth (plugins/common/
 // link_reaper.hpp). For a setup whose config names a dataDir with a reaper.lock in it, phase
@@ -83,9 +86,15 @@ void run_or_die(const std::string& cmd) {
   if (std::system(cmd.c_str()) != 0) die("failed: " + cmd);
 }
 
-// Runs the plugin with stdin = conf; returns wall-clock microseconds from spawn to reap.
-long call(Setup& s, const std::string& command, const std::string& id, const std::string& netns,
-          const std::string& conf) {
+// A plugin spawned and given its config; finish() collects it.
+struct Running {
+  pid_t pid = -1;
+  int out_fd = -1;
+  std::string command, id;
+};
+
+Running spawn_call(Setup& s, const std::string& command, const std::string& id,
+                   const std::string& netns, const std::string& conf) {
   if (::setns(s.ns_fd, CLONE_NEWNET) != 0) die("setns " + s.host_ns + ": " + std::strerror(errno));
   int in[2], out[2];
   if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) die("pipe");
@@ -102,28 +111,43 @@ long call(Setup& s, const std::string& command, const std::string& id, const std
   posix_spawn_file_actions_adddup2(&fa, in[0], 0);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
 
-  const auto t0 = std::chrono::steady_clock::now();
-  pid_t pid;
-  if (int rc = posix_spawn(&pid, s.plugin.c_str(), &fa, nullptr, argv, envp.data()); rc != 0) {
+  Running r{.command = command, .id = id};
+  if (int rc = posix_spawn(&r.pid, s.plugin.c_str(), &fa, nullptr, argv, envp.data()); rc != 0) {
     die("spawn " + s.plugin + ": " + std::strerror(rc));
   }
+  posix_spawn_file_actions_destroy(&fa);
   ::close(in[0]);
   ::close(out[1]);
   // Configs are small: one write never blocks on a pipe buffer.
   if (::write(in[1], conf.data(), conf.size()) != static_cast<ssize_t>(conf.size())) die("write stdin");
   ::close(in[1]);
+  r.out_fd = out[0];
+  return r;
+}
+
+// Reads the plugin's output to EOF and reaps it (outputs are small: no pipe fills up meanwhile).
+void finish(const Setup& s, const Running& r) {
   std::string output;
   char buf[4096];
-  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) output.append(buf, n);
-  ::close(out[0]);
+  for (ssize_t n; (n = ::read(r.out_fd, buf, sizeof buf)) > 0;) output.append(buf, n);
+  ::close(r.out_fd);
   int status = 0;
-  ::waitpid(pid, &status, 0);
-  const auto t1 = std::chrono::steady_clock::now();
-  posix_spawn_file_actions_destroy(&fa);
+  ::waitpid(r.pid, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    die(s.name + " " + command + " " + id + " failed: " + output);
+    die(s.name + " " + r.command + " " + r.id + " failed: " + output);
   }
-  return std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count();
+}
+
+long since_us(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Runs the plugin with stdin = conf; returns wall-clock microseconds from spawn to reap.
+long call(Setup& s, const std::string& command, const std::string& id, const std::string& netns,
+          const std::string& conf) {
+  const auto t0 = std::chrono::steady_clock::now();
+  finish(s, spawn_call(s, command, id, netns, conf));
+  return since_us(t0);
 }
 
 void save(const std::string& path, const std::vector<long>& v) {
@@ -135,7 +159,7 @@ void save(const std::string& path, const std::vector<long>& v) {
 
 int main(int argc, char** argv) {
   std::string out_dir;
-  int count = 200, scale = 0;
+  int count = 200, scale = 0, burst = 0;
   std::vector<Setup> setups;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -145,6 +169,8 @@ int main(int argc, char** argv) {
       count = std::atoi(argv[++i]);
     } else if (a == "--scale" && i + 1 < argc) {
       scale = std::atoi(argv[++i]);
+    } else if (a == "--burst" && i + 1 < argc) {
+      burst = std::atoi(argv[++i]);
     } else if (a == "--setup" && i + 5 < argc) {
       Setup s{argv[i + 1], argv[i + 2], argv[i + 3], read_file(argv[i + 4]), argv[i + 5]};
       if (std::string dir = data_dir_of(s.conf); !dir.empty()) s.reaper_lock = dir + "/reaper.lock";
@@ -202,6 +228,30 @@ int main(int argc, char** argv) {
       back_home();
       run_or_die("ip netns del " + ctr(99, i));
     }
+  }
+
+  for (size_t k = 0; burst > 0 && k < setups.size(); ++k) {
+    Setup& s = setups[k];
+    const size_t tag = 100 + k;
+    for (int i = 0; i <= burst; ++i) {
+      back_home();
+      run_or_die("ip netns add " + ctr(tag, i));
+    }
+    (void)call(s, "ADD", ctr(tag, 0), "/var/run/netns/" + ctr(tag, 0), s.conf);
+    ::usleep(300'000);  // weir-agent, started in the background by that ADD, is listening
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<Running> running;
+    for (int i = 1; i <= burst; ++i) {
+      running.push_back(spawn_call(s, "ADD", ctr(tag, i), "/var/run/netns/" + ctr(tag, i), s.conf));
+    }
+    for (const auto& r : running) finish(s, r);
+    save(out_dir + "/" + s.name + ".burst.txt", {since_us(t0)});
+    for (int i = burst; i >= 0; --i) {
+      (void)call(s, "DEL", ctr(tag, i), "/var/run/netns/" + ctr(tag, i), s.conf);
+      back_home();
+      run_or_die("ip netns del " + ctr(tag, i));
+    }
+    (void)wait_reapers(s);
   }
   return 0;
 }

@@ -5,7 +5,7 @@
 # one weir bridge. Everything happens in private netns that this script makes and removes: one
 # "host" netns per setup, one netns per container. Needs root.
 #
-#   bench/bridge/run.sh [COUNT=200] [SCALE=1000]
+#   bench/bridge/run.sh [COUNT=200] [SCALE=1000] [BURST=64]
 #   WEIR_BIN=/path/to/build/bin bench/bridge/run.sh      # default: build-bench/bin, built Release
 #   BASELINE_BIN=/path/to/old/build/bin bench/bridge/run.sh   # adds a "base" setup: that build's
 #                                                        # weir-bridge + weir-ipam, same config
@@ -15,6 +15,7 @@ set -euo pipefail
 
 count=${1:-200}
 scale=${2:-1000}
+burst=${3:-64}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 ref_dir=/usr/lib/cni
 
@@ -87,8 +88,9 @@ fi
 add_setup ref "$(ref_conf ref false)" "$ref_dir/bridge" "$ref_dir"
 add_setup ref-masq "$(ref_conf ref-masq true)" "$ref_dir/bridge" "$ref_dir"
 
-echo "timing $count ADDs and DELs per setup, interleaved; then $scale containers on one weir bridge ..." >&2
-"$work/cni-time" --out "$work" --count "$count" --scale "$scale" "${setups[@]}"
+echo "timing $count ADDs and DELs per setup, interleaved; then $scale containers on one weir bridge;" \
+  "then $burst ADDs at once per setup ..." >&2
+"$work/cni-time" --out "$work" --count "$count" --scale "$scale" --burst "$burst" "${setups[@]}"
 
 # q FILE P: the P-th percentile (nearest rank) in milliseconds.
 q() { sort -n "$1" | awk -v p="$2" '{v[NR]=$1} END{i=int((p/100)*NR+0.999999); if(i<1)i=1; printf "%.2f", v[i]/1000}'; }
@@ -119,4 +121,14 @@ if [[ -s $work/weir.scale.txt ]]; then
   printf '%-28s %s\n' "median of 2nd..11th" "$(med_range "$work/weir.scale.txt" 2 11)"
   printf '%-28s %s\n' "median of last 10" "$(med_range "$work/weir.scale.txt" $((n - 9)) "$n")"
   printf '%-28s %s\n' "${n}th" "$(nth "$work/weir.scale.txt" "$n")"
+fi
+if [[ -s $work/weir.burst.txt ]]; then
+  wb=$(awk '{printf "%.1f", $1/1000}' "$work/weir.burst.txt")
+  echo
+  echo "$burst ADDs at once per setup (a runtime starting many containers), milliseconds from the first"
+  echo "spawn to the last reap"
+  for n in "${names[@]}"; do
+    b=$(awk '{printf "%.1f", $1/1000}' "$work/$n.burst.txt")
+    printf '%-10s %10s %8sx weir\n' "$n" "$b" "$(awk -v a="$b" -v w="$wb" 'BEGIN{printf "%.1f", a/w}')"
+  done
 fi
