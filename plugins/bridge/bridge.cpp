@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "lib/cni/fd.hpp"
 #include "lib/cni/rollback.hpp"
@@ -171,7 +172,35 @@ Expected<void> ensure_gateway(netlink::Socket& hs, const netlink::LinkInfo& br,
   return present ? Expected<void>{} : netlink::add_addr(hs, br.index, gw);
 }
 
-Expected<netlink::LinkInfo> setup_bridge(netlink::Socket& hs, store::Store& st, const cni::Call& call,
+// Orders the removal of a network's bridge and rules against ADDs in flight: an ADD holds the
+// lock shared from before it ensures the bridge until its endpoint is stored, and the
+// "last endpoint gone → delete" step holds it exclusive, so it never deletes a bridge that a
+// concurrent ADD is about to use (its endpoint is not in the store yet).
+class BridgeLock {
+ public:
+  static Expected<BridgeLock> open(const std::string& data_dir) {
+    const std::string path = store::data_file(data_dir, "bridges.lock");
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (fd.get() < 0) return fail(cni::sys_error(errno, "open \"" + path + "\"", cni::Code::kIoFailure));
+    return BridgeLock(std::move(fd));
+  }
+  Expected<void> shared() { return take(LOCK_SH); }
+  Expected<void> exclusive() { return take(LOCK_EX); }  // from shared: flock converts
+  void release() { ::flock(fd_.get(), LOCK_UN); }
+
+ private:
+  explicit BridgeLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  Expected<void> take(int how) {
+    while (::flock(fd_.get(), how) != 0) {
+      if (errno != EINTR) return fail(cni::sys_error(errno, "lock bridges.lock", cni::Code::kIoFailure));
+    }
+    return {};
+  }
+  UniqueFd fd_;
+};
+
+Expected<netlink::LinkInfo> setup_bridge(netlink::Socket& hs, store::Store& st, BridgeLock& lock,
+                                         const cni::Call& call,
                                          const BridgeConfig& cfg, const cni::Result& addrs,
                                          cni::Rollback& undo) {
   // A pinned MAC keeps the bridge's address from following its lowest port as containers
@@ -183,7 +212,9 @@ Expected<netlink::LinkInfo> setup_bridge(netlink::Socket& hs, store::Store& st, 
   if (created) {
     // Another ADD may have put its container on the bridge meanwhile: delete it only when
     // the store knows no endpoint on it.
-    undo.push("delete bridge " + cfg.bridge, [&hs, &st, name = cfg.bridge]() -> Expected<void> {
+    // Exclusive, as del_network_if_empty: no other ADD is between the bridge and its record.
+    undo.push("delete bridge " + cfg.bridge, [&hs, &st, &lock, name = cfg.bridge]() -> Expected<void> {
+      if (auto ok = lock.exclusive(); !ok) return ok;
       auto used = bridge_in_use(st, name);
       if (!used) return fail(used.error());
       return *used ? Expected<void>{} : netlink::del_link(hs, name);
@@ -289,8 +320,13 @@ Expected<NameHolder> name_holder(store::Store& st, netlink::Socket& hs, netlink:
   auto in_container = netlink::get_link(cs, ifname);
   if (!in_container) return gone(in_container.error());
   if (in_container->kind != "veth" || in_container->link <= 0) return NameHolder{NameHolder::kOther};
+  // Its peer's index is in the peer's netns, which need not be ours: the host link by that
+  // index counts only if it is one of our veths and points back at the container's link.
   auto peer = netlink::get_link(hs, in_container->link);
   if (!peer) return gone(peer.error());
+  if (peer->link != in_container->index || !netlink::is_veth_name(peer->name)) {
+    return NameHolder{NameHolder::kOther};
+  }
   return ours(*peer);
 }
 
@@ -308,6 +344,13 @@ Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, netlink::Socket& cs,
                                .host_master = br.index,
                                .host_without_ipv6_lladdr = true};
   auto pair = netlink::create_veth(hs, spec);
+  // A taken name is most often the previous attachment's, whose DEL left the pair to a
+  // background delete that has not finished (a quick disconnect and connect): wait for those,
+  // briefly, and try again before asking who holds it.
+  if (!pair && pair.error().sys_errno == EEXIST &&
+      wait_for_background_deletes(cfg.data_dir, std::chrono::seconds(1))) {
+    pair = netlink::create_veth(hs, spec);
+  }
   for (int attempt = 0; attempt < 2 && !pair && pair.error().sys_errno == EEXIST; ++attempt) {
     auto holder = name_holder(st, hs, cs, host_name, call.env.ifname, br);
     if (!holder) return fail(holder.error());
@@ -318,8 +361,9 @@ Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, netlink::Socket& cs,
     pair = netlink::create_veth(hs, spec);
   }
   if (!pair) return fail(pair.error());
-  // Deleting the host end removes the pair, wherever the peer is.
-  undo.push("delete veth " + host_name, [&hs, host_name] { return netlink::del_link(hs, host_name); });
+  // Deleting the host end removes the pair, wherever the peer is. By index: a link that took
+  // the name meanwhile is not ours.
+  undo.push("delete veth " + host_name, [&hs, index = pair->host.index] { return netlink::del_link(hs, index); });
   // Created up and on the bridge. Hairpin lets a container reach its own published port
   // through the host's address.
   if (cfg.hairpin || !cfg.ports.empty()) {
@@ -345,34 +389,6 @@ cni::Result make_result(const cni::Call& call, const BridgeConfig& cfg, const Li
   r.dns = call.conf.dns.empty() ? addrs.dns : call.conf.dns;
   return r;
 }
-
-// Removes the network's bridge and rules once its last endpoint is gone.
-// Orders the removal of a network's bridge and rules against ADDs in flight: an ADD holds the
-// lock shared from before it ensures the bridge until its endpoint is stored, and the
-// "last endpoint gone → delete" step holds it exclusive, so it never deletes a bridge that a
-// concurrent ADD is about to use (its endpoint is not in the store yet).
-class BridgeLock {
- public:
-  static Expected<BridgeLock> open(const std::string& data_dir) {
-    const std::string path = store::data_file(data_dir, "bridges.lock");
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (fd.get() < 0) return fail(cni::sys_error(errno, "open \"" + path + "\"", cni::Code::kIoFailure));
-    return BridgeLock(std::move(fd));
-  }
-  Expected<void> shared() { return take(LOCK_SH); }
-  Expected<void> exclusive() { return take(LOCK_EX); }  // from shared: flock converts
-  void release() { ::flock(fd_.get(), LOCK_UN); }
-
- private:
-  explicit BridgeLock(UniqueFd fd) : fd_(std::move(fd)) {}
-  Expected<void> take(int how) {
-    while (::flock(fd_.get(), how) != 0) {
-      if (errno != EINTR) return fail(cni::sys_error(errno, "lock bridges.lock", cni::Code::kIoFailure));
-    }
-    return {};
-  }
-  UniqueFd fd_;
-};
 
 Expected<void> del_network_if_empty(store::Store& st, netlink::Socket& hs, BridgeLock& lock,
                                     const std::string& network, const std::string& bridge) {
@@ -431,7 +447,7 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
   for (auto& ip : addrs.ips) {
     if (!ip.gateway) ip.gateway = ip.address.network().first().next();
   }
-  auto br = setup_bridge(*hs, **store, call, *cfg, addrs, undo);
+  auto br = setup_bridge(*hs, **store, *lock, call, *cfg, addrs, undo);
   if (!br) return fail(br.error());
   auto pair = setup_veth(*hs, *cs, **store, *ns, call, *cfg, *br, undo);
   if (!pair) return fail(pair.error());
