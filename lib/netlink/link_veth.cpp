@@ -15,6 +15,30 @@ namespace weir::netlink {
 
 using namespace detail;  // this file is part of lib/netlink
 
+namespace {
+
+// What the host end gets once it exists, in one request: no IPv6 link-local address, its
+// alias, and up.
+Expected<void> finish_host_end(Socket& host, int ifindex, const VethSpec& spec, const std::string& what) {
+  if (spec.host_alias.size() >= 256 || spec.host_alias.find('\0') != std::string::npos) {
+    return fail(cni::invalid_config(what + ": alias " + quoted(spec.host_alias) +
+                                    " is too long or holds a NUL"));
+  }
+  LinkAttrs a{.alias = spec.host_alias.empty() ? std::nullopt : std::optional<std::string>(spec.host_alias),
+              .ipv6_no_lladdr = spec.host_without_ipv6_lladdr,
+              .flags = static_cast<unsigned>(IFF_UP),
+              .change = static_cast<unsigned>(IFF_UP)};
+  auto ok = change_link(host, ifindex, a, nullptr, what);
+  // EAFNOSUPPORT: the kernel runs without IPv6 (ipv6.disable=1), so there is none to turn off.
+  if (!ok && ok.error().sys_errno == EAFNOSUPPORT && a.ipv6_no_lladdr) {
+    a.ipv6_no_lladdr = false;
+    ok = change_link(host, ifindex, a, nullptr, what);
+  }
+  return ok;
+}
+
+}  // namespace
+
 Expected<VethPair> create_veth(Socket& host, const VethSpec& spec) {
   const std::string peer_where =
       spec.peer_netns ? " in netns " + quoted(spec.peer_netns->path()) : std::string();
@@ -67,10 +91,10 @@ Expected<VethPair> create_veth(Socket& host, const VethSpec& spec) {
   }
 
   auto link = get_link(host, spec.host_name);
-  if (link && spec.host_without_ipv6_lladdr) {
-    auto ok = set_address_conf(host, link->index, {.no_ipv6_lladdr = true, .up = true});
-    if (ok) {
+  if (link && (spec.host_without_ipv6_lladdr || !spec.host_alias.empty())) {
+    if (auto ok = finish_host_end(host, link->index, spec, what); ok) {
       link->up = true;
+      link->alias = spec.host_alias;
     } else {
       link = fail(std::move(ok.error()));
     }

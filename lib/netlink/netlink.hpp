@@ -158,6 +158,9 @@ struct VethSpec {
   // No IPv6 link-local address on the host end (a bridge port needs none): no DAD, no MLD, no
   // per-port routes in the host's IPv6 table, which every link change walks.
   bool host_without_ipv6_lladdr = false;
+  // The host end's alias (IFLA_IFALIAS, under 256 bytes; "" for none). The kernel takes none
+  // with a new link: it goes with the request that brings the host end up.
+  std::string host_alias{};
 };
 
 struct VethPair {

@@ -33,10 +33,15 @@ namespace {
 // Bridges weir made carry this alias, so the last DEL removes only bridges weir created.
 constexpr std::string_view kBridgeAliasPrefix = "weir:";
 
+uint64_t fnv1a64(std::string_view text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
 // Stable per bridge name, locally administered, unicast.
 net::Mac bridge_mac(const std::string& name) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a 64
-  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
+  const uint64_t h = fnv1a64(name);
   uint8_t b[6] = {0x02, uint8_t(h >> 32), uint8_t(h >> 24), uint8_t(h >> 16), uint8_t(h >> 8), uint8_t(h)};
   return net::Mac::from_bytes(b);
 }
@@ -271,6 +276,32 @@ Expected<netlink::LinkInfo> setup_bridge(netlink::Socket& hs, store::Store& st, 
   return br;
 }
 
+// Host veths carry an alias that names their store: "weir-port:<store>:" then the attachment
+// ("<network>/<container id>/<ifname>", for people), <store> being 16 hex digits of a hash of
+// the data dir's device and inode (every spelling of the folder gives the same). A veth on our
+// bridge that no record names is a leftover of ours only with our store's mark, or with none
+// at all (made before the mark): another data dir's veth on a shared bridge is never ours.
+std::string store_mark(const std::string& data_dir) {
+  const std::string dir = data_dir.empty() ? std::string(store::kDefaultDataDir) : data_dir;
+  struct stat st {};
+  const std::string id = ::stat(dir.c_str(), &st) == 0
+                             ? std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino)
+                             : store::database_path(dir);
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(fnv1a64(id)));
+  return "weir-port:" + std::string(hex) + ":";
+}
+
+std::string port_alias(const std::string& mark, const cni::Call& call) {
+  std::string alias = mark + call.conf.name + "/" + call.env.container_id + "/" + call.env.ifname;
+  if (alias.size() > 255) alias.resize(255);  // IFALIASZ, with its NUL
+  return alias;
+}
+
+bool marked_ours(const netlink::LinkInfo& link, const std::string& mark) {
+  return link.alias.empty() || link.alias.starts_with(mark);
+}
+
 // Whether a link of this name is one an endpoint of the store has as its host veth.
 Expected<bool> recorded_host_link(store::Store& st, const std::string& name) {
   auto all = list_endpoints(st, "");  // only on a name clash: rare, so a full list will do
@@ -279,12 +310,14 @@ Expected<bool> recorded_host_link(store::Store& st, const std::string& name) {
                      [&](const store::Endpoint& ep) { return ep.host_ifname == name; });
 }
 
-// A veth by this attachment's name that is an old one of ours: on our bridge and in no record
-// (this attachment has none, cmd_add checked) — the previous DEL's, which the kernel may still
-// be deleting in the background (link_reaper.hpp), or one a crash left. Anything else by that
-// name (another network's, a 32-bit hash collision with a live container) is not touched.
-Expected<bool> is_leftover(store::Store& st, const netlink::LinkInfo& link, const netlink::LinkInfo& br) {
-  if (link.kind != "veth" || link.master != br.index) return false;
+// A veth by this attachment's name that is an old one of ours: on our bridge, with our store's
+// mark and in no record (this attachment has none, cmd_add checked) — the previous DEL's, which
+// the kernel may still be deleting in the background (link_reaper.hpp), or one a crash left.
+// Anything else by that name (another network's, a 32-bit hash collision with a live
+// container) is not touched.
+Expected<bool> is_leftover(store::Store& st, const std::string& mark, const netlink::LinkInfo& link,
+                           const netlink::LinkInfo& br) {
+  if (link.kind != "veth" || link.master != br.index || !marked_ours(link, mark)) return false;
   auto recorded = recorded_host_link(st, link.name);
   if (!recorded) return fail(recorded.error());
   return !*recorded;
@@ -300,11 +333,12 @@ struct NameHolder {
   int index = 0;  // kLeftover: the host end
 };
 
-Expected<NameHolder> name_holder(store::Store& st, netlink::Socket& hs, netlink::Socket& cs,
+Expected<NameHolder> name_holder(store::Store& st, const std::string& mark, netlink::Socket& hs,
+                                 netlink::Socket& cs,
                                  const std::string& host_name, const std::string& ifname,
                                  const netlink::LinkInfo& br) {
   auto ours = [&](const netlink::LinkInfo& host_end) -> Expected<NameHolder> {
-    auto leftover = is_leftover(st, host_end, br);
+    auto leftover = is_leftover(st, mark, host_end, br);
     if (!leftover) return fail(leftover.error());
     if (!*leftover) return NameHolder{NameHolder::kOther};
     return NameHolder{NameHolder::kLeftover, host_end.index};
@@ -336,13 +370,15 @@ Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, netlink::Socket& cs,
                                        const BridgeConfig& cfg, const netlink::LinkInfo& br,
                                        cni::Rollback& undo) {
   const std::string host_name = netlink::veth_name(call.env.container_id, call.env.ifname);
+  const std::string mark = store_mark(cfg.data_dir);
   const netlink::VethSpec spec{.host_name = host_name,
                                .peer_name = call.env.ifname,
                                .peer_netns = &ns,
                                .mtu = cfg.mtu,
                                .peer_mac = cfg.mac,
                                .host_master = br.index,
-                               .host_without_ipv6_lladdr = true};
+                               .host_without_ipv6_lladdr = true,
+                               .host_alias = port_alias(mark, call)};
   auto pair = netlink::create_veth(hs, spec);
   // A taken name is most often the previous attachment's, whose DEL left the pair to a
   // background delete that has not finished (a quick disconnect and connect): wait for those,
@@ -352,7 +388,7 @@ Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, netlink::Socket& cs,
     pair = netlink::create_veth(hs, spec);
   }
   for (int attempt = 0; attempt < 2 && !pair && pair.error().sys_errno == EEXIST; ++attempt) {
-    auto holder = name_holder(st, hs, cs, host_name, call.env.ifname, br);
+    auto holder = name_holder(st, mark, hs, cs, host_name, call.env.ifname, br);
     if (!holder) return fail(holder.error());
     if (holder->what == NameHolder::kOther) break;
     if (holder->what == NameHolder::kLeftover) {
@@ -525,7 +561,7 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
 // network's bridge: the name hashes only the container id and ifname.
 Expected<std::optional<int>> attachment_veth(store::Store& st, netlink::Socket& hs, const cni::Call& call,
                                              const std::optional<store::Endpoint>& ep,
-                                             const std::string& bridge) {
+                                             const std::string& bridge, const std::string& data_dir) {
   const std::string name = ep ? ep->host_ifname : netlink::veth_name(call.env.container_id, call.env.ifname);
   auto veth = netlink::get_link(hs, name);
   if (!veth) {
@@ -538,7 +574,7 @@ Expected<std::optional<int>> attachment_veth(store::Store& st, netlink::Socket& 
     if (br.error().sys_errno == ENODEV) return std::optional<int>();  // no bridge, no port of ours
     return fail(br.error());
   }
-  auto leftover = is_leftover(st, *veth, *br);
+  auto leftover = is_leftover(st, store_mark(data_dir), *veth, *br);
   if (!leftover) return fail(leftover.error());
   return *leftover ? std::optional<int>(veth->index) : std::nullopt;
 }
@@ -549,7 +585,7 @@ Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni:
                                const Resident* res) {
   auto ep = load_endpoint(st, call);
   if (!ep) return fail(ep.error());
-  auto veth = attachment_veth(st, hs, call, *ep, bridge);
+  auto veth = attachment_veth(st, hs, call, *ep, bridge, data_dir);
   if (!veth) return fail(veth.error());
   // Down at once, so no traffic passes from here on; the kernel's part of deleting the veth
   // (and its peer) is left to a child process.
@@ -604,15 +640,19 @@ Expected<void> cmd_status(const cni::Call& call) {
 // crash left one between the kernel and the store, or a background delete failed
 // (link_reaper.hpp). Under the exclusive lock, so no ADD is between its veth and its record.
 Expected<void> sweep_unrecorded_ports(store::Store& st, netlink::Socket& hs, BridgeLock& lock,
-                                      const std::string& network, const std::string& bridge) {
+                                      const std::string& network, const std::string& bridge,
+                                      const std::string& data_dir) {
   auto br = netlink::get_link(hs, bridge);
   if (!br || br->alias != std::string(kBridgeAliasPrefix) + network) return {};
   if (auto ok = lock.exclusive(); !ok) return ok;
   auto links = netlink::list_links(hs);
   if (!links) return fail(links.error());
+  const std::string mark = store_mark(data_dir);
   std::vector<netlink::LinkInfo> suspects;
   for (auto& l : *links) {
-    if (l.kind == "veth" && l.master == br->index && netlink::is_veth_name(l.name)) suspects.push_back(std::move(l));
+    if (l.kind == "veth" && l.master == br->index && netlink::is_veth_name(l.name) && marked_ours(l, mark)) {
+      suspects.push_back(std::move(l));
+    }
   }
   if (suspects.empty()) return {};
   auto all = list_endpoints(st, "");
@@ -642,7 +682,9 @@ Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>&
   if (auto ok = ipam_gc(call, valid, {cfg->data_dir, store->get()}); !ok) return ok;
   auto lock = BridgeLock::open(cfg->data_dir);
   if (!lock) return fail(lock.error());
-  if (auto ok = sweep_unrecorded_ports(**store, *hs, *lock, call.conf.name, cfg->bridge); !ok) return ok;
+  if (auto ok = sweep_unrecorded_ports(**store, *hs, *lock, call.conf.name, cfg->bridge, cfg->data_dir); !ok) {
+    return ok;
+  }
   return del_network_if_empty(**store, *hs, *lock, call.conf.name, cfg->bridge);
 }
 

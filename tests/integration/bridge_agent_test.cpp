@@ -11,6 +11,7 @@
 #include "agent/control.hpp"
 #include "tests/integration/bridge_fixture.hpp"
 #include "tests/integration/dns_fixture.hpp"
+#include "tests/support/tempdir.hpp"
 
 namespace weir::test::bridge {
 namespace {
@@ -218,6 +219,35 @@ TEST(BridgeAgent, AContainersOwnLinkByTheNameIsLeftAlone) {
   EXPECT_THAT(c.ip("link show eth0"), HasSubstr("eth0@eth9"));
   EXPECT_EQ(host.veth_count(), 0);
   EXPECT_EQ(host.lease_count("onet2"), 0u);
+}
+
+// Two data dirs whose networks share one bridge: a veth of the other store is never taken for a
+// leftover of ours, even with no record of it here. Host veths carry their store's mark.
+TEST(BridgeAgent, AnotherStoresVethOnASharedBridgeIsLeftAlone) {
+  WEIR_REQUIRE_ROOT();
+  Host host;
+  TempDir other("weir-br2");
+  json mine = bridge_conf(host, "snet1", "wbsh", {"10.53.0.0/24"});
+  mine["isGateway"] = true;
+  json theirs = bridge_conf(host, "snet2", "wbsh", {"10.54.0.0/24"});
+  theirs["ipam"]["dataDir"] = other.path();
+  Container c("ag-sh");
+  auto first = host.add(c, mine);
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  const std::string veth = first.json()["interfaces"][1]["name"];
+  EXPECT_THAT(host.ip("-d link show " + veth), HasSubstr("alias weir-port:"));
+
+  // The same container and ifname on the other store's network: its eth0 is taken by a pair
+  // that store has no record of.
+  auto clash = host.add(c, theirs);
+  EXPECT_EQ(clash.exit_code, 1) << clash.out << clash.err;
+  EXPECT_THAT(clash.out, HasSubstr("already exists"));
+  EXPECT_TRUE(host.link_exists(veth)) << "the first store's veth is untouched";
+  EXPECT_TRUE(c.ping("10.53.0.1"));
+  EXPECT_EQ(host.plugin("DEL", c.path(), c.id, theirs).exit_code, 0);
+  EXPECT_TRUE(host.link_exists(veth)) << "nor does the other store's DEL take it";
+  EXPECT_EQ(host.del(c, mine).exit_code, 0);
+  EXPECT_EQ(host.veth_count(), 0);
 }
 
 }  // namespace
