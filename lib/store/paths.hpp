@@ -10,6 +10,8 @@ namespace weir::store {
 inline constexpr std::string_view kDefaultDataDir = "/var/lib/weir";
 inline constexpr std::string_view kDatabaseFile = "weir.db";
 
+// The data folder itself: data_dir, "" standing for kDefaultDataDir.
+std::string data_folder(std::string_view data_dir);
 // dir + "/weir.db" ("" = kDefaultDataDir).
 std::string database_path(std::string_view data_dir);
 // A file of the data folder, "" standing for kDefaultDataDir (locks, the agent's socket, logs).

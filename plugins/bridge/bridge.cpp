@@ -52,13 +52,17 @@ net::Mac bridge_mac(const std::string& name) {
 // By the folder itself, not its spelling ("/var/lib//weir", a symlink): taken for another folder,
 // the agent's own would be asked for a DNS sync over its socket by the agent itself, which is
 // busy with this very call.
+// A data folder by device and inode ("<dev>:<ino>"), nullopt when it cannot be read.
+std::optional<std::string> folder_id(const std::string& data_dir) {
+  struct stat st {};
+  if (::stat(store::data_folder(data_dir).c_str(), &st) != 0) return std::nullopt;
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
 bool same_folder(const std::string& a, const std::string& b) {
-  auto path = [](const std::string& d) { return d.empty() ? std::string(store::kDefaultDataDir) : d; };
-  if (path(a) == path(b)) return true;
-  struct stat sa {};
-  struct stat sb {};
-  return ::stat(path(a).c_str(), &sa) == 0 && ::stat(path(b).c_str(), &sb) == 0 &&
-         sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  if (store::data_folder(a) == store::data_folder(b)) return true;
+  const auto id = folder_id(a);
+  return id && id == folder_id(b);
 }
 
 bool serves(const Resident* res, const std::string& data_dir) {
@@ -282,11 +286,7 @@ Expected<netlink::LinkInfo> setup_bridge(netlink::Socket& hs, store::Store& st, 
 // bridge that no record names is a leftover of ours only with our store's mark, or with none
 // at all (made before the mark): another data dir's veth on a shared bridge is never ours.
 std::string store_mark(const std::string& data_dir) {
-  const std::string dir = data_dir.empty() ? std::string(store::kDefaultDataDir) : data_dir;
-  struct stat st {};
-  const std::string id = ::stat(dir.c_str(), &st) == 0
-                             ? std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino)
-                             : store::database_path(dir);
+  const std::string id = folder_id(data_dir).value_or(store::data_folder(data_dir));
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(fnv1a64(id)));
   return "weir-port:" + std::string(hex) + ":";
