@@ -282,16 +282,32 @@ Expected<void> set_link_up(Socket& sock, int ifindex, bool up) {
                      "set link " + ifindex_str(ifindex) + (up ? " up" : " down"));
 }
 
+Expected<void> detail::check_alias(std::string_view alias, const std::string& what) {
+  if (alias.size() >= IFALIASZ || alias.find('\0') != std::string_view::npos) {
+    return fail(cni::sys_error(EINVAL, what, cni::Code::kInvalidConfig));
+  }
+  return {};
+}
+
 Expected<void> set_address_conf(Socket& sock, int ifindex, const AddressConf& conf) {
   const std::string what = "set address settings of link " + ifindex_str(ifindex);
   const unsigned up = conf.up ? static_cast<unsigned>(IFF_UP) : 0u;
+  const auto alias = conf.alias.empty() ? std::nullopt : std::optional<std::string>(conf.alias);
+  if (alias) {
+    if (auto ok = check_alias(*alias, what); !ok) return ok;
+  }
   auto ok = change_link(sock, ifindex,
-                        {.arp_notify = conf.arp_notify, .ipv6_no_lladdr = conf.no_ipv6_lladdr, .flags = up, .change = up},
+                        {.alias = alias,
+                         .arp_notify = conf.arp_notify,
+                         .ipv6_no_lladdr = conf.no_ipv6_lladdr,
+                         .flags = up,
+                         .change = up},
                         nullptr, what);
   // EAFNOSUPPORT: the kernel runs without IPv6 (ipv6.disable=1), so there is none to turn off.
   if (!ok && ok.error().sys_errno == EAFNOSUPPORT && conf.no_ipv6_lladdr) {
-    if (!conf.arp_notify && !conf.up) return {};
-    return change_link(sock, ifindex, {.arp_notify = conf.arp_notify, .flags = up, .change = up}, nullptr, what);
+    if (!conf.arp_notify && !conf.up && !alias) return {};
+    return change_link(sock, ifindex, {.alias = alias, .arp_notify = conf.arp_notify, .flags = up, .change = up},
+                       nullptr, what);
   }
   return ok;
 }
@@ -322,9 +338,7 @@ Expected<void> set_mac(Socket& sock, int ifindex, const net::Mac& mac) {
 
 Expected<void> set_link_alias(Socket& sock, int ifindex, std::string_view alias) {
   const std::string what = "set alias of link " + ifindex_str(ifindex) + " to " + quoted(alias);
-  if (alias.size() >= IFALIASZ || alias.find('\0') != std::string_view::npos) {
-    return fail(cni::sys_error(EINVAL, what, cni::Code::kInvalidConfig));
-  }
+  if (auto ok = check_alias(alias, what); !ok) return ok;
   return change_link(sock, ifindex, {.alias = std::string(alias)}, nullptr, what);
 }
 

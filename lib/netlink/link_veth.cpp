@@ -15,30 +15,6 @@ namespace weir::netlink {
 
 using namespace detail;  // this file is part of lib/netlink
 
-namespace {
-
-// What the host end gets once it exists, in one request: no IPv6 link-local address, its
-// alias, and up.
-Expected<void> finish_host_end(Socket& host, int ifindex, const VethSpec& spec, const std::string& what) {
-  if (spec.host_alias.size() >= 256 || spec.host_alias.find('\0') != std::string::npos) {
-    return fail(cni::invalid_config(what + ": alias " + quoted(spec.host_alias) +
-                                    " is too long or holds a NUL"));
-  }
-  LinkAttrs a{.alias = spec.host_alias.empty() ? std::nullopt : std::optional<std::string>(spec.host_alias),
-              .ipv6_no_lladdr = spec.host_without_ipv6_lladdr,
-              .flags = static_cast<unsigned>(IFF_UP),
-              .change = static_cast<unsigned>(IFF_UP)};
-  auto ok = change_link(host, ifindex, a, nullptr, what);
-  // EAFNOSUPPORT: the kernel runs without IPv6 (ipv6.disable=1), so there is none to turn off.
-  if (!ok && ok.error().sys_errno == EAFNOSUPPORT && a.ipv6_no_lladdr) {
-    a.ipv6_no_lladdr = false;
-    ok = change_link(host, ifindex, a, nullptr, what);
-  }
-  return ok;
-}
-
-}  // namespace
-
 Expected<VethPair> create_veth(Socket& host, const VethSpec& spec) {
   const std::string peer_where =
       spec.peer_netns ? " in netns " + quoted(spec.peer_netns->path()) : std::string();
@@ -46,6 +22,7 @@ Expected<VethPair> create_veth(Socket& host, const VethSpec& spec) {
       "create veth " + quoted(spec.host_name) + " with peer " + quoted(spec.peer_name) + peer_where;
   if (auto ok = check_ifname(spec.host_name, what); !ok) return fail(std::move(ok.error()));
   if (auto ok = check_ifname(spec.peer_name, what); !ok) return fail(std::move(ok.error()));
+  if (auto ok = check_alias(spec.host_alias, what); !ok) return fail(std::move(ok.error()));
 
   // Chosen here when not given, so that the result needs no request in the peer's netns.
   net::Mac peer_mac;
@@ -92,7 +69,9 @@ Expected<VethPair> create_veth(Socket& host, const VethSpec& spec) {
 
   auto link = get_link(host, spec.host_name);
   if (link && (spec.host_without_ipv6_lladdr || !spec.host_alias.empty())) {
-    if (auto ok = finish_host_end(host, link->index, spec, what); ok) {
+    // The kernel takes no alias with a new link: it goes with the request that brings it up.
+    const AddressConf conf{.no_ipv6_lladdr = spec.host_without_ipv6_lladdr, .up = true, .alias = spec.host_alias};
+    if (auto ok = set_address_conf(host, link->index, conf); ok) {
       link->up = true;
       link->alias = spec.host_alias;
     } else {

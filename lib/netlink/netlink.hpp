@@ -100,6 +100,7 @@ struct AddressConf {
   std::optional<bool> arp_notify{};  // net.ipv4.conf.<link>.arp_notify
   bool no_ipv6_lladdr = false;       // addrgenmode none: no IPv6 link-local address (for good)
   bool up = false;                   // and bring the link up in the same request
+  std::string alias{};               // and set its alias (IFLA_IFALIAS), when not empty
 };
 Expected<void> set_address_conf(Socket& sock, int ifindex, const AddressConf& conf);
 // Whether IPv4 or IPv6 forwarding is on for the socket's netns ("all"), by RTM_GETNETCONF.
