@@ -95,9 +95,11 @@ void add_skeleton(nft::Batch& b) {
 // empty batch is not sent.
 using Build = std::function<Expected<void>(nft::Session&, nft::Batch&, uint32_t gen)>;
 
-Expected<void> transact(nft::Session& session, std::string_view what, const Build& build) {
+// `first_gen`: the generation the caller has just read, for the first attempt.
+Expected<void> transact(nft::Session& session, std::string_view what, const Build& build,
+                        std::optional<uint32_t> first_gen = std::nullopt) {
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    auto gen = session.genid();
+    Expected<uint32_t> gen = attempt == 0 && first_gen ? Expected<uint32_t>(*first_gen) : session.genid();
     if (!gen) return fail(std::move(gen.error()).context(what));
     nft::Batch batch;
     if (auto ok = build(session, batch, *gen); !ok) return fail(std::move(ok.error()).context(what));
@@ -116,13 +118,13 @@ Expected<void> transact(std::string_view what, const Build& build) {
   return transact(*session, what, build);
 }
 
-// Makes the rules that `selected` picks out of `chains` exactly `want`.
 // Makes the selected rules of `chains` exactly `want`. `in_place_at`, when given, is set to the
 // generation at which they all were already in place (nothing to change).
 Expected<void> replace(nft::Session& session, std::string_view what,
                        const std::vector<nft::Rule>& want,
                        const std::vector<std::string_view>& chains, const Selector& selected,
-                       std::optional<uint32_t>* in_place_at = nullptr) {
+                       std::optional<uint32_t>* in_place_at = nullptr,
+                       std::optional<uint32_t> first_gen = std::nullopt) {
   return transact(session, what, [&](nft::Session& s, nft::Batch& b, uint32_t gen) -> Expected<void> {
     auto have = collect(s, chains, selected);
     if (!have) return fail(std::move(have.error()));
@@ -140,7 +142,7 @@ Expected<void> replace(nft::Session& session, std::string_view what,
       if (r.where == nft::Where::kTail) b.add_rule(r);
     }
     return {};
-  });
+  }, first_gen);
 }
 
 Expected<void> replace(std::string_view what, const std::vector<nft::Rule>& want,
@@ -241,21 +243,29 @@ Expected<void> ensure_network(const NetworkRules& rules) {
   const std::string key = rules_key(want);
   auto session = nft::Session::open();
   if (!session) return fail(std::move(session.error()).context(what));
-  auto cookie = session->netns_cookie();
-  if (cookie) {
-    auto gen = session->genid();
-    if (!gen) return fail(std::move(gen.error()).context(what));
+  // Asked only when something is remembered: a plugin process, which asks once, pays nothing.
+  std::optional<InPlace> remembered;
+  {
     std::lock_guard<std::mutex> hold(g_in_place_mu);
-    auto it = g_in_place.find(key);
-    if (it != g_in_place.end() && it->second.netns == *cookie && it->second.gen == *gen) return {};
+    if (auto it = g_in_place.find(key); it != g_in_place.end()) remembered = it->second;
+  }
+  std::optional<uint32_t> gen;
+  if (remembered) {
+    auto now = session->genid();
+    if (!now) return fail(std::move(now.error()).context(what));
+    auto cookie = session->netns_cookie();
+    if (cookie && *cookie == remembered->netns && *now == remembered->gen) return {};
+    gen = *now;  // the replace below starts from it
   }
   std::optional<uint32_t> in_place_at;
   auto ok = replace(*session, what, want, detail::network_chains(),
-                    exactly(detail::network_tag(rules.network)), &in_place_at);
-  if (ok && cookie && in_place_at) {
-    std::lock_guard<std::mutex> hold(g_in_place_mu);
-    if (g_in_place.size() >= 256) g_in_place.clear();  // bounded: a few networks in practice
-    g_in_place[key] = {.netns = *cookie, .gen = *in_place_at};
+                    exactly(detail::network_tag(rules.network)), &in_place_at, gen);
+  if (ok && in_place_at) {
+    if (auto cookie = session->netns_cookie()) {
+      std::lock_guard<std::mutex> hold(g_in_place_mu);
+      if (g_in_place.size() >= 256) g_in_place.clear();  // bounded: a few networks in practice
+      g_in_place[key] = {.netns = *cookie, .gen = *in_place_at};
+    }
   }
   return ok;
 }
