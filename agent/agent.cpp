@@ -313,7 +313,8 @@ class Agent {
       .data_dir = opts_.data_dir,
       .store = nullptr,  // set per call, see run()
       .sync_dns = [this]() -> Expected<void> { return sync(); },
-      .delete_link_later = [this](int ifindex) { return reaper_.delete_later(ifindex); }};
+      .delete_link_later = [this](int ifindex) { return reaper_.delete_later(ifindex); },
+      .ipam_seams = &ipam_seams_};
 };
 
 void report_ready(int fd, const std::string& line) {
@@ -440,6 +441,11 @@ std::string serve_call(const Request& request, int conn, Agent& agent, const std
     at = end + 1;
   }
   call.stdin_bytes = req.substr(at + 1);
+  // ADD and DEL only, as the front end sends them: the rest runs in the plugin process.
+  const auto command = call.env.find("CNI_COMMAND");
+  if (command == call.env.end() || (command->second != "ADD" && command->second != "DEL")) {
+    return "elsewhere\n";
+  }
   if (caller_gone(conn)) return "";
   auto r = agent.run(plugin, call);
   if (!r) return "elsewhere\n";

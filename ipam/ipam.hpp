@@ -35,10 +35,12 @@ struct Seams {
 
 // A store the caller already holds open, and the data folder it belongs to ("" = the default).
 // The verbs use it instead of opening their own when the config's dataDir is that folder:
-// weir's plugins pass theirs, so a call opens the database once, not twice.
+// weir's plugins pass theirs, so a call opens the database once, not twice. A caller that lives
+// on (weir-agent) lends its seams too (the boot id read once), for the plugins that take these.
 struct OpenStore {
   std::string data_dir;
   store::Store* store = nullptr;
+  const Seams* seams = nullptr;  // for the plugin helpers (plugins/common/ipam_client)
 };
 
 // The CNI verbs. DEL releases by (container id, ifname) and is idempotent; CHECK verifies that

@@ -65,8 +65,10 @@ bool same_folder(const std::string& a, const std::string& b) {
   return id && id == folder_id(b);
 }
 
-bool serves(const Resident* res, const std::string& data_dir) {
-  return res != nullptr && same_folder(res->data_dir, data_dir);
+// The agent's lendings when it runs this call for the config's own data dir; null in a plugin
+// process (or for another data dir). Decided once per call.
+const Resident* resident_for(const Resident* res, const std::string& data_dir) {
+  return res != nullptr && same_folder(res->data_dir, data_dir) ? res : nullptr;
 }
 
 // The network's store: the agent's, kept open, when the agent runs the call; else opened.
@@ -83,25 +85,28 @@ class StoreRef {
   store::Store* ptr_;
 };
 
-Expected<StoreRef> network_store(const Resident* res, const std::string& data_dir) {
-  if (serves(res, data_dir) && res->store != nullptr) return StoreRef(res->store);
+Expected<StoreRef> network_store(const Resident* here, const std::string& data_dir) {
+  if (here != nullptr && here->store != nullptr) return StoreRef(here->store);
   auto st = open_store(data_dir);
   if (!st) return fail(st.error());
   return StoreRef(std::move(*st));
 }
 
 // The embedded DNS serves what the store holds now (sync_dns; inside the agent, in-process).
-Expected<void> sync_names(const Resident* res, const std::string& data_dir, bool start) {
-  if (!serves(res, data_dir) || !res->sync_dns) return sync_dns(data_dir, start);
-  auto ok = res->sync_dns();
+Expected<void> sync_names(const Resident* here, const std::string& data_dir, bool start) {
+  if (here == nullptr) return sync_dns(data_dir, start);
+  auto ok = here->sync_dns();
   if (!ok) return fail(std::move(ok.error()).context("embedded DNS"));
   return {};
 }
 
-Expected<void> delete_veth_later(const Resident* res, const std::string& data_dir, int ifindex) {
-  if (!serves(res, data_dir) || !res->delete_link_later)
-    return delete_link_later(data_dir, ifindex);
-  return res->delete_link_later(ifindex);
+Expected<void> delete_veth_later(const Resident* here, const std::string& data_dir, int ifindex) {
+  return here != nullptr ? here->delete_link_later(ifindex) : delete_link_later(data_dir, ifindex);
+}
+
+// What the in-process IPAM borrows: the network's store, and the agent's seams.
+ipam::OpenStore lent(const Resident* here, const std::string& data_dir, store::Store* st) {
+  return {.data_dir = data_dir, .store = st, .seams = here != nullptr ? here->ipam_seams : nullptr};
 }
 
 struct Links {
@@ -445,13 +450,14 @@ Expected<void> del_network_if_empty(store::Store& st, netlink::Socket& hs, Bridg
 Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
+  const Resident* here = resident_for(res, cfg->data_dir);
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
   auto hs = netlink::Socket::open();
   if (!hs) return fail(hs.error());
   auto cs = netlink::Socket::open_in(*ns);
   if (!cs) return fail(cs.error());
-  auto store = network_store(res, cfg->data_dir);
+  auto store = network_store(here, cfg->data_dir);
   if (!store) return fail(store.error());
   auto lock = BridgeLock::open(cfg->data_dir);
   if (!lock) return fail(lock.error());
@@ -477,7 +483,7 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
   }
 
   cni::Rollback undo(&call.process->err());
-  auto leased = ipam_add_undoable(call, {cfg->data_dir, store->get()}, undo);
+  auto leased = ipam_add_undoable(call, lent(here, cfg->data_dir, store->get()), undo);
   if (!leased) return fail(leased.error());
   cni::Result addrs = std::move(*leased);
   for (auto& ip : addrs.ips) {
@@ -546,10 +552,10 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
   if (cfg->embedded_dns) {
     undo.push("forget the endpoint", [&] {
       auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname);
-      return ok ? sync_names(res, cfg->data_dir, false) : ok;
+      return ok ? sync_names(here, cfg->data_dir, false) : ok;
     });
     // The name resolves when ADD returns: the agent has acknowledged the new records.
-    if (auto ok = sync_names(res, cfg->data_dir, true); !ok) return fail(ok.error());
+    if (auto ok = sync_names(here, cfg->data_dir, true); !ok) return fail(ok.error());
     result.dns = dns_for(call.conf.name, resolvers, result.dns);
   }
   undo.commit();
@@ -582,7 +588,7 @@ Expected<std::optional<int>> attachment_veth(store::Store& st, netlink::Socket& 
 // DEL walks the stored endpoint, not the caller's memory: no prevResult, no netns needed.
 Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni::Call& call,
                                const std::string& bridge, const std::string& data_dir,
-                               const Resident* res) {
+                               const Resident* here) {
   auto ep = load_endpoint(st, call);
   if (!ep) return fail(ep.error());
   auto veth = attachment_veth(st, hs, call, *ep, bridge, data_dir);
@@ -591,15 +597,15 @@ Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni:
   // (and its peer) is left to a child process.
   if (*veth) {
     if (auto ok = netlink::set_link_up(hs, **veth, false); !ok && ok.error().sys_errno != ENODEV) return ok;
-    if (auto ok = delete_veth_later(res, data_dir, **veth); !ok) return ok;
+    if (auto ok = delete_veth_later(here, data_dir, **veth); !ok) return ok;
   }
   if (!*ep || has_rules(**ep)) {
     if (auto ok = firewall::del_endpoint(call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
   }
-  if (auto ok = ipam_del(call, {data_dir, &st}); !ok) return ok;
+  if (auto ok = ipam_del(call, lent(here, data_dir, &st)); !ok) return ok;
   if (auto ok = forget_endpoint(st, call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
   if (*ep && dns_endpoint((*ep)->extra)) {
-    if (auto ok = sync_names(res, data_dir, false); !ok) return ok;
+    if (auto ok = sync_names(here, data_dir, false); !ok) return ok;
   }
   std::string recorded = *ep ? bridge_of(**ep) : std::string();
   auto lock = BridgeLock::open(data_dir);
@@ -610,19 +616,21 @@ Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni:
 Expected<void> cmd_del(const cni::Call& call, const Resident* res) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
+  const Resident* here = resident_for(res, cfg->data_dir);
   auto hs = netlink::Socket::open();
   if (!hs) return fail(hs.error());
-  auto store = network_store(res, cfg->data_dir);
+  auto store = network_store(here, cfg->data_dir);
   if (!store) return fail(store.error());
-  return remove_endpoint(**store, *hs, call, cfg->bridge, cfg->data_dir, res);
+  return remove_endpoint(**store, *hs, call, cfg->bridge, cfg->data_dir, here);
 }
 
-Expected<void> cmd_check(const cni::Call& call, const Resident* res) {
+// CHECK and GC run in a plugin process only (weir-agent runs ADD and DEL).
+Expected<void> cmd_check(const cni::Call& call) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
-  auto store = network_store(res, cfg->data_dir);
+  auto store = open_store(cfg->data_dir);
   if (!store) return fail(store.error());
   auto ep = require_endpoint(**store, call);
   if (!ep) return fail(ep.error());
@@ -666,13 +674,12 @@ Expected<void> sweep_unrecorded_ports(store::Store& st, netlink::Socket& hs, Bri
   return {};
 }
 
-Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>& valid,
-                      const Resident* res) {
+Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>& valid) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
   auto hs = netlink::Socket::open();
   if (!hs) return fail(hs.error());
-  auto store = network_store(res, cfg->data_dir);
+  auto store = open_store(cfg->data_dir);
   if (!store) return fail(store.error());
   auto collected = collect_endpoints(**store, call, valid, cfg->data_dir, [&](const store::Endpoint& ep) {
     if (auto ok = netlink::del_link(*hs, ep.host_ifname); !ok) return ok;
@@ -694,10 +701,9 @@ cni::Verbs verbs(const Resident* res) {
   return {
       .add = [res](const cni::Call& call) { return cmd_add(call, res); },
       .del = [res](const cni::Call& call) { return cmd_del(call, res); },
-      .check = [res](const cni::Call& call) { return cmd_check(call, res); },
+      .check = cmd_check,
       .status = cmd_status,
-      .gc = [res](const cni::Call& call,
-                  const std::vector<cni::Attachment>& valid) { return cmd_gc(call, valid, res); }};
+      .gc = cmd_gc};
 }
 
 }  // namespace weir::plugins::bridge

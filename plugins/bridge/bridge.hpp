@@ -8,6 +8,9 @@
 namespace weir::store {
 class Store;
 }
+namespace weir::ipam {
+struct Seams;
+}
 
 namespace weir::plugins::bridge {
 
@@ -21,6 +24,7 @@ struct Resident {
   std::function<Expected<void>()> sync_dns;
   // Deletes link `ifindex` of the calling thread's netns in the background (link_reaper.hpp).
   std::function<Expected<void>(int ifindex)> delete_link_later;
+  const ipam::Seams* ipam_seams = nullptr;  // the in-process IPAM's (the boot id read once)
 };
 
 // weir-bridge: a docker0-style bridge with a veth pair per container, NAT, isolation and

@@ -11,6 +11,11 @@ namespace {
 bool in_process(const cni::Call& call) { return call.conf.ipam_type() == kWeirIpam; }
 bool has_ipam(const cni::Call& call) { return !call.conf.ipam_type().empty(); }
 
+
+ipam::Seams seams_of(const ipam::OpenStore& open) {
+  return open.seams != nullptr ? *open.seams : ipam::Seams{};
+}
+
 }  // namespace
 
 Expected<bool> has_ipam_section(const cni::NetConf& conf) {
@@ -32,7 +37,7 @@ Expected<std::string> store_dir_of(const cni::NetConf& conf) {
 }
 
 Expected<cni::Result> ipam_add(const cni::Call& call, const ipam::OpenStore& open) {
-  if (in_process(call)) return ipam::add(call, {}, open);
+  if (in_process(call)) return ipam::add(call, seams_of(open), open);
   return cni::delegate_add(call, call.conf.ipam_type());
 }
 
@@ -47,26 +52,26 @@ Expected<cni::Result> ipam_add_undoable(const cni::Call& call, const ipam::OpenS
 
 Expected<void> ipam_del(const cni::Call& call, const ipam::OpenStore& open) {
   if (!has_ipam(call)) return {};
-  if (in_process(call)) return ipam::del(call, {}, open);
+  if (in_process(call)) return ipam::del(call, seams_of(open), open);
   return cni::delegate(call, call.conf.ipam_type(), cni::Command::kDel);
 }
 
 Expected<void> ipam_check(const cni::Call& call, const ipam::OpenStore& open) {
   if (!has_ipam(call)) return {};
-  if (in_process(call)) return ipam::check(call, {}, open);
+  if (in_process(call)) return ipam::check(call, seams_of(open), open);
   return cni::delegate(call, call.conf.ipam_type(), cni::Command::kCheck);
 }
 
 Expected<void> ipam_status(const cni::Call& call, const ipam::OpenStore& open) {
   if (!has_ipam(call)) return {};
-  if (in_process(call)) return ipam::status(call, {}, open);
+  if (in_process(call)) return ipam::status(call, seams_of(open), open);
   return cni::delegate(call, call.conf.ipam_type(), cni::Command::kStatus);
 }
 
 Expected<void> ipam_gc(const cni::Call& call, const std::vector<cni::Attachment>& valid,
                        const ipam::OpenStore& open) {
   if (!has_ipam(call)) return {};
-  if (in_process(call)) return ipam::gc(call, valid, {}, open);
+  if (in_process(call)) return ipam::gc(call, valid, seams_of(open), open);
   // The delegate reads the valid attachments from the same stdin.
   return cni::delegate(call, call.conf.ipam_type(), cni::Command::kGc);
 }

@@ -173,6 +173,9 @@ TEST_F(IpamAgent, MalformedCallsAreNotRun) {
   EXPECT_EQ(ask("ipam1 " + ns + " x\n" + body), "elsewhere\n");     // no length
   EXPECT_EQ(ask("ipam1 " + ns + " 99999999999\n"), "elsewhere\n");  // too big
   EXPECT_EQ(ask("ipam1 " + std::to_string(body.size()) + "\n" + body), "elsewhere\n");  // no netns
+  const std::string gc = "CNI_COMMAND=GC" + body.substr(std::string("CNI_COMMAND=ADD").size());
+  EXPECT_EQ(ask("ipam1 " + ns + " " + std::to_string(gc.size()) + "\n" + gc),
+            "elsewhere\n");  // not ADD or DEL
   EXPECT_EQ(leased_to(), std::vector<std::string>{"c1"});
   // The same call, well formed, is run.
   EXPECT_THAT(ask(good), HasSubstr("10.70.0.3/24"));
