@@ -218,9 +218,8 @@ Expected<void> sync_agent(const SyncRequest& req) {
   return start_agent(req, p, deadline);
 }
 
-void start_agent_in_background(std::string_view data_dir, StartedFor why,
-                               const std::string& agent_binary) {
-  const std::string binary = agent_binary.empty() ? default_agent_binary() : agent_binary;
+void start_agent_in_background(std::string_view data_dir, const AgentPlugin& started_for) {
+  const std::string binary = default_agent_binary();
   if (::access(binary.c_str(), X_OK) != 0) return;  // installed without it: calls run here
   const Paths p = paths_for(data_dir);
   if (!socket_address(p.socket)) return;  // no agent could listen there
@@ -235,7 +234,20 @@ void start_agent_in_background(std::string_view data_dir, StartedFor why,
        .paths = &p,
        .pass = lock.get(),
        .arg = "--start-lock-fd=3",
-       .more = why == StartedFor::kIpam ? "--started-for=weir-ipam" : "--started-for=weir-bridge"});
+       .more = "--started-for=" + std::string(started_for.name)});
+}
+
+cni::Verbs starting_agent(cni::Verbs verbs, const AgentPlugin& plugin,
+                          std::string (*agent_dir)(const nlohmann::json& conf)) {
+  verbs.add = [add = std::move(verbs.add), plugin, agent_dir](const cni::Call& call) {
+    auto result = add(call);
+    if (result) {
+      const std::string dir = agent_dir(call.conf.raw);
+      if (!dir.empty()) start_agent_in_background(dir, plugin);
+    }
+    return result;
+  };
+  return verbs;
 }
 
 std::optional<pid_t> running_agent(std::string_view data_dir) {

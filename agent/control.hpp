@@ -11,8 +11,11 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "agent/call.hpp"
 #include "lib/cni/error.hpp"
+#include "lib/cni/plugin.hpp"
 
 namespace weir::agent {
 
@@ -33,17 +36,21 @@ struct SyncRequest {
 // agent that is just exiting (idle) when we connect counts as none: ADD starts a fresh one.
 Expected<void> sync_agent(const SyncRequest& req);
 
-// Who starts an agent in the background. weir-ipam's calls leave nothing in the store that
-// keeps an agent (leases are no reason to stay), so an agent started for them stays for the
-// grace period whatever happens; one started for weir-bridge stays while the store has
-// endpoints, whose DELs it will run (agent.hpp).
-enum class StartedFor { kIpam, kBridge };
-
 // Starts an agent for data_dir in the background, without waiting for it: unless one runs,
 // or another process is starting one. The agent holds agent.start.lock until it listens, as a
-// plugin that starts one in the foreground does. Best effort: nothing is reported.
-void start_agent_in_background(std::string_view data_dir, StartedFor why,
-                               const std::string& agent_binary = "");
+// plugin that starts one in the foreground does. Best effort: nothing is reported. The agent is
+// told which plugin started it: weir-ipam's calls leave nothing in the store that keeps an
+// agent (leases are no reason to stay), so one started for them stays for the grace period
+// whatever happens; one started for weir-bridge stays while the store has endpoints, whose DELs
+// it will run (agent.hpp).
+void start_agent_in_background(std::string_view data_dir, const AgentPlugin& started_for);
+
+// The verbs of a plugin whose ADD and DEL weir-agent runs, as its local binary runs them (the
+// -local binaries, front.hpp): an ADD that succeeds also starts an agent in the background for
+// the config's data dir (agent_dir, the front end's choice), so that the calls that follow
+// find the store open.
+cni::Verbs starting_agent(cni::Verbs verbs, const AgentPlugin& plugin,
+                          std::string (*agent_dir)(const nlohmann::json& conf));
 
 // The pid of the agent that holds the data dir's lock now, if any (weirctl, tests).
 std::optional<pid_t> running_agent(std::string_view data_dir);

@@ -1,6 +1,7 @@
 #include <CLI/CLI.hpp>
 
 #include "agent/agent.hpp"
+#include "agent/call.hpp"
 
 int main(int argc, char** argv) {
   weir::agent::AgentOptions o;
@@ -14,7 +15,8 @@ int main(int argc, char** argv) {
   app.add_option("--started-for", o.started_for,
                  "the plugin that started us in the background: weir-ipam (stay for the idle "
                  "grace) or weir-bridge (stay while the store has endpoints)")
-      ->check(CLI::IsMember({"weir-ipam", "weir-bridge"}));
+      ->check(CLI::IsMember({std::string(weir::agent::kIpamPlugin.name),
+                             std::string(weir::agent::kBridgePlugin.name)}));
   app.add_option("--resolv-conf", o.resolv_conf, "upstream resolvers for other names")
       ->capture_default_str();
   app.add_option("--dns-port", o.dns_port, "port to serve DNS on")->capture_default_str();
