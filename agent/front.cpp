@@ -11,14 +11,11 @@
 #include <string_view>
 
 #include "lib/cni/error_json.hpp"
+#include "lib/cni/vars.hpp"
 
 namespace weir::agent {
 
 namespace {
-
-// What the agent needs to run the call as the local binary would (CNI spec, "Parameters").
-constexpr const char* kForwarded[] = {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS",
-                                      "CNI_IFNAME",  "CNI_ARGS",        "CNI_PATH"};
 
 // Longer than the store's busy timeout (10 s), which the agent may wait out as the plugin
 // would, plus what may be queued before the call (a DNS sync of a big store).
@@ -88,8 +85,9 @@ int run(const FrontEnd& front, const std::string& input) {
   if (dir.empty()) return exec_local(front, input);
 
   PluginCall call;
-  for (const char* name : kForwarded) {
-    if (const char* v = std::getenv(name)) call.env.emplace(name, v);
+  // What the agent needs to run the call as the local binary would.
+  for (std::string_view name : cni::kCallVariables) {
+    if (const char* v = std::getenv(std::string(name).c_str())) call.env.emplace(name, v);
   }
   call.stdin_bytes = input;
   auto reply = call_agent(dir, front.plugin, call, kAgentTimeout);

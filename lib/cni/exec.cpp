@@ -1,6 +1,7 @@
 #include "lib/cni/exec.hpp"
 
 #include "lib/cni/fd.hpp"
+#include "lib/cni/vars.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -32,10 +33,9 @@ Expected<std::pair<Fd, Fd>> make_pipe() {
 }
 
 bool is_cni_var(const char* entry) {
-  static constexpr const char* kVars[] = {"CNI_COMMAND=", "CNI_CONTAINERID=", "CNI_NETNS=",
-                                          "CNI_IFNAME=",  "CNI_ARGS=",        "CNI_PATH="};
-  for (const char* v : kVars) {
-    if (std::strncmp(entry, v, std::strlen(v)) == 0) return true;
+  const std::string_view e(entry);
+  for (std::string_view v : kCallVariables) {
+    if (e.starts_with(v) && e.size() > v.size() && e[v.size()] == '=') return true;
   }
   return false;
 }
