@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "agent/lean/route.hpp"
 #include "lib/cni/error.hpp"
 
 namespace weir::agent {
@@ -50,23 +51,20 @@ struct PluginReply {
   std::string err;
 };
 
-// A plugin whose ADD and DEL the agent runs: the request word, and the plugin's name.
+// A plugin whose ADD and DEL the agent runs: the request word, the plugin's name, and which
+// agent its front end picks for a config (lean/route.hpp).
 struct AgentPlugin {
   std::string_view request;
   std::string_view name;
+  bool (*agent_dir)(const lean::Json& conf, lean::Text& dir);
 };
-inline constexpr AgentPlugin kIpamPlugin{.request = "ipam1", .name = "weir-ipam"};
-inline constexpr AgentPlugin kBridgePlugin{.request = "bridge1", .name = "weir-bridge"};
+inline constexpr AgentPlugin kIpamPlugin{lean::kIpam.request, lean::kIpam.name,
+                                         lean::kIpam.agent_dir};
+inline constexpr AgentPlugin kBridgePlugin{lean::kBridge.request, lean::kBridge.name,
+                                           lean::kBridge.agent_dir};
 
-// Runs a call of `plugin` in the agent that serves data_dir, which keeps the store open.
-// nullopt: no agent will run the call (none runs or it is exiting, it said "elsewhere", it is
-// too old to know the request), so the caller runs it itself. An error (11): an agent is
-// there but did not answer in time. The caller must then not run the call: the agent may be
-// running it, and a DEL the runtime sends next must queue behind it. (A call whose caller has
-// gone before the agent reads it is not run.)
-Expected<std::optional<PluginReply>> call_agent(std::string_view data_dir, AgentPlugin plugin,
-                                                const PluginCall& call,
-                                                std::chrono::milliseconds timeout);
+// The data dir whose agent may run calls of this config (the front end's choice), "" if none.
+std::string agent_dir_of(const AgentPlugin& plugin, std::string_view config);
 
 // The unix socket address of path; nullopt when it does not fit one (a data dir whose socket
 // cannot is served by no agent).

@@ -237,12 +237,11 @@ void start_agent_in_background(std::string_view data_dir, const AgentPlugin& sta
        .more = "--started-for=" + std::string(started_for.name)});
 }
 
-cni::Verbs starting_agent(cni::Verbs verbs, const AgentPlugin& plugin,
-                          std::string (*agent_dir)(const nlohmann::json& conf)) {
-  verbs.add = [add = std::move(verbs.add), plugin, agent_dir](const cni::Call& call) {
+cni::Verbs starting_agent(cni::Verbs verbs, const AgentPlugin& plugin) {
+  verbs.add = [add = std::move(verbs.add), plugin](const cni::Call& call) {
     auto result = add(call);
     if (result) {
-      const std::string dir = agent_dir(call.conf.raw);
+      const std::string dir = agent_dir_of(plugin, call.stdin_bytes);
       if (!dir.empty()) start_agent_in_background(dir, plugin);
     }
     return result;

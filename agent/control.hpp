@@ -46,11 +46,10 @@ Expected<void> sync_agent(const SyncRequest& req);
 void start_agent_in_background(std::string_view data_dir, const AgentPlugin& started_for);
 
 // The verbs of a plugin whose ADD and DEL weir-agent runs, as its local binary runs them (the
-// -local binaries, front.hpp): an ADD that succeeds also starts an agent in the background for
-// the config's data dir (agent_dir, the front end's choice), so that the calls that follow
-// find the store open.
-cni::Verbs starting_agent(cni::Verbs verbs, const AgentPlugin& plugin,
-                          std::string (*agent_dir)(const nlohmann::json& conf));
+// -local binaries, lean/front.cpp): an ADD that succeeds also starts an agent in the background
+// for the config's data dir (the front end's choice, agent_dir_of), so that the calls that
+// follow find the store open.
+cni::Verbs starting_agent(cni::Verbs verbs, const AgentPlugin& plugin);
 
 // The pid of the agent that holds the data dir's lock now, if any (weirctl, tests).
 std::optional<pid_t> running_agent(std::string_view data_dir);

@@ -43,3 +43,27 @@ function(weir_add_test name)
     PROPERTIES LABELS ${label}
     DISCOVERY_TIMEOUT 30)
 endfunction()
+
+# weir_add_front_end(NAME PLUGIN)
+# The plugin process of a plugin whose ADD and DEL weir-agent runs (agent/lean/front.cpp), for
+# agent/lean/route.hpp's PLUGIN (kBridge, kIpam). Built without the C library: freestanding,
+# its own _start and system calls, static, no sanitizers (they need the C library).
+function(weir_add_front_end name plugin)
+  set(lean ${PROJECT_SOURCE_DIR}/agent/lean)
+  add_executable(${name} ${lean}/front.cpp ${lean}/json.cpp ${lean}/route.cpp)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_compile_definitions(${name} PRIVATE WEIR_FRONT_PLUGIN=weir::agent::lean::${plugin})
+  foreach(property COMPILE_OPTIONS LINK_OPTIONS)
+    get_target_property(options ${name} ${property})
+    if(options)
+      list(FILTER options EXCLUDE REGEX "sanitize")
+      set_target_properties(${name} PROPERTIES ${property} "${options}")
+    endif()
+  endforeach()
+  # No loop turned into a memset call (front.cpp defines the four such functions, plainly).
+  target_compile_options(${name} PRIVATE -ffreestanding -fno-exceptions -fno-rtti
+    -fno-stack-protector -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -fno-pie)
+  target_link_options(${name} PRIVATE -nostdlib -static -no-pie)
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
+  install(TARGETS ${name} RUNTIME DESTINATION ${WEIR_PLUGIN_DIR})
+endfunction()

@@ -1,5 +1,6 @@
 // The CNI_* variables of a call (CNI spec, "Parameters"), for whatever passes a call on: a
-// delegated plugin's environment, the weir-agent front end. Nothing heavy: the front end uses it.
+// delegated plugin's environment. The weir-agent front end (agent/lean/front.cpp), which links
+// no C++ library, has its own copy; a unit test keeps the two equal.
 #pragma once
 
 #include <string_view>

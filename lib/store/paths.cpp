@@ -10,8 +10,8 @@ std::string data_folder(std::string_view data_dir) {
   return std::string(data_dir.empty() ? kDefaultDataDir : data_dir);
 }
 
-// A plain join, not std::filesystem: the smallest binaries call this on every call, and
-// std::filesystem's path parsing was a sixth of the weir-ipam front end's work.
+// A plain join, not std::filesystem, whose path parsing was a sixth of the work of the first
+// weir-ipam front end.
 std::string data_file(std::string_view data_dir, std::string_view name) {
   std::string path = data_folder(data_dir);
   if (!path.ends_with('/')) path += '/';

@@ -1,13 +1,15 @@
-// Where the store and its neighbours live: no SQLite here, so that the smallest binaries (the
-// weir-ipam front end) can find the data folder without linking the store.
+// Where the store and its neighbours live: no SQLite here, so that code that does not open the
+// store (reaching weir-agent, agent/call.hpp) can find the data folder without linking it.
 #pragma once
 
 #include <string>
 #include <string_view>
 
+#include "lib/store/default_dir.hpp"
+
 namespace weir::store {
 
-inline constexpr std::string_view kDefaultDataDir = "/var/lib/weir";
+inline constexpr std::string_view kDefaultDataDir = kDefaultDataDirText;
 inline constexpr std::string_view kDatabaseFile = "weir.db";
 
 // The data folder itself: data_dir, "" standing for kDefaultDataDir.

@@ -1,12 +1,11 @@
 // weir-bridge-local: the plugin in the calling process, as weir-bridge runs it when no
-// weir-agent takes the call (agent/front.hpp).
+// weir-agent takes the call (agent/lean/front.cpp).
 #include "agent/control.hpp"
-#include "plugins/bridge/agent_dir.hpp"
 #include "plugins/bridge/bridge.hpp"
 
 int main() {
   weir::cni::ProcessEnv env;
-  const auto verbs = weir::agent::starting_agent(weir::plugins::bridge::verbs(), weir::agent::kBridgePlugin,
-                                                 weir::plugins::bridge::agent_data_dir);
+  const auto verbs =
+      weir::agent::starting_agent(weir::plugins::bridge::verbs(), weir::agent::kBridgePlugin);
   return weir::cni::plugin_main(env, verbs, weir::agent::kBridgePlugin.name);
 }

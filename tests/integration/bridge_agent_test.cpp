@@ -1,4 +1,4 @@
-// weir-bridge's two ways of running a call (agent/front.hpp): in weir-bridge-local, or in the
+// weir-bridge's two ways of running a call (agent/lean/front.cpp): in weir-bridge-local, or in the
 // weir-agent of its data dir, which a successful local ADD starts in the background and which
 // runs ADD and DEL on the store it keeps open. Through the real binaries, in private host and
 // container netns.
@@ -87,6 +87,22 @@ TEST(BridgeAgent, RunsTheCallsAfterTheFirstAdd) {
 // One data dir spelled two ways ("<dir>" and "<dir>/."): one agent, whose own store and DNS
 // serve both. Taken for another folder, the agent asked itself for the DNS sync over its own
 // socket while busy with the call, and the ADD failed after the sync's 5 s.
+// The front ends link no C library and print their own errors: as plugin_main would.
+TEST(BridgeAgent, AFrontEndWithoutItsLocalBinarySaysSo) {
+  TempDir dir;
+  for (const std::string plugin : {"weir-bridge", "weir-ipam"}) {
+    const std::string copy = dir.path() + "/" + plugin;
+    std::filesystem::copy_file(bin(plugin), copy);
+    auto r = run_plugin(copy, {{"CNI_COMMAND", "CHECK"}}, R"({"cniVersion":"0.4.0","name":"n"})");
+    EXPECT_EQ(r.exit_code, 1) << plugin;
+    EXPECT_EQ(r.json(),
+              json({{"cniVersion", "0.4.0"},
+                    {"code", 5},
+                    {"msg", plugin + ": run \"" + copy + "-local\": No such file or directory"}}))
+        << r.out;
+  }
+}
+
 TEST(BridgeAgent, ADataDirSpelledAnotherWayIsTheAgentsOwn) {
   WEIR_REQUIRE_ROOT();
   Host host;

@@ -1,0 +1,412 @@
+// weir-bridge and weir-ipam: the plugin process of a plugin whose ADD and DEL weir-agent runs.
+// ADD and DEL go to the weir-agent that serves the config's data dir (route.hpp), which runs
+// them on the store it keeps open. Everything else, and every call the agent does not take,
+// runs in the local binary (weir-bridge-local, weir-ipam-local), exec'd in our place with the
+// same environment and stdin. The caller cannot tell the paths apart: same output, same exit
+// code.
+//
+// Built without the C library (-nostdlib, sys.hpp): its start-up was most of a call's time
+// here. So no std::string, no heap (mmap'd buffers instead), no exceptions, no static
+// constructors; WEIR_FRONT_PLUGIN (kBridge or kIpam) picks the plugin.
+#include "agent/lean/json.hpp"
+#include "agent/lean/route.hpp"
+#include "agent/lean/sys.hpp"
+
+namespace weir::agent::lean {
+
+namespace {
+
+constexpr const Plugin& kPlugin = WEIR_FRONT_PLUGIN;
+
+// Bytes of any length, in memory of their own (mmap, grown with mremap).
+struct Buffer {
+  char* data = nullptr;
+  size_t size = 0;
+  size_t cap = 0;
+
+  bool reserve(size_t more) {
+    if (cap - size >= more) return true;
+    size_t want = cap == 0 ? 65536 : cap;
+    while (want - size < more) want *= 2;
+    void* p = data == nullptr ? sys::mmap(want) : sys::mremap(data, cap, want);
+    if (p == nullptr) return false;
+    data = static_cast<char*>(p);
+    cap = want;
+    return true;
+  }
+  bool append(Bytes b) {
+    if (!reserve(b.size)) return false;
+    for (size_t i = 0; i < b.size; ++i) data[size + i] = b.data[i];
+    size += b.size;
+    return true;
+  }
+  bool append(const char* text) { return append({text, length(text)}); }
+  bool append_number(unsigned long v) {
+    char digits[24];
+    size_t n = 0;
+    do {
+      digits[sizeof(digits) - 1 - n++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    return append({digits + sizeof(digits) - n, n});
+  }
+  Bytes bytes() const { return {data, size}; }
+};
+
+char** environment;
+
+const char* getenv(const char* name) {
+  const size_t n = length(name);
+  for (char** e = environment; *e != nullptr; ++e) {
+    if (Bytes{*e, n + 1}.starts_with(name) && (*e)[n] == '=') return *e + n + 1;
+  }
+  return nullptr;
+}
+
+void write_all(int fd, Bytes data) {
+  while (data.size > 0) {
+    const long n = sys::write(fd, data.data, data.size);
+    if (n == -sys::kEintr) continue;
+    if (n <= 0) return;
+    data.data += n;
+    data.size -= static_cast<size_t>(n);
+  }
+}
+
+// All of stdin; a read error ends it, as EOF would.
+void read_all(int fd, Buffer& into) {
+  for (;;) {
+    if (!into.reserve(16384)) return;
+    const long n = sys::read(fd, into.data + into.size, into.cap - into.size);
+    if (n == -sys::kEintr) continue;
+    if (n <= 0) return;
+    into.size += static_cast<size_t>(n);
+  }
+}
+
+long now_ms() {
+  __kernel_timespec ts{};
+  sys::clock_gettime(&ts);
+  return ts.tv_sec * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+// Waits (at most until the deadline) for fd to be ready; false when time ran out.
+bool wait_for(int fd, short events, long deadline_ms) {
+  for (;;) {
+    const long left = deadline_ms - now_ms();
+    if (left <= 0) return false;
+    sys::PollFd p{fd, events, 0};
+    __kernel_timespec t{left / 1000, (left % 1000) * 1'000'000};
+    const long r = sys::ppoll(&p, 1, &t);
+    if (r > 0) return true;
+    if (r != -sys::kEintr && r != 0) return true;  // let the read or write report it
+  }
+}
+
+const char* errno_name(long err) {
+  switch (err) {
+    case sys::kEnoent:
+      return "No such file or directory";
+    case sys::kEacces:
+      return "Permission denied";
+    case sys::kEnomem:
+      return "Cannot allocate memory";
+    case sys::kE2big:
+      return "Argument list too long";
+    case sys::kEnoexec:
+      return "Exec format error";
+    default:
+      return nullptr;
+  }
+}
+
+// The error JSON as plugin_main prints it (keys in nlohmann::json's order); exit code 1.
+[[noreturn]] void fail(const Json& conf, int code, Bytes msg) {
+  Buffer out;
+  out.append("{\"cniVersion\":\"");
+  out.append(version_for_errors(conf));
+  out.append("\",\"code\":");
+  out.append_number(static_cast<unsigned long>(code));
+  out.append(",\"msg\":\"");
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < msg.size; ++i) {
+    const unsigned char c = static_cast<unsigned char>(msg.data[i]);
+    if (c == '"' || c == '\\') {
+      const char esc[2] = {'\\', static_cast<char>(c)};
+      out.append({esc, 2});
+    } else if (c < 0x20) {
+      const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+      out.append({esc, 6});
+    } else {
+      out.append({msg.data + i, 1});
+    }
+  }
+  out.append("\"}\n");
+  write_all(1, out.bytes());
+  sys::exit(1);
+}
+
+[[noreturn]] void fail_no_answer(const Json& conf) {
+  Buffer msg;
+  msg.append("weir-agent has the ");
+  msg.append(kPlugin.name);
+  msg.append(" call and did not answer in time");
+  fail(conf, 11, msg.bytes());
+}
+
+// The path of the local binary: next to our own executable, whatever CNI_PATH says.
+void local_binary(Text& path) {
+  const long n = sys::readlink("/proc/self/exe", path.data, Text::kCapacity - 1);
+  size_t dir = 0;
+  for (long i = 0; i < n; ++i) {
+    if (path.data[i] == '/') dir = static_cast<size_t>(i);
+  }
+  if (n <= 0 || dir == 0) {
+    path.assign({".", 1});
+  } else {
+    path.size = dir;
+  }
+  const char* name = kPlugin.local_binary;
+  path.append({"/", 1});
+  path.append({name, length(name)});
+  path.data[path.size < Text::kCapacity ? path.size : Text::kCapacity - 1] = '\0';
+}
+
+// Becomes the local binary, which reads the stdin we already read from a copy in memory.
+[[noreturn]] void exec_local(Bytes input) {
+  Text path;
+  local_binary(path);
+  long fd = sys::memfd_create("weir-stdin", sys::kMfdCloexec);
+  long err = fd;
+  if (fd >= 0) {
+    write_all(static_cast<int>(fd), input);
+    err = sys::lseek_start(static_cast<int>(fd));
+    // Our stdin was closed (memfd got 0): it only needs to survive the exec.
+    if (err == 0) err = fd == 0 ? sys::clear_cloexec(0) : sys::dup3(static_cast<int>(fd), 0);
+    if (err >= 0) {
+      char* argv[] = {path.data, nullptr};
+      err = sys::execve(path.data, argv, environment);
+    }
+  }
+  Buffer msg;
+  msg.append(kPlugin.name);
+  msg.append(": run \"");
+  msg.append(path.bytes());
+  msg.append("\": ");
+  if (const char* name = errno_name(-err)) {
+    msg.append(name);
+  } else {
+    msg.append("error ");
+    msg.append_number(static_cast<unsigned long>(-err));
+  }
+  fail(Json::parse(input), 5, msg.bytes());
+}
+
+// Whether CNI_NETNS names the same netns in the agent as here: not a path relative to our cwd
+// or to the calling process itself ("/proc/self/ns/net" would be the agent's own netns).
+bool netns_path_portable(const char* netns) {
+  if (netns == nullptr || *netns == '\0') return true;
+  const Bytes p{netns, length(netns)};
+  return p.starts_with("/") && !p.starts_with("/proc/self/") &&
+         !p.starts_with("/proc/thread-self/") && !p.starts_with("/dev/fd/");
+}
+
+// "<dev>:<inode>" of one of our namespaces (call.hpp's namespaces_id); false when unknown.
+bool append_namespace(Buffer& to, const char* path) {
+  sys::StatHead st;
+  if (sys::stat(path, &st) != 0) return false;
+  return to.append_number(st.dev) && to.append(":") && to.append_number(st.ino);
+}
+
+// Connects without blocking on a full queue: that agent is busy, not gone, so we wait for room
+// until the deadline. -1: no agent listens (or the path cannot be a socket).
+int connect_agent(const Text& socket_path, long deadline_ms, const Json& conf) {
+  sys::SockaddrUn addr{};
+  addr.family = sys::kAfUnix;
+  if (socket_path.size >= sizeof(addr.path)) return -1;
+  for (size_t i = 0; i < socket_path.size; ++i) addr.path[i] = socket_path.data[i];
+  long pause_us = 500;
+  for (;;) {
+    const long fd = sys::socket(sys::kAfUnix, sys::kSockStream | sys::kCloexec | sys::kNonblock);
+    if (fd < 0) return -1;
+    const long r = sys::connect(static_cast<int>(fd), &addr);
+    if (r == 0) return static_cast<int>(fd);
+    sys::close(static_cast<int>(fd));
+    if (r != -sys::kEagain) return -1;  // ENOENT, ECONNREFUSED: none listens
+    if (now_ms() >= deadline_ms) fail_no_answer(conf);
+    const __kernel_timespec pause{0, pause_us * 1000};
+    sys::nanosleep(&pause);
+    pause_us = pause_us * 2 < 50'000 ? pause_us * 2 : 50'000;
+  }
+}
+
+// Sends all of data; false if the agent went away (it is exiting: the call was not run).
+bool send_all(int fd, Bytes data, long deadline_ms, const Json& conf) {
+  while (data.size > 0) {
+    const long n = sys::send(fd, data.data, data.size, sys::kMsgNosignal);
+    if (n > 0) {
+      data.data += n;
+      data.size -= static_cast<size_t>(n);
+    } else if (n == -sys::kEagain) {
+      if (!wait_for(fd, sys::kPollOut, deadline_ms)) fail_no_answer(conf);
+    } else if (n != -sys::kEintr) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Reads up to EOF; a reset counts as EOF (what came before it stands).
+void read_to_eof(int fd, Buffer& got, long deadline_ms, const Json& conf) {
+  for (;;) {
+    if (!got.reserve(16384)) return;
+    const long n = sys::read(fd, got.data + got.size, got.cap - got.size);
+    if (n > 0) {
+      got.size += static_cast<size_t>(n);
+    } else if (n == -sys::kEagain) {
+      if (!wait_for(fd, sys::kPollIn, deadline_ms)) fail_no_answer(conf);
+    } else if (n != -sys::kEintr) {
+      return;
+    }
+  }
+}
+
+// A decimal number up to `stop`, advancing p; false if there is none or it is too long.
+bool parse_number(const char*& p, const char* end, char stop, unsigned long& v) {
+  v = 0;
+  const char* from = p;
+  while (p < end && *p >= '0' && *p <= '9' && p - from < 12)
+    v = v * 10 + static_cast<unsigned long>(*p++ - '0');
+  return p > from && p < end && *p++ == stop;
+}
+
+// "done <exit code> <stdout bytes>\n" stdout stderr: writes them out and exits. Anything else
+// means the agent did not run the call: returns.
+void finish(Bytes got, const Json& conf) {
+  if (!got.starts_with("done ")) return;
+  const char* p = got.data + 5;
+  const char* end = got.data + got.size;
+  unsigned long code = 0, out_len = 0;
+  if (!parse_number(p, end, ' ', code) || !parse_number(p, end, '\n', out_len) ||
+      out_len > static_cast<size_t>(end - p) || code > 255) {
+    // It ran the call and its answer was lost (it died replying). Running it here would run
+    // it twice; the runtime may try again (ADD and DEL are idempotent).
+    Buffer msg;
+    msg.append("weir-agent ran the ");
+    msg.append(kPlugin.name);
+    msg.append(" call; its answer was cut short");
+    fail(conf, 11, msg.bytes());
+  }
+  write_all(1, {p, out_len});
+  write_all(2, {p + out_len, static_cast<size_t>(end - p) - out_len});
+  sys::exit(static_cast<int>(code));
+}
+
+[[noreturn]] void run() {
+  Buffer input;
+  read_all(0, input);
+  const char* command = getenv("CNI_COMMAND");
+  const bool forward = command != nullptr &&
+                       (Bytes{command, length(command)}.equals("ADD") ||
+                        Bytes{command, length(command)}.equals("DEL")) &&
+                       netns_path_portable(getenv("CNI_NETNS"));
+  if (!forward) exec_local(input.bytes());
+  const Json conf = Json::parse(input.bytes());
+  Text dir, socket_path;
+  if (!kPlugin.agent_dir(conf, dir) || !data_file(dir.bytes(), kSocketFile, socket_path)) {
+    exec_local(input.bytes());
+  }
+
+  // "<request> <namespaces id> <body bytes>\n", then the body: NAME=value\0 for each variable
+  // that is set, \0, the config (call.hpp).
+  Buffer request;
+  request.append(kPlugin.request);
+  request.append(" ");
+  const size_t ids = request.size;
+  if (!append_namespace(request, "/proc/thread-self/ns/net") || !request.append(",") ||
+      !append_namespace(request, "/proc/thread-self/ns/mnt")) {
+    request.size = ids;  // unknown: the agent runs no call of ours
+  }
+  size_t body = 1 + input.size;
+  for (const char* name : kCallVariables) {
+    if (const char* value = getenv(name)) body += length(name) + 1 + length(value) + 1;
+  }
+  request.append(" ");
+  request.append_number(body);
+  request.append("\n");
+  for (const char* name : kCallVariables) {
+    if (const char* value = getenv(name)) {
+      request.append(name);
+      request.append("=");
+      request.append({value, length(value) + 1});
+    }
+  }
+  request.append({"", 1});
+  if (!request.append(input.bytes())) exec_local(input.bytes());
+
+  const long deadline = now_ms() + kCallTimeoutMs;
+  const int fd = connect_agent(socket_path, deadline, conf);
+  if (fd < 0) exec_local(input.bytes());
+  if (!send_all(fd, request.bytes(), deadline, conf)) exec_local(input.bytes());
+  // Not needed by the length-framed request; an agent of the first build read up to EOF.
+  sys::shutdown(fd, sys::kShutWr);
+  Buffer reply;
+  read_to_eof(fd, reply, deadline, conf);
+  finish(reply.bytes(), conf);
+  sys::close(fd);
+  exec_local(input.bytes());
+}
+
+}  // namespace
+
+}  // namespace weir::agent::lean
+
+// The process starts here, with argc, argv, NULL, envp, NULL on the stack.
+extern "C" [[noreturn]] void weir_front_start(long* stack) {
+  const long argc = stack[0];
+  weir::agent::lean::environment = reinterpret_cast<char**>(stack + 1 + argc + 1);
+  weir::agent::lean::run();
+}
+
+#if defined(__x86_64__)
+__asm__(
+    ".text\n.global _start\n_start:\n"
+    "  xor %rbp, %rbp\n  mov %rsp, %rdi\n  and $-16, %rsp\n  call weir_front_start\n  hlt\n");
+#elif defined(__aarch64__)
+__asm__(
+    ".text\n.global _start\n_start:\n"
+    "  mov x29, #0\n  mov x30, #0\n  mov x0, sp\n  bl weir_front_start\n  brk #0\n");
+#endif
+
+// What the compiler may call for copies and zeroing even here (GCC documents it).
+extern "C" {
+void* memcpy(void* to, const void* from, size_t n) {
+  auto* d = static_cast<unsigned char*>(to);
+  const auto* s = static_cast<const unsigned char*>(from);
+  for (size_t i = 0; i < n; ++i) d[i] = s[i];
+  return to;
+}
+void* memmove(void* to, const void* from, size_t n) {
+  auto* d = static_cast<unsigned char*>(to);
+  const auto* s = static_cast<const unsigned char*>(from);
+  if (d < s) {
+    for (size_t i = 0; i < n; ++i) d[i] = s[i];
+  } else {
+    for (size_t i = n; i > 0; --i) d[i - 1] = s[i - 1];
+  }
+  return to;
+}
+void* memset(void* to, int c, size_t n) {
+  auto* d = static_cast<unsigned char*>(to);
+  for (size_t i = 0; i < n; ++i) d[i] = static_cast<unsigned char>(c);
+  return to;
+}
+int memcmp(const void* a, const void* b, size_t n) {
+  const auto* x = static_cast<const unsigned char*>(a);
+  const auto* y = static_cast<const unsigned char*>(b);
+  for (size_t i = 0; i < n; ++i) {
+    if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
+  }
+  return 0;
+}
+}
