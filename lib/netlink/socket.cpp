@@ -178,6 +178,8 @@ struct Socket::Impl {
 
 namespace {
 
+constexpr size_t kReadBuffer = 65536;
+
 int on_kernel_error(sockaddr_nl*, nlmsgerr* e, void* arg) {
   static_cast<Socket::Impl*>(arg)->kernel_errno = -e->error;
   return NL_STOP;  // libnl then fails the call as it would without this hook
@@ -211,6 +213,12 @@ Expected<Socket> Socket::open() {
   nl_cb_err(cb.get(), NL_CB_CUSTOM, on_kernel_error, impl.get());
   // nl_connect() opens the fd with SOCK_CLOEXEC, so exec'd IPAM plugins do not inherit it.
   if (int rc = nl_connect(impl->sk.get(), NETLINK_ROUTE); rc < 0) {
+    return fail(cni::sys_error(detail::nle_to_errno(rc), what));
+  }
+  // Each reply read once: without a buffer size, libnl peeks at every message for its size
+  // first, two recvmsg calls per reply and per ACK. The kernel sizes a dump's batches to the
+  // reader's largest read, at most 32 KiB: twice that always fits.
+  if (int rc = nl_socket_set_msg_buf_size(impl->sk.get(), kReadBuffer); rc < 0) {
     return fail(cni::sys_error(detail::nle_to_errno(rc), what));
   }
   return Socket(std::move(impl));
