@@ -226,11 +226,14 @@ struct InPlace {
   uint32_t gen = 0;
 };
 std::mutex g_in_place_mu;
-std::map<std::string, InPlace> g_in_place;  // by the wanted rules (rules_key)
+std::map<std::string, InPlace> g_in_place;  // by what the rules are made from (rules_key)
 
-std::string rules_key(const std::vector<nft::Rule>& rules) {
-  std::string key;
-  for (const auto& r : rules) key += key_of(r.chain, r.signature(), r.tag) + '\0';
+// The network's rules are a function of its NetworkRules alone: those, written out, stand for
+// them (building the rules themselves took half of an ensure_network that found them in place).
+std::string rules_key(const NetworkRules& rules) {
+  std::string key = rules.network + '\0' + rules.bridge + '\0';
+  for (const auto& subnet : rules.subnets) key += subnet.str() + ',';
+  for (bool flag : {rules.masquerade, rules.internal, rules.icc, rules.isolate}) key += flag ? '1' : '0';
   return key;
 }
 
@@ -239,8 +242,7 @@ std::string rules_key(const std::vector<nft::Rule>& rules) {
 Expected<void> ensure_network(const NetworkRules& rules) {
   const std::string what = network_what("ensure", rules.network);
   if (auto ok = detail::validate(rules); !ok) return fail(std::move(ok.error()).context(what));
-  const auto want = detail::network_rules(rules);
-  const std::string key = rules_key(want);
+  const std::string key = rules_key(rules);
   auto session = nft::Session::open();
   if (!session) return fail(std::move(session.error()).context(what));
   // Asked only when something is remembered: a plugin process, which asks once, pays nothing.
@@ -258,7 +260,7 @@ Expected<void> ensure_network(const NetworkRules& rules) {
     gen = *now;  // the replace below starts from it
   }
   std::optional<uint32_t> in_place_at;
-  auto ok = replace(*session, what, want, detail::network_chains(),
+  auto ok = replace(*session, what, detail::network_rules(rules), detail::network_chains(),
                     exactly(detail::network_tag(rules.network)), &in_place_at, gen);
   if (ok && in_place_at) {
     if (auto cookie = session->netns_cookie()) {

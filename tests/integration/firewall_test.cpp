@@ -194,6 +194,27 @@ TEST_F(FirewallTest, EnsureNetworkLooksAgainAfterAnyChange) {
   EXPECT_EQ(nft_rules(*ns_).size(), all.size());
 }
 
+// What is remembered stands for these rules only: the same network with other settings (a
+// config changed between two ADDs of one weir-agent) is looked at and rewritten.
+TEST_F(FirewallTest, EnsureNetworkRewritesChangedSettings) {
+  auto count = [&](const std::string& what) {
+    const std::string all = nft("list table inet weir");
+    size_t n = 0;
+    for (size_t at = all.find(what); at != std::string::npos; at = all.find(what, at + 1)) ++n;
+    return n;
+  };
+  NetworkRules n1 = net1();
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_network(n1); }));
+  ASSERT_GT(count("masquerade"), 0u);
+  n1.subnets.push_back(cidr("10.91.0.0/24"));
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_network(n1); }));
+  EXPECT_GT(count("10.91.0.0/24"), 0u) << nft("list table inet weir");
+  n1.masquerade = false;
+  n1.internal = true;
+  ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_network(n1); }));
+  EXPECT_EQ(count("masquerade"), 0u) << nft("list table inet weir");
+}
+
 TEST_F(FirewallTest, ForwardChainHasDropsBeforeAccepts) {
   NetworkRules n1 = net1();
   n1.icc = false;
