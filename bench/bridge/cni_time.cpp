@@ -8,7 +8,7 @@
 //            --setup NAME HOST_NETNS_PATH PLUGIN CONF CNI_PATH [--setup ...]
 //
 // Phases: N ADDs per setup (one new container netns each), then N DELs (in reverse; each netns
-// removed after). With --scale M, the first setup alone then gets M containers on one bridge
+// removed after); round i starts with setup i mod (number of setups). With --scale M, the first setup alone then gets M containers on one bridge
 // (ADD only, then DEL untimed). With --burst B, each setup in turn then gets B ADDs at once, as
 // a runtime starting many containers makes them: after one untimed ADD (weir's starts its
 // agent), B plugins are spawned together, and the phase's one number is the time from the
@@ -198,8 +198,12 @@ int main(int argc, char** argv) {
   auto ctr = [&](size_t setup, int i) { return "wb-" + pid + "-" + std::to_string(setup) + "-" + std::to_string(i); };
   auto back_home = [&] { (void)::setns(self, CLONE_NEWNET); };
 
+  // Container i of every setup, starting with setup i mod n: each setup comes first (right after
+  // another's, the slowest, run) as often as the others, and none always follows the same one.
+  const size_t n = setups.size();
   for (int i = 0; i < count; ++i) {
-    for (size_t k = 0; k < setups.size(); ++k) {
+    for (size_t j = 0; j < n; ++j) {
+      const size_t k = (i + j) % n;
       back_home();
       run_or_die("ip netns add " + ctr(k, i));
       setups[k].add_us.push_back(call(setups[k], "ADD", ctr(k, i), "/var/run/netns/" + ctr(k, i), setups[k].conf));
@@ -207,7 +211,8 @@ int main(int argc, char** argv) {
     if (i % 50 == 49) std::cerr << "  " << (i + 1) << " ADDs each\n";
   }
   for (int i = count - 1; i >= 0; --i) {
-    for (size_t k = 0; k < setups.size(); ++k) {
+    for (size_t j = 0; j < n; ++j) {
+      const size_t k = (i + j) % n;
       const long del = call(setups[k], "DEL", ctr(k, i), "/var/run/netns/" + ctr(k, i), setups[k].conf);
       setups[k].del_us.push_back(del);
       setups[k].delgone_us.push_back(del + wait_reapers(setups[k]));

@@ -84,6 +84,7 @@ LinkInfo to_link_info(rtnl_link* l);
 // The IFLA_MACVLAN_MODE libnl parsed from a macvlan's IFLA_INFO_DATA (link_macvlan.cpp);
 // nullopt when l is no macvlan or its mode is not one of MacvlanMode.
 std::optional<MacvlanMode> macvlan_mode_of(rtnl_link* l);
+std::optional<MacvlanMode> macvlan_mode_from(uint32_t mode);  // IFLA_MACVLAN_MODE
 // One RTM_GETLINK by ifindex (name = nullptr) or by name, parsed by libnl (IFLA_INFO_DATA of
 // the kinds libnl knows, e.g. vxlan, included).
 Expected<LinkPtr> fetch_rtnl_link(Socket& sock, int ifindex, const char* name,

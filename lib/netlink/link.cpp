@@ -244,21 +244,83 @@ Expected<net::Mac> random_mac() {
 
 // ---- Reading
 
+namespace {
+
+// The LinkInfo of an RTM_NEWLINK message, read straight from its attributes: a libnl
+// rtnl_link parses some sixty kinds of them, with an allocation for many, and is most of what
+// a lookup costs a process that makes one per request (weir-agent, two in an ADD).
+std::optional<LinkInfo> link_info_of(nlmsghdr* nlh) {
+  if (nlh->nlmsg_type != RTM_NEWLINK) return std::nullopt;
+  nlattr* tb[IFLA_MAX + 1];
+  if (nlmsg_parse(nlh, sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0) return std::nullopt;
+  const auto* ifi = static_cast<const ifinfomsg*>(nlmsg_data(nlh));
+  LinkInfo info;
+  info.index = ifi->ifi_index;
+  info.flags = ifi->ifi_flags;
+  info.up = (info.flags & IFF_UP) != 0;
+  if (tb[IFLA_IFNAME]) info.name = nla_get_string(tb[IFLA_IFNAME]);
+  if (tb[IFLA_MTU]) info.mtu = nla_get_u32(tb[IFLA_MTU]);
+  if (tb[IFLA_ADDRESS] && nla_len(tb[IFLA_ADDRESS]) == 6) {
+    info.mac = net::Mac::from_bytes(static_cast<const uint8_t*>(nla_data(tb[IFLA_ADDRESS])));
+  }
+  if (tb[IFLA_MASTER]) info.master = static_cast<int>(nla_get_u32(tb[IFLA_MASTER]));
+  if (tb[IFLA_LINK]) info.link = static_cast<int>(nla_get_u32(tb[IFLA_LINK]));
+  if (tb[IFLA_IFALIAS]) info.alias = nla_get_string(tb[IFLA_IFALIAS]);
+  nlattr* linkinfo[IFLA_INFO_MAX + 1];
+  if (tb[IFLA_LINKINFO] && nla_parse_nested(linkinfo, IFLA_INFO_MAX, tb[IFLA_LINKINFO], nullptr) == 0) {
+    if (linkinfo[IFLA_INFO_KIND]) info.kind = nla_get_string(linkinfo[IFLA_INFO_KIND]);
+    nlattr* data[IFLA_MACVLAN_MAX + 1];
+    if (info.kind == "macvlan" && linkinfo[IFLA_INFO_DATA] &&
+        nla_parse_nested(data, IFLA_MACVLAN_MAX, linkinfo[IFLA_INFO_DATA], nullptr) == 0 &&
+        data[IFLA_MACVLAN_MODE]) {
+      info.macvlan_mode = macvlan_mode_from(nla_get_u32(data[IFLA_MACVLAN_MODE]));
+    }
+  }
+  return info;
+}
+
+int on_link(nl_msg* msg, void* arg) {
+  *static_cast<std::optional<LinkInfo>*>(arg) = link_info_of(nlmsg_hdr(msg));
+  return NL_OK;
+}
+
+// One RTM_GETLINK for one link (no cache of every link in the netns), without statistics (the
+// kernel would sum per-CPU counters for them, IPv6's included).
+Expected<LinkInfo> fetch_link(Socket& sock, int ifindex, const char* name, std::string_view what) {
+  ifinfomsg hdr{};
+  hdr.ifi_family = AF_UNSPEC;
+  hdr.ifi_index = ifindex;
+  MsgPtr msg = new_msg(RTM_GETLINK, 0, &hdr, sizeof(hdr));
+  if (!msg || (name != nullptr && nla_put_string(msg.get(), IFLA_IFNAME, name) < 0) ||
+      nla_put_u32(msg.get(), IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS) < 0) {
+    return fail(nomem(what));
+  }
+  if (int rc = nl_send_auto(sock.native(), msg.get()); rc < 0) return fail(nl_error(sock, rc, what));
+  CbPtr base(nl_socket_get_cb(sock.native()));  // a reference: put by CbPtr
+  CbPtr cb(base ? nl_cb_clone(base.get()) : nullptr);
+  if (!cb) return fail(nomem(what));
+  std::optional<LinkInfo> got;
+  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_link, &got);
+  // The answer (or the kernel's error: ENODEV), then the ACK that follows an answer.
+  if (int rc = nl_recvmsgs(sock.native(), cb.get()); rc < 0) return fail(nl_error(sock, rc, what));
+  if (int rc = nl_wait_for_ack(sock.native()); rc < 0) return fail(nl_error(sock, rc, what));
+  if (!got) return fail(cni::sys_error(EBADMSG, what));
+  return std::move(*got);
+}
+
+}  // namespace
+
 Expected<LinkInfo> get_link(Socket& sock, std::string_view name) {
   const std::string what = "link " + quoted(name);
   if (name.empty() || name.size() >= IFNAMSIZ) {
     return fail(cni::sys_error(EINVAL, what, cni::Code::kInvalidConfig));
   }
   const std::string copy(name);
-  auto link = fetch_rtnl_link(sock, 0, copy.c_str(), what);
-  if (!link) return fail(std::move(link.error()));
-  return to_link_info(link->get());
+  return fetch_link(sock, 0, copy.c_str(), what);
 }
 
 Expected<LinkInfo> get_link(Socket& sock, int ifindex) {
-  auto link = fetch_rtnl_link(sock, ifindex, nullptr, "link " + ifindex_str(ifindex));
-  if (!link) return fail(std::move(link.error()));
-  return to_link_info(link->get());
+  return fetch_link(sock, ifindex, nullptr, "link " + ifindex_str(ifindex));
 }
 
 Expected<std::vector<LinkInfo>> list_links(Socket& sock) {

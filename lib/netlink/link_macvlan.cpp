@@ -34,7 +34,11 @@ namespace detail {
 std::optional<MacvlanMode> macvlan_mode_of(rtnl_link* l) {
   // rtnl_link_macvlan_get_mode() asserts on a link libnl did not parse as a macvlan.
   if (!rtnl_link_is_macvlan(l)) return std::nullopt;
-  switch (rtnl_link_macvlan_get_mode(l)) {
+  return macvlan_mode_from(rtnl_link_macvlan_get_mode(l));
+}
+
+std::optional<MacvlanMode> macvlan_mode_from(uint32_t mode) {
+  switch (mode) {
     case MACVLAN_MODE_PRIVATE:
       return MacvlanMode::kPrivate;
     case MACVLAN_MODE_VEPA:
