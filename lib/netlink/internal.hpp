@@ -103,6 +103,7 @@ struct LinkAttrs {
   int netns_fd = -1;                     // IFLA_NET_NS_FD by bare fd, when netns is unset
   std::optional<int> parent{};           // IFLA_LINK: lower device (macvlan)
   std::optional<int> master{};           // IFLA_MASTER: 0 = release from its master
+  uint32_t queues = 0;                   // IFLA_NUM_TX_QUEUES and _RX_: at creation; 0: default
   std::optional<std::string> alias{};    // IFLA_IFALIAS: "" removes it
   std::optional<bool> arp_notify{};      // IFLA_AF_SPEC/AF_INET/IFLA_INET_CONF: ARP_NOTIFY
   bool ipv6_no_lladdr = false;           // IFLA_AF_SPEC/AF_INET6: IN6_ADDR_GEN_MODE_NONE

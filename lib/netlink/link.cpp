@@ -123,6 +123,10 @@ int put_link_attrs(nl_msg* msg, const LinkAttrs& a) {
   if (a.master && (rc = nla_put_u32(msg, IFLA_MASTER, static_cast<uint32_t>(*a.master))) < 0) {
     return rc;
   }
+  if (a.queues != 0 && ((rc = nla_put_u32(msg, IFLA_NUM_TX_QUEUES, a.queues)) < 0 ||
+                        (rc = nla_put_u32(msg, IFLA_NUM_RX_QUEUES, a.queues)) < 0)) {
+    return rc;
+  }
   // With its NUL: the kernel takes a zero-length string attribute as malformed, and "\0" as
   // "no alias" (dev_set_alias stores "", which is never reported).
   if (a.alias && (rc = nla_put_string(msg, IFLA_IFALIAS, a.alias->c_str())) < 0) return rc;

@@ -36,8 +36,11 @@ Expected<VethPair> create_veth(Socket& host, const VethSpec& spec) {
   std::optional<uint32_t> mtu;
   if (spec.mtu != 0) mtu = spec.mtu;
 
-  const LinkAttrs peer{
-      .name = spec.peer_name, .mtu = mtu, .mac = peer_mac, .netns = spec.peer_netns};
+  const LinkAttrs peer{.name = spec.peer_name,
+                       .mtu = mtu,
+                       .mac = peer_mac,
+                       .netns = spec.peer_netns,
+                       .queues = spec.queues};
   const LinkKind kind{.kind = "veth", .fill_data = [&peer](nl_msg* msg) {
                         nlattr* nest = nest_start(msg, VETH_INFO_PEER);
                         if (nest == nullptr) return -NLE_NOMEM;
@@ -52,6 +55,7 @@ Expected<VethPair> create_veth(Socket& host, const VethSpec& spec) {
                         .mtu = mtu,
                         .mac = spec.host_mac,
                         .master = spec.host_master ? std::optional<int>(spec.host_master) : std::nullopt,
+                        .queues = spec.queues,
                         .flags = up,
                         .change = up};
   if (auto created = create_link(host, attrs, kind, what); !created) {

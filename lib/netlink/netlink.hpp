@@ -156,6 +156,10 @@ struct VethSpec {
   std::optional<net::Mac> peer_mac{};         // nullopt: a random one, chosen here
   std::optional<net::Mac> host_mac{};         // nullopt: the kernel's random one
   int host_master = 0;                        // a bridge to put the host end on; 0: none
+  // The transmit and receive queues each end has (one is active either way: `ethtool -L` can
+  // turn on more, up to these). 0: the kernel's default, one per possible CPU since Linux
+  // 5.15, whose queues take sysfs entries made and then removed again at creation.
+  uint32_t queues = 0;
   // No IPv6 link-local address on the host end (a bridge port needs none): no DAD, no MLD, no
   // per-port routes in the host's IPv6 table, which every link change walks.
   bool host_without_ipv6_lladdr = false;

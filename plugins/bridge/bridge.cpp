@@ -382,6 +382,7 @@ Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, netlink::Socket& cs,
                                .mtu = cfg.mtu,
                                .peer_mac = cfg.mac,
                                .host_master = br.index,
+                               .queues = cfg.veth_queues,
                                .host_without_ipv6_lladdr = true,
                                .host_alias = port_alias(mark, call)};
   auto pair = netlink::create_veth(hs, spec);

@@ -117,6 +117,10 @@ Expected<BridgeConfig> parse_config(const cni::Call& call) {
                                     std::to_string(**mtu)));
   }
   c.mtu = static_cast<uint32_t>(mtu->value_or(0));
+  // The kernel's own limit (rtnl_create_link).
+  auto queues = fields::get_int(j, "", "vethQueues", 0, 4096);
+  if (!queues) return fail(queues.error());
+  c.veth_queues = static_cast<uint32_t>(queues->value_or(1));
 
   // isolation: "strict" (default) or "none"; booleans accepted for convenience.
   if (j.contains("isolation") && !j["isolation"].is_null()) {

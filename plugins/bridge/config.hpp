@@ -25,6 +25,11 @@ struct BridgeConfig {
   bool is_default_gateway = false;
   bool ip_masq = false;
   uint32_t mtu = 0;  // 0: the kernel's default
+  // `vethQueues`: the queues of each veth end (netlink::VethSpec::queues). One by default: the
+  // kernel's default also has one active, and allocating one per possible CPU makes creating a
+  // pair a fifth slower here (more where there are many CPUs). More for XDP that spreads over
+  // CPUs (`ethtool -L`); 0 for the kernel's default.
+  uint32_t veth_queues = 1;
   bool hairpin = false;
   bool promisc = false;
   bool force_address = false;

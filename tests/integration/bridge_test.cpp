@@ -305,6 +305,42 @@ TEST_F(Bridge, Mtu) {
   EXPECT_EQ(bad.json()["code"], 7) << bad.out;
 }
 
+// One queue each end by default (the kernel's default has one active too, but allocates one
+// per possible CPU); vethQueues sets them, 0 leaves them to the kernel.
+TEST_F(Bridge, VethQueues) {
+  Host host;
+  Container c("ctr-vq");
+  json conf = bridge_conf(host, "vqnet", "wbvq", {"10.47.1.0/24"});
+  auto queues = [&](json cfg, const std::string& want) {
+    auto add = host.add(c, cfg);
+    ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+    const std::string veth = add.json()["interfaces"][1]["name"];
+    EXPECT_TRUE(has(host.ip("-d link show " + veth), want)) << host.ip("-d link show " + veth);
+    EXPECT_TRUE(has(c.ip("-d link show eth0"), want)) << c.ip("-d link show eth0");
+    EXPECT_EQ(host.del(c, cfg).exit_code, 0);
+  };
+  queues(conf, "numtxqueues 1 numrxqueues 1 ");
+  conf["vethQueues"] = 3;
+  queues(conf, "numtxqueues 3 numrxqueues 3 ");
+  conf["vethQueues"] = 0;
+  const int possible = std::stoi(sh("nproc --all"));  // at least: possible CPUs may be more
+  auto add = host.add(c, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  const std::string shown = c.ip("-d link show eth0");
+  const size_t at = shown.find("numtxqueues ");
+  ASSERT_NE(at, std::string::npos) << shown;
+  EXPECT_GE(std::stoi(shown.substr(at + 12)), possible) << shown;
+  EXPECT_EQ(host.del(c, conf).exit_code, 0);
+
+  for (json bad : {json(-1), json(4097), json("2"), json(1.5)}) {
+    conf["vethQueues"] = bad;
+    auto r = host.add(c, conf);
+    EXPECT_EQ(r.json()["code"], 7) << bad << " " << r.out;
+    EXPECT_TRUE(has(r.json()["msg"].get<std::string>(), "vethQueues")) << r.out;
+  }
+  EXPECT_EQ(host.veth_count(), 0);
+}
+
 TEST_F(Bridge, HairpinAndPromisc) {
   Host host;
   Container a("ctr-hp"), b("ctr-nohp");
