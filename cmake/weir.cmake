@@ -44,15 +44,28 @@ function(weir_add_test name)
     DISCOVERY_TIMEOUT 30)
 endfunction()
 
-# weir_add_front_end(NAME PLUGIN)
+# weir_add_front_end(NAME PLUGIN [LIBC])
 # The plugin process of a plugin whose ADD and DEL weir-agent runs (agent/lean/front.cpp), for
-# agent/lean/route.hpp's PLUGIN (kBridge, kIpam). Built without the C library: freestanding,
-# its own _start and system calls, static, no sanitizers (they need the C library).
+# agent/lean/route.hpp's PLUGIN (kBridge, kIpam). On x86_64 and aarch64 built without the C
+# library: freestanding, its own _start and system calls, static, no sanitizers (they need the
+# C library). Elsewhere, or with LIBC (a test build of that variant, not installed), on the C
+# library's syscall(2).
 function(weir_add_front_end name plugin)
+  cmake_parse_arguments(ARG "LIBC" "" "" ${ARGN})
   set(lean ${PROJECT_SOURCE_DIR}/agent/lean)
   add_executable(${name} ${lean}/front.cpp ${lean}/json.cpp ${lean}/route.cpp)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
   target_compile_definitions(${name} PRIVATE WEIR_FRONT_PLUGIN=weir::agent::lean::${plugin})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
+  if(NOT ARG_LIBC)
+    install(TARGETS ${name} RUNTIME DESTINATION ${WEIR_PLUGIN_DIR})
+  endif()
+  if(ARG_LIBC OR NOT CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|aarch64|arm64)$")
+    target_compile_definitions(${name} PRIVATE WEIR_FRONT_LIBC)
+    target_compile_options(${name} PRIVATE -fno-exceptions -fno-rtti)
+    weir_link_executable(${name})
+    return()
+  endif()
   foreach(property COMPILE_OPTIONS LINK_OPTIONS)
     get_target_property(options ${name} ${property})
     if(options)
@@ -60,10 +73,10 @@ function(weir_add_front_end name plugin)
       set_target_properties(${name} PROPERTIES ${property} "${options}")
     endif()
   endforeach()
-  # No loop turned into a memset call (front.cpp defines the four such functions, plainly).
+  # GCC turns zeroing and copying loops into memset and memcpy calls unless told not to (clang
+  # does not, freestanding); front.cpp defines the four such functions, plainly.
   target_compile_options(${name} PRIVATE -ffreestanding -fno-exceptions -fno-rtti
-    -fno-stack-protector -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -fno-pie)
+    -fno-stack-protector -fno-asynchronous-unwind-tables -fno-pie
+    $<$<CXX_COMPILER_ID:GNU>:-fno-tree-loop-distribute-patterns>)
   target_link_options(${name} PRIVATE -nostdlib -static -no-pie)
-  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
-  install(TARGETS ${name} RUNTIME DESTINATION ${WEIR_PLUGIN_DIR})
 endfunction()

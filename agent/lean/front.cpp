@@ -73,13 +73,13 @@ void write_all(int fd, Bytes data) {
   }
 }
 
-// All of stdin; a read error ends it, as EOF would.
-void read_all(int fd, Buffer& into) {
+// All of stdin; a read error ends it, as EOF would. False when out of memory.
+bool read_all(int fd, Buffer& into) {
   for (;;) {
-    if (!into.reserve(16384)) return;
+    if (!into.reserve(16384)) return false;
     const long n = sys::read(fd, into.data + into.size, into.cap - into.size);
     if (n == -sys::kEintr) continue;
-    if (n <= 0) return;
+    if (n <= 0) return true;
     into.size += static_cast<size_t>(n);
   }
 }
@@ -103,20 +103,25 @@ bool wait_for(int fd, short events, long deadline_ms) {
   }
 }
 
+// strerror's words for what exec and memfd_create fail with (the numbers are the same on
+// every Linux architecture weir builds for).
 const char* errno_name(long err) {
   switch (err) {
-    case sys::kEnoent:
-      return "No such file or directory";
-    case sys::kEacces:
-      return "Permission denied";
-    case sys::kEnomem:
-      return "Cannot allocate memory";
-    case sys::kE2big:
-      return "Argument list too long";
-    case sys::kEnoexec:
-      return "Exec format error";
-    default:
-      return nullptr;
+    case 1: return "Operation not permitted";
+    case 2: return "No such file or directory";
+    case 7: return "Argument list too long";
+    case 8: return "Exec format error";
+    case 12: return "Cannot allocate memory";
+    case 13: return "Permission denied";
+    case 20: return "Not a directory";
+    case 21: return "Is a directory";
+    case 23: return "Too many open files in system";
+    case 24: return "Too many open files";
+    case 26: return "Text file busy";
+    case 36: return "File name too long";
+    case 38: return "Function not implemented";
+    case 40: return "Too many levels of symbolic links";
+    default: return nullptr;
   }
 }
 
@@ -131,9 +136,10 @@ const char* errno_name(long err) {
   static constexpr char kHex[] = "0123456789abcdef";
   for (size_t i = 0; i < msg.size; ++i) {
     const unsigned char c = static_cast<unsigned char>(msg.data[i]);
-    if (c == '"' || c == '\\') {
-      const char esc[2] = {'\\', static_cast<char>(c)};
-      out.append({esc, 2});
+    const char* named = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\f' ? "\\f"
+                      : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : nullptr;
+    if (named != nullptr) {  // as nlohmann::json writes them
+      out.append(named);
     } else if (c < 0x20) {
       const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
       out.append({esc, 6});
@@ -161,10 +167,10 @@ void local_binary(Text& path) {
   for (long i = 0; i < n; ++i) {
     if (path.data[i] == '/') dir = static_cast<size_t>(i);
   }
-  if (n <= 0 || dir == 0) {
+  if (n <= 0) {
     path.assign({".", 1});
   } else {
-    path.size = dir;
+    path.size = dir;  // 0 for an executable in "/": "/<name>"
   }
   const char* name = kPlugin.local_binary;
   path.append({"/", 1});
@@ -304,7 +310,12 @@ void finish(Bytes got, const Json& conf) {
 
 [[noreturn]] void run() {
   Buffer input;
-  read_all(0, input);
+  if (!read_all(0, input)) {
+    Buffer msg;
+    msg.append(kPlugin.name);
+    msg.append(": read the config: Cannot allocate memory");
+    fail(Json::parse(input.bytes()), 5, msg.bytes());
+  }
   const char* command = getenv("CNI_COMMAND");
   const bool forward = command != nullptr &&
                        (Bytes{command, length(command)}.equals("ADD") ||
@@ -361,8 +372,15 @@ void finish(Bytes got, const Json& conf) {
 
 }  // namespace weir::agent::lean
 
-// The process starts here, with argc, argv, NULL, envp, NULL on the stack.
-extern "C" [[noreturn]] void weir_front_start(long* stack) {
+#if defined(WEIR_FRONT_LIBC)
+int main(int, char**, char** envp) {
+  weir::agent::lean::environment = envp;
+  weir::agent::lean::run();
+}
+#else
+// The process starts here, with argc, argv, NULL, envp, NULL on the stack. `used`: only the
+// assembly below calls it, which link-time optimization does not see.
+extern "C" [[noreturn, gnu::used]] void weir_front_start(long* stack) {
   const long argc = stack[0];
   weir::agent::lean::environment = reinterpret_cast<char**>(stack + 1 + argc + 1);
   weir::agent::lean::run();
@@ -380,13 +398,13 @@ __asm__(
 
 // What the compiler may call for copies and zeroing even here (GCC documents it).
 extern "C" {
-void* memcpy(void* to, const void* from, size_t n) {
+[[gnu::used]] void* memcpy(void* to, const void* from, size_t n) {
   auto* d = static_cast<unsigned char*>(to);
   const auto* s = static_cast<const unsigned char*>(from);
   for (size_t i = 0; i < n; ++i) d[i] = s[i];
   return to;
 }
-void* memmove(void* to, const void* from, size_t n) {
+[[gnu::used]] void* memmove(void* to, const void* from, size_t n) {
   auto* d = static_cast<unsigned char*>(to);
   const auto* s = static_cast<const unsigned char*>(from);
   if (d < s) {
@@ -396,12 +414,12 @@ void* memmove(void* to, const void* from, size_t n) {
   }
   return to;
 }
-void* memset(void* to, int c, size_t n) {
+[[gnu::used]] void* memset(void* to, int c, size_t n) {
   auto* d = static_cast<unsigned char*>(to);
   for (size_t i = 0; i < n; ++i) d[i] = static_cast<unsigned char>(c);
   return to;
 }
-int memcmp(const void* a, const void* b, size_t n) {
+[[gnu::used]] int memcmp(const void* a, const void* b, size_t n) {
   const auto* x = static_cast<const unsigned char*>(a);
   const auto* y = static_cast<const unsigned char*>(b);
   for (size_t i = 0; i < n; ++i) {
@@ -410,3 +428,4 @@ int memcmp(const void* a, const void* b, size_t n) {
   return 0;
 }
 }
+#endif  // WEIR_FRONT_LIBC

@@ -63,10 +63,18 @@ const char* scan_string(const char* p, const char* end) {
       case 't':
         ++p;
         break;
-      case 'u':
-        if (hex4(p + 1, end) < 0) return nullptr;
+      case 'u': {
+        // As nlohmann::json: a high surrogate only with a low one after it, and no low alone.
+        const long cp = hex4(p + 1, end);
+        if (cp < 0 || (cp >= 0xdc00 && cp <= 0xdfff)) return nullptr;
         p += 5;
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+          const long low = end - p >= 2 && p[0] == '\\' && p[1] == 'u' ? hex4(p + 2, end) : -1;
+          if (low < 0xdc00 || low > 0xdfff) return nullptr;
+          p += 6;
+        }
         break;
+      }
       default:
         return nullptr;
     }
@@ -224,7 +232,9 @@ bool Text::append(Bytes b) {
 
 Json Json::parse(Bytes text) {
   const char* end = text.data + text.size;
-  Json v = value_at(skip_space(text.data, end), end);
+  const char* p = text.data;
+  if (text.starts_with("\xEF\xBB\xBF")) p += 3;  // a UTF-8 byte order mark, which nlohmann skips
+  Json v = value_at(skip_space(p, end), end);
   if (v.kind != kNone && skip_space(v.end, end) != end) v.kind = kNone;
   return v;
 }

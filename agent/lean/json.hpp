@@ -39,8 +39,10 @@ struct Json {
   const char* end = nullptr;    // one past its last
 
   // The root of a document: kNone unless `text` is exactly one JSON value (RFC 8259), with
-  // whitespace around it. Bytes above 0x7f in strings are taken as they are (not checked to be
-  // UTF-8); nesting deeper than 256 counts as invalid.
+  // whitespace around it (and maybe a UTF-8 byte order mark first). Unlike nlohmann::json, it
+  // takes bytes above 0x7f in strings as they are (not checked to be UTF-8) and numbers of any
+  // size, and counts nesting deeper than 256 as invalid: a document that only one of the two
+  // takes runs in the -local binary or the agent, which report the same error.
   static Json parse(Bytes text);
 
   // The member `key` of an object (the last one, as nlohmann::json keeps the last of

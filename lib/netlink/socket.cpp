@@ -217,7 +217,9 @@ Expected<Socket> Socket::open() {
   }
   // Each reply read once: without a buffer size, libnl peeks at every message for its size
   // first, two recvmsg calls per reply and per ACK. The kernel sizes a dump's batches to the
-  // reader's largest read, at most 32 KiB: twice that always fits.
+  // reader's largest read, at most 32 KiB, unless one message needs more (a link with VF info,
+  // which nothing here asks for). A reply over 64 KiB would fail with EBADMSG (libnl's
+  // NLE_MSG_TRUNC), not be read in part; each request opens its socket, so none is left behind.
   if (int rc = nl_socket_set_msg_buf_size(impl->sk.get(), kReadBuffer); rc < 0) {
     return fail(cni::sys_error(detail::nle_to_errno(rc), what));
   }

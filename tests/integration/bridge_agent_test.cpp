@@ -84,15 +84,15 @@ TEST(BridgeAgent, RunsTheCallsAfterTheFirstAdd) {
   EXPECT_THAT(agent_log(host), Not(HasSubstr("failed")));
 }
 
-// One data dir spelled two ways ("<dir>" and "<dir>/."): one agent, whose own store and DNS
-// serve both. Taken for another folder, the agent asked itself for the DNS sync over its own
-// socket while busy with the call, and the ADD failed after the sync's 5 s.
 // The front ends link no C library and print their own errors: as plugin_main would.
 TEST(BridgeAgent, AFrontEndWithoutItsLocalBinarySaysSo) {
   TempDir dir;
-  for (const std::string plugin : {"weir-bridge", "weir-ipam"}) {
-    const std::string copy = dir.path() + "/" + plugin;
-    std::filesystem::copy_file(bin(plugin), copy);
+  // weir-front-libc: the same front end on the C library, as other architectures build it.
+  for (const auto& [plugin, built] : std::vector<std::pair<std::string, std::string>>{
+           {"weir-bridge", "weir-bridge"}, {"weir-ipam", "weir-ipam"}, {"weir-bridge", "weir-front-libc"}}) {
+    TempDir own;
+    const std::string copy = own.path() + "/" + plugin;
+    std::filesystem::copy_file(bin(built), copy);
     auto r = run_plugin(copy, {{"CNI_COMMAND", "CHECK"}}, R"({"cniVersion":"0.4.0","name":"n"})");
     EXPECT_EQ(r.exit_code, 1) << plugin;
     EXPECT_EQ(r.json(),
@@ -103,6 +103,9 @@ TEST(BridgeAgent, AFrontEndWithoutItsLocalBinarySaysSo) {
   }
 }
 
+// One data dir spelled two ways ("<dir>" and "<dir>/."): one agent, whose own store and DNS
+// serve both. Taken for another folder, the agent asked itself for the DNS sync over its own
+// socket while busy with the call, and the ADD failed after the sync's 5 s.
 TEST(BridgeAgent, ADataDirSpelledAnotherWayIsTheAgentsOwn) {
   WEIR_REQUIRE_ROOT();
   Host host;

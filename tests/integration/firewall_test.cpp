@@ -209,6 +209,15 @@ TEST_F(FirewallTest, EnsureNetworkRewritesChangedSettings) {
   n1.subnets.push_back(cidr("10.91.0.0/24"));
   for (int i = 0; i < 2; ++i) ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_network(n1); }));
   EXPECT_GT(count("10.91.0.0/24"), 0u) << nft("list table inet weir");
+  n1.isolate = false;
+  ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_network(n1); }));
+  EXPECT_EQ(count("jump isolation"), 0u) << nft("list table inet weir");
+  n1.icc = false;
+  ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_network(n1); }));
+  EXPECT_GT(count("iifname \"weir0\" oifname \"weir0\" drop"), 0u) << nft("list table inet weir");
+  n1.bridge = "weir7";
+  ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_network(n1); }));
+  EXPECT_GT(count("\"weir7\""), 0u) << nft("list table inet weir");
   n1.masquerade = false;
   n1.internal = true;
   ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_network(n1); }));

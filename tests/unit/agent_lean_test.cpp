@@ -35,12 +35,24 @@ TEST(LeanJsonTest, AcceptsAndRejectsWhatNlohmannDoes) {
       // invalid
       "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "01", "1.", ".5", "-", "1e",
       "+1", "\"abc", "\"a\\x\"", "\"\\u12g4\"", std::string("\"a\x01\""), "tru", "nul", "{} {}",
-      "[1 2]", "{\"a\":1}x", "'a'", "NaN"};
+      "[1 2]", "{\"a\":1}x", "'a'", "NaN", "\xEF\xBB\xBF{\"a\":1}", "\xEF\xBB{}",
+      R"("\ud83d")", R"("\ude00")", R"("\ud83dx")", R"("\ud83d\u0041")", R"(["\ud83d\ude00"])"};
   for (const auto& doc : docs) {
     const bool ours = parse(doc).kind != Json::kNone;
     const bool theirs = !nlohmann::json::parse(doc, nullptr, false).is_discarded();
     EXPECT_EQ(ours, theirs) << doc;
   }
+}
+
+// Where the two part ways, on purpose (json.hpp).
+TEST(LeanJsonTest, KnownDifferencesFromNlohmann) {
+  for (const char* doc : {"\"\xff\"", "1e400"}) {
+    EXPECT_NE(parse(doc).kind, Json::kNone) << doc;
+    EXPECT_TRUE(nlohmann::json::parse(doc, nullptr, false).is_discarded()) << doc;
+  }
+  const std::string deep = std::string(300, '[') + std::string(300, ']');
+  EXPECT_EQ(parse(deep).kind, Json::kNone);
+  EXPECT_FALSE(nlohmann::json::parse(deep, nullptr, false).is_discarded());
 }
 
 TEST(LeanJsonTest, NestingIsBounded) {
