@@ -12,6 +12,7 @@
 #include "lib/cni/config.hpp"
 #include "lib/cni/error_json.hpp"
 #include "lib/cni/vars.hpp"
+#include "lib/cni/version.hpp"
 #include "lib/store/paths.hpp"
 #include "plugins/common/ipam_client.hpp"
 
@@ -153,7 +154,11 @@ TEST(LeanRouteTest, AgreesWithTheRestOfWeir) {
     ASSERT_TRUE(data_file({dir.data(), dir.size()}, kSocketFile, path));
     EXPECT_EQ(std::string(path.data, path.size), paths_for(dir).socket);
   }
-  // The cniVersion of an error, as plugin_main picks it.
+  // The cniVersion of an error, as plugin_main picks it: every version weir speaks.
+  for (std::string_view v : cni::kSupportedVersions) {
+    const std::string input = R"({"cniVersion":")" + std::string(v) + R"("})";
+    EXPECT_EQ(version_for_errors(parse(input)), v);
+  }
   for (const std::string input :
        {R"({"cniVersion":"0.3.1"})", R"({"cniVersion":"9.9.9"})", R"({"cniVersion":3})", "{}",
         "oops", R"({"cniVersion":"0.4.0","x":)"}) {
