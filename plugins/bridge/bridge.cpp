@@ -315,14 +315,17 @@ Expected<bool> recorded_host_link(store::Store& st, const std::string& name) {
                      [&](const store::Endpoint& ep) { return ep.host_ifname == name; });
 }
 
-// A veth by this attachment's name that is an old one of ours: on our bridge, with our store's
-// mark and in no record (this attachment has none, cmd_add checked) — the previous DEL's, which
-// the kernel may still be deleting in the background (link_reaper.hpp), or one a crash left.
-// Anything else by that name (another network's, a 32-bit hash collision with a live
-// container) is not touched.
-Expected<bool> is_leftover(store::Store& st, const std::string& mark, const netlink::LinkInfo& link,
-                           const netlink::LinkInfo& br) {
-  if (link.kind != "veth" || link.master != br.index || !marked_ours(link, mark)) return false;
+// A veth by this attachment's name that is an old one of ours. This attachment's own (its
+// alias, `own`, names it, and it has no record: cmd_add checked) — the previous DEL's, which the
+// kernel may still be deleting in the background (link_reaper.hpp), or one a crash left;
+// wherever it is now (after the network's last DEL it is on no bridge). Or a veth on our bridge
+// with our store's mark, or none (made before the mark), that no record names. Anything else by
+// that name (another network's, a 32-bit hash collision with a live container) is not touched.
+Expected<bool> is_leftover(store::Store& st, const std::string& mark, const std::string& own,
+                           const netlink::LinkInfo& link, const netlink::LinkInfo& br) {
+  if (link.kind != "veth") return false;
+  if (link.alias == own) return true;
+  if (link.master != br.index || !marked_ours(link, mark)) return false;
   auto recorded = recorded_host_link(st, link.name);
   if (!recorded) return fail(recorded.error());
   return !*recorded;
@@ -339,11 +342,12 @@ struct NameHolder {
 };
 
 Expected<NameHolder> name_holder(store::Store& st, const std::string& mark, netlink::Socket& hs,
-                                 netlink::Socket& cs,
-                                 const std::string& host_name, const std::string& ifname,
+                                 netlink::Socket& cs, const netlink::VethSpec& spec,
                                  const netlink::LinkInfo& br) {
+  const std::string& host_name = spec.host_name;
+  const std::string& ifname = spec.peer_name;
   auto ours = [&](const netlink::LinkInfo& host_end) -> Expected<NameHolder> {
-    auto leftover = is_leftover(st, mark, host_end, br);
+    auto leftover = is_leftover(st, mark, spec.host_alias, host_end, br);
     if (!leftover) return fail(leftover.error());
     if (!*leftover) return NameHolder{NameHolder::kOther};
     return NameHolder{NameHolder::kLeftover, host_end.index};
@@ -385,16 +389,12 @@ Expected<netlink::VethPair> setup_veth(netlink::Socket& hs, netlink::Socket& cs,
                                .queues = cfg.veth_queues,
                                .host_without_ipv6_lladdr = true,
                                .host_alias = port_alias(mark, call)};
-  auto pair = netlink::create_veth(hs, spec);
   // A taken name is most often the previous attachment's, whose DEL left the pair to a
-  // background delete that has not finished (a quick disconnect and connect): wait for those,
-  // briefly, and try again before asking who holds it.
-  if (!pair && pair.error().sys_errno == EEXIST &&
-      wait_for_background_deletes(cfg.data_dir, std::chrono::seconds(1))) {
-    pair = netlink::create_veth(hs, spec);
-  }
+  // background delete that has not finished (a quick disconnect and connect): name_holder
+  // knows it by its alias, and it is deleted now.
+  auto pair = netlink::create_veth(hs, spec);
   for (int attempt = 0; attempt < 2 && !pair && pair.error().sys_errno == EEXIST; ++attempt) {
-    auto holder = name_holder(st, mark, hs, cs, host_name, call.env.ifname, br);
+    auto holder = name_holder(st, mark, hs, cs, spec, br);
     if (!holder) return fail(holder.error());
     if (holder->what == NameHolder::kOther) break;
     if (holder->what == NameHolder::kLeftover) {
@@ -564,8 +564,8 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
 }
 
 // The ifindex of the attachment's host veth, if there is one. Without a record (a DEL after a
-// crash half-way through ADD) a veth by its name counts only if it is a leftover on this
-// network's bridge: the name hashes only the container id and ifname.
+// crash half-way through ADD) a veth by its name counts only if it is a leftover of ours
+// (is_leftover): the name hashes only the container id and ifname.
 Expected<std::optional<int>> attachment_veth(store::Store& st, netlink::Socket& hs, const cni::Call& call,
                                              const std::optional<store::Endpoint>& ep,
                                              const std::string& bridge, const std::string& data_dir) {
@@ -581,7 +581,8 @@ Expected<std::optional<int>> attachment_veth(store::Store& st, netlink::Socket& 
     if (br.error().sys_errno == ENODEV) return std::optional<int>();  // no bridge, no port of ours
     return fail(br.error());
   }
-  auto leftover = is_leftover(st, store_mark(data_dir), *veth, *br);
+  const std::string mark = store_mark(data_dir);
+  auto leftover = is_leftover(st, mark, port_alias(mark, call), *veth, *br);
   if (!leftover) return fail(leftover.error());
   return *leftover ? std::optional<int>(veth->index) : std::nullopt;
 }

@@ -80,19 +80,6 @@ Expected<void> delete_link_later(const std::string& data_dir, int ifindex) {
   return {};  // our copy of the lock goes with `held`; the child's stays
 }
 
-bool wait_for_background_deletes(const std::string& data_dir, std::chrono::milliseconds limit) {
-  UniqueFd fd(::open(store::data_file(data_dir, "reaper.lock").c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return true;  // no DEL ever left one
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if ((errno != EWOULDBLOCK && errno != EINTR) || std::chrono::steady_clock::now() >= until) {
-      return false;
-    }
-    ::usleep(2000);
-  }
-  return true;  // our lock goes with the fd
-}
-
 ReaperThread::~ReaperThread() {
   {
     std::lock_guard<std::mutex> hold(mu_);

@@ -15,7 +15,6 @@
 // same deletes, by a thread, under the same lock.
 #pragma once
 
-#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -30,10 +29,6 @@ namespace weir::plugins {
 // Deletes link `ifindex` of the calling thread's netns in a detached child. When the child
 // cannot be started, deletes it here and now.
 Expected<void> delete_link_later(const std::string& data_dir, int ifindex);
-
-// Waits until every background delete of data_dir has finished (children and reaper threads
-// alike), at most `limit`. Returns whether they have.
-bool wait_for_background_deletes(const std::string& data_dir, std::chrono::milliseconds limit);
 
 // Deletes links, in the order given, on a thread of its own, started by the first delete in
 // the netns of the thread that asks for it (the thread keeps that netns). It holds

@@ -699,6 +699,25 @@ TEST_F(Bridge, LeftoverVethOfAnUnrecordedAttachmentIsReplaced) {
   EXPECT_EQ(host.veth_count(), 0);
 }
 
+// The network's last DEL also deletes the bridge, while the old pair's own delete may still be
+// pending: that veth is on no bridge then, but its alias still names the attachment.
+TEST_F(Bridge, LeftoverVethOffTheBridgeIsReplaced) {
+  Host host;
+  Container c("ctr-off");
+  json conf = bridge_conf(host, "offnet", "wbof", {"10.48.1.0/24"});
+  conf["isGateway"] = true;
+  auto add = host.add(c, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  host.forget("offnet", c.id);
+  host.ip("link del wbof");
+  auto again = host.add(c, conf);
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_EQ(host.veth_count(), 1);
+  EXPECT_TRUE(c.ping("10.48.1.1"));
+  ASSERT_EQ(host.del(c, conf).exit_code, 0);
+  EXPECT_EQ(host.veth_count(), 0);
+}
+
 // The host veth's name is a hash of container id and ifname only: the same pair on another
 // network (or a hash collision) must fail ADD with EEXIST, never take the live veth over.
 TEST_F(Bridge, VethNameTakenByAnotherNetworksEndpointIsLeftAlone) {
