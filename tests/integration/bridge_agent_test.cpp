@@ -86,7 +86,6 @@ TEST(BridgeAgent, RunsTheCallsAfterTheFirstAdd) {
 
 // The front ends link no C library and print their own errors: as plugin_main would.
 TEST(BridgeAgent, AFrontEndWithoutItsLocalBinarySaysSo) {
-  TempDir dir;
   // weir-front-libc: the same front end on the C library, as other architectures build it.
   for (const auto& [plugin, built] : std::vector<std::pair<std::string, std::string>>{
            {"weir-bridge", "weir-bridge"}, {"weir-ipam", "weir-ipam"}, {"weir-bridge", "weir-front-libc"}}) {
@@ -215,9 +214,11 @@ TEST(BridgeAgent, AnOldPairHoldingTheNameInTheContainerIsReplaced) {
   Container c("ag-re");
   auto first = host.plugin("ADD", c.path(), "first", conf);
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  ASSERT_TRUE(agent_listening(host)) << "the second ADD is the agent's";
   host.forget("rnet", "first");
   auto second = host.plugin("ADD", c.path(), "second", conf);
   ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  EXPECT_THAT(agent_log(host), HasSubstr("serving weir-bridge calls"));
   EXPECT_EQ(host.veth_count(), 1) << "the old pair is gone";
   EXPECT_TRUE(c.ping("10.49.0.1"));
   ASSERT_EQ(host.plugin("DEL", c.path(), "second", conf).exit_code, 0);
@@ -231,11 +232,16 @@ TEST(BridgeAgent, AContainersOwnLinkByTheNameIsLeftAlone) {
   Host host;
   json conf = bridge_conf(host, "onet2", "wbq0", {"10.50.0.0/24"});
   Container c("ag-own");
+  Container warm("ag-warm");  // its ADD starts the agent, which then runs the one under test
+  ASSERT_EQ(host.add(warm, conf).exit_code, 0);
+  ASSERT_TRUE(agent_listening(host));
   test::sh("ip -n " + c.ns.name() + " link add eth0 type veth peer name eth9");
   auto add = host.add(c, conf);
   EXPECT_EQ(add.exit_code, 1) << add.out << add.err;
+  EXPECT_THAT(agent_log(host), HasSubstr("serving weir-bridge calls"));
   EXPECT_THAT(add.out, HasSubstr("already exists"));
   EXPECT_THAT(c.ip("link show eth0"), HasSubstr("eth0@eth9"));
+  ASSERT_EQ(host.del(warm, conf).exit_code, 0);
   EXPECT_EQ(host.veth_count(), 0);
   EXPECT_EQ(host.lease_count("onet2"), 0u);
 }
