@@ -474,11 +474,8 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
                                  "\" (CNI_CONTAINERID, CNI_IFNAME): DEL it first"));
   }
 
-  // Refused early, before anything is made; checked again when the record is written. Only
-  // with IPAM: without addresses nothing is published.
-  auto with_ipam = has_ipam_section(call.conf);
-  if (!with_ipam) return fail(with_ipam.error());
-  if (!cfg->ports.empty() && *with_ipam) {
+  // Refused early, before anything is made; checked again when the record is written.
+  if (!cfg->ports.empty()) {
     auto free = (**store).view([&](store::Txn& t) { return check_ports_free(t, cfg->ports); });
     if (!free) return fail(free.error());
   }
@@ -487,6 +484,7 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
   auto leased = ipam_add_undoable(call, lent(here, cfg->data_dir, store->get()), undo);
   if (!leased) return fail(leased.error());
   cni::Result addrs = std::move(*leased);
+  if (addrs.ips.empty()) cfg->ports.clear();  // an IPAM that gave none: nothing to publish to
   for (auto& ip : addrs.ips) {
     if (!ip.gateway) ip.gateway = ip.address.network().first().next();
   }
@@ -539,7 +537,7 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
                     .extra = {{"bridge", cfg->bridge},
                               {"routes", routes_json(routes)},
                               {"ports", cfg->ports.size()}}};
-  if (!cfg->ports.empty() && !result.ips.empty()) {
+  if (!cfg->ports.empty()) {
     info.extra["portMappings"] = ports_json(cfg->ports);
     info.admit = [&](store::Txn& t) { return check_ports_free(t, cfg->ports); };
   }

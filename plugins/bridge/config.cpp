@@ -156,7 +156,10 @@ Expected<BridgeConfig> parse_config(const cni::Call& call) {
   if (!data_dir) return fail(data_dir.error());
   c.data_dir = std::move(*data_dir);
   // No IPAM section means L2 only; one without a type is refused here, before any change.
-  if (auto ipam = has_ipam_section(call.conf); !ipam) return fail(ipam.error());
+  auto ipam = has_ipam_section(call.conf);
+  if (!ipam) return fail(ipam.error());
+  if (!*ipam) c.ports.clear();  // without an address nothing is published
+
   if (c.internal) c.ip_masq = false;
   return c;
 }

@@ -116,6 +116,26 @@ class Bridge : public ::testing::Test {
   void SetUp() override { WEIR_REQUIRE_ROOT(); }
 };
 
+// Published ports need an address to forward to: an L2-only network takes the capability and
+// publishes nothing — no rule, no hairpin, no claim on the host port.
+TEST_F(Bridge, L2OnlyPublishesNoPorts) {
+  Host host;
+  Container a("ctr-l2p-a"), b("ctr-l2p-b");
+  json conf = bridge_conf(host, "l2pnet", "wbl2p", {});
+  conf["capabilities"] = {{"portMappings", true}};
+  conf["runtimeConfig"] = {{"portMappings", json::array({{{"hostPort", 8188}, {"containerPort", 80}}})}};
+  auto add_a = host.add(a, conf);
+  ASSERT_EQ(add_a.exit_code, 0) << add_a.out << add_a.err;
+  auto add_b = host.add(b, conf);
+  EXPECT_EQ(add_b.exit_code, 0) << "the host port is not claimed: " << add_b.out;
+  EXPECT_FALSE(has(host.nft(), "8188")) << host.nft();
+  const std::string veth = add_a.json()["interfaces"][1]["name"];
+  EXPECT_FALSE(has(host.ip("-d link show " + veth), "hairpin on")) << host.ip("-d link show " + veth);
+  EXPECT_EQ(host.del(a, conf).exit_code, 0);
+  EXPECT_EQ(host.del(b, conf).exit_code, 0);
+  EXPECT_EQ(host.veth_count(), 0);
+}
+
 TEST_F(Bridge, L2OnlyHasNoAddressesAndNoRules) {
   Host host;
   Container a("ctr-l2-a"), b("ctr-l2-b");
