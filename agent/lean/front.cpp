@@ -84,43 +84,33 @@ bool read_all(int fd, Buffer& into) {
   }
 }
 
-long now_ms() {
-  __kernel_timespec ts{};
-  sys::clock_gettime(&ts);
-  return ts.tv_sec * 1000 + ts.tv_nsec / 1'000'000;
-}
-
-// Waits (at most until the deadline) for fd to be ready; false when time ran out.
 bool wait_for(int fd, short events, long deadline_ms) {
   for (;;) {
-    const long left = deadline_ms - now_ms();
+    const long left = deadline_ms - sys::now_ms();
     if (left <= 0) return false;
-    sys::PollFd p{fd, events, 0};
-    __kernel_timespec t{left / 1000, (left % 1000) * 1'000'000};
-    const long r = sys::ppoll(&p, 1, &t);
+    const long r = sys::wait_fd(fd, events, left);
     if (r > 0) return true;
     if (r != -sys::kEintr && r != 0) return true;  // let the read or write report it
   }
 }
 
-// strerror's words for what exec and memfd_create fail with (the numbers are the same on
-// every Linux architecture weir builds for).
+// strerror's words for what exec and memfd_create fail with.
 const char* errno_name(long err) {
   switch (err) {
-    case 1: return "Operation not permitted";
-    case 2: return "No such file or directory";
-    case 7: return "Argument list too long";
-    case 8: return "Exec format error";
-    case 12: return "Cannot allocate memory";
-    case 13: return "Permission denied";
-    case 20: return "Not a directory";
-    case 21: return "Is a directory";
-    case 23: return "Too many open files in system";
-    case 24: return "Too many open files";
-    case 26: return "Text file busy";
-    case 36: return "File name too long";
-    case 38: return "Function not implemented";
-    case 40: return "Too many levels of symbolic links";
+    case sys::kEperm: return "Operation not permitted";
+    case sys::kEnoent: return "No such file or directory";
+    case sys::kE2big: return "Argument list too long";
+    case sys::kEnoexec: return "Exec format error";
+    case sys::kEnomem: return "Cannot allocate memory";
+    case sys::kEacces: return "Permission denied";
+    case sys::kEnotdir: return "Not a directory";
+    case sys::kEisdir: return "Is a directory";
+    case sys::kEnfile: return "Too many open files in system";
+    case sys::kEmfile: return "Too many open files";
+    case sys::kEtxtbsy: return "Text file busy";
+    case sys::kEnametoolong: return "File name too long";
+    case sys::kEnosys: return "Function not implemented";
+    case sys::kEloop: return "Too many levels of symbolic links";
     default: return nullptr;
   }
 }
@@ -178,21 +168,24 @@ void local_binary(Text& path) {
   path.data[path.size < Text::kCapacity ? path.size : Text::kCapacity - 1] = '\0';
 }
 
-// Becomes the local binary, which reads the stdin we already read from a copy in memory.
-[[noreturn]] void exec_local(Bytes input) {
+// Becomes the local binary: on our stdin as it is, or, once we have read it (`input`), on a
+// copy of it in memory.
+[[noreturn]] void exec_local(const Buffer* input) {
   Text path;
   local_binary(path);
-  long fd = sys::memfd_create("weir-stdin", sys::kMfdCloexec);
-  long err = fd;
-  if (fd >= 0) {
-    write_all(static_cast<int>(fd), input);
-    err = sys::lseek_start(static_cast<int>(fd));
-    // Our stdin was closed (memfd got 0): it only needs to survive the exec.
-    if (err == 0) err = fd == 0 ? sys::clear_cloexec(0) : sys::dup3(static_cast<int>(fd), 0);
-    if (err >= 0) {
-      char* argv[] = {path.data, nullptr};
-      err = sys::execve(path.data, argv, environment);
+  long err = 0;
+  if (input != nullptr) {
+    const long fd = err = sys::memfd_create("weir-stdin", sys::kMfdCloexec);
+    if (fd >= 0) {
+      write_all(static_cast<int>(fd), input->bytes());
+      err = sys::lseek_start(static_cast<int>(fd));
+      // Our stdin was closed (memfd got 0): it only needs to survive the exec.
+      if (err == 0) err = fd == 0 ? sys::clear_cloexec(0) : sys::dup3(static_cast<int>(fd), 0);
     }
+  }
+  if (err >= 0) {
+    char* argv[] = {path.data, nullptr};
+    err = sys::execve(path.data, argv, environment);
   }
   Buffer msg;
   msg.append(kPlugin.name);
@@ -205,7 +198,9 @@ void local_binary(Text& path) {
     msg.append("error ");
     msg.append_number(static_cast<unsigned long>(-err));
   }
-  fail(Json::parse(input), 5, msg.bytes());
+  Buffer unread;  // only for the cniVersion of this error
+  if (input == nullptr) (void)read_all(0, unread);
+  fail(Json::parse((input != nullptr ? input : &unread)->bytes()), 5, msg.bytes());
 }
 
 // Whether CNI_NETNS names the same netns in the agent as here: not a path relative to our cwd
@@ -219,31 +214,36 @@ bool netns_path_portable(const char* netns) {
 
 // "<dev>:<inode>" of one of our namespaces (call.hpp's namespaces_id); false when unknown.
 bool append_namespace(Buffer& to, const char* path) {
-  sys::StatHead st;
-  if (sys::stat(path, &st) != 0) return false;
-  return to.append_number(st.dev) && to.append(":") && to.append_number(st.ino);
+  unsigned long dev = 0, ino = 0;
+  if (sys::file_id(path, &dev, &ino) != 0) return false;
+  return to.append_number(dev) && to.append(":") && to.append_number(ino);
 }
 
-// Connects without blocking on a full queue: that agent is busy, not gone, so we wait for room
-// until the deadline. -1: no agent listens (or the path cannot be a socket).
+// Connects, waiting (in the kernel, until the deadline) for room when the agent's queue is
+// full: that agent is busy, not gone. Then non-blocking. -1: no agent listens (or the path
+// cannot be a socket).
 int connect_agent(const Text& socket_path, long deadline_ms, const Json& conf) {
   sys::SockaddrUn addr{};
   addr.family = sys::kAfUnix;
   if (socket_path.size >= sizeof(addr.path)) return -1;
   for (size_t i = 0; i < socket_path.size; ++i) addr.path[i] = socket_path.data[i];
-  long pause_us = 500;
+  const long made = sys::socket(sys::kAfUnix, sys::kSockStream | sys::kCloexec);
+  if (made < 0) return -1;
+  const int fd = static_cast<int>(made);
   for (;;) {
-    const long fd = sys::socket(sys::kAfUnix, sys::kSockStream | sys::kCloexec | sys::kNonblock);
-    if (fd < 0) return -1;
-    const long r = sys::connect(static_cast<int>(fd), &addr);
-    if (r == 0) return static_cast<int>(fd);
-    sys::close(static_cast<int>(fd));
-    if (r != -sys::kEagain) return -1;  // ENOENT, ECONNREFUSED: none listens
-    if (now_ms() >= deadline_ms) fail_no_answer(conf);
-    const __kernel_timespec pause{0, pause_us * 1000};
-    sys::nanosleep(&pause);
-    pause_us = pause_us * 2 < 50'000 ? pause_us * 2 : 50'000;
+    const long left = deadline_ms - sys::now_ms();
+    if (left <= 0) fail_no_answer(conf);
+    if (sys::set_send_timeout(fd, left) != 0) break;
+    const long r = sys::connect(fd, &addr);
+    if (r == 0) {
+      if (sys::set_nonblocking(fd) != 0) break;
+      return fd;
+    }
+    if (r == -sys::kEagain) fail_no_answer(conf);  // its queue stayed full
+    if (r != -sys::kEintr) break;                    // ENOENT, ECONNREFUSED: none listens
   }
+  sys::close(fd);
+  return -1;
 }
 
 // Sends all of data; false if the agent went away (it is exiting: the call was not run).
@@ -309,6 +309,12 @@ void finish(Bytes got, const Json& conf) {
 }
 
 [[noreturn]] void run() {
+  const char* command = getenv("CNI_COMMAND");
+  const bool forward = command != nullptr &&
+                       (Bytes{command, length(command)}.equals("ADD") ||
+                        Bytes{command, length(command)}.equals("DEL")) &&
+                       netns_path_portable(getenv("CNI_NETNS"));
+  if (!forward) exec_local(nullptr);  // stdin untouched
   Buffer input;
   if (!read_all(0, input)) {
     Buffer msg;
@@ -316,56 +322,52 @@ void finish(Bytes got, const Json& conf) {
     msg.append(": read the config: Cannot allocate memory");
     fail(Json::parse(input.bytes()), 5, msg.bytes());
   }
-  const char* command = getenv("CNI_COMMAND");
-  const bool forward = command != nullptr &&
-                       (Bytes{command, length(command)}.equals("ADD") ||
-                        Bytes{command, length(command)}.equals("DEL")) &&
-                       netns_path_portable(getenv("CNI_NETNS"));
-  if (!forward) exec_local(input.bytes());
   const Json conf = Json::parse(input.bytes());
   Text dir, socket_path;
   if (!kPlugin.agent_dir(conf, dir) || !data_file(dir.bytes(), kSocketFile, socket_path)) {
-    exec_local(input.bytes());
+    exec_local(&input);
   }
 
   // "<request> <namespaces id> <body bytes>\n", then the body: NAME=value\0 for each variable
-  // that is set, \0, the config (call.hpp).
-  Buffer request;
-  request.append(kPlugin.request);
-  request.append(" ");
-  const size_t ids = request.size;
-  if (!append_namespace(request, "/proc/thread-self/ns/net") || !request.append(",") ||
-      !append_namespace(request, "/proc/thread-self/ns/mnt")) {
-    request.size = ids;  // unknown: the agent runs no call of ours
+  // that is set, \0, the config (call.hpp). The config is sent from where it was read.
+  Buffer head;
+  head.append(kPlugin.request);
+  head.append(" ");
+  const size_t ids = head.size;
+  if (!append_namespace(head, "/proc/thread-self/ns/net") || !head.append(",") ||
+      !append_namespace(head, "/proc/thread-self/ns/mnt")) {
+    head.size = ids;  // unknown: the agent runs no call of ours
   }
   size_t body = 1 + input.size;
   for (const char* name : kCallVariables) {
     if (const char* value = getenv(name)) body += length(name) + 1 + length(value) + 1;
   }
-  request.append(" ");
-  request.append_number(body);
-  request.append("\n");
+  head.append(" ");
+  head.append_number(body);
+  head.append("\n");
   for (const char* name : kCallVariables) {
     if (const char* value = getenv(name)) {
-      request.append(name);
-      request.append("=");
-      request.append({value, length(value) + 1});
+      head.append(name);
+      head.append("=");
+      head.append({value, length(value) + 1});
     }
   }
-  request.append({"", 1});
-  if (!request.append(input.bytes())) exec_local(input.bytes());
+  if (!head.append({"", 1})) exec_local(&input);
 
-  const long deadline = now_ms() + kCallTimeoutMs;
+  const long deadline = sys::now_ms() + kCallTimeoutMs;
   const int fd = connect_agent(socket_path, deadline, conf);
-  if (fd < 0) exec_local(input.bytes());
-  if (!send_all(fd, request.bytes(), deadline, conf)) exec_local(input.bytes());
+  if (fd < 0) exec_local(&input);
+  if (!send_all(fd, head.bytes(), deadline, conf) || !send_all(fd, input.bytes(), deadline, conf)) {
+    exec_local(&input);
+  }
   // Not needed by the length-framed request; an agent of the first build read up to EOF.
   sys::shutdown(fd, sys::kShutWr);
-  Buffer reply;
+  Buffer& reply = head;  // sent: its memory takes the reply
+  reply.size = 0;
   read_to_eof(fd, reply, deadline, conf);
   finish(reply.bytes(), conf);
   sys::close(fd);
-  exec_local(input.bytes());
+  exec_local(&input);
 }
 
 }  // namespace
