@@ -221,52 +221,52 @@ Selector exactly(std::string tag) {
 // another process's, `nft flush ruleset`) makes a new one: at the same generation nothing can
 // have changed, and the rules need no second look. This saves a whole-table dump on every ADD
 // of a process that lives on (weir-agent); a plugin process asks once and exits.
+// The rules are a function of the NetworkRules alone, which stand for them here: building the
+// rules took half of an ensure_network that found them in place.
 struct InPlace {
+  NetworkRules rules;
   uint64_t netns = 0;
   uint32_t gen = 0;
 };
 std::mutex g_in_place_mu;
-std::map<std::string, InPlace> g_in_place;  // by what the rules are made from (rules_key)
-
-// The network's rules are a function of its NetworkRules alone: those, written out, stand for
-// them (building the rules themselves took half of an ensure_network that found them in place).
-std::string rules_key(const NetworkRules& rules) {
-  std::string key = rules.network + '\0' + rules.bridge + '\0';
-  for (const auto& subnet : rules.subnets) key += subnet.str() + ',';
-  for (bool flag : {rules.masquerade, rules.internal, rules.icc, rules.isolate}) key += flag ? '1' : '0';
-  return key;
-}
+std::map<std::string, InPlace> g_in_place;  // by network
 
 }  // namespace
 
 Expected<void> ensure_network(const NetworkRules& rules) {
   const std::string what = network_what("ensure", rules.network);
   if (auto ok = detail::validate(rules); !ok) return fail(std::move(ok.error()).context(what));
-  const std::string key = rules_key(rules);
   auto session = nft::Session::open();
   if (!session) return fail(std::move(session.error()).context(what));
   // Asked only when something is remembered: a plugin process, which asks once, pays nothing.
   std::optional<InPlace> remembered;
   {
     std::lock_guard<std::mutex> hold(g_in_place_mu);
-    if (auto it = g_in_place.find(key); it != g_in_place.end()) remembered = it->second;
+    auto it = g_in_place.find(rules.network);
+    if (it != g_in_place.end() && it->second.rules == rules) remembered = it->second;
   }
   std::optional<uint32_t> gen;
+  std::optional<uint64_t> cookie;  // of the netns, asked once
+  auto netns_cookie = [&] {
+    if (!cookie) {
+      if (auto c = session->netns_cookie()) cookie = *c;
+    }
+    return cookie;
+  };
   if (remembered) {
     auto now = session->genid();
     if (!now) return fail(std::move(now.error()).context(what));
-    auto cookie = session->netns_cookie();
-    if (cookie && *cookie == remembered->netns && *now == remembered->gen) return {};
+    if (netns_cookie() == remembered->netns && *now == remembered->gen) return {};
     gen = *now;  // the replace below starts from it
   }
   std::optional<uint32_t> in_place_at;
   auto ok = replace(*session, what, detail::network_rules(rules), detail::network_chains(),
                     exactly(detail::network_tag(rules.network)), &in_place_at, gen);
   if (ok && in_place_at) {
-    if (auto cookie = session->netns_cookie()) {
+    if (netns_cookie()) {
       std::lock_guard<std::mutex> hold(g_in_place_mu);
       if (g_in_place.size() >= 256) g_in_place.clear();  // bounded: a few networks in practice
-      g_in_place[key] = {.netns = *cookie, .gen = *in_place_at};
+      g_in_place[rules.network] = {.rules = rules, .netns = *cookie, .gen = *in_place_at};
     }
   }
   return ok;

@@ -40,7 +40,8 @@ struct NetworkRules {
   // (netavark's `isolate`; with every network isolated, Docker's behaviour). DNATed connections
   // (published ports reached through a host address) are exempt.
   bool isolate = true;
-  // (The rules are made from these fields alone; firewall.cpp's rules_key writes each of them.)
+
+  friend bool operator==(const NetworkRules&, const NetworkRules&) = default;
 };
 
 struct PortMapping {
