@@ -11,8 +11,6 @@
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
-
 #include "agent/call.hpp"
 #include "lib/cni/error.hpp"
 #include "lib/cni/plugin.hpp"

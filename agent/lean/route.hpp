@@ -4,6 +4,7 @@
 #pragma once
 
 #include "agent/lean/json.hpp"
+#include "lib/cni/vars.hpp"
 
 namespace weir::agent::lean {
 
@@ -29,10 +30,8 @@ bool bridge_agent_dir(const Json& conf, Text& dir);
 inline constexpr Plugin kIpam{"ipam1", "weir-ipam", "weir-ipam-local", ipam_agent_dir};
 inline constexpr Plugin kBridge{"bridge1", "weir-bridge", "weir-bridge-local", bridge_agent_dir};
 
-// The CNI_* variables of a call: what the agent needs to run it as the local binary would
-// (lib/cni/vars.hpp's list; a unit test keeps them equal).
-inline constexpr const char* kCallVariables[] = {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS",
-                                                 "CNI_IFNAME",  "CNI_ARGS",        "CNI_PATH"};
+// The CNI_* variables of a call: what the agent needs to run it as the local binary would.
+using cni::kCallVariables;
 
 // The control socket's file in the data dir.
 inline constexpr char kSocketFile[] = "agent.sock";

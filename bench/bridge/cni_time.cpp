@@ -45,7 +45,7 @@ struct Setup {
   std::string name, host_ns, plugin, conf, cni_path;
   int ns_fd = -1;
   std::vector<long> add_us, del_us, delgone_us;
-  std::string reaper_lock{};  // <dataDir>/reaper.lock, "" when the config names no dataDir
+  std::string data_dir{};  // the config's dataDir, "" when it names none
 };
 
 // The first "dataDir" string of a config, "" if none (configs here are written by run.sh).
@@ -60,9 +60,9 @@ std::string data_dir_of(const std::string& conf) {
 
 // Microseconds until every background delete of the setup has finished.
 long wait_reapers(const Setup& s) {
-  if (s.reaper_lock.empty()) return 0;
+  if (s.data_dir.empty()) return 0;
   const auto t0 = std::chrono::steady_clock::now();
-  const int fd = ::open(s.reaper_lock.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open((s.data_dir + "/reaper.lock").c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   while (::flock(fd, LOCK_EX) != 0 && errno == EINTR) {
   }
@@ -73,8 +73,8 @@ long wait_reapers(const Setup& s) {
 // A weir setup's first ADD starts weir-agent in the background: wait (at most a second) until
 // it listens, so that the burst measures the agent, not the start. Other setups have none.
 void wait_for_agent(const Setup& s) {
-  if (s.reaper_lock.empty()) return;
-  const std::string socket = s.reaper_lock.substr(0, s.reaper_lock.rfind('/')) + "/agent.sock";
+  if (s.data_dir.empty()) return;
+  const std::string socket = s.data_dir + "/agent.sock";
   for (int i = 0; i < 100 && ::access(socket.c_str(), F_OK) != 0; ++i) ::usleep(10'000);
 }
 
@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
       burst = std::atoi(argv[++i]);
     } else if (a == "--setup" && i + 5 < argc) {
       Setup s{argv[i + 1], argv[i + 2], argv[i + 3], read_file(argv[i + 4]), argv[i + 5]};
-      if (std::string dir = data_dir_of(s.conf); !dir.empty()) s.reaper_lock = dir + "/reaper.lock";
+      s.data_dir = data_dir_of(s.conf);
       i += 5;
       setups.push_back(std::move(s));
     } else {

@@ -90,11 +90,11 @@ std::optional<MacvlanMode> macvlan_mode_from(uint32_t mode);  // IFLA_MACVLAN_MO
 Expected<LinkPtr> fetch_rtnl_link(Socket& sock, int ifindex, const char* name,
                                   std::string_view what);
 
-// Generic link attributes of an RTM_NEWLINK, shared by creation, changes and the veth peer.
-// Unset members are not sent.
 // An alias the kernel takes (under IFALIASZ bytes, no NUL); else code 7 with `what`.
 Expected<void> check_alias(std::string_view alias, const std::string& what);
 
+// Generic link attributes of an RTM_NEWLINK, shared by creation, changes and the veth peer.
+// Unset members are not sent.
 struct LinkAttrs {
   std::optional<std::string> name{};     // IFLA_IFNAME
   std::optional<uint32_t> mtu{};         // IFLA_MTU

@@ -362,18 +362,14 @@ Expected<void> set_address_conf(Socket& sock, int ifindex, const AddressConf& co
   if (alias) {
     if (auto ok = check_alias(*alias, what); !ok) return ok;
   }
-  auto ok = change_link(sock, ifindex,
-                        {.alias = alias,
-                         .arp_notify = conf.arp_notify,
-                         .ipv6_no_lladdr = conf.no_ipv6_lladdr,
-                         .flags = up,
-                         .change = up},
-                        nullptr, what);
+  LinkAttrs attrs{.alias = alias, .arp_notify = conf.arp_notify, .ipv6_no_lladdr = conf.no_ipv6_lladdr,
+                  .flags = up, .change = up};
+  auto ok = change_link(sock, ifindex, attrs, nullptr, what);
   // EAFNOSUPPORT: the kernel runs without IPv6 (ipv6.disable=1), so there is none to turn off.
-  if (!ok && ok.error().sys_errno == EAFNOSUPPORT && conf.no_ipv6_lladdr) {
-    if (!conf.arp_notify && !conf.up && !alias) return {};
-    return change_link(sock, ifindex, {.alias = alias, .arp_notify = conf.arp_notify, .flags = up, .change = up},
-                       nullptr, what);
+  if (!ok && ok.error().sys_errno == EAFNOSUPPORT && attrs.ipv6_no_lladdr) {
+    attrs.ipv6_no_lladdr = false;
+    if (!attrs.arp_notify && !attrs.alias && up == 0) return {};
+    return change_link(sock, ifindex, attrs, nullptr, what);
   }
   return ok;
 }
