@@ -67,6 +67,14 @@ cni::Error nl_error(Socket& sock, int rc, std::string_view what);
 Expected<void> dump(Socket& sock, int type, const void* hdr, size_t hdr_len,
                     const std::function<void()>& restart,
                     const std::function<void(nl_object*)>& on_object, std::string_view what);
+// The same, each reply handed over as the kernel sent it.
+Expected<void> dump_msgs(Socket& sock, int type, const void* hdr, size_t hdr_len,
+                         const std::function<void()>& restart,
+                         const std::function<void(nl_msg*)>& on_msg, std::string_view what);
+// Sends a request that the kernel answers with one message (a GET of one object), hands the
+// answer to on_msg, and reads the ACK that follows it.
+Expected<void> get_one(Socket& sock, MsgPtr msg, const std::function<void(nl_msg*)>& on_msg,
+                       std::string_view what);
 
 // Sends msg and waits for the kernel's ACK; returns the libnl code.
 int send_sync(Socket& sock, MsgPtr msg);
@@ -80,15 +88,12 @@ MsgPtr new_msg(int type, int flags, const void* hdr, size_t hdr_len);
 // of AF_BRIDGE, for one) only take the new nested format when the flag is there.
 nlattr* nest_start(nl_msg* msg, int type);
 
-LinkInfo to_link_info(rtnl_link* l);
-// The IFLA_MACVLAN_MODE libnl parsed from a macvlan's IFLA_INFO_DATA (link_macvlan.cpp);
-// nullopt when l is no macvlan or its mode is not one of MacvlanMode.
-std::optional<MacvlanMode> macvlan_mode_of(rtnl_link* l);
-std::optional<MacvlanMode> macvlan_mode_from(uint32_t mode);  // IFLA_MACVLAN_MODE
-// One RTM_GETLINK by ifindex (name = nullptr) or by name, parsed by libnl (IFLA_INFO_DATA of
-// the kinds libnl knows, e.g. vxlan, included).
-Expected<LinkPtr> fetch_rtnl_link(Socket& sock, int ifindex, const char* name,
-                                  std::string_view what);
+// IFLA_MACVLAN_MODE as a MacvlanMode (link_macvlan.cpp); nullopt for "source" and unknowns.
+std::optional<MacvlanMode> macvlan_mode_from(uint32_t mode);
+// One RTM_GETLINK by ifindex (name = nullptr) or by name, without statistics; also_msg, when
+// set, gets the answer as sent (for a kind's own attributes: link_vxlan.cpp).
+Expected<LinkInfo> fetch_link(Socket& sock, int ifindex, const char* name, std::string_view what,
+                              const std::function<void(nl_msg*)>& also_msg = {});
 
 // An alias the kernel takes (under IFALIASZ bytes, no NUL); else code 7 with `what`.
 Expected<void> check_alias(std::string_view alias, const std::string& what);

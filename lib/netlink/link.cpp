@@ -69,34 +69,6 @@ Expected<void> check_ifname(std::string_view name, std::string_view what) {
                              cni::Code::kInvalidConfig));
 }
 
-LinkInfo to_link_info(rtnl_link* l) {
-  LinkInfo info;
-  info.index = rtnl_link_get_ifindex(l);
-  if (const char* name = rtnl_link_get_name(l)) info.name = name;
-  info.flags = rtnl_link_get_flags(l);
-  info.up = (info.flags & IFF_UP) != 0;
-  info.mtu = rtnl_link_get_mtu(l);
-  if (nl_addr* mac = rtnl_link_get_addr(l); mac && nl_addr_get_len(mac) == 6) {
-    info.mac = net::Mac::from_bytes(nl_addr_get_binary_addr(mac));
-  }
-  if (const char* kind = rtnl_link_get_type(l)) info.kind = kind;
-  info.master = rtnl_link_get_master(l);
-  info.link = rtnl_link_get_link(l);
-  if (const char* alias = rtnl_link_get_ifalias(l)) info.alias = alias;
-  if (info.kind == "macvlan") info.macvlan_mode = macvlan_mode_of(l);
-  return info;
-}
-
-Expected<LinkPtr> fetch_rtnl_link(Socket& sock, int ifindex, const char* name,
-                                  std::string_view what) {
-  rtnl_link* raw = nullptr;
-  // One RTM_GETLINK for one link: no cache of every link in the netns.
-  if (int rc = rtnl_link_get_kernel(sock.native(), ifindex, name, &raw); rc < 0) {
-    return fail(nl_error(sock, rc, what));
-  }
-  return LinkPtr(raw);
-}
-
 int put_ifinfo(nl_msg* msg, int family, int ifindex, const LinkAttrs& a) {
   ifinfomsg ifi{};
   ifi.ifi_family = static_cast<unsigned char>(family);
@@ -283,14 +255,12 @@ std::optional<LinkInfo> link_info_of(nlmsghdr* nlh) {
   return info;
 }
 
-int on_link(nl_msg* msg, void* arg) {
-  *static_cast<std::optional<LinkInfo>*>(arg) = link_info_of(nlmsg_hdr(msg));
-  return NL_OK;
-}
+}  // namespace
 
 // One RTM_GETLINK for one link (no cache of every link in the netns), without statistics (the
 // kernel would sum per-CPU counters for them, IPv6's included).
-Expected<LinkInfo> fetch_link(Socket& sock, int ifindex, const char* name, std::string_view what) {
+Expected<LinkInfo> detail::fetch_link(Socket& sock, int ifindex, const char* name, std::string_view what,
+                                      const std::function<void(nl_msg*)>& also_msg) {
   ifinfomsg hdr{};
   hdr.ifi_family = AF_UNSPEC;
   hdr.ifi_index = ifindex;
@@ -299,20 +269,15 @@ Expected<LinkInfo> fetch_link(Socket& sock, int ifindex, const char* name, std::
       nla_put_u32(msg.get(), IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS) < 0) {
     return fail(nomem(what));
   }
-  if (int rc = nl_send_auto(sock.native(), msg.get()); rc < 0) return fail(nl_error(sock, rc, what));
-  CbPtr base(nl_socket_get_cb(sock.native()));  // a reference: put by CbPtr
-  CbPtr cb(base ? nl_cb_clone(base.get()) : nullptr);
-  if (!cb) return fail(nomem(what));
   std::optional<LinkInfo> got;
-  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_link, &got);
-  // The answer (or the kernel's error: ENODEV), then the ACK that follows an answer.
-  if (int rc = nl_recvmsgs(sock.native(), cb.get()); rc < 0) return fail(nl_error(sock, rc, what));
-  if (int rc = nl_wait_for_ack(sock.native()); rc < 0) return fail(nl_error(sock, rc, what));
+  auto ok = get_one(sock, std::move(msg), [&](nl_msg* answer) {
+    got = link_info_of(nlmsg_hdr(answer));
+    if (also_msg) also_msg(answer);
+  }, what);
+  if (!ok) return fail(std::move(ok.error()));  // ENODEV: no such link
   if (!got) return fail(cni::sys_error(EBADMSG, what));
   return std::move(*got);
 }
-
-}  // namespace
 
 Expected<LinkInfo> get_link(Socket& sock, std::string_view name) {
   const std::string what = "link " + quoted(name);
@@ -331,9 +296,11 @@ Expected<std::vector<LinkInfo>> list_links(Socket& sock) {
   std::vector<LinkInfo> out;
   ifinfomsg hdr{};
   hdr.ifi_family = AF_UNSPEC;
-  auto ok = dump(
+  auto ok = dump_msgs(
       sock, RTM_GETLINK, &hdr, sizeof(hdr), [&] { out.clear(); },
-      [&](nl_object* obj) { out.push_back(to_link_info(reinterpret_cast<rtnl_link*>(obj))); },
+      [&](nl_msg* msg) {
+        if (auto info = link_info_of(nlmsg_hdr(msg))) out.push_back(std::move(*info));
+      },
       "list links");
   if (!ok) return fail(std::move(ok.error()));
   return out;

@@ -1,6 +1,6 @@
 // Macvlan: its own attribute is the mode (IFLA_MACVLAN_MODE); the parent is the generic
 // IFLA_LINK. Creating it in the container and naming it there is create_link_renamed()'s.
-#include <netlink/route/link/macvlan.h>
+#include <linux/if_link.h>
 
 #include <cerrno>
 #include <string>
@@ -30,12 +30,6 @@ uint32_t kernel_mode(MacvlanMode mode) {
 }  // namespace
 
 namespace detail {
-
-std::optional<MacvlanMode> macvlan_mode_of(rtnl_link* l) {
-  // rtnl_link_macvlan_get_mode() asserts on a link libnl did not parse as a macvlan.
-  if (!rtnl_link_is_macvlan(l)) return std::nullopt;
-  return macvlan_mode_from(rtnl_link_macvlan_get_mode(l));
-}
 
 std::optional<MacvlanMode> macvlan_mode_from(uint32_t mode) {
   switch (mode) {

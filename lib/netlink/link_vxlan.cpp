@@ -68,16 +68,23 @@ std::vector<std::string> mismatches(rtnl_link* link, const VxlanSpec& spec) {
 }
 
 Expected<LinkInfo> verify(Socket& sock, const VxlanSpec& spec, std::string_view what) {
-  auto link = fetch_rtnl_link(sock, 0, spec.name.c_str(), what);
-  if (!link) return fail(std::move(link.error()));
-  LinkInfo info = to_link_info(link->get());
+  // The vxlan's own attributes as libnl parses them, from the same answer.
+  LinkPtr link;
+  auto parsed = [](nl_object* obj, void* arg) {
+    nl_object_get(obj);
+    static_cast<LinkPtr*>(arg)->reset(reinterpret_cast<rtnl_link*>(obj));
+  };
+  auto got = fetch_link(sock, 0, spec.name.c_str(), what, [&](nl_msg* msg) { nl_msg_parse(msg, parsed, &link); });
+  if (!got) return fail(std::move(got.error()));
+  LinkInfo info = std::move(*got);
   if (info.kind != kKind) {
     return fail(cni::invalid_config(
         std::string(what) + ": link " + quoted(spec.name) + " exists and is " +
         (info.kind.empty() ? std::string("not a virtual link") : "a " + info.kind) +
         ", not a vxlan"));
   }
-  if (auto diff = mismatches(link->get(), spec); !diff.empty()) {
+  if (!link) return fail(cni::sys_error(EBADMSG, std::string(what)));
+  if (auto diff = mismatches(link.get(), spec); !diff.empty()) {
     std::string list;
     for (const auto& d : diff) list += (list.empty() ? "" : ", ") + d;
     return fail(cni::invalid_config(std::string(what) + ": vxlan " + quoted(spec.name) +

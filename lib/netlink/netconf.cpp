@@ -38,15 +38,9 @@ Expected<bool> forwarding(Socket& sock, net::Family family) {
   // The kernel answers, then acknowledges (NLM_F_ACK): both are read below.
   MsgPtr msg = new_msg(RTM_GETNETCONF, NLM_F_REQUEST | NLM_F_ACK, &ncm, sizeof(ncm));
   if (!msg || nla_put_s32(msg.get(), NETCONFA_IFINDEX, NETCONFA_IFINDEX_ALL) < 0) return fail(nomem(what));
-  if (int rc = nl_send_auto(sock.native(), msg.get()); rc < 0) return fail(nl_error(sock, rc, what));
-
-  CbPtr base(nl_socket_get_cb(sock.native()));  // a reference: put by CbPtr
-  CbPtr cb(base ? nl_cb_clone(base.get()) : nullptr);
-  if (!cb) return fail(nomem(what));
   Reply reply;
-  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_netconf, &reply);
-  if (int rc = nl_recvmsgs(sock.native(), cb.get()); rc < 0) return fail(nl_error(sock, rc, what));
-  if (int rc = nl_wait_for_ack(sock.native()); rc < 0) return fail(nl_error(sock, rc, what));
+  auto ok = get_one(sock, std::move(msg), [&](nl_msg* answer) { on_netconf(answer, &reply); }, what);
+  if (!ok) return fail(std::move(ok.error()));
   if (!reply.seen || reply.forwarding < 0) {
     return fail(cni::sys_error(EPROTO, what + ": no forwarding in the kernel's answer"));
   }

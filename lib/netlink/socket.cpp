@@ -12,17 +12,8 @@
 namespace weir::netlink {
 namespace {
 
-struct DumpCtx {
-  const std::function<void(nl_object*)>* on_object;
-};
-
-void on_parsed(nl_object* obj, void* arg) {
-  (*static_cast<DumpCtx*>(arg)->on_object)(obj);
-}
-
-int on_valid(nl_msg* msg, void* arg) {
-  // A reply libnl cannot parse is skipped rather than failing the whole listing.
-  nl_msg_parse(msg, on_parsed, arg);
+int on_msg_cb(nl_msg* msg, void* arg) {
+  (*static_cast<const std::function<void(nl_msg*)>*>(arg))(msg);
   return NL_OK;
 }
 
@@ -139,9 +130,9 @@ nlattr* nest_start(nl_msg* msg, int type) {
   return nla_nest_start(msg, type | NLA_F_NESTED);
 }
 
-Expected<void> dump(Socket& sock, int type, const void* hdr, size_t hdr_len,
-                    const std::function<void()>& restart,
-                    const std::function<void(nl_object*)>& on_object, std::string_view what) {
+Expected<void> dump_msgs(Socket& sock, int type, const void* hdr, size_t hdr_len,
+                         const std::function<void()>& restart,
+                         const std::function<void(nl_msg*)>& on_msg, std::string_view what) {
   // The kernel flags a dump that raced with a change (NLM_F_DUMP_INTR); try again then.
   constexpr int kAttempts = 3;
   int rc = 0;
@@ -153,17 +144,39 @@ Expected<void> dump(Socket& sock, int type, const void* hdr, size_t hdr_len,
       return fail(nomem(what));
     }
     if (rc = nl_send_auto(sock.native(), msg.get()); rc < 0) return fail(nl_error(sock, rc, what));
-
     CbPtr base(nl_socket_get_cb(sock.native()));  // a reference: put by CbPtr
     CbPtr cb(base ? nl_cb_clone(base.get()) : nullptr);
     if (!cb) return fail(nomem(what));
-    DumpCtx ctx{&on_object};
-    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_valid, &ctx);
+    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_msg_cb, const_cast<void*>(static_cast<const void*>(&on_msg)));
     rc = nl_recvmsgs(sock.native(), cb.get());
     if (rc >= 0) return {};
     if (rc != -NLE_DUMP_INTR) break;
   }
   return fail(nl_error(sock, rc, what));
+}
+
+Expected<void> dump(Socket& sock, int type, const void* hdr, size_t hdr_len,
+                    const std::function<void()>& restart,
+                    const std::function<void(nl_object*)>& on_object, std::string_view what) {
+  auto parsed = [](nl_object* obj, void* arg) { (*static_cast<const std::function<void(nl_object*)>*>(arg))(obj); };
+  // A reply libnl cannot parse is skipped rather than failing the whole listing.
+  return dump_msgs(
+      sock, type, hdr, hdr_len, restart,
+      [&](nl_msg* msg) { nl_msg_parse(msg, parsed, const_cast<void*>(static_cast<const void*>(&on_object))); },
+      what);
+}
+
+Expected<void> get_one(Socket& sock, MsgPtr msg, const std::function<void(nl_msg*)>& on_msg,
+                       std::string_view what) {
+  if (int rc = nl_send_auto(sock.native(), msg.get()); rc < 0) return fail(nl_error(sock, rc, what));
+  CbPtr base(nl_socket_get_cb(sock.native()));  // a reference: put by CbPtr
+  CbPtr cb(base ? nl_cb_clone(base.get()) : nullptr);
+  if (!cb) return fail(nomem(what));
+  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_msg_cb, const_cast<void*>(static_cast<const void*>(&on_msg)));
+  // The answer (or the kernel's error), then the ACK that follows an answer.
+  if (int rc = nl_recvmsgs(sock.native(), cb.get()); rc < 0) return fail(nl_error(sock, rc, what));
+  if (int rc = nl_wait_for_ack(sock.native()); rc < 0) return fail(nl_error(sock, rc, what));
+  return {};
 }
 
 }  // namespace detail
