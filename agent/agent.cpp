@@ -105,7 +105,6 @@ class Agent {
   // Re-reads the store and makes the servers match it. A failure keeps what was served.
   Expected<void> sync() {
     ++syncs_;
-    endpoints_seen_ = false;  // a sync follows a change to the store
     Plan plan;
     {
       auto endpoints = read_endpoints();
@@ -168,11 +167,7 @@ class Agent {
       serve_bridge();
       bridge_.store = store_.get();
       code = cni::plugin_main(env, plugins::bridge::verbs(&bridge_), kBridgePlugin.name);
-      // An ADD that succeeded left an endpoint: idle() need not ask the store after it.
-      const auto command = call.env.find("CNI_COMMAND");
-      endpoints_seen_ = code == 0 && command != call.env.end() && command->second == "ADD";
     } else {
-      keep_for_ipam();
       const ipam::OpenStore open{.data_dir = opts_.data_dir, .store = store_.get()};
       code = cni::plugin_main(env, ipam::verbs(open, ipam_seams_), ipam::kPluginName);
     }
@@ -190,10 +185,6 @@ class Agent {
     const auto end = *last_ipam_ + std::chrono::milliseconds(kIdleGraceMs);
     return std::max(remaining_ms(end), 1);
   }
-
-  // Forget what the last call showed of the store (a quiet spell: other processes may have
-  // changed it).
-  void forget_endpoints_seen() { endpoints_seen_ = false; }
 
   // We run weir-bridge's calls: stay while the store has endpoints (see idle).
   void serve_bridge() { serves_bridge_ = true; }
@@ -238,7 +229,6 @@ class Agent {
     // a new agent waits for that lock only so long.
     if (networks_ != 0 || ipam_recent() || reaper_.busy()) return false;
     if (!serves_bridge_) return true;
-    if (endpoints_seen_) return false;
     bool any = false;
     auto read = view_store([&](store::Txn& t) -> Expected<void> {
       auto has = t.has_endpoints("");
@@ -310,7 +300,6 @@ class Agent {
   std::optional<Clock::time_point> last_call_;
   std::optional<Clock::time_point> last_ipam_;
   bool serves_bridge_ = false;
-  bool endpoints_seen_ = false;  // the last call left an endpoint in the store
   uint64_t syncs_ = 0;
   std::set<std::string> said_;
   // The boot id cannot change while we run: read once, not on every call.
@@ -604,7 +593,6 @@ int run_agent(const AgentOptions& options) {
       // Idle for the whole grace period, or our data dir is gone (nobody can reach us and
       // the store we serve no longer exists): exit.
       if (agent.forget_store_if_quiet()) trim_heap();
-      agent.forget_endpoints_seen();
       if (agent.idle() && options.exit_when_idle) break;
       if (socket_gone()) break;
       continue;
