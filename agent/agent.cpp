@@ -153,7 +153,7 @@ class Agent {
   // calls: no WAL index to rebuild, no schema to parse, statements already prepared. nullopt
   // when the store cannot be opened (its folder was removed): we do not bring it back, the
   // caller runs it.
-  std::optional<PluginReply> run(AgentPlugin plugin, const PluginCall& call) {
+  std::optional<PluginReply> run(const AgentPlugin& plugin, const PluginCall& call) {
     if (!store_) {
       auto st = store::SqliteStore::open(database_, {.create = false, .defer_checkpoint = true});
       if (!st) return std::nullopt;
@@ -163,7 +163,7 @@ class Agent {
     log_once("serving " + std::string(plugin.name) + " calls");
     cni::MapEnv env(call.env, call.stdin_bytes);
     int code = 0;
-    if (plugin.request == kBridgePlugin.request) {
+    if (&plugin == &kBridgePlugin) {
       serve_bridge();
       bridge_.store = store_.get();
       code = cni::plugin_main(env, plugins::bridge::verbs(&bridge_), kBridgePlugin.name);
@@ -338,7 +338,7 @@ Expected<Fd> listen_control(const std::string& path) {
 }
 
 // The plugins whose calls we run.
-constexpr AgentPlugin kPlugins[] = {kIpamPlugin, kBridgePlugin};
+constexpr const AgentPlugin* kPlugins[] = {&kIpamPlugin, &kBridgePlugin};
 
 // What a plugin sent. A plugin call ("<request> <namespaces> <body bytes>\n", call.hpp) is read
 // with its whole body (`complete` when it came in time, well formed and within bounds;
@@ -362,11 +362,12 @@ Request read_request(int conn) {
     const size_t eol = req.bytes.find('\n');
     if (want == 0 && eol == std::string::npos && req.bytes.size() > kMaxHeader) return req;
     if (want == 0 && eol != std::string::npos) {
-      for (const auto& p : kPlugins) {
-        if (req.bytes.starts_with(p.request) && req.bytes[p.request.size()] == ' ') req.plugin = &p;
+      for (const AgentPlugin* p : kPlugins) {
+        const std::string_view word = p->request;
+        if (req.bytes.starts_with(word) && req.bytes[word.size()] == ' ') req.plugin = p;
       }
       if (req.plugin == nullptr) return req;
-      const size_t head = req.plugin->request.size() + 1;
+      const size_t head = std::string_view(req.plugin->request).size() + 1;
       const size_t sp = req.bytes.rfind(' ', eol);
       size_t len = 0;
       const char* first = req.bytes.data() + sp + 1;
@@ -417,7 +418,7 @@ std::string serve_call(const Request& request, int conn, Agent& agent, const std
     agent.stop_calls();
     return "elsewhere\n";
   }
-  if (plugin.request == kIpamPlugin.request) agent.keep_for_ipam();
+  if (&plugin == &kIpamPlugin) agent.keep_for_ipam();
   // Cut short (too slow, too big, malformed): not run here, so the caller may run it.
   if (!request.complete) return "elsewhere\n";
   // The plugin works on the links, routes and paths it sees (IPAM picks a subnet by the

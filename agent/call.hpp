@@ -53,15 +53,9 @@ struct PluginReply {
 
 // A plugin whose ADD and DEL the agent runs: the request word, the plugin's name, and which
 // agent its front end picks for a config (lean/route.hpp).
-struct AgentPlugin {
-  std::string_view request;
-  std::string_view name;
-  bool (*agent_dir)(const lean::Json& conf, lean::Text& dir);
-};
-inline constexpr AgentPlugin kIpamPlugin{lean::kIpam.request, lean::kIpam.name,
-                                         lean::kIpam.agent_dir};
-inline constexpr AgentPlugin kBridgePlugin{lean::kBridge.request, lean::kBridge.name,
-                                           lean::kBridge.agent_dir};
+using AgentPlugin = lean::Plugin;
+inline constexpr const AgentPlugin& kIpamPlugin = lean::kIpam;
+inline constexpr const AgentPlugin& kBridgePlugin = lean::kBridge;
 
 // The data dir whose agent may run calls of this config (the front end's choice), "" if none.
 std::string agent_dir_of(const AgentPlugin& plugin, std::string_view config);
