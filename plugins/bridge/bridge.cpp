@@ -139,8 +139,12 @@ std::vector<net::Cidr> addresses_of(const cni::Result& r) {
   return out;
 }
 
-std::string bridge_of(const store::Endpoint& ep) {
-  auto extra = nlohmann::json::parse(ep.extra, nullptr, false);
+// An endpoint record's extra, parsed (discarded when it is not JSON).
+nlohmann::json extra_of(const store::Endpoint& ep) {
+  return nlohmann::json::parse(ep.extra, nullptr, false);
+}
+
+std::string bridge_of(const nlohmann::json& extra) {
   if (extra.is_object() && extra.contains("bridge") && extra["bridge"].is_string()) {
     return extra["bridge"].get<std::string>();
   }
@@ -149,8 +153,7 @@ std::string bridge_of(const store::Endpoint& ep) {
 
 // Whether ADD gave the endpoint rules of its own (published ports). Records without the fact
 // are assumed to have some.
-bool has_rules(const store::Endpoint& ep) {
-  auto extra = nlohmann::json::parse(ep.extra, nullptr, false);
+bool has_rules(const nlohmann::json& extra) {
   if (!extra.is_object() || !extra.contains("ports") || !extra["ports"].is_number_unsigned()) return true;
   return extra["ports"].get<uint64_t>() > 0;
 }
@@ -161,7 +164,7 @@ Expected<bool> bridge_in_use(store::Store& st, const std::string& bridge) {
   auto all = list_endpoints(st, "");
   if (!all) return fail(all.error());
   return std::any_of(all->begin(), all->end(),
-                     [&](const store::Endpoint& ep) { return bridge_of(ep) == bridge; });
+                     [&](const store::Endpoint& ep) { return bridge_of(extra_of(ep)) == bridge; });
 }
 
 // The gateway address goes on the bridge. An address of the same subnet already there is
@@ -599,15 +602,17 @@ Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni:
     if (auto ok = netlink::set_link_up(hs, **veth, false); !ok && ok.error().sys_errno != ENODEV) return ok;
     if (auto ok = delete_veth_later(here, data_dir, **veth); !ok) return ok;
   }
-  if (!*ep || has_rules(**ep)) {
+  // Parsed once: what DEL reads of the record.
+  const nlohmann::json extra = *ep ? extra_of(**ep) : nlohmann::json();
+  if (!*ep || has_rules(extra)) {
     if (auto ok = firewall::del_endpoint(call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
   }
   if (auto ok = ipam_del(call, lent(here, data_dir, &st)); !ok) return ok;
   if (auto ok = forget_endpoint(st, call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
-  if (*ep && dns_endpoint((*ep)->extra)) {
+  if (*ep && dns_endpoint(extra)) {
     if (auto ok = sync_names(here, data_dir, false); !ok) return ok;
   }
-  std::string recorded = *ep ? bridge_of(**ep) : std::string();
+  std::string recorded = *ep ? bridge_of(extra) : std::string();
   auto lock = BridgeLock::open(data_dir);
   if (!lock) return fail(lock.error());
   return del_network_if_empty(st, hs, *lock, call.conf.name, recorded.empty() ? bridge : recorded);

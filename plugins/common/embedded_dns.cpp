@@ -35,9 +35,13 @@ Expected<std::vector<std::string>> parse_dns_servers(const nlohmann::json& conf)
 }
 
 bool dns_endpoint(const std::string& extra_json) {
-  auto j = nlohmann::json::parse(extra_json.empty() ? "{}" : extra_json, nullptr, false);
+  return dns_endpoint(nlohmann::json::parse(extra_json.empty() ? "{}" : extra_json, nullptr, false));
+}
+
+bool dns_endpoint(const nlohmann::json& extra) {
   // Host-networked containers have names on every DNS network (agent/records.hpp).
-  return j.is_object() && (j.value("embeddedDNS", false) == true || j.value("hostNetwork", false) == true);
+  return extra.is_object() &&
+         (extra.value("embeddedDNS", false) == true || extra.value("hostNetwork", false) == true);
 }
 
 cni::Dns dns_for(const std::string& network, const std::vector<net::IpAddr>& resolvers,

@@ -23,6 +23,7 @@ void mark_dns_endpoint(nlohmann::json& extra, const DnsMark& mark);
 
 // Whether a stored endpoint has names the embedded DNS serves.
 bool dns_endpoint(const std::string& extra_json);
+bool dns_endpoint(const nlohmann::json& extra);  // the same, parsed
 
 // The config's `dnsServers`: upstream resolvers of the network ("10.0.0.53", "10.0.0.53:5353",
 // "[fd00::53]:53"), at most three used; normalized ("10.0.0.53:53"). Code 7 naming the entry
