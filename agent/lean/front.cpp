@@ -329,40 +329,39 @@ void finish(Bytes got, const Json& conf) {
   }
 
   // "<request> <namespaces id> <body bytes>\n", then the body: NAME=value\0 for each variable
-  // that is set, \0, the config (call.hpp). The config is sent from where it was read.
-  Buffer head;
-  head.append(kPlugin.request);
-  head.append(" ");
-  const size_t ids = head.size;
-  if (!append_namespace(head, "/proc/thread-self/ns/net") || !head.append(",") ||
-      !append_namespace(head, "/proc/thread-self/ns/mnt")) {
-    head.size = ids;  // unknown: the agent runs no call of ours
+  // that is set, \0, the config (call.hpp). One buffer, sent at once: in two sends the agent
+  // could wake for the first and sleep again before the second.
+  Buffer request;
+  request.append(kPlugin.request);
+  request.append(" ");
+  const size_t ids = request.size;
+  if (!append_namespace(request, "/proc/thread-self/ns/net") || !request.append(",") ||
+      !append_namespace(request, "/proc/thread-self/ns/mnt")) {
+    request.size = ids;  // unknown: the agent runs no call of ours
   }
   size_t body = 1 + input.size;
   for (const char* name : kCallVariables) {
     if (const char* value = getenv(name)) body += length(name) + 1 + length(value) + 1;
   }
-  head.append(" ");
-  head.append_number(body);
-  head.append("\n");
+  request.append(" ");
+  request.append_number(body);
+  request.append("\n");
   for (const char* name : kCallVariables) {
     if (const char* value = getenv(name)) {
-      head.append(name);
-      head.append("=");
-      head.append({value, length(value) + 1});
+      request.append(name);
+      request.append("=");
+      request.append({value, length(value) + 1});
     }
   }
-  if (!head.append({"", 1})) exec_local(&input);
+  if (!request.append({"", 1}) || !request.append(input.bytes())) exec_local(&input);
 
   const long deadline = sys::now_ms() + kCallTimeoutMs;
   const int fd = connect_agent(socket_path, deadline, conf);
   if (fd < 0) exec_local(&input);
-  if (!send_all(fd, head.bytes(), deadline, conf) || !send_all(fd, input.bytes(), deadline, conf)) {
-    exec_local(&input);
-  }
+  if (!send_all(fd, request.bytes(), deadline, conf)) exec_local(&input);
   // Not needed by the length-framed request; an agent of the first build read up to EOF.
   sys::shutdown(fd, sys::kShutWr);
-  Buffer& reply = head;  // sent: its memory takes the reply
+  Buffer& reply = request;  // sent: its memory takes the reply
   reply.size = 0;
   read_to_eof(fd, reply, deadline, conf);
   finish(reply.bytes(), conf);
