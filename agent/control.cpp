@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "lib/cni/fd.hpp"
+#include "lib/store/paths.hpp"
 #include "lib/store/sqlite.hpp"
 
 namespace weir::agent {
@@ -145,7 +146,9 @@ Expected<void> spawn_agent(const Spawn& s) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    std::string dir = "--data-dir=" + std::string(s.data_dir);
+    // Always the folder itself: an empty value would make the agent's option parser take the
+    // next argument as the data dir.
+    std::string dir = "--data-dir=" + store::data_folder(s.data_dir);
     const char* argv[] = {s.binary.c_str(), dir.c_str(), s.arg.c_str(),
                           s.more.empty() ? nullptr : s.more.c_str(), nullptr};
     ::execv(s.binary.c_str(), const_cast<char* const*>(argv));
@@ -157,9 +160,29 @@ Expected<void> spawn_agent(const Spawn& s) {
   return {};
 }
 
+// The last line the agent wrote to its log, for a message when it died before it was ready.
+std::string last_log_line(const std::string& log) {
+  Fd fd(::open(log.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.get() < 0) return {};
+  char buf[512];
+  const off_t size = ::lseek(fd.get(), 0, SEEK_END);
+  const off_t from = size > static_cast<off_t>(sizeof(buf)) ? size - static_cast<off_t>(sizeof(buf)) : 0;
+  const ssize_t n = ::pread(fd.get(), buf, sizeof(buf), from);
+  if (n <= 0) return {};
+  std::string text(buf, static_cast<size_t>(n));
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text.substr(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
+}
+
 // Starts a detached agent and waits until it reports its sockets bound (or fails).
 Expected<void> start_agent(const SyncRequest& req, const Paths& p, Clock::time_point deadline) {
   std::string binary = req.agent_binary.empty() ? default_agent_binary() : req.agent_binary;
+  // Said plainly here: the exec fails in a detached child, which can only close the pipe.
+  if (::access(binary.c_str(), X_OK) != 0) {
+    return fail(cni::sys_error(errno, "embeddedDNS needs weir-agent, installed next to the plugin: \"" +
+                                          binary + "\"",
+                               cni::Code::kIoFailure));
+  }
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0)
     return fail(cni::sys_error(errno, "pipe", cni::Code::kIoFailure));
@@ -176,8 +199,10 @@ Expected<void> start_agent(const SyncRequest& req, const Paths& p, Clock::time_p
 
   auto line = read_line(ready_r.get(), deadline);
   if (!line) {
-    return fail(
-        std::move(line.error()).context("start weir-agent (" + binary + ", log " + p.log + ")"));
+    const std::string said = last_log_line(p.log);
+    return fail(std::move(line.error())
+                    .context("start weir-agent (" + binary + ", log " + p.log +
+                             (said.empty() ? "" : ": \"" + said + "\"") + ")"));
   }
   // "ready": up, and its first sync read the store after our record was written, so that sync
   // is ours too. "ready error …": up, but that sync failed.
