@@ -167,13 +167,39 @@ Expected<void> parse_requested_ips(const cni::NetConf& conf, const cni::CniArgs&
   return add_requested_list(c, conf.runtime_config, "runtimeConfig");
 }
 
-Expected<void> parse_options(const json& ipam, IpamConfig& c) {
-  auto dir = fields::get_string(ipam, "ipam", "dataDir");
-  if (!dir) return fail(dir.error());
-  c.data_dir = dir->value_or(std::string(store::kDefaultDataDir));
+// ipam.dataDir, else the plugin's dataDir (data_dir_in), typed strictly here.
+Expected<void> parse_data_dir(const cni::NetConf& conf, IpamConfig& c) {
+  auto own = fields::get_string(conf.ipam, "ipam", "dataDir");
+  if (!own) return fail(own.error());
+  auto plugin = fields::get_string(conf.raw, "", "dataDir");
+  if (!plugin) return fail(plugin.error());
+  const char* field = *own ? "ipam.dataDir" : "dataDir";
+  c.data_dir = own->value_or(plugin->value_or(std::string(store::kDefaultDataDir)));
   if (c.data_dir.empty() || c.data_dir[0] != '/') {
-    return fail(bad("ipam.dataDir", "must be an absolute path: \"" + c.data_dir + "\""));
+    return fail(bad(field, "must be an absolute path: \"" + c.data_dir + "\""));
   }
+  return {};
+}
+
+// CNI 0.1.0 and 0.2.0 results hold one address per family (ip4, ip6): a second range set of a
+// family would be leased and never reported. Refused as the reference host-local refuses it.
+Expected<void> check_sets_fit_version(const cni::NetConf& conf, const IpamConfig& c) {
+  if (conf.cni_version != "0.1.0" && conf.cni_version != "0.2.0") return {};
+  int v4 = 0, v6 = 0;
+  for (const auto& set : c.range_sets) {
+    (set.front().subnet.family() == net::Family::kV4 ? v4 : v6)++;
+  }
+  if (v4 > 1 || v6 > 1) {
+    return fail(cni::invalid_config("CNI version " + conf.cni_version +
+                                    " does not support more than 1 address per family: the "
+                                    "ipam section has " + std::to_string(v4 > 1 ? v4 : v6) +
+                                    " range sets of " + (v4 > 1 ? "IPv4" : "IPv6") +
+                                    " (use cniVersion 0.3.0 or later, or one range set per family)"));
+  }
+  return {};
+}
+
+Expected<void> parse_options(const json& ipam, IpamConfig& c) {
   auto order = fields::get_string(ipam, "ipam", "allocation");
   if (!order) return fail(order.error());
   const std::string o = order->value_or("roundrobin");
@@ -204,13 +230,15 @@ Expected<IpamConfig> parse_config(const cni::NetConf& conf, const cni::CniArgs& 
   c.network = conf.name;
   if (auto ok = parse_range_sets(conf.ipam, c); !ok) return fail(ok.error());
   if (auto ok = parse_routes(conf.ipam, c); !ok) return fail(ok.error());
+  if (auto ok = check_sets_fit_version(conf, c); !ok) return fail(ok.error());
+  if (auto ok = parse_data_dir(conf, c); !ok) return fail(ok.error());
   if (auto ok = parse_options(conf.ipam, c); !ok) return fail(ok.error());
   if (auto ok = parse_requested_ips(conf, args, c); !ok) return fail(ok.error());
   return c;
 }
 
 std::string data_dir_of(const cni::NetConf& conf) {
-  return data_dir_in(conf.ipam);
+  return data_dir_in(conf.ipam, conf.raw);
 }
 
 }  // namespace weir::ipam

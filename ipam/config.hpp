@@ -29,7 +29,7 @@ struct IpamConfig {
   std::vector<RangeSet> range_sets;  // empty: an IPv4 subnet from the default pools
   std::vector<cni::Route> routes;
   cni::Dns dns;          // from resolvConf
-  std::string data_dir;  // folder of weir.db
+  std::string data_dir;  // folder of weir.db: ipam.dataDir, else the plugin's dataDir
   Order order = Order::kRoundRobin;
   std::vector<RequestedIp> requested;
 };

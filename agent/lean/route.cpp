@@ -8,11 +8,12 @@ namespace {
 
 constexpr const char* kVersions[] = {"0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"};
 
-// ipam.dataDir when it is a string, else the default folder (ipam::data_dir_in: lenient, so
-// that DEL works when the rest of the section no longer parses).
-bool ipam_data_dir(const Json& ipam, Text& dir) {
-  const Json own = ipam.member("dataDir");
-  if (own.kind == Json::kString) return own.decode(dir);
+// ipam.dataDir when it is a string, else the plugin's own dataDir when it is one, else the
+// default folder (ipam::data_dir_in: lenient, so that DEL works when the rest of the section no
+// longer parses).
+bool ipam_data_dir(const Json& conf, const Json& ipam, Text& dir) {
+  if (const Json own = ipam.member("dataDir"); own.kind == Json::kString) return own.decode(dir);
+  if (const Json plugin = conf.member("dataDir"); plugin.kind == Json::kString) return plugin.decode(dir);
   return dir.assign({store::kDefaultDataDirText, length(store::kDefaultDataDirText)});
 }
 
@@ -24,7 +25,7 @@ bool absolute(const Text& dir) {
 
 bool ipam_agent_dir(const Json& conf, Text& dir) {
   const Json ipam = conf.member("ipam");
-  return ipam.kind == Json::kObject && ipam_data_dir(ipam, dir) && absolute(dir);
+  return ipam.kind == Json::kObject && ipam_data_dir(conf, ipam, dir) && absolute(dir);
 }
 
 bool bridge_agent_dir(const Json& conf, Text& dir) {
@@ -38,7 +39,7 @@ bool bridge_agent_dir(const Json& conf, Text& dir) {
   } else if (l2_only) {
     ok = dir.assign({store::kDefaultDataDirText, length(store::kDefaultDataDirText)});
   } else {
-    ok = ipam_data_dir(ipam, dir);
+    ok = ipam_data_dir(conf, ipam, dir);
   }
   return ok && absolute(dir);
 }

@@ -18,8 +18,8 @@ struct Plugin {
   bool (*agent_dir)(const Json& conf, Text& dir);
 };
 
-// weir-ipam: the IPAM section's data dir (ipam.dataDir, else the store's default folder) when
-// it is absolute.
+// weir-ipam: the IPAM section's data dir (ipam.dataDir, else the plugin's dataDir, else the
+// store's default folder) when it is absolute.
 bool ipam_agent_dir(const Json& conf, Text& dir);
 // weir-bridge: the data dir of the config's store, as store_dir_of finds it (`dataDir`, else
 // weir-ipam's `ipam.dataDir`, else the default folder), when IPAM is weir-ipam (in-process) or

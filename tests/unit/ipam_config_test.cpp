@@ -229,5 +229,39 @@ TEST(IpamConfig, DataDirForDelIsLenient) {
   EXPECT_EQ(data_dir_of(make_call({{"ipam", {{"dataDir", 5}}}}).conf), "/var/lib/weir");
 }
 
+// One network, one store: a plugin's dataDir is its weir-ipam's too, unless ipam.dataDir says.
+TEST(IpamConfig, PluginDataDirIsTheDefault) {
+  auto call = make_call({{"dataDir", "/srv/weir"}, {"ipam", {{"type", "weir-ipam"}}}});
+  EXPECT_EQ(data_dir_of(call.conf), "/srv/weir");
+  auto c = parse_config(call.conf, {});
+  ASSERT_TRUE(c) << c.error().msg;
+  EXPECT_EQ(c->data_dir, "/srv/weir");
+  auto own = make_call({{"dataDir", "/srv/weir"}, {"ipam", {{"type", "weir-ipam"}, {"dataDir", "/srv/leases"}}}});
+  EXPECT_EQ(data_dir_of(own.conf), "/srv/leases");
+  EXPECT_EQ(parse_config(own.conf, {})->data_dir, "/srv/leases");
+  auto relative = parse_config(make_call({{"dataDir", "weir"}, {"ipam", {{"type", "weir-ipam"}}}}).conf, {});
+  ASSERT_FALSE(relative);
+  EXPECT_EQ(relative.error().code, cni::Code::kInvalidConfig);
+  EXPECT_NE(relative.error().msg.find("dataDir"), std::string::npos);
+}
+
+// cniVersion 0.1.0/0.2.0 results hold one address per family (the reference refuses more).
+TEST(IpamConfig, OldVersionsTakeOneRangeSetPerFamily) {
+  const json two_v4 = {{"type", "weir-ipam"},
+                       {"ranges", json::array({json::array({{{"subnet", "10.1.0.0/24"}}}),
+                                               json::array({{{"subnet", "10.2.0.0/24"}}})})}};
+  const json dual = {{"type", "weir-ipam"},
+                     {"ranges", json::array({json::array({{{"subnet", "10.1.0.0/24"}}}),
+                                             json::array({{{"subnet", "fd00:1::/64"}}})})}};
+  for (const std::string v : {"0.1.0", "0.2.0"}) {
+    auto r = parse_config(make_call({{"cniVersion", v}, {"ipam", two_v4}}).conf, {});
+    ASSERT_FALSE(r) << v;
+    EXPECT_EQ(r.error().code, cni::Code::kInvalidConfig);
+    EXPECT_NE(r.error().msg.find("does not support more than 1 address per family"), std::string::npos);
+    EXPECT_TRUE(parse_config(make_call({{"cniVersion", v}, {"ipam", dual}}).conf, {})) << v;
+  }
+  EXPECT_TRUE(parse_config(make_call({{"cniVersion", "0.3.0"}, {"ipam", two_v4}}).conf, {}));
+}
+
 }  // namespace
 }  // namespace weir::ipam
