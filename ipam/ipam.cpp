@@ -62,6 +62,12 @@ class UsedStore {
   std::unique_ptr<store::SqliteStore> owned_;
 };
 
+// The call's ipam config; CNI_ARGS must be K=V pairs (the IP= argument is read from them).
+Expected<IpamConfig> parse_call(const cni::Call& call) {
+  if (auto ok = cni::require_args(call.env); !ok) return fail(ok.error());
+  return parse_config(call.conf, call.env.args);
+}
+
 Expected<void> check_leases(store::Txn& txn, const cni::Call& call,
                             const std::vector<RangeSet>& sets) {
   const auto& env = call.env;
@@ -96,7 +102,7 @@ Expected<void> check_leases(store::Txn& txn, const cni::Call& call,
 }  // namespace
 
 Expected<cni::Result> add(const cni::Call& call, const Seams& seams, const OpenStore& open) {
-  auto config = parse_config(call.conf, call.env.args);
+  auto config = parse_call(call);
   if (!config) return fail(config.error());
   auto db = UsedStore::get(config->data_dir, open);
   if (!db) return fail(db.error());
@@ -133,7 +139,7 @@ Expected<void> del(const cni::Call& call, const Seams& seams, const OpenStore& o
 }
 
 Expected<void> check(const cni::Call& call, const Seams& seams, const OpenStore& open) {
-  auto config = parse_config(call.conf, call.env.args);
+  auto config = parse_call(call);
   if (!config) return fail(config.error());
   auto db = UsedStore::get(config->data_dir, open);
   if (!db) return fail(db.error());
@@ -146,7 +152,7 @@ Expected<void> check(const cni::Call& call, const Seams& seams, const OpenStore&
 }
 
 Expected<void> status(const cni::Call& call, const Seams& seams, const OpenStore& open) {
-  auto config = parse_config(call.conf, call.env.args);
+  auto config = parse_call(call);
   if (!config) return fail(config.error());
   auto db = UsedStore::get(config->data_dir, open);
   if (!db) return fail(db.error());

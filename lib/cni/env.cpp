@@ -124,6 +124,11 @@ Expected<void> validate_ifname(std::string_view ifname) {
   return {};
 }
 
+Expected<void> require_args(const CallEnv& env) {
+  if (env.args_error) return fail(*env.args_error);
+  return {};
+}
+
 Expected<CallEnv> read_call_env(const Env& env, Command command) {
   struct Var {
     const char* name;
@@ -160,9 +165,11 @@ Expected<CallEnv> read_call_env(const Env& env, Command command) {
     if (auto ok = validate_ifname(ce.ifname); !ok) return fail(ok.error());
   }
   if (add_check && ce.netns.empty()) return fail(invalid_env("CNI_NETNS is empty"));
-  auto args = parse_cni_args(ce.args_raw);
-  if (!args) return fail(args.error());
-  ce.args = std::move(*args);
+  if (auto args = parse_cni_args(ce.args_raw)) {
+    ce.args = std::move(*args);
+  } else {
+    ce.args_error = std::move(args.error());
+  }
   ce.path = split(path, ':');
   return ce;
 }

@@ -68,9 +68,16 @@ struct CallEnv {
   std::string netns;
   std::string ifname;
   std::string args_raw;
+  // CNI_ARGS as pairs. Not K=V;… (some runtimes send "none") is no error by itself: the
+  // reference plugins that read no argument accept anything there, so only a plugin that reads
+  // one refuses it (require_args).
   CniArgs args;
+  std::optional<Error> args_error;
   std::vector<std::string> path;  // CNI_PATH split on ':'
 };
+
+// Fails with CNI_ARGS's parse error (code 4), for the plugins that read an argument.
+Expected<void> require_args(const CallEnv& env);
 
 // Reads and validates the CNI_* variables that `command` needs (SPEC "Parameters"):
 // missing ones are named (code 4); an empty container id is code 3.

@@ -392,17 +392,22 @@ TEST_F(Bridge, MacSources) {
     std::map<std::string, std::string> env;
     json runtime;
     const char* want;
+    bool args_cni = false;
   };
   const Case cases[] = {
       {"ctr-mac-conf", {}, nullptr, "02:00:00:00:00:01"},
       {"ctr-mac-args", {{"CNI_ARGS", "IgnoreUnknown=1;MAC=02:00:00:00:00:02"}}, nullptr, "02:00:00:00:00:02"},
       {"ctr-mac-rc", {{"CNI_ARGS", "MAC=02:00:00:00:00:02"}}, {{"mac", "02:00:00:00:00:03"}}, "02:00:00:00:00:03"},
+      // The reference's order: CNI_ARGS MAC < args.cni.mac < runtimeConfig.mac.
+      {"ctr-mac-cni", {{"CNI_ARGS", "MAC=02:00:00:00:00:02"}}, nullptr, "02:00:00:00:00:04", true},
+      {"ctr-mac-cni-rc", {{"CNI_ARGS", "MAC=02:00:00:00:00:02"}}, {{"mac", "02:00:00:00:00:03"}}, "02:00:00:00:00:03", true},
   };
   for (const auto& k : cases) {
     SCOPED_TRACE(k.id);
     Container c(k.id);
     json cc = conf;
     if (!k.runtime.is_null()) cc["runtimeConfig"] = k.runtime;
+    if (k.args_cni) cc["args"] = {{"cni", {{"mac", "02:00:00:00:00:04"}}}};
     auto add = host.add(c, cc, k.env);
     ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
     EXPECT_EQ(add.json()["interfaces"][2]["mac"], k.want);

@@ -24,6 +24,23 @@ TEST(CallEnv, ReadsEverything) {
   EXPECT_FALSE(find_arg(ce->args, "nope"));
 }
 
+// Some runtimes and test suites send CNI_ARGS=none: only a plugin that reads an argument
+// refuses it (the reference loopback accepts it, bridge and host-local do not).
+TEST(CallEnv, ArgsThatAreNotPairsFailOnlyWhenRead) {
+  auto vars = full();
+  vars["CNI_ARGS"] = "none";
+  auto ce = read_call_env(env_of(vars), Command::kAdd);
+  ASSERT_TRUE(ce) << ce.error().msg;
+  EXPECT_TRUE(ce->args.empty());
+  EXPECT_EQ(ce->args_raw, "none");
+  auto read = require_args(*ce);
+  ASSERT_FALSE(read);
+  EXPECT_EQ(read.error().code, Code::kInvalidEnv);
+  EXPECT_NE(read.error().msg.find("\"none\" is not KEY=VALUE"), std::string::npos);
+  vars["CNI_ARGS"] = "IgnoreUnknown=1";
+  EXPECT_TRUE(require_args(*read_call_env(env_of(vars), Command::kAdd)));
+}
+
 TEST(CallEnv, MissingVariablesAreNamed) {
   auto ce = read_call_env(env_of({{"CNI_COMMAND", "ADD"}, {"CNI_IFNAME", "eth0"}}), Command::kAdd);
   ASSERT_FALSE(ce);
