@@ -239,6 +239,11 @@ Expected<netlink::LinkInfo> setup_bridge(netlink::Socket& hs, store::Store& st, 
     std::string alias = std::string(kBridgeAliasPrefix) + call.conf.name;
     if (auto ok = netlink::set_link_alias(hs, br->index, alias); !ok) return fail(ok.error());
   }
+  // A bridge someone else made keeps its MAC: one the kernel chose follows the lowest port's
+  // (br_stp_recalculate_bridge_id) unless set once, which is what pins ours.
+  if (!created && !br->alias.starts_with(kBridgeAliasPrefix)) {
+    if (auto ok = netlink::set_mac(hs, br->index, br->mac); !ok) return fail(ok.error());
+  }
   if (cfg.promisc) {
     if (auto ok = netlink::set_promisc(hs, br->index, true); !ok) return fail(ok.error());
   }
@@ -451,6 +456,10 @@ Expected<void> del_network_if_empty(store::Store& st, netlink::Socket& hs, Bridg
   return *used ? Expected<void>{} : netlink::del_link(hs, bridge);
 }
 
+Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni::Call& call,
+                               const std::string& bridge, const std::string& data_dir,
+                               const Resident* here);
+
 Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
@@ -463,19 +472,30 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
   if (!cs) return fail(cs.error());
   auto store = network_store(here, cfg->data_dir);
   if (!store) return fail(store.error());
+
+  // A second ADD of a live attachment must not touch it: IPAM would hand back the same lease,
+  // and this ADD's rollback would release it under the running container. One whose netns is
+  // gone is stale (its runtime died before DEL): removed as DEL would, before the bridge lock,
+  // which that DEL takes exclusively.
+  auto existing = load_endpoint(**store, call);
+  if (!existing) return fail(existing.error());
+  if (*existing && attachment_alive(**existing)) {
+    return fail(cni::invalid_env("container \"" + call.env.container_id + "\" already has \"" +
+                                 call.env.ifname + "\" on network \"" + call.conf.name +
+                                 "\" in netns \"" + (*existing)->netns +
+                                 "\" (CNI_CONTAINERID, CNI_IFNAME): DEL it first"));
+  }
+  if (*existing) {
+    if (auto ok = remove_endpoint(**store, *hs, call, cfg->bridge, cfg->data_dir, here); !ok) {
+      return fail(std::move(ok.error())
+                      .context("remove the stale attachment of container \"" +
+                               call.env.container_id + "\" (netns \"" + (*existing)->netns +
+                               "\" is gone)"));
+    }
+  }
   auto lock = BridgeLock::open(cfg->data_dir);
   if (!lock) return fail(lock.error());
   if (auto ok = lock->shared(); !ok) return fail(ok.error());
-
-  // A second ADD of a live attachment must not touch it: IPAM would hand back the same lease,
-  // and this ADD's rollback would release it under the running container.
-  auto existing = load_endpoint(**store, call);
-  if (!existing) return fail(existing.error());
-  if (*existing) {
-    return fail(cni::invalid_env("container \"" + call.env.container_id + "\" already has \"" +
-                                 call.env.ifname + "\" on network \"" + call.conf.name +
-                                 "\" (CNI_CONTAINERID, CNI_IFNAME): DEL it first"));
-  }
 
   // Refused early, before anything is made; checked again when the record is written.
   if (!cfg->ports.empty()) {

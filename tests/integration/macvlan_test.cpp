@@ -305,6 +305,22 @@ TEST_F(MacvlanTest, MacFromConfigArgsAndRuntimeConfig) {
   EXPECT_EQ(plugin("CHECK", c, rc).exit_code, 0);
 }
 
+// podman's --mac-address on a macvlan network: runtimeConfig.mac, also without IPAM (L2 only).
+TEST_F(MacvlanTest, RuntimeConfigMacWithoutIpam) {
+  TestNetns a("mva");
+  json l2 = conf_;
+  l2["ipam"] = json::object();
+  l2["dataDir"] = tmp_.path();
+  l2["capabilities"] = {{"mac", true}};
+  l2["runtimeConfig"] = {{"mac", "c2:11:22:33:44:55"}};
+  auto add = plugin("ADD", a, l2);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  EXPECT_EQ(add.json()["interfaces"][0]["mac"], "c2:11:22:33:44:55") << add.out;
+  EXPECT_THAT(ip_in(a, "link show eth0"), HasSubstr("c2:11:22:33:44:55"));
+  EXPECT_EQ(plugin("CHECK", a, l2).exit_code, 0);
+  EXPECT_EQ(plugin("DEL", a, l2).exit_code, 0);
+}
+
 TEST_F(MacvlanTest, LinkInContainerUsesAMasterInTheContainer) {
   TestNetns a("mva");
   int rc = -1;
