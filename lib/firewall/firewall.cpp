@@ -35,8 +35,11 @@ void backoff(int attempt) {
 
 using cni::quoted;
 
-std::string key_of(std::string_view chain, std::string_view signature, std::string_view tag) {
-  std::string k(chain);
+std::string key_of(nft::Table table, std::string_view chain, std::string_view signature,
+                   std::string_view tag) {
+  std::string k(nft::family_name(table));
+  k += ' ';
+  k += chain;
   k += '\n';
   k += signature;
   k += '\n';
@@ -44,19 +47,29 @@ std::string key_of(std::string_view chain, std::string_view signature, std::stri
   return k;
 }
 
+const std::vector<nft::Table> kTables = {nft::Table::kInet, nft::Table::kBridge};
+
 Expected<std::vector<nft::Installed>> collect(nft::Session& s,
-                                              const std::vector<std::string_view>& chains,
+                                              const std::vector<nft::ChainRef>& chains,
                                               const Selector& selected) {
   std::vector<nft::Installed> out;
-  // A network's rules live in five chains: one dump of the whole table costs less than five
-  // round trips. An endpoint's live in two, cheaper to read alone than the whole table.
-  const std::vector<std::string_view> whole_table = {std::string_view()};
-  for (std::string_view dump : chains.size() > 2 ? whole_table : chains) {
-    auto rules = s.list_rules(dump);
-    if (!rules) return fail(std::move(rules.error()));
-    for (auto& r : *rules) {
-      const bool in_chains = std::find(chains.begin(), chains.end(), r.chain) != chains.end();
-      if (in_chains && selected(r.tag)) out.push_back(std::move(r));
+  // A network's rules live in five chains of a table: one dump of the whole table costs less
+  // than five round trips. An endpoint's live in two of inet's (and one of bridge's), cheaper
+  // to read alone than the whole table.
+  for (nft::Table table : kTables) {
+    std::vector<nft::ChainRef> dumps;
+    for (const auto& c : chains) {
+      if (c.table == table) dumps.push_back(c);
+    }
+    if (dumps.size() > 2) dumps = {nft::ChainRef{.table = table, .name = {}}};
+    for (const auto& dump : dumps) {
+      auto rules = s.list_rules(dump);
+      if (!rules) return fail(std::move(rules.error()));
+      for (auto& r : *rules) {
+        const nft::ChainRef at{.table = r.table, .name = r.chain};
+        const bool in_chains = std::find(chains.begin(), chains.end(), at) != chains.end();
+        if (in_chains && selected(r.tag)) out.push_back(std::move(r));
+      }
     }
   }
   return out;
@@ -71,10 +84,10 @@ struct Diff {
 
 Diff diff(const std::vector<nft::Installed>& have, const std::vector<nft::Rule>& want) {
   std::multimap<std::string, const nft::Installed*> left;
-  for (const auto& r : have) left.emplace(key_of(r.chain, r.signature, r.tag), &r);
+  for (const auto& r : have) left.emplace(key_of(r.table, r.chain, r.signature, r.tag), &r);
   Diff d;
   for (const auto& r : want) {
-    auto it = left.find(key_of(r.chain, r.signature(), r.tag));
+    auto it = left.find(key_of(r.table, r.chain, r.signature(), r.tag));
     if (it == left.end()) {
       d.missing.push_back(&r);
     } else {
@@ -85,9 +98,12 @@ Diff diff(const std::vector<nft::Installed>& have, const std::vector<nft::Rule>&
   return d;
 }
 
-void add_skeleton(nft::Batch& b) {
-  b.add_table();
-  for (const auto& chain : detail::chains()) b.add_chain(chain);
+// The table and its chains, for the rules of a batch that go there.
+void add_skeleton(nft::Batch& b, nft::Table table) {
+  b.add_table(table);
+  for (const auto& chain : detail::chains()) {
+    if (chain.table == table) b.add_chain(chain);
+  }
 }
 
 // Runs build (reads at the generation it is given, then fills the batch) and commits the batch
@@ -122,7 +138,7 @@ Expected<void> transact(std::string_view what, const Build& build) {
 // generation at which they all were already in place (nothing to change).
 Expected<void> replace(nft::Session& session, std::string_view what,
                        const std::vector<nft::Rule>& want,
-                       const std::vector<std::string_view>& chains, const Selector& selected,
+                       const std::vector<nft::ChainRef>& chains, const Selector& selected,
                        std::optional<uint32_t>* in_place_at = nullptr,
                        std::optional<uint32_t> first_gen = std::nullopt) {
   return transact(session, what, [&](nft::Session& s, nft::Batch& b, uint32_t gen) -> Expected<void> {
@@ -132,7 +148,12 @@ Expected<void> replace(nft::Session& session, std::string_view what,
       if (in_place_at != nullptr) *in_place_at = gen;
       return {};
     }
-    add_skeleton(b);
+    // Only the tables the wanted rules go to: one without weir's rules is not made.
+    for (nft::Table table : kTables) {
+      const bool used = std::any_of(want.begin(), want.end(),
+                                    [&](const nft::Rule& r) { return r.table == table; });
+      if (used) add_skeleton(b, table);
+    }
     for (const auto& r : *have) b.del_rule(r);
     // Each head insert goes first in its chain: insert in reverse to keep the listed order.
     for (auto it = want.rbegin(); it != want.rend(); ++it) {
@@ -146,13 +167,13 @@ Expected<void> replace(nft::Session& session, std::string_view what,
 }
 
 Expected<void> replace(std::string_view what, const std::vector<nft::Rule>& want,
-                       const std::vector<std::string_view>& chains, const Selector& selected) {
+                       const std::vector<nft::ChainRef>& chains, const Selector& selected) {
   auto session = nft::Session::open();
   if (!session) return fail(std::move(session.error()).context(what));
   return replace(*session, what, want, chains, selected);
 }
 
-Expected<void> remove(std::string_view what, const std::vector<std::string_view>& chains,
+Expected<void> remove(std::string_view what, const std::vector<nft::ChainRef>& chains,
                       const Selector& selected) {
   return transact(what, [&](nft::Session& s, nft::Batch& b, uint32_t) -> Expected<void> {
     auto have = collect(s, chains, selected);
@@ -164,24 +185,28 @@ Expected<void> remove(std::string_view what, const std::vector<std::string_view>
 
 // Read only: the table, the chains the rules live in, then the rules themselves.
 Expected<void> check(std::string_view what, const std::vector<nft::Rule>& want,
-                     const std::vector<std::string_view>& chains, const Selector& selected) {
+                     const std::vector<nft::ChainRef>& chains, const Selector& selected) {
   auto session = nft::Session::open();
   if (!session) return fail(std::move(session.error()).context(what));
-  if (!want.empty()) {
-    auto table = session->has_table();
-    if (!table) return fail(std::move(table.error()).context(what));
-    if (!*table) {
-      return fail(cni::check_failed(std::string(what) + ": table inet " + std::string(kTableName) +
-                                    " is missing"));
-    }
+  for (nft::Table t : kTables) {
     std::set<std::string_view> needed;
-    for (const auto& r : want) needed.insert(r.chain);
+    for (const auto& r : want) {
+      if (r.table == t) needed.insert(r.chain);
+    }
+    if (needed.empty()) continue;
+    const std::string table =
+        "table " + std::string(nft::family_name(t)) + " " + std::string(kTableName);
+    auto has_table = session->has_table(t);
+    if (!has_table) return fail(std::move(has_table.error()).context(what));
+    if (!*has_table) {
+      return fail(cni::check_failed(std::string(what) + ": " + table + " is missing"));
+    }
     for (std::string_view chain : needed) {
-      auto has = session->has_chain(chain);
+      auto has = session->has_chain({.table = t, .name = chain});
       if (!has) return fail(std::move(has.error()).context(what));
       if (!*has) {
-        return fail(cni::check_failed(std::string(what) + ": chain " + std::string(chain) +
-                                      " of table inet " + std::string(kTableName) + " is missing"));
+        return fail(cni::check_failed(std::string(what) + ": chain " + std::string(chain) + " of " +
+                                      table + " is missing"));
       }
     }
   }
@@ -278,7 +303,8 @@ Expected<void> del_network(std::string_view network) {
     return fail(std::move(ok.error()).context(what));
   }
   const std::string name(network);
-  return remove(what, detail::network_chains(),
+  // Its endpoints' rules too, the spoof checks in table bridge weir among them.
+  return remove(what, detail::all_chains(),
                 [name](std::string_view tag) { return detail::owned_by_network(tag, name); });
 }
 
@@ -317,41 +343,49 @@ Expected<std::vector<std::string>> list_networks() {
   constexpr std::string_view kWhat = "list firewall networks";
   auto session = nft::Session::open();
   if (!session) return fail(std::move(session.error()).context(kWhat));
-  auto rules = session->list_rules({});
-  if (!rules) return fail(std::move(rules.error()).context(kWhat));
   std::set<std::string> names;
-  for (const auto& r : *rules) {
-    if (auto name = detail::network_of(r.tag)) names.insert(std::move(*name));
+  for (nft::Table table : kTables) {
+    auto rules = session->list_rules({.table = table, .name = {}});
+    if (!rules) return fail(std::move(rules.error()).context(kWhat));
+    for (const auto& r : *rules) {
+      if (auto name = detail::network_of(r.tag)) names.insert(std::move(*name));
+    }
   }
   return std::vector<std::string>(names.begin(), names.end());
 }
 
 Expected<void> del_table() {
-  const std::string what = "delete table inet " + std::string(kTableName);
-  auto ok = transact(what, [](nft::Session&, nft::Batch& b, uint32_t) -> Expected<void> {
-    b.del_table();
+  const std::string what = "delete tables " + std::string(kTableName);
+  // Only the tables there are (a missing one would fail the whole batch with ENOENT), read at
+  // the batch's generation.
+  return transact(what, [](nft::Session& s, nft::Batch& b, uint32_t) -> Expected<void> {
+    for (nft::Table table : kTables) {
+      auto has = s.has_table(table);
+      if (!has) return fail(std::move(has.error()));
+      if (*has) b.del_table(table);
+    }
     return {};
   });
-  if (!ok && ok.error().sys_errno == ENOENT) return {};
-  return ok;
 }
 
 Expected<bool> del_table_if_unused() {
-  const std::string what = "delete unused table inet " + std::string(kTableName);
+  const std::string what = "delete unused tables " + std::string(kTableName);
   bool deleted = false;
   auto ok = transact(what, [&](nft::Session& s, nft::Batch& b, uint32_t) -> Expected<void> {
     deleted = false;
-    auto table = s.has_table();
-    if (!table) return fail(std::move(table.error()));
-    if (!*table) return {};
-    auto rules = s.list_rules({});
-    if (!rules) return fail(std::move(rules.error()));
-    const bool used = std::any_of(rules->begin(), rules->end(), [](const nft::Installed& r) {
-      return detail::network_of(r.tag).has_value();
-    });
-    if (used) return {};
-    b.del_table();
-    deleted = true;
+    for (nft::Table table : kTables) {
+      auto has = s.has_table(table);
+      if (!has) return fail(std::move(has.error()));
+      if (!*has) continue;
+      auto rules = s.list_rules({.table = table, .name = {}});
+      if (!rules) return fail(std::move(rules.error()));
+      const bool used = std::any_of(rules->begin(), rules->end(), [](const nft::Installed& r) {
+        return detail::network_of(r.tag).has_value();
+      });
+      if (used) continue;
+      b.del_table(table);
+      deleted = true;
+    }
     return {};
   });
   if (!ok) return fail(std::move(ok.error()));

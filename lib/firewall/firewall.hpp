@@ -1,5 +1,6 @@
-// The nftables rules of weir's bridge networks: one table `inet weir`, changed only by atomic
-// nftables batches, so that no other reader ever sees a half-applied ruleset. Everything works
+// The nftables rules of weir's bridge networks: table `inet weir`, and table `bridge weir` for
+// the endpoints' MAC spoof checks, changed only by atomic nftables batches (one batch may
+// change both), so that no other reader ever sees a half-applied ruleset. Everything works
 // on the netns of the calling thread (a netlink socket is bound to the netns it is opened in):
 // the bridge plugin calls it in the host netns, tests inside netns::run_in.
 //
@@ -20,7 +21,7 @@
 
 namespace weir::firewall {
 
-inline constexpr std::string_view kTableName = "weir";  // family inet
+inline constexpr std::string_view kTableName = "weir";  // families inet and bridge
 
 struct NetworkRules {
   std::string network{};             // weir network name (rule tags)
@@ -53,6 +54,13 @@ struct PortMapping {
                                          // that family only
 };
 
+// macspoofchk: frames entering the bridge from the endpoint's port whose source MAC is not the
+// container's are dropped, whatever their ethertype and wherever they go.
+struct SpoofCheck {
+  std::string host_ifname{};  // the host end of the endpoint's veth, a port of the bridge
+  net::Mac mac{};             // the container's MAC, the only source allowed
+};
+
 struct EndpointRules {
   std::string network{};
   std::string container_id{};
@@ -60,6 +68,7 @@ struct EndpointRules {
   std::string bridge{};            // validated; the current rules do not need it
   std::vector<net::IpAddr> ips{};  // container addresses; the first of each family is the target
   std::vector<PortMapping> ports{};
+  std::optional<SpoofCheck> spoof_check{};
 };
 
 // Creates the table and its chains if needed and makes this network's rules exactly the ones
@@ -68,7 +77,7 @@ Expected<void> ensure_network(const NetworkRules& rules);
 // Removes the network's rules and those of all its endpoints. Missing is success.
 Expected<void> del_network(std::string_view network);
 
-// Makes this endpoint's rules (published ports) exactly the ones `rules` asks for.
+// Makes this endpoint's rules (published ports, spoof check) exactly the ones `rules` asks for.
 Expected<void> ensure_endpoint(const EndpointRules& rules);
 // Removes exactly this endpoint's rules. Missing is success.
 Expected<void> del_endpoint(std::string_view network, std::string_view container_id,
@@ -81,11 +90,11 @@ Expected<void> check_endpoint(const EndpointRules& rules);
 // Networks that have at least one rule (network or endpoint) in the table, sorted.
 Expected<std::vector<std::string>> list_networks();
 
-// Removes table inet weir with everything in it. Missing is success.
+// Removes both tables with everything in them. Missing is success.
 Expected<void> del_table();
-// Removes the table only if no weir rule is left in it, atomically with that test (a
-// concurrent ADD that just put its rules there wins). Returns whether it was removed; a missing
-// table is success and returns false.
+// Removes each table only if no weir rule is left in it, atomically with that test (a
+// concurrent ADD that just put its rules there wins). Returns whether one was removed; missing
+// tables are success and return false.
 Expected<bool> del_table_if_unused();
 
 }  // namespace weir::firewall

@@ -1,5 +1,6 @@
 // nf_tables messages with libnftnl, sent over a libmnl socket. Expressions are laid out the way
-// nft(8) lays them out, so that `nft list table inet weir` shows readable rules.
+// nft(8) lays them out, so that `nft list table inet weir` (and bridge weir) shows readable
+// rules.
 #include "lib/firewall/nft.hpp"
 
 #include <arpa/inet.h>
@@ -67,11 +68,51 @@ uint8_t nfproto_of(net::Family f) {
   return f == net::Family::kV4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
 }
 
-// One message for NFPROTO_INET, its header and payload built by fill. Its seq is set when sent.
+// The bridge family's hooks (NF_BR_* of <linux/netfilter_bridge.h>, which cannot be included
+// next to <net/if.h>: it pulls in <linux/if.h>).
+constexpr uint32_t kBrPreRouting = 0, kBrForward = 2, kBrLocalOut = 3, kBrPostRouting = 4;
+
+uint32_t hook_number(Table table, Hook hook) {
+  if (table == Table::kBridge) {
+    switch (hook) {
+      case Hook::kPrerouting:
+        return kBrPreRouting;
+      case Hook::kForward:
+        return kBrForward;
+      case Hook::kOutput:
+        return kBrLocalOut;
+      case Hook::kPostrouting:
+        return kBrPostRouting;
+    }
+  }
+  switch (hook) {
+    case Hook::kPrerouting:
+      return NF_INET_PRE_ROUTING;
+    case Hook::kForward:
+      return NF_INET_FORWARD;
+    case Hook::kOutput:
+      return NF_INET_LOCAL_OUT;
+    case Hook::kPostrouting:
+      return NF_INET_POST_ROUTING;
+  }
+  return NF_INET_FORWARD;
+}
+
+uint16_t nfproto_of(Table t) {
+  return t == Table::kInet ? NFPROTO_INET : NFPROTO_BRIDGE;
+}
+
+// "inet weir", "bridge weir": a table as nft(8) names it, for messages.
+std::string table_text(Table t) {
+  return std::string(family_name(t)) + " " + kTable;
+}
+
+// One message for the table's family, its header and payload built by fill. Its seq is set
+// when sent.
 template <class Fill>
-std::vector<char> message(uint16_t type, uint16_t flags, Fill&& fill) {
+std::vector<char> message(Table table, uint16_t type, uint16_t flags, Fill&& fill) {
   std::vector<char> buf(kBufSize);
-  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), type, NFPROTO_INET, flags, 0);
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), type, nfproto_of(table), flags, 0);
   fill(nlh);
   buf.resize(NLMSG_ALIGN(nlh->nlmsg_len));
   return buf;
@@ -180,14 +221,18 @@ using cni::quoted;
 
 }  // namespace
 
+std::string_view family_name(Table table) {
+  return table == Table::kInet ? "inet" : "bridge";
+}
+
 // --- Rule, RuleBuilder -------------------------------------------------------------------------
 
 std::string Rule::signature() const {
   return signature_of(nl.get());
 }
 
-RuleBuilder::RuleBuilder(std::string_view chain)
-    : chain_(chain), nl_(checked(nftnl_rule_alloc())) {}
+RuleBuilder::RuleBuilder(std::string_view chain, Table table)
+    : table_(table), chain_(chain), nl_(checked(nftnl_rule_alloc())) {}
 RuleBuilder::RuleBuilder(RuleBuilder&&) noexcept = default;
 RuleBuilder::~RuleBuilder() = default;
 
@@ -294,6 +339,16 @@ RuleBuilder& RuleBuilder::ct_dnat(bool set) {
   return *this;
 }
 
+RuleBuilder& RuleBuilder::ether_saddr(const net::Mac& mac, bool equal) {
+  // The source address is bytes 6..11 of the Ethernet header (IEEE 802.3, after the
+  // destination), whatever the ethertype: ARP is covered as well as IPv4 and IPv6.
+  constexpr uint32_t kOffset = 6, kLen = 6;
+  payload_load(nl_.get(), NFT_PAYLOAD_LL_HEADER, kOffset, kLen);
+  cmp(nl_.get(), equal, mac.data(), kLen);
+  words(std::string("ether saddr ") + (equal ? "" : "!= ") + mac.str());
+  return *this;
+}
+
 RuleBuilder& RuleBuilder::verdict(int code, std::string_view chain, std::string_view word) {
   auto e = expr("immediate");
   nftnl_expr_set_u32(e.get(), NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
@@ -342,7 +397,7 @@ RuleBuilder& RuleBuilder::dnat(const net::IpAddr& to, uint16_t port) {
 }
 
 Rule RuleBuilder::build(std::string tag, Where where) {
-  nftnl_rule_set_u32(nl_.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
+  nftnl_rule_set_u32(nl_.get(), NFTNL_RULE_FAMILY, nfproto_of(table_));
   nftnl_rule_set_str(nl_.get(), NFTNL_RULE_TABLE, kTable.c_str());
   nftnl_rule_set_str(nl_.get(), NFTNL_RULE_CHAIN, chain_.c_str());
   // The tag is a comment as nft(8) writes it, so `nft list` shows it.
@@ -351,7 +406,8 @@ Rule RuleBuilder::build(std::string tag, Where where) {
   nftnl_rule_set_data(nl_.get(), NFTNL_RULE_USERDATA, nftnl_udata_buf_data(udata.get()),
                       nftnl_udata_buf_len(udata.get()));
   std::string text = text_ + " comment " + quoted(tag);
-  return Rule{.chain = std::move(chain_),
+  return Rule{.table = table_,
+              .chain = std::move(chain_),
               .tag = std::move(tag),
               .where = where,
               .text = std::move(text),
@@ -360,12 +416,12 @@ Rule RuleBuilder::build(std::string tag, Where where) {
 
 // --- Batch -------------------------------------------------------------------------------------
 
-void Batch::add_table() {
+void Batch::add_table(Table table) {
   TablePtr t(checked(nftnl_table_alloc()));
   nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTable.c_str());
-  msgs_.push_back({message(NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_ACK,
+  msgs_.push_back({message(table, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_ACK,
                            [&](nlmsghdr* nlh) { nftnl_table_nlmsg_build_payload(nlh, t.get()); }),
-                   "add table inet " + kTable,
+                   "add table " + table_text(table),
                    {}});
 }
 
@@ -375,28 +431,14 @@ void Batch::add_chain(const ChainDef& def) {
   nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, kTable.c_str());
   nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, name.c_str());
   if (def.hook) {
-    uint32_t hooknum = NF_INET_FORWARD;
-    switch (*def.hook) {
-      case Hook::kPrerouting:
-        hooknum = NF_INET_PRE_ROUTING;
-        break;
-      case Hook::kForward:
-        hooknum = NF_INET_FORWARD;
-        break;
-      case Hook::kOutput:
-        hooknum = NF_INET_LOCAL_OUT;
-        break;
-      case Hook::kPostrouting:
-        hooknum = NF_INET_POST_ROUTING;
-        break;
-    }
+    const uint32_t hooknum = hook_number(def.table, *def.hook);
     nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, hooknum);
     nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, def.priority);
     nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, def.nat ? "nat" : "filter");
     nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
   }
   // NLM_F_CREATE without NLM_F_EXCL: an existing chain with the same hook is left as it is.
-  msgs_.push_back({message(NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_ACK,
+  msgs_.push_back({message(def.table, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_ACK,
                            [&](nlmsghdr* nlh) { nftnl_chain_nlmsg_build_payload(nlh, c.get()); }),
                    "add chain " + name,
                    {}});
@@ -406,7 +448,7 @@ void Batch::add_rule(const Rule& rule) {
   // Without NLM_F_APPEND (and without a position) the kernel inserts at the head of the chain.
   const uint16_t flags = NLM_F_CREATE | NLM_F_ACK | (rule.where == Where::kTail ? NLM_F_APPEND : 0);
   msgs_.push_back(
-      {message(NFT_MSG_NEWRULE, flags,
+      {message(rule.table, NFT_MSG_NEWRULE, flags,
                [&](nlmsghdr* nlh) { nftnl_rule_nlmsg_build_payload(nlh, rule.nl.get()); }),
        "add rule to chain " + rule.chain, rule.text});
 }
@@ -416,18 +458,18 @@ void Batch::del_rule(const Installed& rule) {
   nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, kTable.c_str());
   nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, rule.chain.c_str());
   nftnl_rule_set_u64(r.get(), NFTNL_RULE_HANDLE, rule.handle);
-  msgs_.push_back({message(NFT_MSG_DELRULE, NLM_F_ACK,
+  msgs_.push_back({message(rule.table, NFT_MSG_DELRULE, NLM_F_ACK,
                            [&](nlmsghdr* nlh) { nftnl_rule_nlmsg_build_payload(nlh, r.get()); }),
                    "delete rule " + std::to_string(rule.handle) + " from chain " + rule.chain,
                    rule.tag});
 }
 
-void Batch::del_table() {
+void Batch::del_table(Table table) {
   TablePtr t(checked(nftnl_table_alloc()));
   nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTable.c_str());
-  msgs_.push_back({message(NFT_MSG_DELTABLE, NLM_F_ACK,
+  msgs_.push_back({message(table, NFT_MSG_DELTABLE, NLM_F_ACK,
                            [&](nlmsghdr* nlh) { nftnl_table_nlmsg_build_payload(nlh, t.get()); }),
-                   "delete table inet " + kTable,
+                   "delete table " + table_text(table),
                    {}});
 }
 
@@ -503,7 +545,7 @@ Expected<void> Session::request(std::vector<char> msg, std::string_view what,
 }
 
 Expected<uint32_t> Session::genid() {
-  auto msg = message(NFT_MSG_GETGEN, NLM_F_ACK, [](nlmsghdr*) {});
+  auto msg = message(Table::kInet, NFT_MSG_GETGEN, NLM_F_ACK, [](nlmsghdr*) {});
   struct Ctx {
     std::optional<uint32_t> id;
   } ctx;
@@ -529,23 +571,23 @@ Expected<uint64_t> Session::netns_cookie() const {
   return cookie;
 }
 
-Expected<bool> Session::has_table() {
+Expected<bool> Session::has_table(Table table) {
   TablePtr t(checked(nftnl_table_alloc()));
   nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTable.c_str());
-  auto msg = message(NFT_MSG_GETTABLE, NLM_F_ACK,
+  auto msg = message(table, NFT_MSG_GETTABLE, NLM_F_ACK,
                      [&](nlmsghdr* nlh) { nftnl_table_nlmsg_build_payload(nlh, t.get()); });
-  auto ok = request(std::move(msg), "get table inet " + kTable, nullptr, nullptr);
+  auto ok = request(std::move(msg), "get table " + table_text(table), nullptr, nullptr);
   if (ok) return true;
   if (ok.error().sys_errno == ENOENT) return false;
   return fail(std::move(ok.error()));
 }
 
-Expected<bool> Session::has_chain(std::string_view chain) {
+Expected<bool> Session::has_chain(ChainRef chain) {
   ChainPtr c(checked(nftnl_chain_alloc()));
-  const std::string name(chain);
+  const std::string name(chain.name);
   nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, kTable.c_str());
   nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, name.c_str());
-  auto msg = message(NFT_MSG_GETCHAIN, NLM_F_ACK,
+  auto msg = message(chain.table, NFT_MSG_GETCHAIN, NLM_F_ACK,
                      [&](nlmsghdr* nlh) { nftnl_chain_nlmsg_build_payload(nlh, c.get()); });
   auto ok = request(std::move(msg), "get chain " + name, nullptr, nullptr);
   if (ok) return true;
@@ -553,34 +595,39 @@ Expected<bool> Session::has_chain(std::string_view chain) {
   return fail(std::move(ok.error()));
 }
 
-Expected<std::vector<Installed>> Session::list_rules(std::string_view chain) {
-  const std::string name(chain);
-  const std::string what =
-      name.empty() ? "list rules of table inet " + kTable : "list rules of chain " + name;
+Expected<std::vector<Installed>> Session::list_rules(ChainRef chain) {
+  const std::string name(chain.name);
+  const std::string what = name.empty() ? "list rules of table " + table_text(chain.table)
+                                        : "list rules of chain " + name;
+  struct Ctx {
+    Table table;
+    std::vector<Installed> rules;
+  } ctx{chain.table, {}};
   auto cb = [](const nlmsghdr* nlh, void* data) -> int {
     RulePtr r(checked(nftnl_rule_alloc()));
     // A rule with an expression this libnftnl does not know is not one of ours: skip it.
     if (nftnl_rule_nlmsg_parse(nlh, r.get()) < 0) return 0;
-    static_cast<std::vector<Installed>*>(data)->push_back(
-        Installed{.chain = nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN),
-                  .handle = nftnl_rule_get_u64(r.get(), NFTNL_RULE_HANDLE),
-                  .tag = tag_of(r.get()),
-                  .signature = signature_of(r.get())});
+    auto* c = static_cast<Ctx*>(data);
+    c->rules.push_back(Installed{.table = c->table,
+                                 .chain = nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN),
+                                 .handle = nftnl_rule_get_u64(r.get(), NFTNL_RULE_HANDLE),
+                                 .tag = tag_of(r.get()),
+                                 .signature = signature_of(r.get())});
     return 0;
   };
   constexpr int kAttempts = 3;  // a dump that raced with a change is read again
   Expected<void> ok;
-  std::vector<Installed> out;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    out.clear();
+    ctx.rules.clear();
     // The kernel filters a rule dump by the table and chain set in the request.
     RulePtr filter(checked(nftnl_rule_alloc()));
     nftnl_rule_set_str(filter.get(), NFTNL_RULE_TABLE, kTable.c_str());
     if (!name.empty()) nftnl_rule_set_str(filter.get(), NFTNL_RULE_CHAIN, name.c_str());
-    auto msg = message(NFT_MSG_GETRULE, NLM_F_DUMP,
+    // The kernel also filters it by the message's family.
+    auto msg = message(chain.table, NFT_MSG_GETRULE, NLM_F_DUMP,
                        [&](nlmsghdr* nlh) { nftnl_rule_nlmsg_build_payload(nlh, filter.get()); });
-    ok = request(std::move(msg), what, cb, &out);
-    if (ok) return out;
+    ok = request(std::move(msg), what, cb, &ctx);
+    if (ok) return std::move(ctx.rules);
     if (ok.error().sys_errno == ENOENT) return std::vector<Installed>{};
     if (ok.error().sys_errno != EINTR) break;
   }

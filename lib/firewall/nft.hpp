@@ -24,21 +24,35 @@ struct RuleFree {
 };
 using RulePtr = std::unique_ptr<nftnl_rule, RuleFree>;
 
+// weir's two tables, both named kTableName: `table inet weir` for what the IP layer sees
+// (forwarding, NAT), `table bridge weir` for frames as the bridge switches them.
+enum class Table { kInet, kBridge };
+std::string_view family_name(Table table);  // "inet", "bridge"
+
 enum class Hook { kPrerouting, kForward, kOutput, kPostrouting };
 
-// A chain of table inet weir. A base chain has a hook; its policy is always accept, so that
-// traffic that is none of weir's business passes.
+// A chain of one of weir's tables. A base chain has a hook; its policy is always accept, so
+// that traffic that is none of weir's business passes.
 struct ChainDef {
   std::string_view name;
   std::optional<Hook> hook = std::nullopt;
   bool nat = false;  // type nat, else type filter
   int priority = 0;
+  Table table = Table::kInet;
+};
+
+// A chain by its table and name, which is unique only within its table.
+struct ChainRef {
+  Table table = Table::kInet;
+  std::string_view name;
+  friend bool operator==(const ChainRef&, const ChainRef&) = default;
 };
 
 enum class Where { kHead, kTail };
 
 // A rule ready to add: its expressions, where it goes, its tag and a readable form for messages.
 struct Rule {
+  Table table = Table::kInet;
   std::string chain;
   std::string tag;
   Where where = Where::kTail;
@@ -51,7 +65,7 @@ struct Rule {
 // Builds a rule match by match, in nft's order; the last call is a verdict or a NAT statement.
 class RuleBuilder {
  public:
-  explicit RuleBuilder(std::string_view chain);
+  explicit RuleBuilder(std::string_view chain, Table table = Table::kInet);
   RuleBuilder(RuleBuilder&&) noexcept;
   ~RuleBuilder();
 
@@ -67,6 +81,8 @@ class RuleBuilder {
   RuleBuilder& dport(uint16_t port);  // needs l4proto() first
   RuleBuilder& ct_established_related();
   RuleBuilder& ct_dnat(bool set = true);  // `ct status dnat`, or its negation
+  // `ether saddr`: the source of the Ethernet header, for a table bridge chain.
+  RuleBuilder& ether_saddr(const net::Mac& mac, bool equal = true);
 
   RuleBuilder& accept();
   RuleBuilder& drop();
@@ -83,6 +99,7 @@ class RuleBuilder {
   RuleBuilder& verdict(int code, std::string_view chain, std::string_view word);
   void words(std::string_view w);
 
+  Table table_;
   std::string chain_;
   std::string text_;
   net::Family family_ = net::Family::kV4;
@@ -91,6 +108,7 @@ class RuleBuilder {
 
 // A rule as the kernel has it.
 struct Installed {
+  Table table = Table::kInet;
   std::string chain;
   uint64_t handle = 0;
   std::string tag;        // "" when the rule has no comment
@@ -100,11 +118,11 @@ struct Installed {
 // The changes of one transaction, sent as NFNL_MSG_BATCH_BEGIN … END.
 class Batch {
  public:
-  void add_table();  // NLM_F_CREATE without NLM_F_EXCL: an existing table is fine
+  void add_table(Table table);  // NLM_F_CREATE without NLM_F_EXCL: an existing table is fine
   void add_chain(const ChainDef& chain);
   void add_rule(const Rule& rule);
   void del_rule(const Installed& rule);
-  void del_table();
+  void del_table(Table table);
   bool empty() const { return msgs_.empty(); }
 
  private:
@@ -129,11 +147,11 @@ class Session {
   Expected<uint32_t> genid();
   // The netns's cookie (SO_NETNS_COOKIE): unique for the system's uptime, unlike its inode.
   Expected<uint64_t> netns_cookie() const;
-  Expected<bool> has_table();
-  Expected<bool> has_chain(std::string_view chain);
-  // The rules of one chain of the table, or of the whole table when chain is empty. A missing
+  Expected<bool> has_table(Table table);
+  Expected<bool> has_chain(ChainRef chain);
+  // The rules of one chain, or of its whole table when the chain's name is empty. A missing
   // table or chain lists nothing.
-  Expected<std::vector<Installed>> list_rules(std::string_view chain);
+  Expected<std::vector<Installed>> list_rules(ChainRef chain);
   // All or nothing. Fails with sys_errno ERESTART when genid is stale; the error names the
   // message the kernel refused: "add rule to chain nat-postrouting: Operation not supported".
   Expected<void> commit(const Batch& batch, uint32_t genid);

@@ -14,6 +14,22 @@
 //
 // An accept only ends this table's chain: a drop in another table's base chain (a host forward
 // policy of drop) still drops, and nothing here can change that.
+//
+// macspoofchk, the reference bridge plugin's, in a table of the bridge family:
+//
+//   table bridge weir
+//   prerouting (filter, priority -300)  per endpoint with the check, V its host veth, M the
+//     iifname V ether saddr != M drop    container's MAC
+//
+// Why there: frames from one port of a bridge to another never reach the inet hooks (only
+// through br_netfilter, which weir does not need for this), while the bridge's prerouting hook
+// sees every frame that enters the bridge through a port, whatever its ethertype (ARP as well
+// as IPv4 and IPv6) and wherever it is going (another port, or up to the host), before the
+// bridge learns its source into the FDB. A netdev ingress chain on the veth would see the same
+// frames, but as one base chain per device whose fate when the device goes differs between
+// kernels; one shared chain holds a rule per port, tagged like the endpoint's other rules, so
+// that del_endpoint, check_endpoint and GC find it the same way, with or without the veth.
+// Priority -300, as the reference plugin: before any other bridge-family filter.
 #include "lib/firewall/rules.hpp"
 
 #include <net/if.h>
@@ -44,13 +60,20 @@ Expected<void> check_name(std::string_view kind, std::string_view name) {
   return {};
 }
 
-Expected<void> check_bridge(std::string_view bridge) {
-  bool ok = !bridge.empty() && bridge.size() < IFNAMSIZ && bridge != "." && bridge != "..";
-  for (char c : bridge) {
+// An interface name as the kernel takes it (dev_valid_name), and without ':'.
+Expected<void> check_ifname(std::string_view kind, std::string_view name) {
+  bool ok = !name.empty() && name.size() < IFNAMSIZ && name != "." && name != "..";
+  for (char c : name) {
     if (c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c))) ok = false;
   }
-  if (!ok) return fail(cni::invalid_config("firewall: invalid bridge name " + quoted(bridge)));
+  if (!ok) {
+    return fail(cni::invalid_config("firewall: invalid " + std::string(kind) + " " + quoted(name)));
+  }
   return {};
+}
+
+Expected<void> check_bridge(std::string_view bridge) {
+  return check_ifname("bridge name", bridge);
 }
 
 Expected<void> check_tag(const std::string& tag) {
@@ -85,18 +108,40 @@ const std::vector<nft::ChainDef>& chains() {
       {.name = kPrerouting, .hook = nft::Hook::kPrerouting, .nat = true, .priority = -100},
       {.name = kOutput, .hook = nft::Hook::kOutput, .nat = true, .priority = -100},  // dstnat
       {.name = kPostrouting, .hook = nft::Hook::kPostrouting, .nat = true, .priority = 100},
+      {.name = kSpoofCheck,
+       .hook = nft::Hook::kPrerouting,
+       .nat = false,
+       .priority = -300,
+       .table = nft::Table::kBridge},
   };
   return kChains;
 }
 
-const std::vector<std::string_view>& network_chains() {
-  static const std::vector<std::string_view> kChains = {kForward, kIsolation, kPrerouting, kOutput,
-                                                        kPostrouting};
+namespace {
+constexpr nft::ChainRef inet(std::string_view chain) {
+  return {.table = nft::Table::kInet, .name = chain};
+}
+constexpr nft::ChainRef kSpoofCheckChain{.table = nft::Table::kBridge, .name = kSpoofCheck};
+}  // namespace
+
+const std::vector<nft::ChainRef>& network_chains() {
+  static const std::vector<nft::ChainRef> kChains = {
+      inet(kForward), inet(kIsolation), inet(kPrerouting), inet(kOutput), inet(kPostrouting)};
   return kChains;
 }
 
-const std::vector<std::string_view>& endpoint_chains() {
-  static const std::vector<std::string_view> kChains = {kPrerouting, kOutput};
+const std::vector<nft::ChainRef>& endpoint_chains() {
+  static const std::vector<nft::ChainRef> kChains = {inet(kPrerouting), inet(kOutput),
+                                                     kSpoofCheckChain};
+  return kChains;
+}
+
+const std::vector<nft::ChainRef>& all_chains() {
+  static const std::vector<nft::ChainRef> kChains = [] {
+    std::vector<nft::ChainRef> all = network_chains();
+    all.push_back(kSpoofCheckChain);
+    return all;
+  }();
   return kChains;
 }
 
@@ -149,6 +194,14 @@ Expected<void> validate(const EndpointRules& r) {
     }
     if (p.host_port == 0 || p.container_port == 0) {
       return fail(cni::invalid_config("firewall: port mapping with port 0"));
+    }
+  }
+  if (r.spoof_check) {
+    if (auto ok = check_ifname("host interface name", r.spoof_check->host_ifname); !ok) return ok;
+    if (r.spoof_check->mac.is_zero() || (r.spoof_check->mac.data()[0] & 1) != 0) {
+      return fail(
+          cni::invalid_config("firewall: spoof check for a MAC that is no unicast address: " +
+                              r.spoof_check->mac.str()));
     }
   }
   return {};
@@ -227,6 +280,13 @@ std::vector<nft::Rule> network_rules(const NetworkRules& r) {
 std::vector<nft::Rule> endpoint_rules(const EndpointRules& r) {
   const std::string tag = endpoint_tag(r.network, r.container_id, r.ifname);
   std::vector<nft::Rule> out;
+  if (r.spoof_check) {
+    out.push_back(RuleBuilder(kSpoofCheck, nft::Table::kBridge)
+                      .iifname(r.spoof_check->host_ifname)
+                      .ether_saddr(r.spoof_check->mac, false)
+                      .drop()
+                      .build(tag, Where::kTail));
+  }
   // The first address of each family is the target, as in Docker.
   std::vector<net::IpAddr> targets;
   for (const auto& ip : r.ips) {

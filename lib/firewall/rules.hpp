@@ -19,12 +19,15 @@ inline constexpr std::string_view kIsolation = "isolation";  // regular, jumped 
 inline constexpr std::string_view kPrerouting = "nat-prerouting";
 inline constexpr std::string_view kOutput = "nat-output";
 inline constexpr std::string_view kPostrouting = "nat-postrouting";
+// Chain of table bridge weir.
+inline constexpr std::string_view kSpoofCheck = "prerouting";  // filter, hook prerouting
 
-// Every chain, jump targets first (a batch adds them in this order).
+// Every chain of both tables, jump targets first (a batch adds them in this order).
 const std::vector<nft::ChainDef>& chains();
-// The chains that hold a network's or an endpoint's rules.
-const std::vector<std::string_view>& network_chains();
-const std::vector<std::string_view>& endpoint_chains();
+// The chains that hold a network's rules, an endpoint's, and any weir rule at all.
+const std::vector<nft::ChainRef>& network_chains();
+const std::vector<nft::ChainRef>& endpoint_chains();
+const std::vector<nft::ChainRef>& all_chains();
 
 // Tags, kept as the rules' comments: "weir:<network>" and "weir:<network>:<container>:<ifname>".
 std::string network_tag(std::string_view network);

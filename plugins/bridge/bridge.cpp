@@ -151,11 +151,12 @@ std::string bridge_of(const nlohmann::json& extra) {
   return {};
 }
 
-// Whether ADD gave the endpoint rules of its own (published ports). Records without the fact
-// are assumed to have some.
+// Whether ADD gave the endpoint rules of its own (published ports, the spoof check). Records
+// without the fact are assumed to have some.
 bool has_rules(const nlohmann::json& extra) {
   if (!extra.is_object() || !extra.contains("ports") || !extra["ports"].is_number_unsigned()) return true;
-  return extra["ports"].get<uint64_t>() > 0;
+  const auto spoof = extra.find("macspoofchk");
+  return extra["ports"].get<uint64_t>() > 0 || (spoof != extra.end() && *spoof == true);
 }
 
 // Whether any endpoint in the store, of any network, is attached to the bridge: several
@@ -529,20 +530,24 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
                     .context("configure \"" + call.env.ifname + "\" in the container"));
   }
 
-  if (!addrs.ips.empty()) {
-    if (auto ok = firewall::ensure_network(network_rules(call.conf.name, *cfg, addresses_of(addrs))); !ok) {
-      return fail(ok.error());
+  // An endpoint without published ports or spoof check has no rules of its own (a new
+  // attachment, so none are left over): one nftables round trip less per ADD, and per DEL (see
+  // has_rules). The spoof check needs no address: an L2-only network has it too.
+  const bool own_rules = has_endpoint_rules(*cfg, addresses_of(addrs));
+  if (!addrs.ips.empty() || own_rules) {
+    if (!addrs.ips.empty()) {
+      auto ok = firewall::ensure_network(network_rules(call.conf.name, *cfg, addresses_of(addrs)));
+      if (!ok) return fail(ok.error());
     }
     undo.push("remove the network's rules if it has no endpoint", [&] {
       return del_network_if_empty(**store, *hs, *lock, call.conf.name, cfg->bridge);
     });
-    // An endpoint without published ports has no rules of its own (a new attachment, so none
-    // are left over): one nftables round trip less per ADD, and per DEL (see has_rules).
-    if (!cfg->ports.empty()) {
+    if (own_rules) {
       undo.push("remove firewall rules", [&] {
         return firewall::del_endpoint(call.conf.name, call.env.container_id, call.env.ifname);
       });
-      if (auto ok = firewall::ensure_endpoint(endpoint_rules(call, *cfg, addresses_of(addrs))); !ok) {
+      const firewall::SpoofCheck port{.host_ifname = pair->host.name, .mac = pair->peer_mac};
+      if (auto ok = firewall::ensure_endpoint(endpoint_rules(call, *cfg, addresses_of(addrs), port)); !ok) {
         return fail(ok.error());
       }
     }
@@ -560,6 +565,7 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
                     .extra = {{"bridge", cfg->bridge},
                               {"routes", routes_json(routes)},
                               {"ports", cfg->ports.size()}}};
+  if (cfg->macspoofchk) info.extra["macspoofchk"] = true;  // DEL: the endpoint has rules
   if (!cfg->ports.empty()) {
     info.extra["portMappings"] = ports_json(cfg->ports);
     info.admit = [&](store::Txn& t) { return check_ports_free(t, cfg->ports); };

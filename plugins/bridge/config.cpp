@@ -102,6 +102,7 @@ Expected<BridgeConfig> parse_config(const cni::Call& call) {
                            {"hairpinMode", &c.hairpin},
                            {"promiscMode", &c.promisc},
                            {"forceAddress", &c.force_address},
+                           {"macspoofchk", &c.macspoofchk},
                            {"icc", &c.icc},
                            {"internal", &c.internal},
                            {"embeddedDNS", &c.embedded_dns}}) {
@@ -135,7 +136,7 @@ Expected<BridgeConfig> parse_config(const cni::Call& call) {
   }
 
   // Reference fields weir does not implement are refused, not ignored (spec code 2).
-  for (const char* key : {"vlan", "vlanTrunk", "macspoofchk"}) {
+  for (const char* key : {"vlan", "vlanTrunk"}) {
     if (j.contains(key) && !j[key].is_null() && j[key] != false && j[key] != 0) {
       return fail(cni::unsupported_field("\"" + std::string(key) + "\" is not supported by weir-bridge"));
     }

@@ -33,6 +33,9 @@ struct BridgeConfig {
   bool hairpin = false;
   bool promisc = false;
   bool force_address = false;
+  // `macspoofchk`: frames from the container whose source MAC is not its own are dropped where
+  // they enter the bridge (lib/firewall's table bridge weir).
+  bool macspoofchk = false;
   std::optional<net::Mac> mac;  // container side; config < CNI_ARGS MAC < runtimeConfig mac
   // weir's own
   bool isolation = true;  // no traffic between different weir bridge networks

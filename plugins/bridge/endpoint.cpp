@@ -58,7 +58,12 @@ Expected<void> check_endpoint(const cni::Call& call, const BridgeConfig& cfg,
   }
   if (!ep.ips.empty()) {
     if (auto ok = firewall::check_network(network_rules(call.conf.name, cfg, ep.ips)); !ok) return ok;
-    if (auto ok = firewall::check_endpoint(endpoint_rules(call, cfg, ep.ips)); !ok) return ok;
+  }
+  if (!ep.ips.empty() || cfg.macspoofchk) {
+    // The spoof check is for the MAC ADD recorded, which check_iface found on the interface.
+    const firewall::SpoofCheck port{.host_ifname = ep.host_ifname,
+                                    .mac = net::Mac::parse(ep.mac).value_or(net::Mac())};
+    if (auto ok = firewall::check_endpoint(endpoint_rules(call, cfg, ep.ips, port)); !ok) return ok;
   }
   return {};
 }

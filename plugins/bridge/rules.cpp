@@ -15,7 +15,8 @@ firewall::NetworkRules network_rules(const std::string& network, const BridgeCon
 }
 
 firewall::EndpointRules endpoint_rules(const cni::Call& call, const BridgeConfig& cfg,
-                                       const std::vector<net::Cidr>& addresses) {
+                                       const std::vector<net::Cidr>& addresses,
+                                       const firewall::SpoofCheck& port) {
   firewall::EndpointRules e{.network = call.conf.name,
                             .container_id = call.env.container_id,
                             .ifname = call.env.ifname,
@@ -27,7 +28,12 @@ firewall::EndpointRules endpoint_rules(const cni::Call& call, const BridgeConfig
                        .protocol = p.protocol,
                        .host_ip = p.host_ip});
   }
+  if (cfg.macspoofchk) e.spoof_check = port;
   return e;
+}
+
+bool has_endpoint_rules(const BridgeConfig& cfg, const std::vector<net::Cidr>& addresses) {
+  return (!cfg.ports.empty() && !addresses.empty()) || cfg.macspoofchk;
 }
 
 }  // namespace weir::plugins::bridge

@@ -115,6 +115,138 @@ TEST_F(BridgeFirewall, InternalNetworkReachesOnlyItself) {
   EXPECT_EQ(host.del(b, conf).exit_code, 0);
 }
 
+// macspoofchk, as the reference plugin's: what enters the bridge from a container's port with
+// a source MAC that is not the container's own is dropped, whether it goes to another container
+// (bridged, never seen by the inet hooks) or to the host, IPv4, IPv6 and ARP alike. A container
+// of the same network without macspoofchk doing the same thing is the control: its spoofed
+// frames pass, so what stops the first one is the check.
+TEST_F(BridgeFirewall, MacSpoofCheckDropsForeignSourceMacs) {
+  Host host;
+  json conf = bridge_conf(host, "spoof", "wbsp0", {"10.68.0.0/24", "fd68::/64"});
+  conf["isGateway"] = true;
+  json checked = conf;
+  checked["macspoofchk"] = true;
+  Container a("ctr-sp-a"), b("ctr-sp-b"), c("ctr-sp-c");
+  auto add = host.add(a, checked);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  ASSERT_EQ(host.add(b, conf).exit_code, 0);
+  ASSERT_EQ(host.add(c, conf).exit_code, 0);
+  const std::string mac = add.json()["interfaces"][2]["mac"];
+  const std::string veth = add.json()["interfaces"][1]["name"];
+  const std::string b4 = b.addr(), b6 = b.addr(6);
+  ASSERT_FALSE(b6.empty());
+  EXPECT_TRUE(a.ping(b4));
+  EXPECT_TRUE(a.ping(b6));
+  EXPECT_TRUE(a.ping("10.68.0.1"));
+  EXPECT_TRUE(a.ping("fd68::1"));
+  EXPECT_THAT(host.nft(), HasSubstr("iifname \"" + veth + "\" ether saddr != " + mac +
+                                    " drop comment \"weir:spoof:ctr-sp-a:eth0\""));
+  EXPECT_THAT(host.exec("nft list table bridge weir"), HasSubstr("hook prerouting priority dstnat"));
+  auto check = host.check(a, checked);
+  EXPECT_EQ(check.exit_code, 0) << check.out;
+
+  auto spoof = [](const Container& x, const std::string& m) {
+    x.ip("link set eth0 address " + m);
+    x.ip("neigh flush all");
+  };
+  const std::string forged_a = "02:66:66:66:66:66", forged_c = "02:77:77:77:77:77";
+  spoof(a, forged_a);
+  EXPECT_FALSE(a.ping(b4)) << "a spoofed source MAC reaches another container";
+  EXPECT_FALSE(a.ping(b6)) << "a spoofed source MAC reaches another container over IPv6";
+  EXPECT_FALSE(a.ping("10.68.0.1")) << "a spoofed source MAC reaches the host";
+  EXPECT_FALSE(a.ping("fd68::1")) << "a spoofed source MAC reaches the host over IPv6";
+  // Its ARP requests and neighbour solicitations never got through: nobody learned the MAC.
+  EXPECT_FALSE(has(b.ip("neigh show"), forged_a)) << b.ip("neigh show");
+  EXPECT_FALSE(has(host.ip("neigh show"), forged_a)) << host.ip("neigh show");
+  EXPECT_FALSE(has(host.exec("bridge fdb show br wbsp0"), forged_a));
+
+  spoof(c, forged_c);
+  EXPECT_TRUE(c.ping(b4)) << "the control: without macspoofchk a spoofed MAC passes";
+  EXPECT_TRUE(c.ping("10.68.0.1"));
+  EXPECT_TRUE(has(b.ip("neigh show"), forged_c)) << b.ip("neigh show");
+
+  spoof(a, mac);
+  EXPECT_TRUE(a.ping(b4));
+  EXPECT_TRUE(a.ping(b6));
+  EXPECT_TRUE(a.ping("10.68.0.1"));
+  check = host.check(a, checked);
+  EXPECT_EQ(check.exit_code, 0) << check.out;
+
+  // The rule gone behind weir's back: CHECK says so.
+  host.exec("nft flush chain bridge weir prerouting");
+  check = host.check(a, checked);
+  EXPECT_EQ(check.exit_code, 1);
+  EXPECT_EQ(check.json()["code"], 101) << check.out;
+  EXPECT_THAT(check.json().value("msg", ""), HasSubstr("ether saddr != " + mac)) << check.out;
+
+  EXPECT_EQ(host.del(a, checked).exit_code, 0);
+  EXPECT_FALSE(has(host.nft(), mac));
+  EXPECT_EQ(host.del(b, conf).exit_code, 0);
+  EXPECT_EQ(host.del(c, conf).exit_code, 0);
+  EXPECT_EQ(host.nft(), "");
+}
+
+// The spoof check's rule is the endpoint's: DEL removes it without the netns, and without any
+// IPAM (an L2-only network still has it); GC removes those of the endpoints it collects; each
+// time the last one takes table bridge weir with it.
+TEST_F(BridgeFirewall, MacSpoofCheckRulesGoWithTheirEndpoint) {
+  Host host;
+  json conf = bridge_conf(host, "spoofdel", "wbsp1", {"10.68.1.0/24"});
+  conf["macspoofchk"] = true;
+  Container keep("ctr-spd-keep");
+  ASSERT_EQ(host.add(keep, conf).exit_code, 0);
+  std::string path;
+  {
+    Container gone("ctr-spd-gone");
+    path = gone.path();
+    auto add = host.add(gone, conf);
+    ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+    EXPECT_TRUE(has(host.nft(), "weir:spoofdel:ctr-spd-gone:eth0"));
+  }
+  auto del = host.plugin("DEL", path, "ctr-spd-gone", conf, {{"CNI_NETNS", ""}});
+  EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+  EXPECT_FALSE(has(host.nft(), "weir:spoofdel:ctr-spd-gone:eth0")) << host.nft();
+  EXPECT_TRUE(has(host.nft(), "weir:spoofdel:ctr-spd-keep:eth0")) << host.nft();
+
+  json gc = conf;
+  gc["cni.dev/valid-attachments"] = json::array();
+  auto r = host.plugin("GC", "", "", gc, {{"CNI_NETNS", ""}, {"CNI_CONTAINERID", ""}, {"CNI_IFNAME", ""}});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(host.endpoint_count("spoofdel"), 0u);
+  EXPECT_EQ(host.nft(), "");
+
+  json l2 = bridge_conf(host, "spoofl2", "wbsp2", {});
+  l2["macspoofchk"] = true;
+  Container x("ctr-spd-l2");
+  auto add = host.add(x, l2);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  const std::string mac = add.json()["interfaces"][2]["mac"];
+  EXPECT_THAT(host.nft(), HasSubstr("ether saddr != " + mac + " drop comment \"weir:spoofl2:ctr-spd-l2:eth0\""));
+  EXPECT_EQ(host.check(x, l2).exit_code, 0) << host.check(x, l2).out;
+  EXPECT_EQ(host.del(x, l2).exit_code, 0);
+  EXPECT_EQ(host.nft(), "");
+}
+
+// The spoof check's batch refused by the kernel (a chain of another hook under its name), after
+// the network's rules went in: ADD fails and rolls everything back, rules included.
+TEST_F(BridgeFirewall, MacSpoofCheckRefusedRollsBack) {
+  Host host;
+  host.exec("nft 'add table bridge weir; add chain bridge weir prerouting "
+            "{ type filter hook input priority 0; }'");
+  json conf = bridge_conf(host, "spoofrb", "wbsp3", {"10.68.3.0/24"});
+  conf["macspoofchk"] = true;
+  Container a("ctr-sprb");
+  auto r = host.add(a, conf);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.json().value("msg", ""), HasSubstr("add chain prerouting")) << r.out;
+  EXPECT_FALSE(has(host.nft(), "weir:spoofrb")) << host.nft();
+  EXPECT_FALSE(has(host.exec("nft list tables"), "table inet weir"));
+  EXPECT_FALSE(host.link_exists("wbsp3"));
+  EXPECT_EQ(host.veth_count(), 0);
+  EXPECT_EQ(host.lease_count("spoofrb"), 0u);
+  EXPECT_EQ(host.endpoint_count("spoofrb"), 0u);
+}
+
 // A network with a published port, a second container, and the outside client.
 class PublishedPorts : public BridgeFirewall {
  protected:

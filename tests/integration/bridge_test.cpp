@@ -655,6 +655,8 @@ TEST_F(Bridge, BadConfigIsCode7OrUnsupported) {
                         {"mtu", "big", 7},
                         {"ipMasq", "yes", 7},
                         {"vlan", 100, 2},
+                        {"vlanTrunk", json::array({{{"id", 101}}}), 2},
+                        {"macspoofchk", "yes", 7},
                         {"ipam", {{"subnet", "10.0.0.0/8"}}, 7}};
   for (const auto& k : cases) {
     json conf = base;

@@ -30,6 +30,7 @@ namespace {
 using firewall::EndpointRules;
 using firewall::NetworkRules;
 using firewall::PortMapping;
+using firewall::SpoofCheck;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -105,6 +106,12 @@ std::vector<int64_t> handles(const std::vector<NftRule>& rules) {
   for (const auto& r : rules) out.push_back(r.handle);
   std::sort(out.begin(), out.end());
   return out;
+}
+
+net::Mac mac(std::string_view text) {
+  auto m = net::Mac::parse(text);
+  EXPECT_TRUE(m.has_value()) << text;
+  return m.value_or(net::Mac{});
 }
 
 NetworkRules net1() {
@@ -503,6 +510,99 @@ TEST_F(FirewallTest, CheckEndpointNamesWhatIsMissing) {
   EXPECT_TRUE(in(*ns_, [] { return firewall::check_network(net1()); }));
 }
 
+// macspoofchk: one rule per endpoint in table bridge weir, which exists only while such a rule
+// does; it goes and comes with the endpoint's other rules.
+TEST_F(FirewallTest, SpoofCheckLivesInTableBridge) {
+  ASSERT_TRUE(in(*ns_, [] { return firewall::ensure_network(net1()); }));
+  ASSERT_TRUE(in(*ns_, [] { return firewall::ensure_endpoint(endpoint("c2", "10.89.0.3", 82)); }));
+  EXPECT_THAT(nft("list tables"), Not(HasSubstr("table bridge weir"))) << "made only when asked for";
+
+  EndpointRules ep = endpoint("c1", "10.89.0.2", 81);
+  ep.spoof_check = SpoofCheck{.host_ifname = "veth0a0b0c0d", .mac = mac("02:42:0a:59:00:02")};
+  auto ok = in(*ns_, [&] { return firewall::ensure_endpoint(ep); });
+  ASSERT_TRUE(ok) << ok.error().msg;
+  const std::string table = nft("list table bridge weir");
+  EXPECT_THAT(table, HasSubstr("chain prerouting {"));
+  EXPECT_THAT(table, HasSubstr("type filter hook prerouting priority dstnat; policy accept;"));
+  EXPECT_THAT(table, HasSubstr("iifname \"veth0a0b0c0d\" ether saddr != 02:42:0a:59:00:02 drop "
+                               "comment \"weir:n1:c1:eth0\""));
+  EXPECT_EQ(count_tagged(nft_rules(*ns_), "weir:n1:c1:eth0"), 2u);  // its ports, in inet
+  ok = in(*ns_, [&] { return firewall::check_endpoint(ep); });
+  EXPECT_TRUE(ok) << ok.error().msg;
+  // Idempotent: nothing rewritten.
+  const std::string handles = nft("-a list table bridge weir");
+  ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_endpoint(ep); }));
+  EXPECT_EQ(nft("-a list table bridge weir"), handles);
+
+  // Another MAC is another rule: check says which is missing; ensure replaces it.
+  EndpointRules moved = ep;
+  moved.spoof_check->mac = mac("02:42:0a:59:00:99");
+  auto check = in(*ns_, [&] { return firewall::check_endpoint(moved); });
+  ASSERT_FALSE(check);
+  EXPECT_EQ(check.error().code, cni::Code::kCheckFailed);
+  EXPECT_THAT(check.error().msg, HasSubstr("missing rule in chain prerouting: iifname \"veth0a0b0c0d\" "
+                                           "ether saddr != 02:42:0a:59:00:99 drop"));
+  ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_endpoint(moved); }));
+  EXPECT_THAT(nft("list table bridge weir"), Not(HasSubstr("02:42:0a:59:00:02")));
+  EXPECT_TRUE(in(*ns_, [&] { return firewall::check_endpoint(moved); }));
+  // Without the check: the rule goes, and so does an endpoint's check that still wants it.
+  check = in(*ns_, [] { return firewall::check_endpoint(endpoint("c1", "10.89.0.2", 81)); });
+  ASSERT_FALSE(check);
+  EXPECT_THAT(check.error().msg, HasSubstr("unexpected rule in chain prerouting"));
+
+  // Gone behind weir's back: the rule, then the whole table.
+  must("ip netns exec " + ns_->name() + " nft flush chain bridge weir prerouting");
+  check = in(*ns_, [&] { return firewall::check_endpoint(moved); });
+  ASSERT_FALSE(check);
+  EXPECT_THAT(check.error().msg, HasSubstr("missing rule in chain prerouting"));
+  must("ip netns exec " + ns_->name() + " nft delete table bridge weir");
+  check = in(*ns_, [&] { return firewall::check_endpoint(moved); });
+  ASSERT_FALSE(check);
+  EXPECT_EQ(check.error().code, cni::Code::kCheckFailed);
+  EXPECT_THAT(check.error().msg, HasSubstr("table bridge weir is missing"));
+  ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_endpoint(moved); }));
+  EXPECT_TRUE(in(*ns_, [&] { return firewall::check_endpoint(moved); }));
+  auto names = in(*ns_, [] { return firewall::list_networks(); });
+  ASSERT_TRUE(names);
+  EXPECT_THAT(*names, ElementsAre("n1"));
+
+  // del_endpoint takes all of its rules, in both tables; the empty bridge table then goes,
+  // the inet one (the network's and c2's rules) stays.
+  ASSERT_TRUE(in(*ns_, [] { return firewall::del_endpoint("n1", "c1", "eth0"); }));
+  EXPECT_EQ(count_tagged(nft_rules(*ns_), "weir:n1:c1:eth0"), 0u);
+  EXPECT_THAT(nft("list table bridge weir"), Not(HasSubstr("weir:n1:c1:eth0")));
+  auto deleted = in(*ns_, [] { return firewall::del_table_if_unused(); });
+  ASSERT_TRUE(deleted) << deleted.error().msg;
+  EXPECT_TRUE(*deleted);
+  EXPECT_THAT(nft("list tables"), Not(HasSubstr("table bridge weir")));
+  EXPECT_THAT(nft("list tables"), HasSubstr("table inet weir"));
+
+  // A spoof check alone (an L2-only network): table bridge weir only. del_network takes it.
+  EndpointRules l2{.network = "l2",
+                   .container_id = "c3",
+                   .ifname = "eth0",
+                   .bridge = "weir3",
+                   .spoof_check = SpoofCheck{.host_ifname = "veth0a0b0c0e", .mac = mac("02:00:00:00:00:03")}};
+  ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_endpoint(l2); }));
+  ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_endpoint(ep); }));
+  EXPECT_THAT(nft("list chain bridge weir prerouting"), HasSubstr("comment \"weir:l2:c3:eth0\""));
+  ASSERT_TRUE(in(*ns_, [] { return firewall::del_network("l2"); }));
+  EXPECT_THAT(nft("list chain bridge weir prerouting"), Not(HasSubstr("weir:l2:")));
+  deleted = in(*ns_, [] { return firewall::del_table_if_unused(); });
+  ASSERT_TRUE(deleted);
+  EXPECT_FALSE(*deleted) << "c1's spoof check is still there";
+  ASSERT_TRUE(in(*ns_, [] { return firewall::del_network("n1"); }));
+  deleted = in(*ns_, [] { return firewall::del_table_if_unused(); });
+  ASSERT_TRUE(deleted);
+  EXPECT_TRUE(*deleted);
+  EXPECT_EQ(nft("list ruleset"), "");
+
+  // del_table takes both tables.
+  ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_endpoint(ep); }));
+  ASSERT_TRUE(in(*ns_, [] { return firewall::del_table(); }));
+  EXPECT_EQ(nft("list ruleset"), "");
+}
+
 TEST_F(FirewallTest, InvalidInputIsAConfigError) {
   NetworkRules bad = net1();
   bad.network = "a:b";
@@ -519,6 +619,16 @@ TEST_F(FirewallTest, InvalidInputIsAConfigError) {
 
   EndpointRules ep = endpoint("c1", "10.89.0.2", 81);
   ep.ports[0].protocol = "icmp";
+  ok = in(*ns_, [&] { return firewall::ensure_endpoint(ep); });
+  ASSERT_FALSE(ok);
+  EXPECT_EQ(ok.error().code, cni::Code::kInvalidConfig);
+
+  ep = endpoint("c1", "10.89.0.2", 81);
+  ep.spoof_check = SpoofCheck{.host_ifname = "veth:1", .mac = mac("02:00:00:00:00:01")};
+  ok = in(*ns_, [&] { return firewall::ensure_endpoint(ep); });
+  ASSERT_FALSE(ok);
+  EXPECT_EQ(ok.error().code, cni::Code::kInvalidConfig);
+  ep.spoof_check = SpoofCheck{.host_ifname = "veth1", .mac = mac("01:00:5e:00:00:01")};  // multicast
   ok = in(*ns_, [&] { return firewall::ensure_endpoint(ep); });
   ASSERT_FALSE(ok);
   EXPECT_EQ(ok.error().code, cni::Code::kInvalidConfig);
