@@ -498,5 +498,34 @@ TEST_F(Containerd, ResolvesAnotherContainerByItsId) {
   expect_nothing_left("appnet", "weir-appnet", {ns});
 }
 
+// `ctr run -d --cni` never sends DEL (ctr calls network.Remove only in a foreground run), so a
+// detached container's lease and record outlive it; `weirctl gc` with its defaults (ctr's own
+// folders: /etc/cni/net.d, /opt/cni/bin, libcni's cache in /var/lib/cni) finds its netns gone
+// and removes them.
+TEST_F(Containerd, DetachedRunIsCleanedByWeirctlGc) {
+  use_conflist("bridge.conflist");
+  auto det =
+      ctr({"run", "-d", "--cni", "--cgroup", cgroup_ + "/det", kImage, "det", "sleep", "60"});
+  ASSERT_EQ(det.exit_code, 0) << det.out << det.err;
+  const pid_t pid = wait_running("det");
+  ASSERT_GT(pid, 0);
+  const ino_t ns = netns_inode(pid);
+  EXPECT_EQ(host_->lease_count("weir"), 1u);
+  (void)ctr({"task", "kill", "-s", "SIGKILL", "det"});
+  for (int i = 0; i < 100 && fs::exists("/proc/" + std::to_string(pid)); ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
+  auto rm = ctr({"task", "delete", "det"});
+  EXPECT_EQ(rm.exit_code, 0) << rm.err;
+  rm = ctr({"container", "delete", "det"});
+  EXPECT_EQ(rm.exit_code, 0) << rm.err;
+  EXPECT_EQ(host_->lease_count("weir"), 1u) << "ctr sent a DEL after all";
+
+  auto gc = run_cmd(
+      kNsenter, {"-t", std::to_string(daemon_->pid()), "-m", "-n", bin("weirctl"), "gc", "weir"});
+  EXPECT_EQ(gc.exit_code, 0) << gc.out << gc.err;
+  expect_nothing_left("weir", "weir0", {ns});
+}
+
 }  // namespace
 }  // namespace weir::test::bridge
