@@ -15,6 +15,8 @@ packages=(
   # weir-bridge tests and e2e: traffic checks (nc), the reference bridge's ipMasq (iptables),
   # podman with runc and a busybox rootfs
   netcat-openbsd iptables podman runc busybox-static
+  # e2e under containerd: its daemon and ctr (`ctr run --cni`)
+  containerd
   # embedded DNS tests and the demo: dig
   bind9-dnsutils
 )
