@@ -31,9 +31,12 @@ int main(int argc, char** argv) {
   app.add_option("--cache-dir", g.cache_dir, "where results are cached (libcni's folder)");
   int exit_code = 0;
   weir::ctl::register_verbs(app, g, exit_code);
+  weir::ctl::register_status(app, g, exit_code);
   weir::ctl::register_run(app, g, exit_code);
   weir::ctl::register_ipam(app, g, exit_code);
   weir::ctl::register_dns(app, g, exit_code);
+  weir::ctl::register_inspect(app, g, exit_code);
+  weir::ctl::register_forget(app, g, exit_code);
   if (auto failed = weir::ctl::parse_command_line(app, argc, argv)) return *failed;
   return exit_code;
 }

@@ -55,6 +55,25 @@ Expected<bool> known_in_store(store::Txn& txn, std::string_view network);
 // The error for a NETWORK that neither a config nor the store knows (code 7).
 cni::Error no_such_network(const Globals& g, std::string_view network, std::string_view data_dir);
 
+// The weir-agent that serves a data dir (agent::running_agent), and where it answers DNS for
+// one network, as it derives that from the store's endpoint records (agent::plan_from).
+struct AgentView {
+  std::optional<pid_t> pid;
+  std::string data_dir;
+  std::string log;
+  bool dns = false;  // the network has the embedded DNS (an endpoint marked for it)
+  std::vector<std::string> dns_listen;  // its addresses in the host; 127.0.0.11 when in each netns
+  bool dns_in_netns = false;
+  std::vector<std::string> upstreams;  // the network's own; empty = the host's resolvers
+};
+AgentView agent_view(const std::string& data_dir, const std::string& network,
+                     const std::vector<store::Endpoint>& endpoints);
+nlohmann::json agent_json(const AgentView& a);
+// "weir-agent 123 serves DIR, log LOG" or "no agent running for DIR".
+std::string agent_text(const AgentView& a);
+// "DNS on 10.0.0.1 (upstreams of the host)", "DNS on 127.0.0.11 in each container", "no DNS".
+std::string dns_text(const AgentView& a);
+
 // Printing: human text by default, JSON with --json.
 void print_result(const Globals& g, const cni::NetConfList& net, const cni::Result& r);
 int print_error(const Globals& g, std::string_view what, const cni::Error& e);
@@ -63,6 +82,9 @@ void register_verbs(CLI::App& app, Globals& g, int& exit_code);
 void register_run(CLI::App& app, Globals& g, int& exit_code);
 void register_ipam(CLI::App&, Globals&, int&);
 void register_dns(CLI::App&, Globals&, int&);
+void register_status(CLI::App&, Globals&, int&);
+void register_inspect(CLI::App&, Globals&, int&);
+void register_forget(CLI::App&, Globals&, int&);
 
 // Parses argv into app; a parse error is reported as a person needs it: an unknown command is
 // named, with the commands at that level and the closest one. Returns the exit code to use on
