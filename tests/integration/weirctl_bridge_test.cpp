@@ -191,6 +191,13 @@ TEST_F(WeirctlBridge, ForgetANetworkWhoseConfigIsGone) {
   EXPECT_THAT(defined.err, HasSubstr("config"));
 
   fs::remove(netd() + "/fgnet.conf");  // as `podman network rm` / `prune` does
+  // inspect still shows it, from the store.
+  auto stored = ctl({"--json", "inspect", "fgnet", "--data-dir", dir()});
+  ASSERT_EQ(stored.exit_code, 0) << stored.err;
+  EXPECT_EQ(stored.json()["config"], false);
+  EXPECT_EQ(stored.json()["containers"].size(), 2u) << stored.out;
+  EXPECT_EQ(stored.json()["options"]["bridge"], "wctlfg");
+  EXPECT_EQ(stored.json()["subnets"][0]["subnet"], "10.75.0.0/24");
   auto busy = ctl({"forget", "fgnet", "--data-dir", dir()});
   EXPECT_NE(busy.exit_code, 0);
   EXPECT_THAT(busy.err, HasSubstr("fg0000000001"));  // the attachment still alive
@@ -199,6 +206,8 @@ TEST_F(WeirctlBridge, ForgetANetworkWhoseConfigIsGone) {
   live.reset();  // its netns is gone now
   auto ok = ctl({"forget", "fgnet", "--data-dir", dir()});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr("2 lease(s), 2 endpoint record(s), its subnets"));
+  EXPECT_THAT(ok.out, HasSubstr("bridge wctlfg"));
   EXPECT_EQ(host_->lease_count("fgnet"), 0u);
   EXPECT_EQ(host_->endpoint_count("fgnet"), 0u);
   EXPECT_FALSE(host_->link_exists("wctlfg"));

@@ -49,6 +49,7 @@ struct Attachment {
 
 struct Stored {
   bool known = false;
+  bool record = false;  // the subnets IPAM reserved for it
   std::vector<store::Endpoint> endpoints;
   std::vector<store::Lease> leases;
   std::set<std::string> other_bridges;  // bridges other networks' endpoints are on
@@ -67,6 +68,9 @@ Expected<Stored> read(store::Store& db, const std::string& network) {
     auto known = known_in_store(t, network);
     if (!known) return fail(known.error());
     s.known = *known;
+    auto rec = t.get_network(network);
+    if (!rec) return fail(rec.error());
+    s.record = rec->has_value();
     auto all = t.list_endpoints("");
     if (!all) return fail(all.error());
     for (auto& e : *all) {
@@ -215,6 +219,7 @@ int forget(const Globals& g, const ForgetOptions& o) {
     std::cout << json{{"network", network},
                       {"leases", st->leases.size()},
                       {"endpoints", st->endpoints.size()},
+                      {"subnetRecord", st->record},
                       {"cachedResults", cached},
                       {"removed", *kernel}}
                      .dump(2)
@@ -222,7 +227,8 @@ int forget(const Globals& g, const ForgetOptions& o) {
     return 0;
   }
   std::cout << "forgot network \"" << network << "\": " << st->leases.size() << " lease(s), "
-            << st->endpoints.size() << " endpoint record(s), " << cached << " cached result(s)";
+            << st->endpoints.size() << " endpoint record(s), " << (st->record ? "its subnets, " : "")
+            << cached << " cached result(s)";
   for (const auto& what : *kernel) std::cout << ", " << what;
   std::cout << "\n";
   return 0;
