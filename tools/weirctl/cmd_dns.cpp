@@ -2,8 +2,6 @@
 // computed from the store exactly as the agent computes it (agent::plan_from, dns::build_zone),
 // so no packet and no running agent are needed. NETWORK is a name in the store, or a network
 // config (name in NETCONFPATH or a file) whose dataDir (or ipam.dataDir) says where the store is.
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <iomanip>
 #include <iostream>
@@ -33,53 +31,36 @@ struct DnsOptions {
   std::string resolv_conf = "/etc/resolv.conf";
 };
 
-// The store folder a network config names: the first plugin's dataDir, else its ipam.dataDir.
-std::optional<std::string> data_dir_of(const cni::NetConfList& list) {
-  for (const auto& plugin : list.plugins) {
-    if (plugin.contains("dataDir") && plugin["dataDir"].is_string()) {
-      return plugin["dataDir"].get<std::string>();
-    }
-    if (plugin.contains("ipam") && plugin["ipam"].is_object() &&
-        plugin["ipam"].contains("dataDir") && plugin["ipam"]["dataDir"].is_string()) {
-      return plugin["ipam"]["dataDir"].get<std::string>();
-    }
-  }
-  return std::nullopt;
-}
-
 // Where to look: --data-dir, else the folder of the network's config, else the default. A
 // NETWORK that names a config is replaced by the network's name.
-std::string resolve(const Globals& g, DnsOptions& o) {
-  std::string dir(store::kDefaultDataDir);
-  if (!o.network.empty()) {
-    if (auto list = load(g, o.network)) {
-      o.network = list->name;
-      if (auto d = data_dir_of(*list)) dir = *d;
-    }
-  }
-  return o.data_dir.empty() ? dir : o.data_dir;
+std::string resolve(const Globals& g, DnsOptions& o, bool* has_config = nullptr) {
+  auto ref = find_network(g, o.network, o.data_dir);
+  o.network = ref.name;
+  if (has_config != nullptr) *has_config = ref.config.has_value();
+  return ref.data_dir;
 }
 
 // What the agent of this data dir serves: the plan and the zone built from it.
 struct Served {
   agent::Plan plan;
   std::shared_ptr<const dns::Zone> zone;
+  bool known = false;  // the store knows `network` (when one was asked about)
 };
 
-Expected<Served> load_served(const std::string& data_dir, const std::string& resolv_conf) {
-  // Looking must not create a store.
-  const std::string path = store::database_path(data_dir);
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return fail(cni::sys_error(errno, "store \"" + path + "\"", cni::Code::kStore));
-  }
-  auto db = store::SqliteStore::open(path);
+Expected<Served> load_served(const std::string& data_dir, const std::string& resolv_conf,
+                             const std::string& network = {}) {
+  auto db = open_existing_store(data_dir);  // looking must not create a store
   if (!db) return fail(db.error());
   std::vector<store::Endpoint> endpoints;
+  bool known = false;
   auto ok = db->view([&](store::Txn& t) -> Expected<void> {
     auto eps = t.list_endpoints("");
     if (!eps) return fail(eps.error());
     endpoints = std::move(*eps);
+    if (network.empty()) return {};
+    auto k = known_in_store(t, network);
+    if (!k) return fail(k.error());
+    known = *k;
     return {};
   });
   if (!ok) return fail(ok.error());
@@ -90,6 +71,7 @@ Expected<Served> load_served(const std::string& data_dir, const std::string& res
   auto zone = dns::build_zone(s.plan.networks, s.plan.endpoints, zo);
   if (!zone) return fail(zone.error());
   s.zone = std::move(*zone);
+  s.known = known;
   return s;
 }
 
@@ -126,9 +108,24 @@ json network_json(const dns::ZoneNetwork& n, const std::map<std::string, Record>
 }
 
 int ls(const Globals& g, DnsOptions o) {
-  const std::string dir = resolve(g, o);
-  auto served = load_served(dir, o.resolv_conf);
+  bool has_config = false;
+  const std::string dir = resolve(g, o, &has_config);
+  auto served = load_served(dir, o.resolv_conf, o.network);
   if (!served) return print_error(g, "dns ls", served.error());
+  if (!o.network.empty() &&
+      std::none_of(served->plan.networks.begin(), served->plan.networks.end(),
+                   [&](const dns::ZoneNetwork& n) { return n.name == o.network; })) {
+    if (!has_config && !served->known) {
+      return print_error(g, "dns ls", no_such_network(g, o.network, dir));
+    }
+    if (g.json) {
+      std::cout << json{{"networks", json::array()}}.dump(2) << "\n";
+    } else {
+      std::cout << "network \"" << o.network
+                << "\": no embedded DNS (embeddedDNS is off, or no container is attached)\n";
+    }
+    return 0;
+  }
   json out = json::array();
   for (const auto& n : served->plan.networks) {
     if (!o.network.empty() && n.name != o.network) continue;

@@ -1,8 +1,6 @@
 // weirctl ipam ls [NETWORK] | release NETWORK …: what weir-ipam has leased, and a way to free
 // an address by hand. NETWORK is a name in the store, or a network config (name in NETCONFPATH
 // or a file) whose weir-ipam section says where the store is and which ranges it has.
-#include <sys/stat.h>
-
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -29,24 +27,8 @@ struct Target {
   std::string data_dir = std::string(store::kDefaultDataDir);
   std::string network;
   std::optional<ipam::IpamConfig> config;
+  bool has_config = false;  // NETWORK names a config (of any IPAM)
 };
-
-std::optional<ipam::IpamConfig> ipam_config_of(const cni::NetConfList& list) {
-  for (const auto& plugin : list.plugins) {
-    bool ours = plugin.value("type", "") == ipam::kPluginName ||
-                (plugin.contains("ipam") && plugin["ipam"].is_object() &&
-                 plugin["ipam"].value("type", "") == ipam::kPluginName);
-    if (!ours) continue;
-    json j = plugin;
-    j["name"] = list.name;
-    j["cniVersion"] = list.cni_version;
-    auto conf = cni::parse_netconf(j.dump());
-    if (!conf) continue;
-    auto c = ipam::parse_config(*conf, {});
-    if (c) return *c;
-  }
-  return std::nullopt;
-}
 
 Target resolve(const Globals& g, const IpamOptions& o) {
   Target t;
@@ -54,6 +36,7 @@ Target resolve(const Globals& g, const IpamOptions& o) {
   if (!o.network.empty()) {
     if (auto list = load(g, o.network)) {
       t.network = list->name;
+      t.has_config = true;
       t.config = ipam_config_of(*list);
       if (t.config) t.data_dir = t.config->data_dir;
     }
@@ -62,13 +45,9 @@ Target resolve(const Globals& g, const IpamOptions& o) {
   return t;
 }
 
-// Opens an existing store only: looking must not create one.
+// As weir-ipam opens it: the first look after a reboot releases the leases of vanished netns.
 Expected<store::SqliteStore> open_existing(const Target& t) {
-  const std::string path = store::database_path(t.data_dir);
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return fail(cni::sys_error(errno, "store \"" + path + "\"", cni::Code::kStore));
-  }
+  if (auto db = open_existing_store(t.data_dir); !db) return fail(db.error());
   return ipam::open_store(t.data_dir);
 }
 
@@ -117,6 +96,8 @@ Expected<std::vector<NetView>> collect(store::Txn& txn, const Target& t) {
   if (!records) return fail(records.error());
   std::map<std::string, NetView> nets;
   for (auto& r : *records) nets[r.name].record = std::move(r);
+  // A configured weir-ipam network is shown with its ranges before its first lease.
+  if (t.config && t.config->network == t.network) nets[t.network].record.name = t.network;
   for (auto& l : *leases) {
     auto& view = nets[l.network];
     view.record.name = l.network;
@@ -174,7 +155,13 @@ int ls(const Globals& g, const IpamOptions& o) {
     return {};
   });
   if (!ok) return print_error(g, "ipam ls", ok.error());
+  if (!t.network.empty() && nets.empty() && !t.has_config) {
+    return print_error(g, "ipam ls", no_such_network(g, t.network, t.data_dir));
+  }
   if (!g.json) {
+    if (!t.network.empty() && nets.empty()) {
+      std::cout << "network \"" << t.network << "\": no weir-ipam lease or subnet in the store\n";
+    }
     for (const auto& n : nets) print_network(n);
     return 0;
   }

@@ -1,4 +1,4 @@
-// weirctl add|check|del|gc|status: the CNI verbs, run through a network's plugin chain.
+// weirctl add|check|del|gc: the CNI verbs, run through a network's plugin chain.
 #include <filesystem>
 #include <iostream>
 
@@ -17,11 +17,27 @@ struct VerbOptions {
 using AttachVerb = Expected<void> (*)(const Globals&, const cni::NetConfList&,
                                       const cni::AttachmentRequest&);
 
+// CHECK and DEL of an attachment ADD cached: the capability args and CNI_ARGS it was added
+// with, as libcni keeps them (GetNetworkListCachedConfig), so that `check` sees the runtimeConfig
+// ADD got without repeating --cap. What the command line gives wins, capability by capability.
+void use_cached_args(const Globals& g, const cni::NetConfList& net, cni::AttachmentRequest& req,
+                     bool args_given) {
+  for (const auto& c : make_runtime(g).cached(net)) {
+    if (c.request.container_id != req.container_id || c.request.ifname != req.ifname) continue;
+    nlohmann::json caps = c.request.capability_args;
+    for (const auto& [k, v] : req.capability_args.items()) caps[k] = v;
+    req.capability_args = std::move(caps);
+    if (!args_given) req.args = c.request.args;
+    return;
+  }
+}
+
 int run_attach_verb(const Globals& g, const VerbOptions& o, std::string_view verb, AttachVerb fn) {
   auto net = load(g, o.attach.network);
   if (!net) return print_error(g, verb, net.error());
   auto req = make_request(o.attach, netns::resolve_path(o.netns));
   if (!req) return print_error(g, verb, req.error());
+  if (verb != "add") use_cached_args(g, *net, *req, !o.attach.args.empty());
   if (auto ok = fn(g, *net, *req); !ok) return print_error(g, verb, ok.error());
   return 0;
 }
@@ -77,23 +93,6 @@ void register_verbs(CLI::App& app, Globals& g, int& exit_code) {
       }
     }
     if (auto ok = rt.gc(*net, valid); !ok) exit_code = print_error(g, "gc", ok.error());
-  });
-
-  auto st_net = std::make_shared<std::string>();
-  auto* st = app.add_subcommand("status", "ask every plugin of a network whether it can take ADDs (CNI STATUS)");
-  st->add_option("network", *st_net, "network name or config file")->required();
-  st->add_option("netns", "ignored; accepted so every verb takes the same arguments");
-  st->callback([&g, &exit_code, st_net] {
-    auto net = load(g, *st_net);
-    if (!net) {
-      exit_code = print_error(g, "status", net.error());
-      return;
-    }
-    if (auto ok = make_runtime(g).status(*net); !ok) {
-      exit_code = print_error(g, "status", ok.error());
-    } else if (!g.json) {
-      std::cout << "ok: network \"" << net->name << "\" is ready\n";
-    }
   });
 }
 

@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include <iostream>
 
 #include "lib/cni/plugin.hpp"
@@ -42,6 +44,78 @@ cni::Runtime make_runtime(const Globals& g) {
 
 Expected<cni::NetConfList> load(const Globals& g, const std::string& network) {
   return cni::load_network(network, g.conf_dirs);
+}
+
+std::optional<std::string> data_dir_of(const cni::NetConfList& list) {
+  for (const auto& plugin : list.plugins) {
+    if (plugin.contains("dataDir") && plugin["dataDir"].is_string()) {
+      return plugin["dataDir"].get<std::string>();
+    }
+    if (plugin.contains("ipam") && plugin["ipam"].is_object() &&
+        plugin["ipam"].contains("dataDir") && plugin["ipam"]["dataDir"].is_string()) {
+      return plugin["ipam"]["dataDir"].get<std::string>();
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<ipam::IpamConfig> ipam_config_of(const cni::NetConfList& list) {
+  for (const auto& plugin : list.plugins) {
+    bool ours = plugin.value("type", "") == ipam::kPluginName ||
+                (plugin.contains("ipam") && plugin["ipam"].is_object() &&
+                 plugin["ipam"].value("type", "") == ipam::kPluginName);
+    if (!ours) continue;
+    json j = plugin;
+    j["name"] = list.name;
+    j["cniVersion"] = list.cni_version;
+    auto conf = cni::parse_netconf(j.dump());
+    if (!conf) continue;
+    auto c = ipam::parse_config(*conf, {});
+    if (c) return *c;
+  }
+  return std::nullopt;
+}
+
+NetworkRef find_network(const Globals& g, const std::string& network, const std::string& data_dir) {
+  NetworkRef ref{.name = network, .data_dir = std::string(store::kDefaultDataDir)};
+  if (!network.empty()) {
+    if (auto list = load(g, network)) {
+      ref.name = list->name;
+      if (auto d = data_dir_of(*list)) ref.data_dir = *d;
+      ref.config = std::move(*list);
+    }
+  }
+  if (!data_dir.empty()) ref.data_dir = data_dir;
+  return ref;
+}
+
+Expected<store::SqliteStore> open_existing_store(const std::string& data_dir) {
+  const std::string path = store::database_path(data_dir);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return fail(cni::sys_error(errno, "store \"" + path + "\"", cni::Code::kStore));
+  }
+  return store::SqliteStore::open(path);
+}
+
+Expected<bool> known_in_store(store::Txn& txn, std::string_view network) {
+  auto rec = txn.get_network(network);
+  if (!rec) return fail(rec.error());
+  if (*rec) return true;
+  auto eps = txn.has_endpoints(network);
+  if (!eps) return fail(eps.error());
+  if (*eps) return true;
+  auto leases = txn.list_leases(network);
+  if (!leases) return fail(leases.error());
+  return !leases->empty();
+}
+
+cni::Error no_such_network(const Globals& g, std::string_view network, std::string_view data_dir) {
+  std::string where;
+  for (const auto& d : g.conf_dirs) where += (where.empty() ? "" : ":") + d;
+  return cni::invalid_config("no network \"" + std::string(network) + "\": no config in \"" + where +
+                             "\" and nothing in the store \"" + store::database_path(data_dir) +
+                             "\" (set NETCONFPATH, or --data-dir)");
 }
 
 void print_result(const Globals& g, const cni::NetConfList& net, const cni::Result& r) {

@@ -26,13 +26,17 @@ int main(int argc, char** argv) {
 
   CLI::App app{"weirctl: run CNI networks by hand, and see what weir did"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "weirctl " WEIR_VERSION);
   app.add_flag("--json", g.json, "print JSON for scripts instead of text");
   app.add_option("--cache-dir", g.cache_dir, "where results are cached (libcni's folder)");
   int exit_code = 0;
   weir::ctl::register_verbs(app, g, exit_code);
+  weir::ctl::register_status(app, g, exit_code);
   weir::ctl::register_run(app, g, exit_code);
   weir::ctl::register_ipam(app, g, exit_code);
   weir::ctl::register_dns(app, g, exit_code);
-  CLI11_PARSE(app, argc, argv);
+  weir::ctl::register_inspect(app, g, exit_code);
+  weir::ctl::register_forget(app, g, exit_code);
+  if (auto failed = weir::ctl::parse_command_line(app, argc, argv)) return *failed;
   return exit_code;
 }
