@@ -13,7 +13,7 @@ say "installing build dependencies (Debian packages)"
 ./scripts/install-deps.sh
 
 say "building weir"
-cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEIR_TESTS=OFF >/dev/null
+cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEIR_TESTS=OFF -DWEIR_WERROR=ON >/dev/null
 cmake --build build-demo -j"$(nproc)"
 
 prefix=$(mktemp -d /tmp/weir-demo.XXXXXX)
