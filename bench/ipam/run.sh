@@ -15,7 +15,7 @@ if [[ -z $build ]]; then
   build=$root/build-bench-ipam
   echo "building weir-ipam (Release) in $build ..." >&2
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF -DWEIR_WERROR=ON >/dev/null
-  cmake --build "$build" -j"$(nproc)" --target weir-ipam weir-ipam-local weir-agent weir-ipam-bench >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target weir-ipam weir weir-ipam-bench >/dev/null
 fi
 # On a shared machine other work delays every exec; as root, run the benchmark (and so both
 # plugins, which inherit it) at real-time priority. RT_PRIO= disables it.
