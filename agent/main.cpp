@@ -1,9 +1,10 @@
+// weir-agent: its main, run by the weir executable (multicall/main.cpp) under that name.
 #include <CLI/CLI.hpp>
 
 #include "agent/agent.hpp"
 #include "agent/call.hpp"
 
-int main(int argc, char** argv) {
+int weir_agent_main(int argc, char** argv) {
   weir::agent::AgentOptions o;
   CLI::App app{
       "weir-agent: the embedded DNS of weir's networks, and weir-ipam's and weir-bridge's ADD and "

@@ -3,8 +3,8 @@
 # Why static: a runtime runs a CNI plugin as a fresh process for every ADD, DEL and CHECK, so
 # start-up is part of every call. With shared libsqlite3, libnl and libstdc++ the dynamic loader
 # spends ~0.7 ms per exec here resolving symbols; a fully static weir-ipam starts in less than
-# half the time (bench/ipam). Debian's -dev packages ship the archives (libmnl-dev does not:
-# see weir_link_executable).
+# half the time (bench/ipam). Debian's -dev packages ship the archives; libmnl-dev does not, and
+# weir builds its own (lib/firewall/mnl.cpp), so that every weir executable is static.
 
 # weir_dependency(NAME PKG)
 # weir::NAME from pkg_check_modules(PKG …)'s results: the archives of PKG's static link line
@@ -26,6 +26,9 @@ function(weir_dependency name pkg)
     find_library(WEIR_ARCHIVE_${lib} NAMES lib${lib}.a HINTS ${${pkg}_STATIC_LIBRARY_DIRS})
     if(WEIR_ARCHIVE_${lib})
       list(APPEND libs ${WEIR_ARCHIVE_${lib}})
+    elseif(lib STREQUAL "mnl")
+      # Debian ships no libmnl.a: lib/firewall/mnl.cpp implements what weir and libnftnl call.
+      list(APPEND libs weir_mnl)
     else()
       message(STATUS "weir: no lib${lib}.a, linking ${lib} shared")
       list(APPEND libs ${lib})

@@ -11,16 +11,15 @@ function(weir_add_library name)
 endfunction()
 
 # weir_add_plugin(NAME SOURCES… [DEPS targets…])
-# A CNI plugin executable, installed into the CNI plugin folder (libexec/cni by default,
-# /opt/cni/bin when installed with -DCMAKE_INSTALL_PREFIX=/opt/cni -DWEIR_PLUGIN_DIR=bin).
-set(WEIR_PLUGIN_DIR "libexec/cni" CACHE STRING "Install folder of the CNI plugins, relative to the prefix")
+# A program of the weir executable (multicall/): a plugin or weir-agent, whose main.cpp defines
+# `int <name>_main(int argc, char** argv)` (dashes as underscores) instead of main. An OBJECT
+# library named NAME; multicall/ links it into weir and installs the name as a link to weir in
+# the CNI plugin folder (WEIR_PLUGIN_DIR, relative to the prefix or absolute).
+set(WEIR_PLUGIN_DIR "lib/cni" CACHE STRING "Install folder of the CNI plugins, relative to the prefix or absolute")
 function(weir_add_plugin name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
-  add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE weir_cni ${ARG_DEPS})
-  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
-  weir_link_executable(${name})
-  install(TARGETS ${name} RUNTIME DESTINATION ${WEIR_PLUGIN_DIR})
+  add_library(${name} OBJECT ${ARG_SOURCES})
+  target_link_libraries(${name} PUBLIC weir_cni ${ARG_DEPS})
 endfunction()
 
 # weir_add_test(NAME SOURCES… [DEPS targets…] [PRIVILEGED])

@@ -42,7 +42,8 @@ std::optional<SocketAddr> SocketAddr::parse(std::string_view text) {
 
 std::string SocketAddr::str() const {
   if (ip.is_v4()) return ip.str() + ":" + std::to_string(port);
-  return "[" + ip.str() + "]:" + std::to_string(port);
+  std::string s = "[";  // appended: GCC 12 -O3 warns falsely (-Wrestrict) on "[" + std::string&&
+  return s.append(ip.str()).append("]:").append(std::to_string(port));
 }
 
 socklen_t to_sockaddr(const SocketAddr& a, sockaddr_storage* out) noexcept {

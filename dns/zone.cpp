@@ -210,7 +210,8 @@ bool valid_dns_name(std::string_view s) {
 }
 
 std::string quote(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
+  std::string q = "\"";  // appended: GCC 12 -O3 warns falsely (-Wrestrict) on "\"" + std::string&&
+  return q.append(s).append("\"");
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 #include "agent/control.hpp"
 #include "ipam/ipam.hpp"
 
-int main() {
+int weir_ipam_local_main(int, char**) {
   weir::cni::ProcessEnv env;
   const auto verbs = weir::agent::starting_agent(weir::ipam::verbs(), weir::agent::kIpamPlugin);
   return weir::cni::plugin_main(env, verbs, weir::ipam::kPluginName);

@@ -13,7 +13,7 @@ say "installing build dependencies (Debian packages)"
 ./scripts/install-deps.sh
 
 say "building weir"
-cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEIR_TESTS=OFF >/dev/null
+cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEIR_TESTS=OFF -DWEIR_WERROR=ON >/dev/null
 cmake --build build-demo -j"$(nproc)"
 
 prefix=$(mktemp -d /tmp/weir-demo.XXXXXX)
@@ -36,7 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "installing into $prefix (plugins in libexec/cni, networks in net.d)"
+say "installing into $prefix (plugins in lib/cni, networks in net.d)"
 cmake --install build-demo --prefix "$prefix" >/dev/null
 mkdir -p "$prefix/net.d" "$prefix/data"
 # The examples from conf/, with the store in the temporary prefix.
@@ -44,7 +44,7 @@ for f in none bridge bridge-user; do
   sed "s|\"type\": \"weir-ipam\"|\"type\": \"weir-ipam\", \"dataDir\": \"$prefix/data\"|" \
     "conf/$f.conflist" >"$prefix/net.d/$f.conflist"
 done
-export CNI_PATH="$prefix/libexec/cni" NETCONFPATH="$prefix/net.d"
+export CNI_PATH="$prefix/lib/cni" NETCONFPATH="$prefix/net.d"
 weirctl=("$prefix/bin/weirctl" --cache-dir "$prefix/cache")
 in_host() { nsenter --net="/var/run/netns/$host" "$@"; }
 
@@ -98,10 +98,10 @@ echo "weir nftables tables left: $tables"
 # weir-agent ran most of the ADDs and DELs above on a store it keeps open; with no container
 # left it exits (a moment after the last DEL's answer).
 for _ in $(seq 30); do
-  pgrep -f "$prefix/libexec/cni/weir-agent" >/dev/null || break
+  pgrep -f "$prefix/lib/cni/weir-agent" >/dev/null || break
   sleep 0.1
 done
-if pgrep -f "$prefix/libexec/cni/weir-agent" >/dev/null; then
+if pgrep -f "$prefix/lib/cni/weir-agent" >/dev/null; then
   echo "weir-agent: still running"
 else
   echo "weir-agent: exited with the last container"

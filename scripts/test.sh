@@ -8,12 +8,12 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
 # Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DWEIR_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DWEIR_SANITIZE=ON -DWEIR_WERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 ctest --test-dir build-asan -L unit -j"$jobs" --output-on-failure
 
 # Everything, on the build that ships.
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEIR_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 if [[ $(id -u) -ne 0 ]]; then
   echo "note: not root, so the privileged tests will skip" >&2

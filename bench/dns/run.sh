@@ -59,7 +59,7 @@ base_agent_bin=${BASELINE:+$BASELINE/bin/weir-agent}
 for b in "$server_bin" "$store_bin" "$agent_bin" $base_server_bin $base_agent_bin; do
   if [[ ! -x $b ]]; then
     echo "missing $b: cmake --build $build --target weir-dns-bench-server weir-dns-bench-store" \
-      "weir-agent" >&2
+      "weir (bin/weir-agent is a link to it)" >&2
     exit 1
   fi
 done

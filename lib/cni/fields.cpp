@@ -15,7 +15,7 @@ const json* find(const json& obj, std::string_view key) {
 }
 
 Error wrong(std::string_view where, std::string_view key, std::string_view what) {
-  return invalid_config("\"" + name(where, key) + "\" must be " + std::string(what));
+  return invalid_config(cni::quoted(name(where, key)) + " must be " + std::string(what));
 }
 
 template <class T, class Parse>
@@ -26,8 +26,8 @@ Expected<std::optional<T>> parsed(const json& obj, std::string_view where, std::
   if (!*s) return std::optional<T>{};
   auto v = parse(**s);
   if (!v) {
-    return fail(invalid_config("\"" + name(where, key) + "\" is not " + std::string(what) + ": \"" +
-                               **s + "\""));
+    return fail(invalid_config(cni::quoted(name(where, key)) + " is not " + std::string(what) + ": " +
+                               cni::quoted(**s)));
   }
   return std::optional<T>(*v);
 }

@@ -67,7 +67,7 @@ Expected<NetConfList> load_network(std::string_view name_or_path,
     auto bytes = read_file(fs::path(name_or_path));
     if (!bytes) return fail(bytes.error());
     auto l = parse_conflist(*bytes);
-    if (!l) return fail(l.error().context("\"" + std::string(name_or_path) + "\""));
+    if (!l) return fail(l.error().context(cni::quoted(name_or_path)));
     return l;
   }
   for (const auto& dir : dirs) {
@@ -83,7 +83,7 @@ Expected<NetConfList> load_network(std::string_view name_or_path,
       auto j = json::parse(*bytes, nullptr, false);
       if (!j.is_object() || j.value("name", std::string()) != name_or_path) continue;
       auto l = parse_conflist(*bytes);
-      if (!l) return fail(l.error().context("\"" + f.string() + "\""));
+      if (!l) return fail(l.error().context(cni::quoted(f.string())));
       return l;
     }
   }

@@ -23,7 +23,8 @@ Expected<NetConfList> load_network(std::string_view name_or_path,
                                    const std::vector<std::string>& dirs);
 
 struct RuntimeOptions {
-  std::vector<std::string> plugin_path = {"/opt/cni/bin"};
+  // Where containerd's ctr looks on Debian (upstream: /opt/cni/bin), podman among others.
+  std::vector<std::string> plugin_path = {"/opt/cni/bin", "/usr/lib/cni"};
   std::string cache_dir = "/var/lib/cni";
   std::ostream* stderr_sink = nullptr;  // plugins' stderr
 };

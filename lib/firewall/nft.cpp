@@ -391,8 +391,10 @@ RuleBuilder& RuleBuilder::dnat(const net::IpAddr& to, uint16_t port) {
                      NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED);
   add(nl_.get(), std::move(e));
   const bool v4 = to.is_v4();
-  words(std::string(v4 ? "dnat ip to " : "dnat ip6 to ") + (v4 ? to.str() : "[" + to.str() + "]") +
-        ":" + std::to_string(port));
+  // Appended: GCC 12 -O3 warns falsely (-Wrestrict) on "literal" + std::string&&.
+  std::string text = v4 ? "dnat ip to " : "dnat ip6 to [";
+  text.append(to.str()).append(v4 ? ":" : "]:").append(std::to_string(port));
+  words(text);
   return *this;
 }
 

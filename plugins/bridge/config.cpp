@@ -72,8 +72,8 @@ Expected<PortMapping> parse_port(const json& p, const std::string& where) {
     m.protocol = **proto;
     for (auto& c : m.protocol) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (m.protocol != "tcp" && m.protocol != "udp") {
-      return fail(cni::invalid_config("\"" + fields::name(where, "protocol") +
-                                      "\" must be tcp or udp, not \"" + **proto + "\""));
+      return fail(cni::invalid_config(cni::quoted(fields::name(where, "protocol")) +
+                                      " must be tcp or udp, not " + cni::quoted(**proto)));
     }
   }
   // hostIP "" and "0.0.0.0"/"::" all mean every host address.

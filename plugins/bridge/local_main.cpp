@@ -3,7 +3,7 @@
 #include "agent/control.hpp"
 #include "plugins/bridge/bridge.hpp"
 
-int main() {
+int weir_bridge_local_main(int, char**) {
   weir::cni::ProcessEnv env;
   const auto verbs =
       weir::agent::starting_agent(weir::plugins::bridge::verbs(), weir::agent::kBridgePlugin);

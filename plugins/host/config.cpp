@@ -30,8 +30,8 @@ Expected<HostConfig> parse_config(const cni::Call& call) {
   for (const char* key : {"kernelpath", "pciBusID"}) {
     if (j.contains(key) && j[key].is_string() && !j[key].get<std::string>().empty()) {
       return fail(
-          cni::unsupported_field("\"" + std::string(key) +
-                                 "\" is not supported by weir-host; use \"device\" or \"hwaddr\""));
+          cni::unsupported_field(cni::quoted(key) +
+                                 " is not supported by weir-host; use \"device\" or \"hwaddr\""));
     }
   }
   const json& rc = call.conf.runtime_config;

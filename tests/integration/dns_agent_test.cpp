@@ -720,7 +720,7 @@ TEST(WeirAgentUnit, SystemdUnitRunsAnAgentThatStays) {
   std::istringstream exec(keys["ExecStart"]);
   std::vector<std::string> argv{std::istream_iterator<std::string>(exec), {}};
   ASSERT_GE(argv.size(), 2u) << keys["ExecStart"];
-  EXPECT_EQ(argv[0], "/opt/cni/bin/weir-agent");
+  EXPECT_EQ(argv[0], "/usr/lib/cni/weir-agent");  // as installed (multicall/install.cmake)
   EXPECT_THAT(argv, ::testing::Contains("--stay"));
 
   // systemd's own check, when it is installed, with the built binary in ExecStart.

@@ -681,7 +681,7 @@ class DnsServerDig : public ::testing::Test {
     if (access("/usr/bin/dig", X_OK) != 0) GTEST_SKIP() << "dig missing (Debian: bind9-dnsutils)";
   }
   std::string dig(const SocketAddr& at, std::vector<std::string> args) {
-    std::vector<std::string> all = {"@" + at.ip.str(), "-p", std::to_string(at.port), "+time=2",
+    std::vector<std::string> all = {std::string("@").append(at.ip.str()), "-p", std::to_string(at.port), "+time=2",
                                     "+tries=1"};
     all.insert(all.end(), args.begin(), args.end());
     auto run = test::run_cmd("/usr/bin/dig", all);

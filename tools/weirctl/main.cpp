@@ -19,10 +19,10 @@ std::vector<std::string> split_colon(const char* v, const char* fallback) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int weirctl_main(int argc, char** argv) {
   weir::ctl::Globals g;
   g.conf_dirs = split_colon(std::getenv("NETCONFPATH"), "/etc/cni/net.d");
-  g.plugin_path = split_colon(std::getenv("CNI_PATH"), "/opt/cni/bin");
+  g.plugin_path = split_colon(std::getenv("CNI_PATH"), "/opt/cni/bin:/usr/lib/cni");
 
   CLI::App app{"weirctl: run CNI networks by hand, and see what weir did"};
   app.require_subcommand(1);
