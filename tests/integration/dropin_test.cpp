@@ -167,6 +167,10 @@ TEST_F(DropIn, ArgsThatAreNotPairs) {
   json none = {{"cniVersion", "1.1.0"}, {"name", "lo"}, {"type", "weir-none"}};
   auto lo = host.plugin("ADD", c.path(), c.id, none, {{"CNI_ARGS", "none"}}, "eth0", "weir-none");
   EXPECT_EQ(lo.exit_code, 0) << lo.out << lo.err;
+  json hostnet = {{"cniVersion", "1.1.0"}, {"name", "hostnet"}, {"type", "weir-host"}, {"dataDir", host.data_dir()}};
+  auto h = host.plugin("ADD", host.path(), "h1", hostnet, {{"CNI_ARGS", "none"}}, "eth0", "weir-host");
+  EXPECT_EQ(h.exit_code, 0) << h.out << h.err;
+  EXPECT_EQ(host.plugin("DEL", host.path(), "h1", hostnet, {{"CNI_ARGS", "none"}}, "eth0", "weir-host").exit_code, 0);
   json conf = bridge_conf(host, "args", "wbargs0", {"10.67.0.0/24"});
   auto br = host.add(c, conf, {{"CNI_ARGS", "none"}});
   EXPECT_EQ(br.json()["code"], 4) << br.out;

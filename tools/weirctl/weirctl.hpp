@@ -18,7 +18,7 @@ namespace weir::ctl {
 struct Globals {
   bool json = false;
   std::vector<std::string> conf_dirs;  // NETCONFPATH, default /etc/cni/net.d
-  std::vector<std::string> plugin_path;  // CNI_PATH, default /opt/cni/bin
+  std::vector<std::string> plugin_path;  // CNI_PATH, default /opt/cni/bin:/usr/lib/cni
   std::string cache_dir = "/var/lib/cni";
 };
 
