@@ -2,6 +2,7 @@
 // serves its data dir (pid, the DNS it answers for the network, its log).
 #include <iostream>
 
+#include "plugins/common/endpoints.hpp"
 #include "tools/weirctl/weirctl.hpp"
 
 namespace weir::ctl {
@@ -15,15 +16,7 @@ Expected<std::vector<store::Endpoint>> endpoints_of(const std::string& data_dir,
                                                     const std::string& network) {
   auto db = open_existing_store(data_dir);
   if (!db) return std::vector<store::Endpoint>{};
-  std::vector<store::Endpoint> out;
-  auto ok = db->view([&](store::Txn& t) -> Expected<void> {
-    auto eps = t.list_endpoints(network);
-    if (!eps) return fail(eps.error());
-    out = std::move(*eps);
-    return {};
-  });
-  if (!ok) return fail(ok.error());
-  return out;
+  return plugins::list_endpoints(*db, network);
 }
 
 int status(const Globals& g, const std::string& network) {
