@@ -68,23 +68,10 @@ uint8_t nfproto_of(net::Family f) {
   return f == net::Family::kV4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
 }
 
-// The bridge family's hooks (NF_BR_* of <linux/netfilter_bridge.h>, which cannot be included
-// next to <net/if.h>: it pulls in <linux/if.h>).
-constexpr uint32_t kBrPreRouting = 0, kBrForward = 2, kBrLocalOut = 3, kBrPostRouting = 4;
-
-uint32_t hook_number(Table table, Hook hook) {
-  if (table == Table::kBridge) {
-    switch (hook) {
-      case Hook::kPrerouting:
-        return kBrPreRouting;
-      case Hook::kForward:
-        return kBrForward;
-      case Hook::kOutput:
-        return kBrLocalOut;
-      case Hook::kPostrouting:
-        return kBrPostRouting;
-    }
-  }
+// The bridge family numbers the hooks it shares with inet as inet does (NF_BR_PRE_ROUTING = 0,
+// NF_BR_FORWARD = 2, NF_BR_LOCAL_OUT = 3, NF_BR_POST_ROUTING = 4 in <linux/netfilter_bridge.h>),
+// so one mapping serves both tables.
+uint32_t hook_number(Hook hook) {
   switch (hook) {
     case Hook::kPrerouting:
       return NF_INET_PRE_ROUTING;
@@ -433,7 +420,7 @@ void Batch::add_chain(const ChainDef& def) {
   nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, kTable.c_str());
   nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, name.c_str());
   if (def.hook) {
-    const uint32_t hooknum = hook_number(def.table, *def.hook);
+    const uint32_t hooknum = hook_number(*def.hook);
     nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, hooknum);
     nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, def.priority);
     nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, def.nat ? "nat" : "filter");
