@@ -179,8 +179,8 @@ Expected<void> start_agent(const SyncRequest& req, const Paths& p, Clock::time_p
   std::string binary = req.agent_binary.empty() ? default_agent_binary() : req.agent_binary;
   // Said plainly here: the exec fails in a detached child, which can only close the pipe.
   if (::access(binary.c_str(), X_OK) != 0) {
-    return fail(cni::sys_error(errno, "embeddedDNS needs weir-agent, installed next to the plugin: \"" +
-                                          binary + "\"",
+    return fail(cni::sys_error(errno, "start weir-agent \"" + binary +
+                                          "\" (it belongs next to the plugin)",
                                cni::Code::kIoFailure));
   }
   int ready[2];

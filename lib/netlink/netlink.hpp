@@ -84,6 +84,11 @@ class Socket {
   std::unique_ptr<Impl> impl_;
 };
 
+// The netns the socket lives in, as SO_NETNS_COOKIE names it: unique for the system's uptime,
+// unlike the nsfs inode, which the kernel hands out again (lowest free number) once a
+// namespace is gone.
+Expected<uint64_t> netns_cookie(const Socket& sock);
+
 // ---- Links (link.cpp)
 
 // A missing link fails with sys_errno ENODEV: `link "eth0": No such device`.

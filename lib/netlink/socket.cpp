@@ -239,6 +239,15 @@ Expected<Socket> Socket::open() {
   return Socket(std::move(impl));
 }
 
+Expected<uint64_t> netns_cookie(const Socket& sock) {
+  uint64_t cookie = 0;
+  socklen_t len = sizeof(cookie);
+  if (::getsockopt(nl_socket_get_fd(sock.native()), SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0) {
+    return fail(cni::sys_error(errno, "read the netns cookie"));
+  }
+  return cookie;
+}
+
 Expected<Socket> Socket::open_in(const netns::Handle& ns) {
   // A netlink socket belongs to the netns it was created in, for its whole life.
   auto sock = netns::run_in(ns, [] { return Socket::open(); });

@@ -241,9 +241,15 @@ Expected<netlink::LinkInfo> setup_bridge(netlink::Socket& hs, store::Store& st, 
     if (auto ok = netlink::set_link_alias(hs, br->index, alias); !ok) return fail(ok.error());
   }
   // A bridge someone else made keeps its MAC: one the kernel chose follows the lowest port's
-  // (br_stp_recalculate_bridge_id) unless set once, which is what pins ours.
+  // (br_stp_recalculate_bridge_id) unless set once, which is what pins ours. Once: on the
+  // network's first ADD, as the kernel announces every set (NETDEV_CHANGEADDR), and the host
+  // flushes its neighbour entries on the bridge for it.
   if (!created && !br->alias.starts_with(kBridgeAliasPrefix)) {
-    if (auto ok = netlink::set_mac(hs, br->index, br->mac); !ok) return fail(ok.error());
+    auto used = has_endpoints(st, call.conf.name);
+    if (!used) return fail(used.error());
+    if (!*used) {
+      if (auto ok = netlink::set_mac(hs, br->index, br->mac); !ok) return fail(ok.error());
+    }
   }
   if (cfg.promisc) {
     if (auto ok = netlink::set_promisc(hs, br->index, true); !ok) return fail(ok.error());
@@ -458,8 +464,8 @@ Expected<void> del_network_if_empty(store::Store& st, netlink::Socket& hs, Bridg
 }
 
 Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni::Call& call,
-                               const std::string& bridge, const std::string& data_dir,
-                               const Resident* here);
+                               const std::optional<store::Endpoint>& ep, const std::string& bridge,
+                               const std::string& data_dir, const Resident* here);
 
 Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
   auto cfg = parse_config(call);
@@ -480,14 +486,16 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
   // which that DEL takes exclusively.
   auto existing = load_endpoint(**store, call);
   if (!existing) return fail(existing.error());
-  if (*existing && attachment_alive(**existing)) {
+  auto alive = *existing ? attachment_alive(**existing) : Expected<bool>(false);
+  if (!alive) return fail(alive.error());
+  if (*alive) {
     return fail(cni::invalid_env("container \"" + call.env.container_id + "\" already has \"" +
                                  call.env.ifname + "\" on network \"" + call.conf.name +
                                  "\" in netns \"" + (*existing)->netns +
                                  "\" (CNI_CONTAINERID, CNI_IFNAME): DEL it first"));
   }
   if (*existing) {
-    if (auto ok = remove_endpoint(**store, *hs, call, cfg->bridge, cfg->data_dir, here); !ok) {
+    if (auto ok = remove_endpoint(**store, *hs, call, *existing, cfg->bridge, cfg->data_dir, here); !ok) {
       return fail(std::move(ok.error())
                       .context("remove the stale attachment of container \"" +
                                call.env.container_id + "\" (netns \"" + (*existing)->netns +
@@ -566,6 +574,9 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
                               {"routes", routes_json(routes)},
                               {"ports", cfg->ports.size()}}};
   if (cfg->macspoofchk) info.extra["macspoofchk"] = true;  // DEL: the endpoint has rules
+  // Which namespace this is, for a later ADD of the same attachment (attachment_alive); kernels
+  // before 5.14 have no cookie, and their records go by the path alone.
+  if (auto cookie = netlink::netns_cookie(*cs)) info.extra[kNetnsCookie] = *cookie;
   if (!cfg->ports.empty()) {
     info.extra["portMappings"] = ports_json(cfg->ports);
     info.admit = [&](store::Txn& t) { return check_ports_free(t, cfg->ports); };
@@ -616,11 +627,9 @@ Expected<std::optional<int>> attachment_veth(store::Store& st, netlink::Socket& 
 
 // DEL walks the stored endpoint, not the caller's memory: no prevResult, no netns needed.
 Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni::Call& call,
-                               const std::string& bridge, const std::string& data_dir,
-                               const Resident* here) {
-  auto ep = load_endpoint(st, call);
-  if (!ep) return fail(ep.error());
-  auto veth = attachment_veth(st, hs, call, *ep, bridge, data_dir);
+                               const std::optional<store::Endpoint>& ep, const std::string& bridge,
+                               const std::string& data_dir, const Resident* here) {
+  auto veth = attachment_veth(st, hs, call, ep, bridge, data_dir);
   if (!veth) return fail(veth.error());
   // Down at once, so no traffic passes from here on; the kernel's part of deleting the veth
   // (and its peer) is left to a child process.
@@ -629,16 +638,16 @@ Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni:
     if (auto ok = delete_veth_later(here, data_dir, **veth); !ok) return ok;
   }
   // Parsed once: what DEL reads of the record.
-  const nlohmann::json extra = *ep ? extra_of(**ep) : nlohmann::json();
-  if (!*ep || has_rules(extra)) {
+  const nlohmann::json extra = ep ? extra_of(*ep) : nlohmann::json();
+  if (!ep || has_rules(extra)) {
     if (auto ok = firewall::del_endpoint(call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
   }
   if (auto ok = ipam_del(call, lent(here, data_dir, &st)); !ok) return ok;
   if (auto ok = forget_endpoint(st, call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
-  if (*ep && dns_endpoint(extra)) {
+  if (ep && dns_endpoint(extra)) {
     if (auto ok = sync_names(here, data_dir, false); !ok) return ok;
   }
-  std::string recorded = *ep ? bridge_of(extra) : std::string();
+  std::string recorded = ep ? bridge_of(extra) : std::string();
   auto lock = BridgeLock::open(data_dir);
   if (!lock) return fail(lock.error());
   return del_network_if_empty(st, hs, *lock, call.conf.name, recorded.empty() ? bridge : recorded);
@@ -652,7 +661,9 @@ Expected<void> cmd_del(const cni::Call& call, const Resident* res) {
   if (!hs) return fail(hs.error());
   auto store = network_store(here, cfg->data_dir);
   if (!store) return fail(store.error());
-  return remove_endpoint(**store, *hs, call, cfg->bridge, cfg->data_dir, here);
+  auto ep = load_endpoint(**store, call);
+  if (!ep) return fail(ep.error());
+  return remove_endpoint(**store, *hs, call, *ep, cfg->bridge, cfg->data_dir, here);
 }
 
 // CHECK and GC run in a plugin process only (weir-agent runs ADD and DEL).

@@ -61,11 +61,38 @@ Expected<void> check_endpoint(const cni::Call& call, const BridgeConfig& cfg,
   }
   if (!ep.ips.empty() || cfg.macspoofchk) {
     // The spoof check is for the MAC ADD recorded, which check_iface found on the interface.
-    const firewall::SpoofCheck port{.host_ifname = ep.host_ifname,
-                                    .mac = net::Mac::parse(ep.mac).value_or(net::Mac())};
+    auto mac = net::Mac::parse(ep.mac);
+    if (!mac) {
+      return fail(cni::check_failed("the record of " + call.env.container_id + "/" + call.env.ifname +
+                                    " has no valid MAC: \"" + ep.mac + "\""));
+    }
+    const firewall::SpoofCheck port{.host_ifname = ep.host_ifname, .mac = *mac};
     if (auto ok = firewall::check_endpoint(endpoint_rules(call, cfg, ep.ips, port)); !ok) return ok;
   }
   return {};
+}
+
+Expected<bool> attachment_alive(const store::Endpoint& ep) {
+  if (ep.netns.empty()) return true;  // nothing to tell by
+  auto ns = netns::Handle::open(ep.netns);
+  if (!ns) {
+    const int e = ns.error().sys_errno;
+    if (e == ENOENT || e == ENOTDIR) return false;
+    return fail(std::move(ns.error()).context("is the container of netns \"" + ep.netns + "\" alive"));
+  }
+  // setns refuses a file that is no namespace (left where one was mounted): EINVAL.
+  auto sock = netlink::Socket::open_in(*ns);
+  if (!sock) {
+    if (sock.error().sys_errno == EINVAL) return false;
+    return fail(sock.error());
+  }
+  const auto extra = nlohmann::json::parse(ep.extra, nullptr, false);
+  if (!extra.is_object() || !extra.contains(kNetnsCookie) || !extra[kNetnsCookie].is_number_unsigned()) {
+    return true;  // a record of an older weir: the path alone
+  }
+  auto cookie = netlink::netns_cookie(*sock);
+  if (!cookie) return fail(cookie.error());
+  return extra[kNetnsCookie].get<uint64_t>() == *cookie;
 }
 
 }  // namespace weir::plugins::bridge

@@ -1,9 +1,5 @@
 #include "plugins/common/endpoints.hpp"
 
-#include <linux/magic.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
-
 #include <ctime>
 
 namespace weir::plugins {
@@ -22,38 +18,7 @@ std::string container_name(const cni::Call& call) {
   return {};
 }
 
-namespace {
-
-// The record's note of which namespace its netns path named at ADD (extra, next to the
-// plugin's own facts): a path can outlive its namespace, or name a new one later.
-constexpr const char* kNetnsInode = "netnsInode";
-
-// The nsfs inode a path names now; nullopt when it names no namespace (gone, or a plain file
-// left where a namespace was mounted).
-std::optional<uint64_t> netns_inode(const std::string& path) {
-  struct statfs fs {};
-  struct stat st {};
-  if (::statfs(path.c_str(), &fs) != 0 || fs.f_type != NSFS_MAGIC) return std::nullopt;
-  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  return static_cast<uint64_t>(st.st_ino);
-}
-
-}  // namespace
-
-bool attachment_alive(const store::Endpoint& ep) {
-  if (ep.netns.empty()) return true;  // nothing to tell by: assume it lives
-  const auto now = netns_inode(ep.netns);
-  if (!now) return false;
-  const auto extra = nlohmann::json::parse(ep.extra, nullptr, false);
-  if (!extra.is_object() || !extra.contains(kNetnsInode) || !extra[kNetnsInode].is_number_unsigned()) {
-    return true;  // a record of an older weir: the path alone
-  }
-  return extra[kNetnsInode].get<uint64_t>() == *now;
-}
-
 Expected<void> save_endpoint(store::Store& st, const cni::Call& call, const EndpointInfo& info) {
-  nlohmann::json extra = info.extra;
-  if (auto ino = netns_inode(call.env.netns)) extra[kNetnsInode] = *ino;
   store::Endpoint ep{.network = call.conf.name,
                      .container_id = call.env.container_id,
                      .ifname = call.env.ifname,
@@ -62,7 +27,7 @@ Expected<void> save_endpoint(store::Store& st, const cni::Call& call, const Endp
                      .host_ifname = info.host_ifname,
                      .ips = info.ips,
                      .aliases = info.aliases,
-                     .extra = extra.dump(),
+                     .extra = info.extra.dump(),
                      .created = static_cast<int64_t>(std::time(nullptr))};
   if (auto name = container_name(call); !name.empty()) ep.names.push_back(std::move(name));
   ep.names.push_back(call.env.container_id.substr(0, 12));

@@ -33,10 +33,6 @@ std::string container_name(const cni::Call& call);
 // the container's name (container_name) and the 12-character short id, as Docker does.
 Expected<void> save_endpoint(store::Store& st, const cni::Call& call, const EndpointInfo& info);
 Expected<std::optional<store::Endpoint>> load_endpoint(store::Store& st, const cni::Call& call);
-// Whether the container of a recorded attachment still exists: its netns path still names the
-// namespace it named at ADD. A runtime that crashed (or a kill -9'd ctr) leaves a record whose
-// netns is gone; a new namespace at the same path is another container.
-bool attachment_alive(const store::Endpoint& ep);
 // CHECK's first step: the attachment's record, or code 101 naming what is missing.
 Expected<store::Endpoint> require_endpoint(store::Store& st, const cni::Call& call);
 Expected<void> forget_endpoint(store::Store& st, const std::string& network,
