@@ -89,12 +89,14 @@ Expected<Stored> read(store::Store& db, const std::string& network) {
   return s;
 }
 
-// The attachments whose netns still exists: someone may still use them.
+// The attachments whose netns still exists: someone may still use them. A netns path that
+// cannot be looked at (anything but "not there") counts as existing.
 std::set<Attachment> live_attachments(const Stored& s) {
   std::set<Attachment> out;
   auto add = [&](const std::string& id, const std::string& ifname, const std::string& netns) {
     std::error_code ec;
-    if (!netns.empty() && fs::exists(netns, ec)) out.insert({id, ifname, netns});
+    const bool exists = fs::exists(netns, ec);
+    if (!netns.empty() && (exists || ec)) out.insert({id, ifname, netns});
   };
   for (const auto& e : s.endpoints) add(e.container_id, e.ifname, e.netns);
   for (const auto& l : s.leases) add(l.container_id, l.ifname, l.netns);
