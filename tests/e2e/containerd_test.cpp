@@ -20,8 +20,10 @@
 //
 // Skips cleanly where containerd cannot run containers.
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -143,20 +145,56 @@ std::vector<pid_t> processes_with_arg(const std::string& needle) {
   return out;
 }
 
-// Whether any process still has the netns with this inode as its own or holds it open: a
-// container's netns is gone when nothing does (ctr's netns is the task's, /proc/<pid>/ns/net,
-// never a bind mount).
-bool netns_in_use(ino_t ino) {
-  const std::string want = "net:[" + std::to_string(ino) + "]";
+// The cookie (SO_NETNS_COOKIE) of the netns a path names, 0 if it cannot be read: unlike the
+// inode, never reused while the machine runs. Read from a socket a thread of our own opens in
+// that netns (the thread ends there; the process stays where it was).
+uint64_t netns_cookie(const fs::path& ns) {
+  uint64_t cookie = 0;
+  std::thread([&] {
+    const int fd = ::open(ns.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    const bool entered = ::setns(fd, CLONE_NEWNET) == 0;
+    ::close(fd);
+    if (!entered) return;
+    const int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    socklen_t len = sizeof(cookie);
+    if (sock < 0 || ::getsockopt(sock, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0) cookie = 0;
+    if (sock >= 0) ::close(sock);
+  }).join();
+  return cookie;
+}
+
+// A container's netns: its inode to find it by and its cookie to be sure it is the same one
+// (inodes of freed namespaces are handed to new ones at once, such as those of tests running
+// alongside).
+struct Netns {
+  ino_t ino = 0;
+  uint64_t cookie = 0;
+};
+
+// Who still has this netns as a thread's own or holds it open ("<pid> <comm> (thread|fd)"),
+// empty when nothing does: a container's netns is gone then (ctr's netns is the task's,
+// /proc/<pid>/ns/net, never a bind mount).
+std::string netns_holder(const Netns& ns) {
+  const std::string want = "net:[" + std::to_string(ns.ino) + "]";
   std::error_code ec;
   for (const auto& p : entries("/proc")) {
     if (!is_pid(p)) continue;
-    if (fs::read_symlink(p / "ns/net", ec).string() == want) return true;
+    const std::string who =
+        p.filename().string() + " " + trim(dns_fixture::read_proc_file(p.string() + "/comm"));
+    for (const auto& t : entries(p / "task")) {
+      if (fs::read_symlink(t / "ns/net", ec).string() == want &&
+          netns_cookie(t / "ns/net") == ns.cookie) {
+        return who + " (thread)";
+      }
+    }
     for (const auto& fd : entries(p / "fd")) {
-      if (fs::read_symlink(fd, ec).string() == want) return true;
+      if (fs::read_symlink(fd, ec).string() == want && netns_cookie(fd) == ns.cookie) {
+        return who + " (fd)";
+      }
     }
   }
-  return false;
+  return {};
 }
 
 class Containerd : public ::testing::Test {
@@ -357,16 +395,19 @@ class Containerd : public ::testing::Test {
         sh("nsenter --net=/proc/" + std::to_string(pid) +
            "/ns/net ip -4 -o addr show dev eth0 scope global | awk '{print $4}' | cut -d/ -f1"));
   }
-  static ino_t netns_inode(pid_t pid) {
+  static Netns netns_of(pid_t pid) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
     struct stat st {};
-    if (::stat(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), &st) != 0) return 0;
-    return st.st_ino;
+    if (::stat(path.c_str(), &st) != 0) return {};
+    const Netns ns{.ino = st.st_ino, .cookie = netns_cookie(path)};
+    EXPECT_NE(ns.cookie, 0u) << "no cookie for " << path;
+    return ns;
   }
 
   // After every container exited: no veth, no bridge, no rule, no lease, no record, no result
   // in libcni's cache, and none of the containers' netns.
   void expect_nothing_left(const std::string& network, const std::string& bridge,
-                           const std::vector<ino_t>& netns) {
+                           const std::vector<Netns>& netns) {
     EXPECT_EQ(host_->veth_count(), 0) << host_->ip("-o link");
     EXPECT_FALSE(host_->link_exists(bridge));
     EXPECT_EQ(host_->nft(), "");
@@ -381,7 +422,9 @@ class Containerd : public ::testing::Test {
     EXPECT_TRUE(fs::is_empty(dir_ + "/var-lib/cni/results", ec) ||
                 !fs::exists(dir_ + "/var-lib/cni/results"))
         << sh("ls " + dir_ + "/var-lib/cni/results");
-    for (ino_t ino : netns) EXPECT_FALSE(netns_in_use(ino)) << "netns " << ino << " still held";
+    for (const Netns& ns : netns) {
+      EXPECT_EQ(netns_holder(ns), "") << "netns " << ns.ino << " still held";
+    }
   }
 
   TempDir work_{"weir-ctr"};  // containerd's root, state, socket, log; the mounted folders
@@ -408,7 +451,7 @@ TEST_F(Containerd, AddressFromWeirPingAndTeardown) {
   ASSERT_TRUE(ep) << "no endpoint record for ctr's container id \"default-web\"";
   ASSERT_FALSE(ep->ips.empty());
   EXPECT_EQ(ep->ips[0].addr().str(), ip);
-  const ino_t ns = netns_inode(pid);
+  const Netns ns = netns_of(pid);
   // What ctr sent and got, as libcni cached it (/var/lib/cni/results/<network>-<id>-<ifname>):
   // its id, no CNI_ARGS, no capability args; weir's result with the container's address.
   json cached =
@@ -439,14 +482,14 @@ TEST_F(Containerd, TenAtOnceDistinctAndReachable) {
   for (const auto& id : ids) start(id);  // all ten `ctr run` at once, so their ADDs race
 
   std::set<std::string> addrs;
-  std::vector<ino_t> netns;
+  std::vector<Netns> netns;
   for (const auto& id : ids) {
     const pid_t pid = wait_running(id);
     ASSERT_GT(pid, 0) << id << ": " << stop(id).err;
     const std::string ip = address_of(pid);
     EXPECT_TRUE(ip.starts_with("172.17.")) << id << ": " << ip;
     addrs.insert(ip);
-    netns.push_back(netns_inode(pid));
+    netns.push_back(netns_of(pid));
   }
   EXPECT_EQ(addrs.size(), static_cast<size_t>(kCount));
   EXPECT_EQ(host_->lease_count("weir"), static_cast<size_t>(kCount));
@@ -481,7 +524,7 @@ TEST_F(Containerd, ResolvesAnotherContainerByItsId) {
   ASSERT_GT(pid, 0) << stop("web").err;
   const std::string ip = address_of(pid);
   ASSERT_FALSE(ip.empty());
-  const ino_t ns = netns_inode(pid);
+  const Netns ns = netns_of(pid);
 
   // ctr does not write the result's DNS into the container, so the client names the server:
   // the gateway, the bridge's address.
@@ -509,7 +552,7 @@ TEST_F(Containerd, DetachedRunIsCleanedByWeirctlGc) {
   ASSERT_EQ(det.exit_code, 0) << det.out << det.err;
   const pid_t pid = wait_running("det");
   ASSERT_GT(pid, 0);
-  const ino_t ns = netns_inode(pid);
+  const Netns ns = netns_of(pid);
   EXPECT_EQ(host_->lease_count("weir"), 1u);
   (void)ctr({"task", "kill", "-s", "SIGKILL", "det"});
   for (int i = 0; i < 100 && fs::exists("/proc/" + std::to_string(pid)); ++i) {
