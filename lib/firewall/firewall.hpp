@@ -37,9 +37,10 @@ struct NetworkRules {
   // bridge reaches the inet forward hook only through br_netfilter, so this needs
   // net.bridge.bridge-nf-call-iptables=1 (and -ip6tables) in the netns of the bridge.
   bool icc = true;
-  // Drop traffic between this bridge and every other weir bridge that is isolated too
-  // (netavark's `isolate`; with every network isolated, Docker's behaviour). DNATed connections
-  // (published ports reached through a host address) are exempt.
+  // true ("strict"): no traffic between this bridge and any other weir bridge, in either
+  // direction. false ("none"): new connections to and from the other "none" networks pass.
+  // Either way DNATed connections (published ports reached through a host address) are exempt,
+  // and nothing else from outside the bridge enters it but replies (see rules.cpp).
   bool isolate = true;
 
   friend bool operator==(const NetworkRules&, const NetworkRules&) = default;

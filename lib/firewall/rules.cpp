@@ -1,15 +1,32 @@
-// The ruleset, Docker's bridge driver in nftables terms:
+// The ruleset: one traffic model (README "Traffic model"), Docker's bridge driver in nftables
+// terms. What may enter a network's bridge B from another interface: replies, published ports
+// (DNATed), and, when B has isolation "none", new connections from the other "none" networks.
+// Nothing else: not the LAN routing to a container address (Docker >= 28), not other bridges.
+// Within B (icc) and from the host itself (output, never the forward hook) traffic passes.
 //
-//   forward (filter, policy accept)   per network: drops at the head, accepts at the tail, so
-//                                     that no network's accept can pre-empt another's drop
-//     iifname B oifname != B ct status ! dnat jump isolation   isolate
+//   raw-prerouting (filter, priority -300)   per network
+//     iifname B ip daddr 127.0.0.0/8 drop    B has route_localnet (for published ports reached
+//                                            from the host's 127.0.0.1), which makes the
+//                                            host's loopback-only services routable from B
+//   forward (filter, policy accept)   per network: drops at the head, then per network its
+//                                     accepts and its final drop at the tail, every tail rule
+//                                     of B matching `oifname B`, so that no network's accept
+//                                     can pre-empt another's drop
+//     iifname B oifname != B ct status ! dnat jump isolation   isolation strict
 //     iifname B oifname != B drop                               internal (both directions)
+//     oifname B iifname != B drop
 //     iifname B oifname B drop                                  icc=false (via br_netfilter)
 //     ...
-//     oifname B ct state established,related accept
+//     oifname B ct state established,related accept             replies
 //     oifname B ct status dnat accept                           published ports
-//   isolation                         oifname B drop, per isolated network
-//   nat-prerouting / nat-output       per endpoint: published ports, DNAT
+//     oifname B iifname B accept                                the same network
+//     oifname B jump open                                       isolation none
+//     oifname B drop                                            anything else (outside, other
+//                                                               bridges, other networks)
+//   isolation                         oifname B drop, for every network (strict leaves for none)
+//   open                              iifname B accept, per network with isolation none
+//   nat-prerouting / nat-output       per endpoint: published ports, DNAT; a host address in
+//                                     127.0.0.0/8 (or ::1) in nat-output only: from the host
 //   nat-postrouting                   per network: masquerade, hairpin, 127.0.0.0/8 sources
 //
 // An accept only ends this table's chain: a drop in another table's base chain (a host forward
@@ -99,11 +116,23 @@ net::Cidr multicast(net::Family family) {
   return *net::Cidr::parse(family == net::Family::kV4 ? "224.0.0.0/4" : "ff00::/8");
 }
 
+const net::Cidr& loopback4() {
+  static const net::Cidr k = *net::Cidr::parse("127.0.0.0/8");
+  return k;
+}
+
+bool is_loopback(const net::IpAddr& a) {
+  static const net::Cidr k6 = *net::Cidr::parse("::1/128");
+  return a.is_v4() ? loopback4().contains(a) : k6.contains(a);
+}
+
 }  // namespace
 
 const std::vector<nft::ChainDef>& chains() {
   static const std::vector<nft::ChainDef> kChains = {
       {.name = kIsolation},
+      {.name = kOpen},
+      {.name = kRawPrerouting, .hook = nft::Hook::kPrerouting, .nat = false, .priority = -300},
       {.name = kForward, .hook = nft::Hook::kForward, .nat = false, .priority = 0},  // filter
       {.name = kPrerouting, .hook = nft::Hook::kPrerouting, .nat = true, .priority = -100},
       {.name = kOutput, .hook = nft::Hook::kOutput, .nat = true, .priority = -100},  // dstnat
@@ -126,7 +155,8 @@ constexpr nft::ChainRef kSpoofCheckChain{.table = nft::Table::kBridge, .name = k
 
 const std::vector<nft::ChainRef>& network_chains() {
   static const std::vector<nft::ChainRef> kChains = {
-      inet(kForward), inet(kIsolation), inet(kPrerouting), inet(kOutput), inet(kPostrouting)};
+      inet(kForward),    inet(kIsolation), inet(kOpen),        inet(kRawPrerouting),
+      inet(kPrerouting), inet(kOutput),    inet(kPostrouting)};
   return kChains;
 }
 
@@ -212,19 +242,33 @@ std::vector<nft::Rule> network_rules(const NetworkRules& r) {
   const std::string& br = r.bridge;
   std::vector<nft::Rule> out;
 
+  // route_localnet on B (set for published ports) lets the routing accept 127.0.0.0/8 from B:
+  // a container could reach the host's loopback-only services (kube-proxy's CVE-2020-8558).
+  // Before conntrack and NAT (raw priority): the replies to the host's own 127.0.0.1
+  // connections into B, which the masquerade below sends from B's gateway address, carry that
+  // address here, not a loopback one. IPv6 needs nothing: the kernel drops ::1 from any device
+  // but lo (ip6_rcv_core).
+  out.push_back(RuleBuilder(kRawPrerouting)
+                    .iifname(br)
+                    .nfproto(net::Family::kV4)
+                    .daddr(loopback4())
+                    .drop()
+                    .build(tag, Where::kTail));
+
   // Drops, at the head of forward.
   if (r.isolate) {
-    // Two stages as in Docker: leaving an isolated bridge for another interface, then that
-    // interface being an isolated bridge, without a rule per pair of networks. DNATed
-    // connections are exempt: a published port is for everyone, as Docker's proxy makes it.
+    // Two stages as in Docker: leaving a strict bridge for another interface, then that
+    // interface being any weir bridge, without a rule per pair of networks. DNATed connections
+    // are exempt: a published port is for everyone, as Docker's proxy makes it.
     out.push_back(RuleBuilder(kForward)
                       .iifname(br)
                       .oifname(br, false)
                       .ct_dnat(false)
                       .jump(kIsolation)
                       .build(tag, Where::kHead));
-    out.push_back(RuleBuilder(kIsolation).oifname(br).drop().build(tag, Where::kTail));
   }
+  // Every network is a bridge a strict one must not reach, "none" ones included.
+  out.push_back(RuleBuilder(kIsolation).oifname(br).drop().build(tag, Where::kTail));
   if (r.internal) {
     out.push_back(
         RuleBuilder(kForward).iifname(br).oifname(br, false).drop().build(tag, Where::kHead));
@@ -236,10 +280,19 @@ std::vector<nft::Rule> network_rules(const NetworkRules& r) {
   }
   if (r.internal) return out;
 
-  // Accepts, at the tail of forward: replies, and new connections to published ports.
+  // What may enter B, at the tail of forward, each rule `oifname B` so that other networks'
+  // rules there do not interleave with these: replies, new connections to published ports,
+  // the network's own traffic (routed through the gateway, or bridged with br_netfilter),
+  // the other "none" networks when B is one, and nothing else.
   out.push_back(
       RuleBuilder(kForward).oifname(br).ct_established_related().accept().build(tag, Where::kTail));
   out.push_back(RuleBuilder(kForward).oifname(br).ct_dnat().accept().build(tag, Where::kTail));
+  out.push_back(RuleBuilder(kForward).oifname(br).iifname(br).accept().build(tag, Where::kTail));
+  if (!r.isolate) {
+    out.push_back(RuleBuilder(kForward).oifname(br).jump(kOpen).build(tag, Where::kTail));
+    out.push_back(RuleBuilder(kOpen).iifname(br).accept().build(tag, Where::kTail));
+  }
+  out.push_back(RuleBuilder(kForward).oifname(br).drop().build(tag, Where::kTail));
 
   if (r.masquerade) {
     for (const auto& subnet : r.subnets) {
@@ -271,7 +324,7 @@ std::vector<nft::Rule> network_rules(const NetworkRules& r) {
   out.push_back(RuleBuilder(kPostrouting)
                     .oifname(br)
                     .nfproto(net::Family::kV4)
-                    .saddr(*net::Cidr::parse("127.0.0.0/8"))
+                    .saddr(loopback4())
                     .masquerade()
                     .build(tag, Where::kTail));
   return out;
@@ -300,6 +353,10 @@ std::vector<nft::Rule> endpoint_rules(const EndpointRules& r) {
       if (port.host_ip && port.host_ip->family() != target.family()) continue;
       const bool any = !port.host_ip || port.host_ip->is_unspecified();
       for (std::string_view chain : {kPrerouting, kOutput}) {
+        // A loopback address is the host's alone: only the host's own connections (nat-output)
+        // are DNATed to it, never what arrives from another interface, which otherwise would
+        // be DNATed before the routing could call it a martian.
+        if (chain == kPrerouting && !any && is_loopback(*port.host_ip)) continue;
         RuleBuilder b(chain);
         b.nfproto(target.family());
         if (!any) {
@@ -308,6 +365,8 @@ std::vector<nft::Rule> endpoint_rules(const EndpointRules& r) {
           // ::1 cannot be routed out of the host (IPv6 has no route_localnet): let such a
           // connection be refused rather than hang.
           if (chain == kOutput && !target.is_v4()) b.daddr(*net::IpAddr::parse("::1"), false);
+          // Every local address, but loopback ones only from the host (above).
+          if (chain == kPrerouting && target.is_v4()) b.daddr(loopback4(), false);
           b.fib_daddr_local();
         }
         b.l4proto(proto.number, proto.name).dport(port.host_port).dnat(target, port.container_port);

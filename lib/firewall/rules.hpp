@@ -16,6 +16,8 @@ namespace weir::firewall::detail {
 // Chains of table inet weir.
 inline constexpr std::string_view kForward = "forward";      // filter, hook forward
 inline constexpr std::string_view kIsolation = "isolation";  // regular, jumped to from forward
+inline constexpr std::string_view kOpen = "open";            // regular, jumped to from forward
+inline constexpr std::string_view kRawPrerouting = "raw-prerouting";  // filter, prerouting, -300
 inline constexpr std::string_view kPrerouting = "nat-prerouting";
 inline constexpr std::string_view kOutput = "nat-output";
 inline constexpr std::string_view kPostrouting = "nat-postrouting";

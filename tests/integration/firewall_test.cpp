@@ -231,26 +231,64 @@ TEST_F(FirewallTest, EnsureNetworkRewritesChangedSettings) {
   EXPECT_EQ(count("masquerade"), 0u) << nft("list table inet weir");
 }
 
+// Whatever the order the networks came in: every head drop and jump precedes every accept, and
+// each network's tail (its accepts, then its final drop) only matches its own bridge as oifname,
+// so that no network's accept pre-empts another's drop.
 TEST_F(FirewallTest, ForwardChainHasDropsBeforeAccepts) {
   NetworkRules n1 = net1();
   n1.icc = false;
   NetworkRules n2{.network = "n2", .bridge = "weir1", .subnets = {cidr("10.90.0.0/24")}};
+  n2.isolate = false;
   ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_network(n1); }));
   ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_network(n2); }));
 
   const std::string forward = nft("list chain inet weir forward");
-  // Whatever the order the networks came in, no accept precedes a drop or jump.
-  const size_t last_drop = std::max(forward.rfind("drop"), forward.rfind("jump isolation"));
-  const size_t first_accept = forward.find("accept comment");
-  ASSERT_NE(first_accept, std::string::npos) << forward;
-  EXPECT_LT(last_drop, first_accept) << forward;
+  std::vector<std::string> lines;
+  for (size_t at = 0, nl; at < forward.size(); at = nl + 1) {
+    nl = forward.find('\n', at);
+    if (nl == std::string::npos) nl = forward.size();
+    const std::string line = forward.substr(at, nl - at);
+    if (line.find("comment \"weir:") != std::string::npos) lines.push_back(line);
+  }
+  size_t first_accept = lines.size();
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].find(" accept ") != std::string::npos) {
+      first_accept = std::min(first_accept, i);
+    }
+  }
+  ASSERT_LT(first_accept, lines.size()) << forward;
+  for (size_t i = first_accept; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i].find("\t\toifname \"weir"), 0u) << "a tail rule without oifname: " << lines[i];
+  }
+  for (size_t i = 0; i < first_accept; ++i) {
+    EXPECT_EQ(lines[i].find("\t\toifname \"weir1\" drop"), std::string::npos) << forward;
+  }
+  for (const std::string br : {"weir0", "weir1"}) {
+    const size_t last = forward.rfind("\t\toifname \"" + br + "\" ");
+    EXPECT_EQ(forward.find("\t\toifname \"" + br + "\" drop comment"), last)
+        << br << " ends in a drop: " << forward;
+    EXPECT_LT(forward.find("oifname \"" + br + "\" ct state established,related accept"), last);
+  }
   EXPECT_THAT(forward, HasSubstr("iifname \"weir0\" oifname \"weir0\" drop comment \"weir:n1\""));
   EXPECT_THAT(forward,
               HasSubstr("iifname \"weir0\" oifname != \"weir0\" ct status ! dnat jump isolation"));
+  EXPECT_THAT(forward, Not(HasSubstr("iifname \"weir1\" oifname != \"weir1\" ct status ! dnat jump")));
   EXPECT_THAT(forward, HasSubstr("oifname \"weir1\" ct state established,related accept"));
   EXPECT_THAT(forward, HasSubstr("oifname \"weir1\" ct status dnat accept"));
-  EXPECT_THAT(nft("list chain inet weir isolation"),
-              HasSubstr("oifname \"weir1\" drop comment \"weir:n2\""));
+  EXPECT_THAT(forward, HasSubstr("oifname \"weir1\" iifname \"weir1\" accept"));
+  EXPECT_THAT(forward, HasSubstr("oifname \"weir1\" jump open comment \"weir:n2\""));
+  EXPECT_THAT(forward, Not(HasSubstr("oifname \"weir0\" jump open")));
+  // Every network is a bridge a strict one must not reach; only "none" ones are open.
+  const std::string isolation = nft("list chain inet weir isolation");
+  EXPECT_THAT(isolation, HasSubstr("oifname \"weir0\" drop comment \"weir:n1\""));
+  EXPECT_THAT(isolation, HasSubstr("oifname \"weir1\" drop comment \"weir:n2\""));
+  const std::string open = nft("list chain inet weir open");
+  EXPECT_THAT(open, HasSubstr("iifname \"weir1\" accept comment \"weir:n2\""));
+  EXPECT_THAT(open, Not(HasSubstr("weir0")));
+  const std::string raw = nft("list chain inet weir raw-prerouting");
+  EXPECT_THAT(raw, HasSubstr("type filter hook prerouting priority raw; policy accept;"));
+  EXPECT_THAT(raw, HasSubstr("iifname \"weir0\" ip daddr 127.0.0.0/8 drop comment \"weir:n1\""));
+  EXPECT_THAT(raw, HasSubstr("iifname \"weir1\" ip daddr 127.0.0.0/8 drop comment \"weir:n2\""));
 }
 
 TEST_F(FirewallTest, EnsureNetworkReplacesChangedRules) {
@@ -323,8 +361,9 @@ TEST_F(FirewallTest, PublishedPortRules) {
   auto ok = in(*ns_, [&] { return firewall::ensure_endpoint(ep); });
   ASSERT_TRUE(ok) << ok.error().msg;
   const std::string pre = nft("list chain inet weir nat-prerouting");
-  EXPECT_THAT(pre, HasSubstr("fib daddr type local tcp dport 80 dnat ip to 10.89.0.2:8080 "
-                             "comment \"weir:n1:c1:eth0\""));
+  // Every local address but the loopback ones, which are the host's alone (issue 13).
+  EXPECT_THAT(pre, HasSubstr("ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 80 dnat ip "
+                             "to 10.89.0.2:8080 comment \"weir:n1:c1:eth0\""));
   EXPECT_THAT(pre, HasSubstr("fib daddr type local tcp dport 80 dnat ip6 to [fd89::2]:8080"));
   EXPECT_THAT(pre, HasSubstr("ip daddr 192.0.2.10 udp dport 53 dnat ip to 10.89.0.2:5353"));
   EXPECT_THAT(pre, Not(HasSubstr("udp dport 53 dnat ip6")));  // host_ip is v4 only
@@ -343,6 +382,19 @@ TEST_F(FirewallTest, PublishedPortRules) {
   ep.ports.pop_back();
   ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_endpoint(ep); }));
   EXPECT_EQ(count_tagged(nft_rules(*ns_), "weir:n1:c1:eth0"), 4u);
+
+  // Published on a loopback address: DNATed for the host's own connections (nat-output) only,
+  // never for what arrives from another interface (issue 13).
+  ep.ports = {PortMapping{.host_port = 81, .container_port = 8080, .host_ip = ip("127.0.0.1")},
+              PortMapping{.host_port = 82, .container_port = 8080, .host_ip = ip("127.0.0.2")}};
+  ASSERT_TRUE(in(*ns_, [&] { return firewall::ensure_endpoint(ep); }));
+  EXPECT_THAT(nft("list chain inet weir nat-prerouting"), Not(HasSubstr("weir:n1:c1:eth0")));
+  const std::string lo = nft("list chain inet weir nat-output");
+  EXPECT_THAT(lo, HasSubstr("ip daddr 127.0.0.1 tcp dport 81 dnat ip to 10.89.0.2:8080"));
+  EXPECT_THAT(lo, HasSubstr("ip daddr 127.0.0.2 tcp dport 82 dnat ip to 10.89.0.2:8080"));
+  EXPECT_EQ(count_tagged(nft_rules(*ns_), "weir:n1:c1:eth0"), 2u);
+  check = in(*ns_, [&] { return firewall::check_endpoint(ep); });
+  EXPECT_TRUE(check) << check.error().msg;
 }
 
 TEST_F(FirewallTest, DelEndpointRemovesExactlyThatEndpoint) {
@@ -893,9 +945,15 @@ TEST_F(FirewallTrafficTest, IsolationAndInternal) {
   EXPECT_TRUE(pings(*c1_, "10.89.0.3"));   // same bridge
   EXPECT_TRUE(pings(*c1_, "192.0.2.10"));  // the host
 
-  // Isolation needs both sides isolated (netavark's semantics).
+  // A strict network and a "none" one stay apart, both ways (issue 13: "none" was a way
+  // around "strict").
   n2.isolate = false;
   ASSERT_TRUE(in(*host_, [&] { return firewall::ensure_network(n2); }));
+  EXPECT_FALSE(pings(*c1_, "10.90.0.2"));
+  EXPECT_FALSE(pings(*c3_, "10.89.0.2"));
+  // Two "none" networks talk.
+  n1.isolate = false;
+  ASSERT_TRUE(in(*host_, [&] { return firewall::ensure_network(n1); }));
   EXPECT_TRUE(pings(*c1_, "10.90.0.2"));
   EXPECT_TRUE(pings(*c3_, "10.89.0.2"));
 
@@ -907,8 +965,11 @@ TEST_F(FirewallTrafficTest, IsolationAndInternal) {
   EXPECT_TRUE(pings(*c1_, "10.89.0.3"));
   EXPECT_TRUE(pings(*c1_, "10.89.0.1"));
 
+  // weir0 without rules is no weir network any more, as foreign to n2 as the LAN: its
+  // containers get replies from n2 but open nothing there.
   ASSERT_TRUE(in(*host_, [] { return firewall::del_network("n1"); }));
-  EXPECT_TRUE(pings(*c1_, "10.90.0.2"));
+  EXPECT_FALSE(pings(*c1_, "10.90.0.2"));
+  EXPECT_TRUE(pings(*c3_, "10.89.0.2"));
 }
 
 }  // namespace
