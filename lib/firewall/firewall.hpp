@@ -42,6 +42,9 @@ struct NetworkRules {
   // Either way DNATed connections (published ports reached through a host address) are exempt,
   // and nothing else from outside the bridge enters it but replies (see rules.cpp).
   bool isolate = true;
+  // Host interfaces from which new connections may be routed straight to the subnets, any port
+  // (Docker's trusted_host_interfaces). Not on internal networks (which drop them anyway).
+  std::vector<std::string> trusted_interfaces{};
 
   friend bool operator==(const NetworkRules&, const NetworkRules&) = default;
 };

@@ -20,6 +20,7 @@
 //     oifname B ct state established,related accept             replies
 //     oifname B ct status dnat accept                           published ports
 //     oifname B iifname B accept                                the same network
+//     oifname B iifname T accept                                trustedHostInterfaces T
 //     oifname B jump open                                       isolation none
 //     oifname B drop                                            anything else (outside, other
 //                                                               bridges, other networks)
@@ -211,6 +212,9 @@ Expected<void> validate_key(std::string_view network, std::string_view container
 
 Expected<void> validate(const NetworkRules& r) {
   if (auto ok = validate_network_name(r.network); !ok) return ok;
+  for (const auto& name : r.trusted_interfaces) {
+    if (auto ok = check_ifname("trusted interface name", name); !ok) return ok;
+  }
   return check_bridge(r.bridge);
 }
 
@@ -288,6 +292,10 @@ std::vector<nft::Rule> network_rules(const NetworkRules& r) {
       RuleBuilder(kForward).oifname(br).ct_established_related().accept().build(tag, Where::kTail));
   out.push_back(RuleBuilder(kForward).oifname(br).ct_dnat().accept().build(tag, Where::kTail));
   out.push_back(RuleBuilder(kForward).oifname(br).iifname(br).accept().build(tag, Where::kTail));
+  for (const auto& trusted : r.trusted_interfaces) {
+    out.push_back(
+        RuleBuilder(kForward).oifname(br).iifname(trusted).accept().build(tag, Where::kTail));
+  }
   if (!r.isolate) {
     out.push_back(RuleBuilder(kForward).oifname(br).jump(kOpen).build(tag, Where::kTail));
     out.push_back(RuleBuilder(kOpen).iifname(br).accept().build(tag, Where::kTail));

@@ -135,6 +135,23 @@ Expected<BridgeConfig> parse_config(const cni::Call& call) {
     }
   }
 
+  // trustedHostInterfaces: ["eth1", …], interface names of the host.
+  if (j.contains("trustedHostInterfaces") && !j["trustedHostInterfaces"].is_null()) {
+    const json& t = j["trustedHostInterfaces"];
+    if (!t.is_array()) {
+      return fail(cni::invalid_config("\"trustedHostInterfaces\" must be a list of interface names"));
+    }
+    for (const json& name : t) {
+      if (!name.is_string()) {
+        return fail(cni::invalid_config("\"trustedHostInterfaces\" must be a list of interface names"));
+      }
+      if (auto ok = cni::validate_ifname(name.get<std::string>()); !ok) {
+        return fail(cni::invalid_config("\"trustedHostInterfaces\": " + ok.error().msg));
+      }
+      c.trusted_interfaces.push_back(name.get<std::string>());
+    }
+  }
+
   // Reference fields weir does not implement are refused, not ignored (spec code 2).
   for (const char* key : {"vlan", "vlanTrunk"}) {
     if (j.contains(key) && !j[key].is_null() && j[key] != false && j[key] != 0) {
@@ -162,6 +179,10 @@ Expected<BridgeConfig> parse_config(const cni::Call& call) {
   if (!*ipam) c.ports.clear();  // without an address nothing is published
 
   if (c.internal) c.ip_masq = false;
+  if (c.internal && !c.trusted_interfaces.empty()) {
+    return fail(cni::invalid_config(
+        "\"trustedHostInterfaces\" opens an internal network to the outside: use one or the other"));
+  }
   return c;
 }
 

@@ -41,6 +41,10 @@ struct BridgeConfig {
   bool isolation = true;  // no traffic between different weir bridge networks
   bool icc = true;        // containers of this network can reach each other
   bool internal = false;  // no route out, no masquerade
+  // `trustedHostInterfaces`: host interfaces from which new connections may be routed straight
+  // to the containers' addresses, any port (Docker's trusted_host_interfaces). From anywhere
+  // else only replies and published ports enter the network.
+  std::vector<std::string> trusted_interfaces;
   bool embedded_dns = false;
   std::vector<std::string> dns_servers;  // `dnsServers`: the network's upstreams (none: the host's)
   std::string data_dir;  // the store's folder (store_dir_of): `dataDir`, else weir-ipam's

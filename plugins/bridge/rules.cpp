@@ -9,7 +9,8 @@ firewall::NetworkRules network_rules(const std::string& network, const BridgeCon
                            .masquerade = cfg.ip_masq,
                            .internal = cfg.internal,
                            .icc = cfg.icc,
-                           .isolate = cfg.isolation};
+                           .isolate = cfg.isolation,
+                           .trusted_interfaces = cfg.trusted_interfaces};
   for (const auto& a : addresses) n.subnets.push_back(a.network());
   return n;
 }

@@ -332,6 +332,50 @@ TEST_F(Adversary, UnpublishedPortsAreNotReachableFromTheLan) {
   EXPECT_EQ(host_.nft(), "");
 }
 
+// The opt-in to direct routing (Docker's trusted_host_interfaces): new connections from the
+// named host interfaces reach any port of the network's containers; from other interfaces, and
+// into networks without it, still only published ports.
+TEST_F(Adversary, TrustedHostInterfacesOptIn) {
+  Container t("ctr-adv-trusted"), u("ctr-adv-untrusted");
+  json trusted = network("advtrust", "wbadvt", {"10.75.0.0/24", "fd75::/64"});
+  trusted["trustedHostInterfaces"] = json::array({"wout"});
+  json other = network("advnotrust", "wbadvu", {"10.75.1.0/24"});
+  const std::string out = neighbour({"10.75.0.0/24", "10.75.1.0/24", "fd75::/64"});
+  auto add = host_.add(t, trusted);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  ASSERT_EQ(host_.add(u, other).exit_code, 0);
+  EXPECT_THAT(host_.nft(), HasSubstr("oifname \"wbadvt\" iifname \"wout\" accept comment \"weir:advtrust\""));
+
+  EXPECT_TRUE(reach(t.ns.name(), out, t.addr(), 9700)) << "from the trusted interface";
+  EXPECT_TRUE(reach(t.ns.name(), out, t.addr(6), 9701)) << "from the trusted interface, IPv6";
+  EXPECT_FALSE(reach(u.ns.name(), out, u.addr(), 9702, "tcp", 3)) << "into a network without it";
+  // Not from another interface: the other network's container is no LAN.
+  EXPECT_FALSE(reach(t.ns.name(), u.ns.name(), t.addr(), 9703, "tcp", 3)) << "from another network";
+  auto check = host_.check(t, trusted);
+  EXPECT_EQ(check.exit_code, 0) << check.out;
+
+  // An internal network cannot be opened to the outside: refused before anything is made.
+  Container i("ctr-adv-trusted-int");
+  json internal = trusted;
+  internal["name"] = "advtrustint";
+  internal["bridge"] = "wbadvti";
+  internal["internal"] = true;
+  auto refused = host_.add(i, internal);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(refused.json()["code"], 7) << refused.out;
+  EXPECT_THAT(refused.json().value("msg", ""), HasSubstr("trustedHostInterfaces")) << refused.out;
+  EXPECT_FALSE(host_.link_exists("wbadvti"));
+  for (const char* bad : {"", "a/b", "0123456789abcdefg"}) {
+    json b = other;
+    b["trustedHostInterfaces"] = json::array({bad});
+    EXPECT_EQ(host_.add(i, b).json()["code"], 7) << bad;
+  }
+
+  EXPECT_EQ(host_.del(t, trusted).exit_code, 0);
+  EXPECT_EQ(host_.del(u, other).exit_code, 0);
+  EXPECT_EQ(host_.nft(), "");
+}
+
 // Item 4 and the model between networks: a strict network reaches no other weir network and is
 // reached by none (over IPv4 and IPv6), "none" networks reach each other, and a published port
 // is for everyone, through the host's address.
