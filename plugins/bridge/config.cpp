@@ -139,11 +139,13 @@ Expected<BridgeConfig> parse_config(const cni::Call& call) {
   if (j.contains("trustedHostInterfaces") && !j["trustedHostInterfaces"].is_null()) {
     const json& t = j["trustedHostInterfaces"];
     if (!t.is_array()) {
-      return fail(cni::invalid_config("\"trustedHostInterfaces\" must be a list of interface names"));
+      return fail(
+          cni::invalid_config("\"trustedHostInterfaces\" must be a list of interface names"));
     }
     for (const json& name : t) {
       if (!name.is_string()) {
-        return fail(cni::invalid_config("\"trustedHostInterfaces\" must be a list of interface names"));
+        return fail(
+            cni::invalid_config("\"trustedHostInterfaces\" must be a list of interface names"));
       }
       if (auto ok = cni::validate_ifname(name.get<std::string>()); !ok) {
         return fail(cni::invalid_config("\"trustedHostInterfaces\": " + ok.error().msg));
@@ -180,8 +182,9 @@ Expected<BridgeConfig> parse_config(const cni::Call& call) {
 
   if (c.internal) c.ip_masq = false;
   if (c.internal && !c.trusted_interfaces.empty()) {
-    return fail(cni::invalid_config(
-        "\"trustedHostInterfaces\" opens an internal network to the outside: use one or the other"));
+    return fail(
+        cni::invalid_config("\"trustedHostInterfaces\" opens an internal network to the outside: "
+                            "use one or the other"));
   }
   return c;
 }

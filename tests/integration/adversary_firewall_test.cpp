@@ -5,6 +5,8 @@
 // kept next to them, as is what must keep working (the host's own 127.0.0.1:<published port>,
 // published ports from the LAN, egress).
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -13,9 +15,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include <array>
 #include <cstring>
@@ -119,8 +118,9 @@ class Listener {
     static int seq = 0;
     log_ = std::filesystem::temp_directory_path() /
            ("weir-adv-" + std::to_string(::getpid()) + "-" + std::to_string(++seq));
-    pid_ = spawn(ns, "timeout 30 nc " + std::string(udp ? "-u " : "") + "-l " + addr + " " +
-                         std::to_string(port),
+    pid_ = spawn(ns,
+                 "timeout 30 nc " + std::string(udp ? "-u " : "") + "-l " + addr + " " +
+                     std::to_string(port),
                  log_);
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
   }
@@ -147,7 +147,8 @@ std::string token(const std::string& what) {
 }
 
 // Sends `tok` over UDP from `ns` to addr:port a few times (a first datagram can be lost to ARP).
-void udp_send(const std::string& ns, const std::string& addr, uint16_t port, const std::string& tok) {
+void udp_send(const std::string& ns, const std::string& addr, uint16_t port,
+              const std::string& tok) {
   for (int i = 0; i < 3; ++i) {
     sh("ip netns exec " + ns + " sh -c 'echo " + tok + " | timeout 2 nc -u -w0 " + addr + " " +
        std::to_string(port) + "' >/dev/null 2>&1");
@@ -206,10 +207,11 @@ TEST_F(Adversary, HostLoopbackIsTheHostsAlone) {
   const std::string out = neighbour();  // also brings the host's lo up
   Container web("ctr-adv-web"), evil("ctr-adv-evil");
   json base = network("advlo", "wbadvlo", {"10.71.0.0/24"});
-  json pub = publish(base, {{{"hostPort", 8080}, {"containerPort", 80}, {"hostIP", "127.0.0.1"}},
-                            {{"hostPort", 5353}, {"containerPort", 53}, {"protocol", "udp"},
-                             {"hostIP", "127.0.0.1"}},
-                            {{"hostPort", 5354}, {"containerPort", 54}, {"protocol", "udp"}}});
+  json pub = publish(
+      base,
+      {{{"hostPort", 8080}, {"containerPort", 80}, {"hostIP", "127.0.0.1"}},
+       {{"hostPort", 5353}, {"containerPort", 53}, {"protocol", "udp"}, {"hostIP", "127.0.0.1"}},
+       {{"hostPort", 5354}, {"containerPort", 54}, {"protocol", "udp"}}});
   auto add = host_.add(web, pub);
   ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
   ASSERT_EQ(host_.add(evil, base).exit_code, 0);
@@ -250,10 +252,10 @@ TEST_F(Adversary, HostLoopbackIsTheHostsAlone) {
     sh("ip netns exec " + evil.ns.name() + " sh -c 'echo " + t +
        " | timeout 2 nc -N -w1 127.0.0.1 9304' >/dev/null 2>&1");
     // Whether or not a session comes of it, its SYN must not even reach the listener.
-    const std::string half_open =
-        host_.exec("ss -Htn state syn-recv '( sport = :9304 )'") +
-        host_.exec("ss -Htn state established '( sport = :9304 )'");
-    EXPECT_FALSE(has(half_open, evil_ip)) << "TCP from a container reached 127.0.0.1:9304: " << half_open;
+    const std::string half_open = host_.exec("ss -Htn state syn-recv '( sport = :9304 )'") +
+                                  host_.exec("ss -Htn state established '( sport = :9304 )'");
+    EXPECT_FALSE(has(half_open, evil_ip))
+        << "TCP from a container reached 127.0.0.1:9304: " << half_open;
     EXPECT_FALSE(loopback.got(t));
   }
   {  // Nor the ports published on 127.0.0.1 (and on every address) through 127.0.0.1.
@@ -314,11 +316,13 @@ TEST_F(Adversary, UnpublishedPortsAreNotReachableFromTheLan) {
   const std::string out = neighbour({"10.72.0.0/24", "fd72::/64"});
 
   EXPECT_FALSE(reach(w, out, w4, 9400, "tcp", 3)) << "the LAN reached an unpublished port";
-  EXPECT_FALSE(reach(w, out, w6, 9400, "tcp", 3)) << "the LAN reached an unpublished port over IPv6";
+  EXPECT_FALSE(reach(w, out, w6, 9400, "tcp", 3))
+      << "the LAN reached an unpublished port over IPv6";
   EXPECT_FALSE(reach(w, out, w4, 9401, "udp", 3)) << "the LAN reached an unpublished UDP port";
   // The published container port too, but for its publication.
   EXPECT_FALSE(reach(w, out, w4, 80, "tcp", 3)) << "the LAN reached the container's port directly";
-  EXPECT_FALSE(has(sh("ip netns exec " + out + " ping -c1 -W1 " + w4 + " 2>&1"), " 0% packet loss"));
+  EXPECT_FALSE(
+      has(sh("ip netns exec " + out + " ping -c1 -W1 " + w4 + " 2>&1"), " 0% packet loss"));
 
   EXPECT_TRUE(reach(w, out, "192.0.2.1", 8082, "tcp", 15, 80)) << "the published port from the LAN";
   EXPECT_TRUE(reach(w, out, "2001:db8:ff::1", 8082, "tcp", 15, 80)) << "... and over IPv6";
@@ -344,7 +348,8 @@ TEST_F(Adversary, TrustedHostInterfacesOptIn) {
   auto add = host_.add(t, trusted);
   ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
   ASSERT_EQ(host_.add(u, other).exit_code, 0);
-  EXPECT_THAT(host_.nft(), HasSubstr("oifname \"wbadvt\" iifname \"wout\" accept comment \"weir:advtrust\""));
+  EXPECT_THAT(host_.nft(),
+              HasSubstr("oifname \"wbadvt\" iifname \"wout\" accept comment \"weir:advtrust\""));
 
   EXPECT_TRUE(reach(t.ns.name(), out, t.addr(), 9700)) << "from the trusted interface";
   EXPECT_TRUE(reach(t.ns.name(), out, t.addr(6), 9701)) << "from the trusted interface, IPv6";
@@ -420,7 +425,8 @@ TEST_F(Adversary, StrictIsolationHoldsAgainstNoneNetworks) {
   for (const json* conf : {&strict, &none, &none2}) {
     json gc = *conf;
     gc["cni.dev/valid-attachments"] = json::array();
-    auto r = host_.plugin("GC", "", "", gc, {{"CNI_NETNS", ""}, {"CNI_CONTAINERID", ""}, {"CNI_IFNAME", ""}});
+    auto r = host_.plugin("GC", "", "", gc,
+                          {{"CNI_NETNS", ""}, {"CNI_CONTAINERID", ""}, {"CNI_IFNAME", ""}});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   }
   EXPECT_EQ(host_.nft(), "");

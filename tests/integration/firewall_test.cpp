@@ -258,7 +258,8 @@ TEST_F(FirewallTest, ForwardChainHasDropsBeforeAccepts) {
   }
   ASSERT_LT(first_accept, lines.size()) << forward;
   for (size_t i = first_accept; i < lines.size(); ++i) {
-    EXPECT_EQ(lines[i].find("\t\toifname \"weir"), 0u) << "a tail rule without oifname: " << lines[i];
+    EXPECT_EQ(lines[i].find("\t\toifname \"weir"), 0u)
+        << "a tail rule without oifname: " << lines[i];
   }
   for (size_t i = 0; i < first_accept; ++i) {
     EXPECT_EQ(lines[i].find("\t\toifname \"weir1\" drop"), std::string::npos) << forward;
@@ -272,7 +273,8 @@ TEST_F(FirewallTest, ForwardChainHasDropsBeforeAccepts) {
   EXPECT_THAT(forward, HasSubstr("iifname \"weir0\" oifname \"weir0\" drop comment \"weir:n1\""));
   EXPECT_THAT(forward,
               HasSubstr("iifname \"weir0\" oifname != \"weir0\" ct status ! dnat jump isolation"));
-  EXPECT_THAT(forward, Not(HasSubstr("iifname \"weir1\" oifname != \"weir1\" ct status ! dnat jump")));
+  EXPECT_THAT(forward,
+              Not(HasSubstr("iifname \"weir1\" oifname != \"weir1\" ct status ! dnat jump")));
   EXPECT_THAT(forward, HasSubstr("oifname \"weir1\" ct state established,related accept"));
   EXPECT_THAT(forward, HasSubstr("oifname \"weir1\" ct status dnat accept"));
   EXPECT_THAT(forward, HasSubstr("oifname \"weir1\" iifname \"weir1\" accept"));
