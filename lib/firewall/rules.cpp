@@ -1,7 +1,8 @@
 // The ruleset: one traffic model (README "Traffic model"), Docker's bridge driver in nftables
 // terms. What may enter a network's bridge B from another interface: replies, published ports
-// (DNATed), and, when B has isolation "none", new connections from the other "none" networks.
-// Nothing else: not the LAN routing to a container address (Docker >= 28), not other bridges.
+// (DNATed), new connections from the host interfaces B trusts (trustedHostInterfaces) and, when
+// B has isolation "none", from the other "none" networks. Nothing else: not the LAN routing to a
+// container address (Docker >= 28), not other bridges.
 // Within B (icc) and from the host itself (output, never the forward hook) traffic passes.
 //
 //   raw-prerouting (filter, priority -300)   per network
