@@ -321,28 +321,27 @@ struct Zone::Impl {
       }
       return s;
     }
-    // The networks the client is a member of, where it asked: none, no answer at all.
-    Scope member;
-    for (uint32_t i = 0; i < nets.size(); ++i) {
-      if (member_of(nets[i], client)) member.add(i);
-    }
-    if (member.n == 0) return s;
     const uint32_t ci = addrs.find(IpKey(client.addr).view());
     if (ci != kNone) {
+      // A known endpoint (most queries): a member of one of its own networks where it asked.
       // One address can be an endpoint of two containers on networks with overlapping
-      // subnets: the network it is a member of where the query arrived decides.
+      // subnets: the network it asked decides.
       const Range r = client_slices.of(ci);
       for (uint32_t i = r.begin; i < r.end; ++i) {
-        if (member.contains(client_recs[i].net)) {
+        if (member_of(nets[client_recs[i].net], client)) {
           nets_of_container(client_recs[i].container, s);
           set_recursion(s);
           return s;
         }
       }
     }
-    // A member the store does not know (yet): the networks it is a member of.
-    set_recursion(member);
-    return member;
+    // A member the store does not know (yet): the networks it is a member of where it asked.
+    // None: no answer at all.
+    for (uint32_t i = 0; i < nets.size(); ++i) {
+      if (member_of(nets[i], client)) s.add(i);
+    }
+    set_recursion(s);
+    return s;
   }
 
   std::span<const SocketAddr> upstreams_for(const Scope& s) const noexcept {
