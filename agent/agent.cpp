@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <malloc.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -66,6 +67,23 @@ Expected<Fd> bound_socket(int type, const net::IpAddr& ip, uint16_t port) {
   return fd;
 }
 
+// Where each network's members' queries arrive (zone.hpp): the index of its bridge now. A
+// network served on a gateway whose bridge is not found gets link 0, on which no datagram
+// arrives: it answers no UDP query until a sync finds the bridge again (the ADD that makes it
+// again syncs). A bridge made again under a new index is found by the sync of that ADD.
+void resolve_links(Plan& plan) {
+  for (auto& n : plan.networks) {
+    n.links.clear();
+    if (auto it = plan.bridges.find(n.name); it != plan.bridges.end()) {
+      for (const auto& name : it->second) {
+        if (const unsigned index = ::if_nametoindex(name.c_str()); index != 0)
+          n.links.push_back(static_cast<int>(index));
+      }
+    }
+    if (n.links.empty() && !n.listen.empty()) n.links.push_back(0);
+  }
+}
+
 // Takes the agent lock, waiting at most kLockWaitS for an agent that is exiting, and writes our
 // pid into it. The SIGALRM handler must not have SA_RESTART (what signal() gives): flock is
 // restarted after a handler that has it (signal(7)), and the wait would never end.
@@ -110,6 +128,7 @@ class Agent {
       auto endpoints = read_endpoints();
       if (!endpoints) return fail(endpoints.error());
       plan = plan_from(*endpoints);
+      resolve_links(plan);
     }  // the records go before the zone is built: a lower peak
     dns::ZoneOptions zo{.skip_invalid_endpoints = true};
     if (auto ups = dns::read_resolv_conf(opts_.resolv_conf)) zo.host_upstreams = std::move(*ups);

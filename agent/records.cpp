@@ -36,6 +36,8 @@ struct DnsFacts {
   bool host_network = false;
   bool embedded_dns = false;
   bool in_netns = false;
+  bool internal = false;
+  std::string bridge;
   std::vector<net::IpAddr> listen;
   std::vector<dns::SocketAddr> upstreams;
 };
@@ -45,7 +47,9 @@ DnsFacts facts_of(const std::string& extra_json) {
   if (!extra.is_object()) return {};
   DnsFacts f{.host_network = flag(extra, "hostNetwork"),
              .embedded_dns = flag(extra, "embeddedDNS"),
-             .in_netns = flag(extra, "dnsInNetns")};
+             .in_netns = flag(extra, "dnsInNetns"),
+             .internal = flag(extra, "dnsInternal")};
+  if (extra.contains("bridge") && extra["bridge"].is_string()) f.bridge = extra["bridge"];
   for (const auto& text : strings(extra, "dnsListen")) {
     if (auto ip = net::IpAddr::parse(text)) add_unique(f.listen, *ip);
   }
@@ -91,6 +95,9 @@ Plan plan_from(const std::vector<store::Endpoint>& endpoints) {
     for (const auto& ip : ep.ips) add_unique(n.subnets, ip.network());
     for (const auto& ip : f.listen) add_unique(n.listen, ip);
     for (const auto& up : f.upstreams) add_unique(n.upstreams, up);
+    // One endpoint that says internal is enough: never forward for a network that may be.
+    if (f.internal) n.forward = false;
+    if (!f.bridge.empty()) plan.bridges[ep.network].insert(f.bridge);
     plan.endpoints.push_back(zone_endpoint(ep, ep.network));
     if (f.in_netns && !ep.netns.empty()) {
       plan.listeners.push_back({.key = "netns:" + ep.netns,

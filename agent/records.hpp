@@ -2,6 +2,8 @@
 // endpoints, and the sockets to serve them on.
 #pragma once
 
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,7 +24,11 @@ struct ListenerSpec {
 };
 
 struct Plan {
+  // Their `links` are left to the caller, which knows the kernel: see `bridges`.
   std::vector<dns::ZoneNetwork> networks;
+  // Per network name, the links (bridges) its endpoints say they are on: where the queries of
+  // its members arrive (dns::ZoneNetwork::links).
+  std::map<std::string, std::set<std::string>> bridges;
   std::vector<dns::ZoneEndpoint> endpoints;
   std::vector<ListenerSpec> listeners;
 };
@@ -32,6 +38,8 @@ struct Plan {
 //   dnsListen: ["ip", …]   where the network's resolver listens (its gateways)
 //   dnsInNetns: true       serve this container on 127.0.0.11 inside its own netns (macvlan)
 //   dnsServers: ["ip", …]  upstreams for the network instead of the host's resolv.conf
+//   dnsInternal: true      an internal network: names that are not weir's are not forwarded
+//   bridge: "name"         (weir-bridge) the bridge the endpoint is on
 //   hostNetwork: true      a host-networked container: its names resolve on every network
 Plan plan_from(const std::vector<store::Endpoint>& endpoints);
 

@@ -42,6 +42,7 @@ constexpr size_t kCtlSize = 64;             // room for one in6_pktinfo control 
 constexpr size_t kMaxTcpPending = 32;       // forwarded queries in flight per TCP connection
 constexpr size_t kMaxTcpBacklog = 1 << 20;  // unsent bytes before a non-reading client is cut
 constexpr auto kSweepEvery = std::chrono::milliseconds(500);
+constexpr uint32_t kNoSlot = UINT32_MAX;
 // A query: a few hundred bytes even with EDNS options; longer ones arrive cut and are dropped.
 // Each worker holds kBatch of these.
 constexpr size_t kRecvSize = kMaxUdpPayload;
@@ -52,6 +53,7 @@ struct BoundListener {
   SocketAddr udp_addr{};
   SocketAddr tcp_addr{};
   bool udp_wildcard = false;  // bound to 0.0.0.0/::: find the local address per packet
+  bool udp_pktinfo = false;   // IP_PKTINFO on: the arrival interface of each datagram
   bool tcp_wildcard = false;
   std::string container_id;
 };
@@ -139,7 +141,8 @@ Expected<int> open_socket(const SocketAddr& a, int type, bool freebind) {
     close(fd);
     return fail(cni::sys_error(err, std::string("listen tcp ") + a.str()));
   }
-  if (type == SOCK_DGRAM && a.ip.is_unspecified()) set_pktinfo_option(fd, family);
+  // The arrival interface of every datagram (and its local address on a wildcard socket).
+  if (type == SOCK_DGRAM) set_pktinfo_option(fd, family);
   return fd;
 }
 
@@ -175,7 +178,7 @@ Expected<SocketAddr> adopt_socket(int fd, int type) {
   if (type == SOCK_STREAM && listen(fd, 256) < 0) {
     return fail(cni::sys_error(errno, "listen tcp " + addr->str()));
   }
-  if (type == SOCK_DGRAM && addr->ip.is_unspecified()) set_pktinfo_option(fd, family_of(*addr));
+  if (type == SOCK_DGRAM) set_pktinfo_option(fd, family_of(*addr));
   return *addr;
 }
 
@@ -376,8 +379,10 @@ class Worker final : public ForwardSink {
     std::vector<uint8_t> in;
     std::vector<uint8_t> out;
     size_t out_off = 0;
-    Clock::time_point last{};
-    uint32_t pending = 0;  // forwarded queries not answered yet
+    Clock::time_point last{};   // accepted, or its last complete query: bytes do not count
+    Clock::time_point begun{};  // the first byte of the message in `in` came
+    uint64_t useful = 0;        // the order of `last` (one clock reading serves many)
+    uint32_t pending = 0;       // forwarded queries not answered yet
     bool eof = false;      // the client closed its side: answer what is pending, then close
     bool want_out = false;
   };
@@ -448,8 +453,8 @@ class Worker final : public ForwardSink {
         h.msg_namelen = sizeof(sockaddr_storage);
         h.msg_iov = &in_iov_[i];
         h.msg_iovlen = 1;
-        h.msg_control = l.udp_wildcard ? in_ctl_[i].data() : nullptr;
-        h.msg_controllen = l.udp_wildcard ? kCtlSize : 0;
+        h.msg_control = l.udp_pktinfo ? in_ctl_[i].data() : nullptr;
+        h.msg_controllen = l.udp_pktinfo ? kCtlSize : 0;
         h.msg_flags = 0;
       }
       const int n = recvmmsg(l.udp, in_msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
@@ -461,14 +466,18 @@ class Worker final : public ForwardSink {
         if (!peer) continue;
         net::IpAddr local = l.udp_addr.ip;
         int ifindex = 0;
-        if (l.udp_wildcard) read_pktinfo(h, local, ifindex);
+        if (l.udp_pktinfo) {
+          net::IpAddr dst = local;
+          read_pktinfo(h, dst, ifindex);
+          if (l.udp_wildcard) local = dst;
+        }
         const std::span<const uint8_t> query(in_bufs_[i].data(), in_msgs_[i].msg_len);
         if (h.msg_flags & MSG_TRUNC) {  // longer than any sane query
           bump(c_.udp_queries);
           bump(c_.dropped);
           continue;
         }
-        const Client client{peer->ip, local, l.container_id};
+        const Client client{peer->ip, local, l.container_id, ifindex};
         Outcome o = responder_.respond(zone_.get(), client, Transport::kUdp, query,
                                        std::span<uint8_t>(out_bufs_[nout].data(), kMaxUdpPayload));
         count(o, Transport::kUdp);
@@ -529,11 +538,11 @@ class Worker final : public ForwardSink {
           accept4(l.tcp, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) return;
       auto peer = from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-      if (!peer || nconns_ >= s_.options.max_tcp_clients) {
-        if (peer) log_warning("dns: too many TCP clients, refusing " + peer->ip.str());
+      if (!peer) {
         close(fd);
         continue;
       }
+      make_room_for(peer->ip);
       const int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
       net::IpAddr local = l.tcp_addr.ip;
@@ -558,6 +567,8 @@ class Worker final : public ForwardSink {
       c.out.clear();
       c.out_off = 0;
       c.last = now;
+      c.useful = ++useful_;
+      c.begun = now;
       c.pending = 0;
       c.eof = false;
       c.want_out = false;
@@ -572,6 +583,40 @@ class Worker final : public ForwardSink {
       }
       ++nconns_;
     }
+  }
+
+  // A new connection always gets a slot, so that holding slots cannot keep anyone out: past
+  // its source's share, that source's least recently useful connection makes way; past the
+  // worker's limit, the least recently useful of all (one waiting on no forwarded answer
+  // first). "Useful": accepted or delivered a whole query; trickled bytes do not count.
+  void make_room_for(const net::IpAddr& peer) noexcept {
+    const size_t per_source = std::max<size_t>(1, s_.options.max_tcp_per_source);
+    const size_t total = std::max<size_t>(1, s_.options.max_tcp_clients);
+    size_t same = 0;
+    uint32_t oldest_same = kNoSlot, oldest_idle = kNoSlot, oldest = kNoSlot;
+    auto older = [&](uint32_t i, uint32_t than) {
+      return than == kNoSlot || conns_[i].useful < conns_[than].useful;
+    };
+    for (uint32_t i = 0; i < conns_.size(); ++i) {
+      const Conn& c = conns_[i];
+      if (c.fd < 0) continue;
+      if (c.peer == peer) {
+        ++same;
+        if (older(i, oldest_same)) oldest_same = i;
+      }
+      if (c.pending == 0 && older(i, oldest_idle)) oldest_idle = i;
+      if (older(i, oldest)) oldest = i;
+    }
+    uint32_t victim = kNoSlot;
+    if (same >= per_source) {
+      victim = oldest_same;
+      log_warning("dns: too many TCP connections from " + peer.str() + ", closing its oldest");
+    } else if (nconns_ >= total) {
+      victim = oldest_idle != kNoSlot ? oldest_idle : oldest;
+      log_warning("dns: too many TCP clients, closing the oldest (from " +
+                  conns_[victim].peer.str() + ")");
+    }
+    if (victim != kNoSlot) close_conn(victim);
   }
 
   void close_conn(uint32_t slot) noexcept {
@@ -631,8 +676,8 @@ class Worker final : public ForwardSink {
     if (slot >= conns_.size() || conns_[slot].fd < 0 || conns_[slot].gen != gen) return;
     if (events & (EPOLLERR | EPOLLHUP)) return close_conn(slot);
     Conn& c = conns_[slot];
-    c.last = now;
     if (events & EPOLLIN) {
+      const bool was_empty = c.in.empty();
       uint8_t buf[16384];
       for (;;) {
         const ssize_t n = read(c.fd, buf, sizeof(buf));
@@ -649,6 +694,7 @@ class Worker final : public ForwardSink {
         c.in.insert(c.in.end(), buf, buf + n);
         if (c.in.size() > 2 * (kMaxMessage + 2)) break;  // handle these first
       }
+      if (was_empty && !c.in.empty()) c.begun = now;
       // Several queries per connection, pipelined (RFC 7766 6.2.1.1); forwarded ones are
       // answered when they come back, possibly out of order.
       size_t off = 0;
@@ -658,6 +704,9 @@ class Worker final : public ForwardSink {
         handle_tcp(slot, std::span<const uint8_t>(c.in.data() + off + 2, len), now);
         if (conns_[slot].fd < 0 || conns_[slot].gen != gen) return;
         off += 2 + len;
+        c.last = now;
+        c.useful = ++useful_;
+        c.begun = now;  // what follows in `in` is the start of the next message
       }
       c.in.erase(c.in.begin(), c.in.begin() + static_cast<std::ptrdiff_t>(off));
     }
@@ -667,7 +716,8 @@ class Worker final : public ForwardSink {
   void handle_tcp(uint32_t slot, std::span<const uint8_t> query, Clock::time_point now) noexcept {
     Conn& c = conns_[slot];
     const BoundListener& l = s_.listeners[c.listener];
-    const Client client{c.peer, c.local, l.container_id};
+    // No arrival interface over TCP (zone.hpp): the handshake proved the peer's route.
+    const Client client{c.peer, c.local, l.container_id, 0};
     // Sized on the first TCP query: most workers only ever see UDP.
     if (tcp_out_.empty()) tcp_out_.resize(kMaxMessage);
     Outcome o = responder_.respond(zone_.get(), client, Transport::kTcp, query, tcp_out_);
@@ -698,7 +748,14 @@ class Worker final : public ForwardSink {
   void sweep(Clock::time_point now) noexcept {
     for (uint32_t i = 0; i < conns_.size(); ++i) {
       const Conn& c = conns_[i];
-      if (c.fd >= 0 && c.pending == 0 && now - c.last > s_.options.tcp_idle) close_conn(i);
+      if (c.fd < 0) continue;
+      // A message that takes too long to arrive (bytes trickled to hold the slot), or no
+      // query for too long while no forwarded answer is owed to the client (RFC 7766 6.2.3).
+      if (!c.in.empty() && now - c.begun > s_.options.tcp_message) {
+        close_conn(i);
+      } else if (c.pending == 0 && now - c.last > s_.options.tcp_idle) {
+        close_conn(i);
+      }
     }
   }
 
@@ -728,6 +785,7 @@ class Worker final : public ForwardSink {
   std::vector<Conn> conns_;
   std::vector<uint32_t> free_conns_;
   size_t nconns_ = 0;
+  uint64_t useful_ = 0;
 };
 
 }  // namespace
@@ -826,6 +884,7 @@ Expected<std::unique_ptr<Server>> Server::create(ServerOptions options) {
       return fail(cni::sys_error(EADDRINUSE, "DNS listener: bind tcp " + l.address.str()));
     }
     b.udp_wildcard = b.udp >= 0 && b.udp_addr.ip.is_unspecified();
+    b.udp_pktinfo = b.udp >= 0;
     b.tcp_wildcard = b.tcp >= 0 && b.tcp_addr.ip.is_unspecified();
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));

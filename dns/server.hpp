@@ -48,8 +48,16 @@ struct ServerOptions {
   unsigned threads = 1;                             // workers sharing every socket
   std::chrono::milliseconds forward_timeout{2500};  // per forwarded query, all upstreams
   std::chrono::milliseconds forward_attempt{800};   // before the next upstream is asked too
-  std::chrono::milliseconds tcp_idle{10000};        // RFC 7766 6.2.3 suggests seconds
-  size_t max_tcp_clients = 256;                     // per worker; more are refused
+  // TCP (RFC 7766 6.2.3 suggests seconds): a connection is closed when no whole query came
+  // for tcp_idle while nothing is owed to it, or when one message takes longer than
+  // tcp_message from its first byte to its last. Trickled bytes reset neither.
+  std::chrono::milliseconds tcp_idle{10000};
+  std::chrono::milliseconds tcp_message{2000};
+  // Connections per worker, and per source address per worker. A new connection is never
+  // refused: past a limit, the least recently useful connection (its source's own first)
+  // is closed to make room.
+  size_t max_tcp_clients = 256;
+  size_t max_tcp_per_source = 16;
   size_t max_forwards = 2048;                       // in flight per worker; more get SERVFAIL
   // Bad packets (debug) and exhausted limits (warning): a burst of 5, then at most one a
   // second. Called from the worker threads. Null: quiet.

@@ -224,6 +224,8 @@ struct Zone::Impl {
     std::vector<net::IpAddr> listen;
     std::vector<SocketAddr> upstreams;  // configured (at most 3); empty = host's
     uint32_t ttl = kDefaultTtl;
+    std::vector<int> links;  // empty: not checked
+    bool forward = true;
   };
   struct NameRec {
     uint32_t net;
@@ -285,65 +287,70 @@ struct Zone::Impl {
     for (uint32_t i = r.begin; i < r.end; ++i) s.add(container_nets[i]);
   }
 
+  // Whether `client` is a member of network n as seen on n's listen address (zone.hpp).
+  static bool member_of(const Net& n, const Client& client) noexcept {
+    auto listens_on = [&](const net::IpAddr& a) {
+      return std::find(n.listen.begin(), n.listen.end(), a) != n.listen.end();
+    };
+    // The host asking its own gateway: the source the kernel picks is the gateway's address
+    // (and its datagrams show the bridge as their arrival link, see zone.hpp).
+    if (!listens_on(client.local) || listens_on(client.addr)) return false;
+    if (client.ifindex != 0 && !n.links.empty() &&
+        std::find(n.links.begin(), n.links.end(), client.ifindex) == n.links.end()) {
+      return false;
+    }
+    for (const auto& c : n.subnets) {
+      if (c.contains(client.addr)) return true;
+    }
+    return false;
+  }
+
+  // Forwarding for the scope: any of its networks forwards.
+  void set_recursion(Scope& s) const noexcept {
+    s.recursion = false;
+    for (size_t i = 0; i < s.n; ++i) s.recursion = s.recursion || nets[s.nets[i]].forward;
+  }
+
   Scope scope_of(const Client& client) const noexcept {
     Scope s;
     if (!client.container_id.empty()) {
       const uint32_t c = containers.find(client.container_id);
       if (c != kNone) {
         nets_of_container(c, s);
-        s.recursion = true;
-        return s;
+        set_recursion(s);
       }
+      return s;
     }
     const uint32_t ci = addrs.find(IpKey(client.addr).view());
     if (ci != kNone) {
+      // A known endpoint (most queries): a member of one of its own networks where it asked.
       // One address can be an endpoint of two containers on networks with overlapping
-      // subnets: the network listening where the query arrived decides.
+      // subnets: the network it asked decides.
       const Range r = client_slices.of(ci);
-      uint32_t container = client_recs[r.begin].container;
       for (uint32_t i = r.begin; i < r.end; ++i) {
-        const Net& n = nets[client_recs[i].net];
-        if (std::find(n.listen.begin(), n.listen.end(), client.local) != n.listen.end()) {
-          container = client_recs[i].container;
-          break;
+        if (member_of(nets[client_recs[i].net], client)) {
+          nets_of_container(client_recs[i].container, s);
+          set_recursion(s);
+          return s;
         }
       }
-      nets_of_container(container, s);
-      s.recursion = true;
-      return s;
     }
-    auto in_subnet = [&](const Net& n) {
-      for (const auto& c : n.subnets) {
-        if (c.contains(client.addr)) return true;
-      }
-      return false;
-    };
-    auto listens = [&](const Net& n) {
-      return std::find(n.listen.begin(), n.listen.end(), client.local) != n.listen.end();
-    };
+    // A member the store does not know (yet): the networks it is a member of where it asked.
+    // None: no answer at all.
     for (uint32_t i = 0; i < nets.size(); ++i) {
-      if (listens(nets[i]) && in_subnet(nets[i])) s.add(i);
+      if (member_of(nets[i], client)) s.add(i);
     }
-    if (s.n == 0) {
-      for (uint32_t i = 0; i < nets.size(); ++i) {
-        if (in_subnet(nets[i])) s.add(i);
-      }
-    }
-    if (s.n) {
-      s.recursion = true;
-      return s;
-    }
-    for (uint32_t i = 0; i < nets.size(); ++i) {
-      if (listens(nets[i])) s.add(i);
-    }
+    set_recursion(s);
     return s;
   }
 
   std::span<const SocketAddr> upstreams_for(const Scope& s) const noexcept {
-    // The first network (in zone order) of the scope that has its own servers, else the host's.
+    // The first forwarding network (in zone order) of the scope that has its own servers, else
+    // the host's.
     uint32_t best = kNone;
     for (size_t i = 0; i < s.n; ++i) {
-      if (!nets[s.nets[i]].upstreams.empty() && s.nets[i] < best) best = s.nets[i];
+      const Net& n = nets[s.nets[i]];
+      if (n.forward && !n.upstreams.empty() && s.nets[i] < best) best = s.nets[i];
     }
     if (best != kNone) return nets[best].upstreams;
     return host_upstreams;
@@ -631,6 +638,8 @@ Expected<std::shared_ptr<const Zone>> build_zone(std::span<const ZoneNetwork> ne
     net.ttl = n.ttl.value_or(options.ttl);
     net.subnets = n.subnets;
     net.listen = n.listen;
+    net.links = n.links;
+    net.forward = n.forward;
     for (const auto& u : n.upstreams) {
       if (net.upstreams.size() < kMaxUpstreams) net.upstreams.push_back(u);
     }

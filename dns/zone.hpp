@@ -6,21 +6,32 @@
 // from the query's source address among the endpoints' addresses (or, for a socket that
 // belongs to one container, from the socket). Names of other networks are invisible.
 //
-// A client that is not a known endpoint gets, in this order:
-//   1. the networks that listen on the address the query came to AND whose subnets hold the
-//      client (a host process on the bridge, a container the store does not know yet), or
-//      else the networks whose subnets hold the client: names of those, and forwarding;
-//   2. else the networks listening on that address: their names, but no forwarding
-//      (REFUSED for other names, so we are never an open resolver);
-//   3. else nothing: REFUSED.
+// Who is answered at all, on a network's listen (gateway) address: a member of that network
+// only. A member's query
+//   - was sent to one of the network's listen addresses,
+//   - comes from an address inside one of its subnets that is not one of its listen
+//     addresses: the host asking its own gateway has the gateway's address as its source,
+//   - and arrived on one of the network's links (its bridge), when the transport says where
+//     it arrived (UDP: IP_PKTINFO; over TCP, Client::ifindex 0, the handshake proved that the
+//     source is reachable through the network's route). The kernel reports a host-local
+//     datagram to the gateway as arrived on the link that holds the gateway's address, not
+//     on lo, so the link check does not tell host processes apart: the source check does.
+// Anyone else (a LAN neighbour routed to the gateway, a container of another network, a
+// process on the host, a source spoofed from another interface) gets REFUSED for every name.
+// A member that is a known endpoint sees its container's networks; one the store does not
+// know yet sees the networks it is a member of.
+//
+// Forwarding: a scope forwards names that are not weir's when at least one of its networks
+// forwards (ZoneNetwork::forward; weir-bridge's `internal` networks do not: their containers
+// must not reach the outside through us, Moby CVE-2024-29018), to the upstreams of the first
+// such network (in zone order) that has its own, else to the host's. Otherwise REFUSED.
 //
 // For each endpoint of a network with domain D (default: the network's name) and name or
 // alias or 12-character short id N, the zone answers N and N.D (and N.<network name> when it
 // differs from D). PTR answers N.D for each of the endpoint's names (its short id when it has
 // none). Unknown names under any weir domain get NXDOMAIN, even when the domain is out of the
 // client's scope, and so do reverse names of addresses in any weir subnet: they are never
-// forwarded, so they do not leak upstream. Other names are forwarded, to the upstreams of the
-// first network (in zone order) of the scope that has its own, else to the host's.
+// forwarded, so they do not leak upstream.
 #pragma once
 
 #include <array>
@@ -51,6 +62,10 @@ struct ZoneNetwork {
   std::vector<net::IpAddr> listen{};    // where the agent serves this network (its gateways)
   std::vector<SocketAddr> upstreams{};  // first 3 used; empty = ZoneOptions::host_upstreams
   std::optional<uint32_t> ttl{};        // unset = ZoneOptions::ttl
+  // The interfaces its members' queries arrive on (its bridge). Empty: not checked (a zone
+  // built without the kernel's view: tests, weirctl).
+  std::vector<int> links{};
+  bool forward = true;  // false: names that are not weir's are REFUSED (internal networks)
 };
 
 struct ZoneEndpoint {
@@ -74,6 +89,7 @@ struct Client {
   net::IpAddr addr{};               // source address of the query
   net::IpAddr local{};              // the address the query was sent to
   std::string_view container_id{};  // set when the socket serves one container only
+  int ifindex = 0;                  // where the query arrived; 0 = the transport does not say
 };
 
 enum class Kind : uint8_t {

@@ -64,6 +64,8 @@ Expected<ZoneSpec> parse_zone_json(std::string_view text) {
         net.listen = ips(n, "listen");
         net.upstreams = servers(n, "upstreams");
         if (n.contains("ttl")) net.ttl = n.at("ttl").get<uint32_t>();
+        if (n.contains("links")) net.links = n.at("links").get<std::vector<int>>();
+        net.forward = n.value("forward", true);
         spec.networks.push_back(std::move(net));
       }
     }

@@ -5,7 +5,8 @@
 //     "ttl": 5,                                  // optional, ZoneOptions::ttl
 //     "upstreams": ["127.0.0.1:5300"],           // optional, the host's resolvers
 //     "networks": [{"name": "frontend", "domain": "fe.internal", "subnets": ["10.1.0.0/24"],
-//                   "listen": ["10.1.0.1"], "upstreams": ["10.1.0.53"], "ttl": 10}],
+//                   "listen": ["10.1.0.1"], "upstreams": ["10.1.0.53"], "ttl": 10,
+//                   "links": [7], "forward": false}],      // optional, see ZoneNetwork
 //     "endpoints": [{"network": "frontend", "container_id": "3f4e…", "names": ["web"],
 //                    "aliases": ["www"], "ips": ["10.1.0.2", "fd00::2"]}]
 //   }

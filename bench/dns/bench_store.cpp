@@ -1,8 +1,8 @@
 // weir-dns-bench-store --zone ZONE.json --data-dir DIR
 // Writes a JSON zone's endpoints into DIR's store as the plugins would record them, so that
 // weir-agent --data-dir DIR serves that zone: the benchmark measures the real agent with it.
-// Each endpoint gets the network's listen addresses as dnsListen, and a prefix from the
-// network's subnet that holds its address.
+// Each endpoint gets the network's listen addresses as dnsListen, "lo" as its bridge, and a
+// prefix from the network's subnet that holds its address.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -52,7 +52,10 @@ int main(int argc, char** argv) {
         if (n.name == e.network) net = &n;
       }
       if (!net) return fail(cni::invalid_config("endpoint on unknown network " + e.network));
-      nlohmann::json extra = {{"embeddedDNS", true}, {"dnsListen", nlohmann::json::array()}};
+      // On "lo": the agent answers datagrams that arrive on the network's bridge only, and the
+      // benchmark asks over loopback.
+      nlohmann::json extra = {
+          {"embeddedDNS", true}, {"dnsListen", nlohmann::json::array()}, {"bridge", "lo"}};
       for (const auto& ip : net->listen) extra["dnsListen"].push_back(ip.str());
       const std::string short_id = e.container_id.substr(0, dns::kShortIdLen);
       store::Endpoint ep{.network = e.network,

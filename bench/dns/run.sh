@@ -37,6 +37,9 @@ CLIENTS=${CLIENTS:-8}
 OUTSTANDING=${OUTSTANDING:-256}
 RATE=${RATE:-20000}
 TRIALS=${TRIALS:-3}
+# Queries come from 127.0.0.2: weir answers no client whose source is its listen address
+# (that is the host asking its own gateway), and 127.0.0.1 is where every server listens.
+CLIENT_ADDR=127.0.0.2
 PORT_BASE=${PORT_BASE:-15350}
 WEIR_THREADS=${WEIR_THREADS:-"1 2"}
 AARDVARK=/usr/lib/podman/aardvark-dns
@@ -100,7 +103,7 @@ make_fixtures() {
 
 wait_ready() {  # port; an address in the answer (dig +short prints its errors on stdout too)
   for _ in $(seq 100); do
-    if dig @127.0.0.1 -p "$1" c00000 +short +time=1 +tries=1 2>/dev/null | grep -q '^10\.'; then
+    if dig -b "$CLIENT_ADDR" @127.0.0.1 -p "$1" c00000 +short +time=1 +tries=1 2>/dev/null | grep -q '^10\.'; then
       return 0
     fi
     sleep 0.1
@@ -153,8 +156,8 @@ stop_server() {
 # One measured server: prints "qps avg_ms lost rate_avg_ms rate_p99_ms rate_lost".
 measure() {  # dir port
   local out=$1/perf.txt verbose=$1/perf-v.txt
-  dnsperf -s 127.0.0.1 -p "$2" -d "$1/queries" -l "$DURATION" -c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$out" 2>&1
-  dnsperf -s 127.0.0.1 -p "$2" -d "$1/queries" -l "$DURATION" -c "$CLIENTS" -q "$OUTSTANDING" -t 2 \
+  dnsperf -a "$CLIENT_ADDR" -s 127.0.0.1 -p "$2" -d "$1/queries" -l "$DURATION" -c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$out" 2>&1
+  dnsperf -a "$CLIENT_ADDR" -s 127.0.0.1 -p "$2" -d "$1/queries" -l "$DURATION" -c "$CLIENTS" -q "$OUTSTANDING" -t 2 \
     -Q "$RATE" -v >"$verbose" 2>&1
   local qps avg lost ravg rp99 rlost
   qps=$(awk '/Queries per second/ {printf "%.0f", $4}' "$out")
@@ -219,7 +222,7 @@ fi
 rss_of() {  # label start-fn
   local label=$1 start=$2
   $start "$work/rss" "$port" ${3:-}; wait_ready "$port"
-  dnsperf -s 127.0.0.1 -p "$port" -d "$work/rss/queries" -l 2 -c 4 >/dev/null 2>&1 || true
+  dnsperf -a "$CLIENT_ADDR" -s 127.0.0.1 -p "$port" -d "$work/rss/queries" -l 2 -c 4 >/dev/null 2>&1 || true
   rss_rows+=("$label|$(rss_kb "$server_pid")")
   stop_server; port=$((port + 1))
 }

@@ -582,7 +582,11 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
     info.admit = [&](store::Txn& t) { return check_ports_free(t, cfg->ports); };
   }
   std::vector<net::IpAddr> resolvers = gateways_of(result);
-  if (cfg->embedded_dns) mark_dns_endpoint(info.extra, {.listen = resolvers, .servers = cfg->dns_servers});
+  if (cfg->embedded_dns) {
+    mark_dns_endpoint(info.extra, {.listen = resolvers,
+                                   .servers = cfg->dns_servers,
+                                   .internal = cfg->internal});
+  }
   if (auto ok = save_endpoint(**store, call, info); !ok) return fail(ok.error());
   // The endpoint is stored: a DEL of the network's last other endpoint now sees it. Let go
   // before the DNS sync, which waits for weir-agent — which may be running that DEL, waiting

@@ -13,6 +13,7 @@ void mark_dns_endpoint(nlohmann::json& extra, const DnsMark& mark) {
   for (const auto& ip : mark.listen) list.push_back(ip.str());
   if (!mark.servers.empty()) extra["dnsServers"] = mark.servers;
   if (mark.in_netns) extra["dnsInNetns"] = true;
+  if (mark.internal) extra["dnsInternal"] = true;
 }
 
 Expected<std::vector<std::string>> parse_dns_servers(const nlohmann::json& conf) {

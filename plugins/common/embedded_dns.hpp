@@ -16,6 +16,7 @@ struct DnsMark {
   std::vector<net::IpAddr> listen{};   // the network's resolvers in the agent's netns (gateways)
   std::vector<std::string> servers{};  // upstreams instead of the host's (parse_dns_servers)
   bool in_netns = false;               // serve it on agent::kContainerResolver in its netns
+  bool internal = false;               // an internal network: the agent forwards nothing for it
 };
 
 // Marks an endpoint's extra for the embedded DNS.

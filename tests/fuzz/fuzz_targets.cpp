@@ -1,5 +1,6 @@
 #include "tests/fuzz/fuzz_targets.hpp"
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <string>
@@ -28,11 +29,14 @@ const Zone& packet_zone() {
         {.name = "frontend",
          .subnets = {*net::Cidr::parse("10.1.0.0/24"), *net::Cidr::parse("fd01::/64")},
          .listen = {ip("10.1.0.1")},
-         .upstreams = {{ip("127.0.0.1"), 53}}},
+         .upstreams = {{ip("127.0.0.1"), 53}},
+         .links = {7}},
         {.name = "backend",
          .domain = "backend.internal",
          .subnets = {*net::Cidr::parse("10.2.0.0/24")},
-         .listen = {ip("10.2.0.1")}},
+         .listen = {ip("10.2.0.1")},
+         .links = {8},
+         .forward = false},  // internal
     };
     std::vector<ZoneEndpoint> eps{
         {.network = "frontend",
@@ -49,6 +53,10 @@ const Zone& packet_zone() {
          .names = {"a", "b"},
          .aliases = {"lb"},
          .ips = {ip("10.1.0.3")}},
+        {.network = "backend",
+         .container_id = "cccccccccccc0003",
+         .names = {"db"},
+         .ips = {ip("10.2.0.3")}},
     };
     return *build_zone(nets, eps);
   }();
@@ -84,14 +92,27 @@ int packet(const uint8_t* data, size_t size) noexcept {
     FUZZ_CHECK(!m->edns.present || m->edns.offset + kOptSize <= size);
     FUZZ_CHECK(m->question.name.text().size() <= kMaxNameText);
   }
-  const Client clients[] = {
-      {ip("10.1.0.2"), ip("10.1.0.1"), {}},     // a known endpoint on two networks
-      {ip("192.168.9.9"), ip("10.2.0.1"), {}},  // an outsider: no recursion
-      {ip("127.0.0.1"), ip("127.0.0.11"), "bbbbbbbbbbbb0002"},
+  // Who asks, and whether it may get records (`member`) and recursion (`recurse`).
+  struct Asker {
+    Client client;
+    bool member;
+    bool recurse;
   };
-  for (const auto& c : clients) {
+  const Asker askers[] = {
+      {{ip("10.1.0.2"), ip("10.1.0.1"), {}, 7}, true, true},  // a known endpoint on two networks
+      {{ip("10.1.0.2"), ip("10.1.0.1"), {}, 0}, true, true},  // the same over TCP
+      {{ip("192.168.9.9"), ip("10.2.0.1"), {}, 8}, false, false},  // an outsider
+      {{ip("10.1.0.2"), ip("10.1.0.1"), {}, 3}, false, false},  // spoofed, from another link
+      {{ip("10.1.0.1"), ip("10.1.0.1"), {}, 0}, false, false},  // the host, its own gateway
+      {{ip("10.2.0.3"), ip("10.1.0.1"), {}, 7}, false, false},  // another network's container
+      {{ip("10.2.0.3"), ip("10.2.0.1"), {}, 8}, true, false},   // on an internal network only
+      {{ip("127.0.0.1"), ip("127.0.0.11"), "bbbbbbbbbbbb0002"}, true, true},
+  };
+  for (const auto& [c, member, recurse] : askers) {
     for (Transport t : {Transport::kUdp, Transport::kTcp}) {
       const Outcome o = responder.respond(&zone, c, t, in, out);
+      if (!recurse) FUZZ_CHECK(o.action != Outcome::Action::kForward);
+      if (!member) FUZZ_CHECK(o.kind == Kind::kRefuse);
       if (o.action == Outcome::Action::kReply) {
         check_reply(o, in, std::span<const uint8_t>(out.data(), o.size));
       } else if (o.action == Outcome::Action::kForward) {
@@ -152,6 +173,10 @@ int zone(const uint8_t* data, size_t size) {
     n.listen.push_back(b.addr());
     if (b.flag()) n.ttl = b.u8();
     if (b.flag()) n.upstreams.push_back({b.addr(), 53});
+    // Derived, not read, so that the corpus keeps its meaning: links 1 or 2, and some
+    // networks internal.
+    n.links = {1 + static_cast<int>(n.name.size() % 2)};
+    n.forward = n.name.size() % 3 != 0;
   }
   std::vector<ZoneEndpoint> eps(b.u8() % 8);
   for (auto& e : eps) {
@@ -177,10 +202,25 @@ int zone(const uint8_t* data, size_t size) {
     for (const auto& a : e.ips) names.push_back(reverse_name(a));
   }
   std::vector<Client> clients;
+  std::vector<Client> strangers;  // arrived on no network's link: never anything but REFUSED
   for (const auto& e : eps) {
-    for (const auto& a : e.ips) clients.push_back({a, nets.empty() ? a : nets[0].listen[0], {}});
+    for (const auto& a : e.ips) {
+      const net::IpAddr local = nets.empty() ? a : nets[0].listen[0];
+      for (int link : {0, 1, 2}) clients.push_back({a, local, {}, link});
+      strangers.push_back({a, local, {}, 99});
+    }
   }
   clients.push_back({ip("10.0.0.1"), ip("10.0.0.2"), {}});
+  const bool any_forward =
+      std::any_of(nets.begin(), nets.end(), [](const ZoneNetwork& n) { return n.forward; });
+  for (const auto& c : strangers) {
+    for (const auto& text : names) {
+      auto name = Name::from_text(text);
+      if (!name) continue;
+      z.lookup(c, *name, kTypeA, l);
+      FUZZ_CHECK(l.kind == Kind::kRefuse && !l.recursion);
+    }
+  }
   for (const auto& c : clients) {
     for (const auto& text : names) {
       auto name = Name::from_text(text);
@@ -197,7 +237,7 @@ int zone(const uint8_t* data, size_t size) {
           for (size_t i = 0; i < l.count && l.ptr; ++i)
             FUZZ_CHECK(Name::from_text(l.names[i]).has_value());
         }
-        if (l.kind == Kind::kForward) FUZZ_CHECK(l.recursion);
+        if (l.kind == Kind::kForward) FUZZ_CHECK(l.recursion && any_forward);
       }
     }
   }

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -79,7 +80,7 @@ bool readable(int fd, std::chrono::milliseconds timeout) {
 
 // One UDP exchange from `from` (any loopback address works as a source).
 std::optional<Bytes> udp_exchange(const SocketAddr& server, const Bytes& query,
-                                  std::string_view from = "127.0.0.1",
+                                  std::string_view from = "127.0.0.2",
                                   std::chrono::milliseconds timeout = 3000ms) {
   Fd s = bound_socket(SOCK_DGRAM, {ip(from), 0});
   sockaddr_storage ss;
@@ -97,7 +98,7 @@ std::optional<Bytes> udp_exchange(const SocketAddr& server, const Bytes& query,
 }
 
 std::optional<Decoded> udp_ask(const SocketAddr& server, std::string_view name, uint16_t type,
-                               std::string_view from = "127.0.0.1", testing::QueryOptions o = {}) {
+                               std::string_view from = "127.0.0.2", testing::QueryOptions o = {}) {
   auto reply = udp_exchange(server, make_query(name, type, o), from);
   if (!reply) return std::nullopt;
   return decode(*reply);
@@ -125,7 +126,7 @@ std::optional<Bytes> read_exact(int fd, size_t n, std::chrono::milliseconds time
   return out;
 }
 
-Fd tcp_connect(const SocketAddr& server, std::string_view from = "127.0.0.1") {
+Fd tcp_connect(const SocketAddr& server, std::string_view from = "127.0.0.2") {
   Fd s = bound_socket(SOCK_STREAM, {ip(from), 0});
   sockaddr_storage ss;
   const socklen_t len = to_sockaddr(server, &ss);
@@ -247,14 +248,17 @@ class FakeUpstream {
   std::thread thread_;
 };
 
-// Network "lo" (127.0.0.0/8 and ::1, so every loopback client may recurse) with containers at
-// 127.0.10.x, and network "other" (a subnet no client here is in).
+// Network "lo" (127.0.0.0/8 and ::1 on the link "lo", so every loopback client but the
+// listen addresses may recurse) with containers at 127.0.10.x, and network "other" (a subnet
+// no client here is in). A source that is a listen address, as 127.0.0.1 is, is the host
+// asking its own gateway: the clients here ask from 127.0.0.2 unless told.
 std::shared_ptr<const Zone> make_zone(std::vector<SocketAddr> upstreams,
                                       std::string extra_name = {}) {
   std::vector<ZoneNetwork> nets{
       {.name = "lo",
        .subnets = {*net::Cidr::parse("127.0.0.0/8"), *net::Cidr::parse("::1/128")},
-       .listen = {ip("127.0.0.1")}},
+       .listen = {ip("127.0.0.1"), ip("127.0.0.77"), ip("::1")},
+       .links = {static_cast<int>(if_nametoindex("lo"))}},
       {.name = "other",
        .subnets = {*net::Cidr::parse("10.99.0.0/24")},
        .listen = {ip("10.99.0.1")}},
@@ -385,12 +389,12 @@ TEST(DnsServer, TruncatesOverUdpAndServesAllOverTcp) {
   ASSERT_TRUE(d);
   EXPECT_TRUE(d->has(kFlagTC));
   EXPECT_LT(d->answers.size(), 100u);
-  d = udp_ask(r.udp, "many", kTypeA, "127.0.0.1", {.edns = true, .udp_size = 4096});
+  d = udp_ask(r.udp, "many", kTypeA, "127.0.0.2", {.edns = true, .udp_size = 4096});
   ASSERT_TRUE(d);
   EXPECT_TRUE(d->has(kFlagTC));  // 100 records need 1,622 bytes: over our 1,232
   ASSERT_EQ(d->additional.size(), 1u);
   EXPECT_EQ(d->additional[0].klass, kMaxUdpPayload);
-  Fd c = tcp_connect(r.tcp);
+  Fd c = tcp_connect(r.tcp, "127.0.10.3");
   ASSERT_TRUE(send_all(c.fd, framed(make_query("many", kTypeA))));
   d = tcp_read_reply(c.fd);
   ASSERT_TRUE(d);
@@ -479,7 +483,8 @@ TEST(DnsServer, ServfailWithinTheBoundWhenUpstreamsAreSilent) {
   EXPECT_EQ(r.server->stats().servfail, 1u);
 }
 
-TEST(DnsServer, RefusesRecursionToOutsiders) {
+// Issue 13, item 7: a client outside the network's subnets gets nothing, not even names.
+TEST(DnsServer, RefusesStrangersEverything) {
   FakeUpstream up;
   // A network whose subnet does not hold the loopback clients, listening on 127.0.0.1.
   std::vector<ZoneNetwork> nets{
@@ -489,14 +494,106 @@ TEST(DnsServer, RefusesRecursionToOutsiders) {
   auto zone = build_zone(nets, eps, {.host_upstreams = {up.addr()}});
   ASSERT_TRUE(zone);
   auto r = serve(*zone);
-  auto d = udp_ask(r.udp, "example.com", kTypeA);
+  for (const char* name : {"example.com", "x.n", "x", "2.0.50.10.in-addr.arpa"}) {
+    auto d = udp_ask(r.udp, name, kTypeA);
+    ASSERT_TRUE(d) << name;
+    EXPECT_EQ(d->rcode(), 5) << name;
+    EXPECT_FALSE(d->has(kFlagRA)) << name;
+    EXPECT_TRUE(d->answers.empty()) << name;
+  }
+  Fd c = tcp_connect(r.tcp, "127.0.10.3");
+  ASSERT_TRUE(send_all(c.fd, framed(make_query("x.n", kTypeA))));
+  auto d = tcp_read_reply(c.fd);
   ASSERT_TRUE(d);
   EXPECT_EQ(d->rcode(), 5);
-  EXPECT_FALSE(d->has(kFlagRA));
-  d = udp_ask(r.udp, "x.n", kTypeA);  // the network's own names are still answered
-  ASSERT_TRUE(d);
-  EXPECT_THAT(d->data(), ElementsAre("10.50.0.2"));
   EXPECT_EQ(up.queries(), 0);
+}
+
+// Issue 13, item 8: a datagram is answered only when it arrived on the network's link
+// (IP_PKTINFO), whatever its source claims.
+TEST(DnsServer, AnswersDatagramsOnlyFromTheNetworksLink) {
+  FakeUpstream up;
+  const int lo = static_cast<int>(if_nametoindex("lo"));
+  for (int link : {lo, lo + 1000}) {
+    SCOPED_TRACE(link);
+    std::vector<ZoneNetwork> nets{{.name = "n",
+                                   .subnets = {*net::Cidr::parse("127.0.0.0/8")},
+                                   .listen = {ip("127.0.0.1")},
+                                   .links = {link}}};
+    std::vector<ZoneEndpoint> eps{
+        {.network = "n", .container_id = "c", .names = {"x"}, .ips = {ip("127.0.10.2")}}};
+    auto zone = build_zone(nets, eps, {.host_upstreams = {up.addr()}});
+    ASSERT_TRUE(zone);
+    auto r = serve(*zone);
+    auto d = udp_ask(r.udp, "x", kTypeA, "127.0.10.3");
+    ASSERT_TRUE(d);
+    if (link == lo) {
+      EXPECT_THAT(d->data(), ElementsAre("127.0.10.2"));
+    } else {
+      EXPECT_EQ(d->rcode(), 5);
+      EXPECT_TRUE(d->answers.empty());
+      d = udp_ask(r.udp, "example.com", kTypeA, "127.0.10.3");
+      ASSERT_TRUE(d);
+      EXPECT_EQ(d->rcode(), 5);
+      EXPECT_EQ(up.queries(), 0);
+    }
+  }
+}
+
+// Issue 13, item 6: a message trickled byte by byte does not hold its connection past the
+// bound on one message (the idle timer is not reset by bytes).
+TEST(DnsServer, TcpMessageTakingTooLongIsCut) {
+  FakeUpstream up;
+  auto r = serve(make_zone({up.addr()}), {.tcp_idle = 60s, .tcp_message = 300ms});
+  Fd c = tcp_connect(r.tcp, "127.0.10.3");
+  const uint8_t prefix[2] = {0, 200};
+  ASSERT_EQ(send(c.fd, prefix, 2, MSG_NOSIGNAL), 2);
+  bool closed = false;
+  // Generous: the server's sweep cuts it within about a second; 20 s is only the test's
+  // own timeout.
+  for (int i = 0; i < 200 && !closed; ++i) {
+    const uint8_t b = 0;
+    if (send(c.fd, &b, 1, MSG_NOSIGNAL) < 0) closed = true;
+    if (readable(c.fd, 100ms)) {
+      char x;
+      closed = recv(c.fd, &x, 1, 0) <= 0;
+    }
+  }
+  EXPECT_TRUE(closed) << "a trickling connection is still open after 20 s";
+  // The server is still there for the next one.
+  Fd next = tcp_connect(r.tcp, "127.0.10.3");
+  ASSERT_TRUE(send_all(next.fd, framed(make_query("web", kTypeA))));
+  auto d = tcp_read_reply(next.fd);
+  ASSERT_TRUE(d);
+  EXPECT_THAT(d->data(), ElementsAre("127.0.10.2"));
+}
+
+// Issue 13, item 6: connections that hold every slot do not keep another client out; past its
+// share, a source's own oldest connection makes way.
+TEST(DnsServer, TcpSlotsHeldByOneSourceDoNotLockOthersOut) {
+  FakeUpstream up;
+  for (size_t per_source : {size_t{4}, size_t{100}}) {  // the per-source and the total limit
+    SCOPED_TRACE(per_source);
+    auto r = serve(make_zone({up.addr()}),
+                   {.max_tcp_clients = 8, .max_tcp_per_source = per_source});
+    std::vector<Fd> held;
+    for (int i = 0; i < 20; ++i) {
+      held.push_back(tcp_connect(r.tcp, "127.0.10.9"));
+      const uint8_t b = 0;
+      ASSERT_EQ(send(held.back().fd, &b, 1, MSG_NOSIGNAL), 1);
+    }
+    Fd c = tcp_connect(r.tcp, "127.0.10.3");
+    ASSERT_TRUE(send_all(c.fd, framed(make_query("web", kTypeA))));
+    auto d = tcp_read_reply(c.fd);
+    ASSERT_TRUE(d);
+    EXPECT_THAT(d->data(), ElementsAre("127.0.10.2"));
+    // The holder's newest connection is still served.
+    ASSERT_TRUE(send_all(held.back().fd, Bytes{static_cast<uint8_t>(make_query("db", kTypeA).size())}));
+    ASSERT_TRUE(send_all(held.back().fd, make_query("db", kTypeA)));
+    d = tcp_read_reply(held.back().fd);
+    ASSERT_TRUE(d);
+    EXPECT_THAT(d->data(), ElementsAre("127.0.10.3"));
+  }
 }
 
 TEST(DnsServer, SwapsZonesWhileServing) {
@@ -633,7 +730,9 @@ TEST(DnsServer, WildcardListenerAnswersFromTheAddressAsked) {
 
 TEST(DnsServer, Ipv6Loopback) {
   FakeUpstream up;
-  auto s = Server::create({.listeners = {{.address = {ip("::1"), 0}}}});
+  // ::1 is the only IPv6 loopback address, and a listen address is no member: the socket
+  // serves one container, as macvlan's in-netns sockets do.
+  auto s = Server::create({.listeners = {{.address = {ip("::1"), 0}, .container_id = "ctr-a"}}});
   if (!s && s.error().sys_errno == EADDRNOTAVAIL) GTEST_SKIP() << "no ::1 here";
   ASSERT_TRUE(s) << s.error().msg;
   (*s)->set_zone(make_zone({up.addr()}));
@@ -703,7 +802,7 @@ TEST_F(DnsServerDig, ReadsOurAnswers) {
   EXPECT_THAT(full, HasSubstr("EDNS: version: 0, flags:; udp: 1232"));
   EXPECT_THAT(dig(r.udp, {"-b", "127.0.10.3", "db", "AAAA"}), HasSubstr("status: NOERROR"));
   // 100 records: truncated over UDP, dig retries over TCP by itself.
-  const std::string many = dig(r.udp, {"many", "+noedns"});
+  const std::string many = dig(r.udp, {"-b", "127.0.10.3", "many", "+noedns"});
   EXPECT_THAT(many, HasSubstr("Truncated, retrying in TCP mode"));
   EXPECT_THAT(many, HasSubstr("ANSWER: 100,"));
   // Forwarded.

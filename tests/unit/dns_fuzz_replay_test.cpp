@@ -1,6 +1,9 @@
 // Runs the fuzz entry points (tests/fuzz) on every build, without libFuzzer: the seed corpus,
 // then a bounded number of seeded mutations of it. WEIR_FUZZ=ON builds the real fuzzers.
+// What fails it: a broken invariant (the targets trap), a crash, a leak (the ASan build of
+// scripts/test.sh runs it too), and a hang (the alarm below).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -64,6 +67,9 @@ Bytes mutate(const Bytes& seed, const std::vector<Bytes>& all, std::mt19937& rng
 }
 
 void replay(const char* which, int (*target)(const uint8_t*, size_t), int iterations) {
+  // A replay takes well under a second (a few under ASan): one that has not ended after two
+  // minutes hangs, and SIGALRM's default action ends the test process, failing the test.
+  ::alarm(120);
   const auto seeds = corpus(which);
   ASSERT_FALSE(seeds.empty());
   for (const auto& s : seeds) target(s.data(), s.size());
@@ -72,6 +78,7 @@ void replay(const char* which, int (*target)(const uint8_t*, size_t), int iterat
     const Bytes b = mutate(seeds[static_cast<size_t>(i) % seeds.size()], seeds, rng);
     target(b.data(), b.size());
   }
+  ::alarm(0);
 }
 
 TEST(DnsFuzzReplay, Packet) {

@@ -98,7 +98,8 @@ TEST(DnsResponder, TcpCarriesEverything) {
 
 TEST(DnsResponder, FitsWithoutTruncation) {
   const auto zone = big_zone();
-  std::vector<ZoneNetwork> nets{{.name = "n", .subnets = {*net::Cidr::parse("10.0.0.0/16")}}};
+  std::vector<ZoneNetwork> nets{{.name = "n", .subnets = {*net::Cidr::parse("10.0.0.0/16")},
+                                 .listen = {ip("10.0.0.1")}}};
   std::vector<ZoneEndpoint> eps{
       {.network = "n", .container_id = "c", .names = {"one"}, .ips = {ip("10.0.0.5")}}};
   auto small = build_zone(nets, eps);
@@ -117,7 +118,8 @@ TEST(DnsResponder, ServfailWithoutZoneOrUpstreams) {
   auto r = ask(nullptr, make_query("web", kTypeA));
   ASSERT_EQ(r.outcome.action, Outcome::Action::kReply);
   EXPECT_EQ(decode(r.bytes)->rcode(), 2);
-  std::vector<ZoneNetwork> nets{{.name = "n", .subnets = {*net::Cidr::parse("10.0.0.0/16")}}};
+  std::vector<ZoneNetwork> nets{{.name = "n", .subnets = {*net::Cidr::parse("10.0.0.0/16")},
+                                 .listen = {ip("10.0.0.1")}}};
   auto zone = build_zone(nets, {});
   ASSERT_TRUE(zone);
   r = ask(zone->get(), make_query("example.com", kTypeA));

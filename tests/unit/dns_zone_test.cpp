@@ -122,15 +122,98 @@ TEST(DnsZone, ScopeOf) {
   auto scope = zone->scope_of(client_at("10.1.0.2"));
   EXPECT_THAT(scope.networks, ElementsAre("backend", "frontend"));
   EXPECT_TRUE(scope.recursion);
-  scope = zone->scope_of(client_at("192.168.5.5", "10.2.0.1"));
-  EXPECT_THAT(scope.networks, ElementsAre("backend"));
-  EXPECT_FALSE(scope.recursion);
-  scope = zone->scope_of(client_at("10.2.0.77", "192.168.0.1"));  // in a subnet, odd gateway
+  scope = zone->scope_of(client_at("10.2.0.77", "10.2.0.1"));  // a member the store lacks
   EXPECT_THAT(scope.networks, ElementsAre("backend"));
   EXPECT_TRUE(scope.recursion);
+  // Strangers see nothing: outside every subnet, or asking another network's gateway.
+  scope = zone->scope_of(client_at("192.168.5.5", "10.2.0.1"));
+  EXPECT_TRUE(scope.networks.empty());
+  EXPECT_FALSE(scope.recursion);
+  scope = zone->scope_of(client_at("10.2.0.77", "192.168.0.1"));
+  EXPECT_TRUE(scope.networks.empty());
+  scope = zone->scope_of(client_at("10.2.0.3", "10.1.0.1"));
+  EXPECT_TRUE(scope.networks.empty());
+  EXPECT_FALSE(scope.recursion);
   scope = zone->scope_of(client_at("127.0.0.1", "127.0.0.11", "no-such-container"));
   EXPECT_TRUE(scope.networks.empty());
   EXPECT_FALSE(scope.recursion);
+}
+
+// Issue 13, items 7 and 8: a datagram is a member's only when it arrived on the network's own
+// link; the host asking its own gateway is not a member either.
+TEST(DnsZone, OnlyMembersOnTheNetworksOwnLinkAreAnswered) {
+  std::vector<ZoneNetwork> nets{{.name = "n",
+                                 .subnets = {*net::Cidr::parse("10.7.0.0/24")},
+                                 .listen = {ip("10.7.0.1")},
+                                 .links = {7}}};
+  std::vector<ZoneEndpoint> eps{
+      {.network = "n", .container_id = "c", .names = {"x"}, .ips = {ip("10.7.0.2")}}};
+  auto zone = build_zone(nets, eps, {.host_upstreams = {*SocketAddr::parse("192.0.2.53")}});
+  ASSERT_TRUE(zone) << zone.error().msg;
+  auto from = [](std::string_view addr, int ifindex) {
+    Client c = client_at(addr, "10.7.0.1");
+    c.ifindex = ifindex;
+    return c;
+  };
+  for (std::string_view addr : {"10.7.0.2", "10.7.0.99"}) {  // known, and not known yet
+    SCOPED_TRACE(addr);
+    EXPECT_EQ(lookup(**zone, from(addr, 7), "x", kTypeA).kind, Kind::kAnswer);
+    EXPECT_EQ(lookup(**zone, from(addr, 7), "example.com", kTypeA).kind, Kind::kForward);
+    // Over TCP the transport does not say: the handshake proved the route.
+    EXPECT_EQ(lookup(**zone, from(addr, 0), "x", kTypeA).kind, Kind::kAnswer);
+    // The same source, arrived elsewhere (spoofed from another interface, or sent by a host
+    // process over lo): nothing.
+    for (int elsewhere : {1, 8}) {
+      const Lookup l = lookup(**zone, from(addr, elsewhere), "x", kTypeA);
+      EXPECT_EQ(l.kind, Kind::kRefuse);
+      EXPECT_FALSE(l.recursion);
+      EXPECT_EQ(lookup(**zone, from(addr, elsewhere), "example.com", kTypeA).kind,
+                Kind::kRefuse);
+    }
+  }
+  // The gateway's own address (a host process): over lo, or over TCP where the link is not
+  // known.
+  EXPECT_EQ(lookup(**zone, from("10.7.0.1", 1), "x", kTypeA).kind, Kind::kRefuse);
+  EXPECT_EQ(lookup(**zone, from("10.7.0.1", 0), "example.com", kTypeA).kind, Kind::kRefuse);
+}
+
+// Issue 13, item 5 (Moby CVE-2024-29018): an internal network's containers get the names of
+// their networks, and nothing forwarded.
+TEST(DnsZone, InternalNetworksForwardNothing) {
+  std::vector<ZoneNetwork> nets{
+      {.name = "sealed",
+       .subnets = {*net::Cidr::parse("10.8.0.0/24")},
+       .listen = {ip("10.8.0.1")},
+       .upstreams = {*SocketAddr::parse("10.8.0.53")},  // its own: never used either
+       .forward = false},
+      {.name = "open", .subnets = {*net::Cidr::parse("10.9.0.0/24")}, .listen = {ip("10.9.0.1")}},
+  };
+  std::vector<ZoneEndpoint> eps{
+      {.network = "sealed", .container_id = "in", .names = {"vault"}, .ips = {ip("10.8.0.2")}},
+      {.network = "sealed", .container_id = "both", .names = {"gate"}, .ips = {ip("10.8.0.3")}},
+      {.network = "open", .container_id = "both", .names = {"gate"}, .ips = {ip("10.9.0.3")}},
+  };
+  auto zone = build_zone(nets, eps, {.host_upstreams = {*SocketAddr::parse("192.0.2.53")}});
+  ASSERT_TRUE(zone) << zone.error().msg;
+  const Client inside = client_at("10.8.0.2", "10.8.0.1");
+  EXPECT_THAT(addrs_of(lookup(**zone, inside, "gate", kTypeA)), ElementsAre("10.8.0.3"));
+  EXPECT_EQ(lookup(**zone, inside, "nosuch.sealed", kTypeA).kind, Kind::kNxDomain);
+  for (std::string_view name : {"example.com", "8.8.8.8.in-addr.arpa", "gate.open"}) {
+    SCOPED_TRACE(name);
+    const Lookup l = lookup(**zone, inside, name, kTypeA);
+    EXPECT_NE(l.kind, Kind::kForward);
+    EXPECT_FALSE(l.recursion);
+  }
+  EXPECT_EQ(lookup(**zone, inside, "example.com", kTypeA).kind, Kind::kRefuse);
+  EXPECT_FALSE(zone.value()->scope_of(client_at("10.8.0.77", "10.8.0.1")).recursion);
+  // A container also on a network that reaches out may recurse through either gateway, to
+  // the upstreams of the network that forwards.
+  for (const Client& c : {client_at("10.8.0.3", "10.8.0.1"), client_at("10.9.0.3", "10.9.0.1")}) {
+    const Lookup l = lookup(**zone, c, "example.com", kTypeA);
+    ASSERT_EQ(l.kind, Kind::kForward);
+    ASSERT_EQ(l.upstreams.size(), 1u);
+    EXPECT_EQ(l.upstreams[0].str(), "192.0.2.53:53");
+  }
 }
 
 TEST(DnsZone, OverlappingSubnetsPickTheNetworkThatWasAsked) {
@@ -153,7 +236,8 @@ TEST(DnsZone, OverlappingSubnetsPickTheNetworkThatWasAsked) {
 }
 
 TEST(DnsZone, ManyAddressesAreCapped) {
-  std::vector<ZoneNetwork> nets{{.name = "big", .subnets = {*net::Cidr::parse("10.0.0.0/16")}}};
+  std::vector<ZoneNetwork> nets{{.name = "big", .subnets = {*net::Cidr::parse("10.0.0.0/16")},
+                                 .listen = {ip("10.0.0.1")}}};
   std::vector<ZoneEndpoint> eps;
   for (int i = 0; i < 300; ++i) {
     eps.push_back({.network = "big",
@@ -171,7 +255,8 @@ TEST(DnsZone, ManyAddressesAreCapped) {
 TEST(DnsZone, TenThousandReplicasUnderOneAlias) {
   // Building stays O(n log n) when one name has very many records (a quadratic dedup here
   // once took seconds).
-  std::vector<ZoneNetwork> nets{{.name = "big", .subnets = {*net::Cidr::parse("10.0.0.0/8")}}};
+  std::vector<ZoneNetwork> nets{{.name = "big", .subnets = {*net::Cidr::parse("10.0.0.0/8")},
+                                 .listen = {ip("10.0.0.1")}}};
   std::vector<ZoneEndpoint> eps;
   for (uint32_t i = 0; i < 10000; ++i) {
     eps.push_back({.network = "big",
@@ -215,7 +300,8 @@ TEST(DnsZone, BuildRejectsBadInput) {
 }
 
 TEST(DnsZone, SkipInvalidEndpointsKeepsTheRest) {
-  std::vector<ZoneNetwork> nets{{.name = "n", .subnets = {*net::Cidr::parse("10.0.0.0/24")}}};
+  std::vector<ZoneNetwork> nets{{.name = "n", .subnets = {*net::Cidr::parse("10.0.0.0/24")},
+                                 .listen = {ip("10.0.0.1")}}};
   std::vector<ZoneEndpoint> eps{
       {.network = "n", .container_id = "good", .names = {"ok"}, .ips = {ip("10.0.0.2")}},
       {.network = "n", .container_id = "bad", .names = {"not ok"}, .ips = {ip("10.0.0.3")}},
@@ -237,10 +323,11 @@ TEST(DnsZone, EmptyZoneForwardsNothingAndAnswersNothing) {
 }
 
 TEST(DnsZone, NoUpstreamsStillForwardsWithAnEmptyList) {
-  std::vector<ZoneNetwork> nets{{.name = "n", .subnets = {*net::Cidr::parse("10.0.0.0/24")}}};
+  std::vector<ZoneNetwork> nets{{.name = "n", .subnets = {*net::Cidr::parse("10.0.0.0/24")},
+                                 .listen = {ip("10.0.0.1")}}};
   auto zone = build_zone(nets, {});
   ASSERT_TRUE(zone);
-  const auto l = lookup(**zone, client_at("10.0.0.2"), "example.com", kTypeA);
+  const auto l = lookup(**zone, client_at("10.0.0.2", "10.0.0.1"), "example.com", kTypeA);
   EXPECT_EQ(l.kind, Kind::kForward);
   EXPECT_TRUE(l.upstreams.empty());  // the responder answers SERVFAIL
 }

@@ -193,7 +193,7 @@ Expected<std::string> find_container(const Served& s, const std::string& from) {
 }
 
 // Who asks: a container (its scope is every network it is on), or a client of one network
-// the store does not know (a process on the bridge: the network's gateway asks itself).
+// the store does not know (a container the store has no record of).
 struct Asker {
   dns::Client client;
   std::string container;  // full id; "" for a client of `network`
@@ -232,10 +232,15 @@ Expected<Asker> asker_for(const Served& s, const DnsOptions& o) {
     net = &s.plan.networks.front();
   }
   Asker a{.network = net->name};
-  if (!net->listen.empty()) {
-    a.client.addr = a.client.local = net->listen.front();
-  } else if (!net->subnets.empty()) {
-    a.client.addr = net->subnets.front().network().first();
+  // A member the store does not know: an address of the subnet that is not its gateway's,
+  // asking the gateway (the host itself is no member, zone.hpp).
+  if (!net->listen.empty()) a.client.local = net->listen.front();
+  for (const auto& subnet : net->subnets) {
+    if (subnet.family() != a.client.local.family() && !net->listen.empty()) continue;
+    net::IpAddr ip = subnet.network().first().next();
+    if (ip == a.client.local) ip = ip.next();
+    a.client.addr = ip;
+    break;
   }
   return a;
 }
