@@ -470,6 +470,7 @@ Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni:
 Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
+  if (auto ok = ipam_precheck(call); !ok) return fail(ok.error());
   const Resident* here = resident_for(res, cfg->data_dir);
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());

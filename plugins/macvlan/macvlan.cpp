@@ -87,6 +87,7 @@ std::vector<net::Cidr> addresses_of(const cni::Result& r) {
 Expected<cni::Result> cmd_add(const cni::Call& call) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
+  if (auto ok = ipam_precheck(call); !ok) return fail(ok.error());
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
   auto socks = open_sockets(*ns, *cfg);
