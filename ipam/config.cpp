@@ -176,7 +176,7 @@ Expected<void> parse_data_dir(const cni::NetConf& conf, IpamConfig& c) {
   const char* field = *own ? "ipam.dataDir" : "dataDir";
   c.data_dir = own->value_or(plugin->value_or(std::string(store::kDefaultDataDir)));
   if (c.data_dir.empty() || c.data_dir[0] != '/') {
-    return fail(bad(field, "must be an absolute path: \"" + c.data_dir + "\""));
+    return fail(bad(field, "must be an absolute path, not " + cni::quoted(c.data_dir)));
   }
   return {};
 }

@@ -20,11 +20,20 @@ cni::Result make_result(const IpamConfig& c, const std::vector<Assigned>& got) {
   return r;
 }
 
-// DEL and GC never create a store: without a database nothing was ever leased. A dataDir that
-// is not absolute could not have passed ADD either.
+// DEL and GC never create a store: without a database nothing was ever leased.
 bool store_missing(const std::string& data_dir) {
-  if (data_dir.empty() || data_dir[0] != '/') return true;
   return !path_exists(store::database_path(data_dir));
+}
+
+// DEL's and GC's data dir (data_dir_of: lenient about the rest of the section), refused (7) when
+// relative, as ADD refuses it: it would be the runtime's working directory.
+Expected<std::string> lenient_data_dir(const cni::NetConf& conf) {
+  std::string dir = data_dir_of(conf);
+  if (!dir.empty() && dir[0] == '/') return dir;
+  const bool own = conf.ipam.is_object() && conf.ipam.contains("dataDir") &&
+                   conf.ipam["dataDir"].is_string();
+  return fail(cni::invalid_config(cni::quoted(own ? "ipam.dataDir" : "dataDir") +
+                                  " must be an absolute path, not " + cni::quoted(dir)));
 }
 
 // Whether the caller's open store (see OpenStore) is data_dir's.
@@ -127,7 +136,9 @@ Expected<cni::Result> add(const cni::Call& call, const Seams& seams, const OpenS
 }
 
 Expected<void> del(const cni::Call& call, const Seams& seams, const OpenStore& open) {
-  const std::string dir = data_dir_of(call.conf);
+  auto data_dir = lenient_data_dir(call.conf);
+  if (!data_dir) return fail(data_dir.error());
+  const std::string& dir = *data_dir;
   if (!is_open(open, dir) && store_missing(dir)) return {};
   auto db = UsedStore::get(dir, open);
   if (!db) return fail(db.error());
@@ -171,7 +182,9 @@ Expected<void> status(const cni::Call& call, const Seams& seams, const OpenStore
 
 Expected<void> gc(const cni::Call& call, const std::vector<cni::Attachment>& valid,
                   const Seams& seams, const OpenStore& open) {
-  const std::string dir = data_dir_of(call.conf);
+  auto data_dir = lenient_data_dir(call.conf);
+  if (!data_dir) return fail(data_dir.error());
+  const std::string& dir = *data_dir;
   if (!is_open(open, dir) && store_missing(dir)) return {};
   auto db = UsedStore::get(dir, open);
   if (!db) return fail(db.error());

@@ -1,6 +1,8 @@
 #include "ipam/range.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 
 namespace weir::ipam {
 
@@ -35,11 +37,44 @@ Expected<void> check_in_subnet(const net::Cidr& subnet, const net::IpAddr& a,
   return {};
 }
 
+// Ranges the kernel keeps for itself: an address there cannot be a container's on a link
+// (loopback is martian off `lo`, multicast is never a source, IPv6 link-local is every link's
+// own fe80::/64). IPv4 link-local and class E stay allowed: Linux routes them like any other.
+std::optional<std::string> reserved_overlap(const net::Cidr& subnet) {
+  struct Reserved {
+    const char* cidr;
+    const char* what;
+  };
+  static constexpr Reserved kReserved[] = {
+      {"127.0.0.0/8", "the IPv4 loopback range 127.0.0.0/8"},
+      {"224.0.0.0/4", "the IPv4 multicast range 224.0.0.0/4"},
+      {"255.255.255.255/32", "the IPv4 broadcast address 255.255.255.255"},
+      {"::/128", "the IPv6 unspecified address ::"},
+      {"::1/128", "the IPv6 loopback address ::1"},
+      {"fe80::/10", "the IPv6 link-local range fe80::/10"},
+      {"ff00::/8", "the IPv6 multicast range ff00::/8"},
+  };
+  for (const auto& r : kReserved) {
+    const auto cidr = net::Cidr::parse(r.cidr);
+    if (cidr && cidr->family() == subnet.family() && cidr->overlaps(subnet.network())) return r.what;
+  }
+  return std::nullopt;
+}
+
 Expected<void> check_subnet(const net::Cidr& subnet, std::string_view field) {
   if (subnet.has_host_bits()) {
     return fail(bad(field, "subnet",
                     quoted(subnet.str()) + " has host bits set (the network is " +
                         subnet.network().str() + ")"));
+  }
+  if (subnet.prefix_len() == 0) {
+    return fail(bad(field, "subnet",
+                    subnet.str() + " covers every " + family_name(subnet.family()) +
+                        " address: give the network's own subnet"));
+  }
+  if (auto special = reserved_overlap(subnet)) {
+    return fail(bad(field, "subnet", subnet.str() + " overlaps " + *special +
+                                         ": no container address can be there"));
   }
   if (subnet.prefix_len() > subnet.addr().bits() - 2) {
     return fail(bad(field, "subnet",

@@ -1,6 +1,9 @@
 #include "lib/cni/config.hpp"
 
+#include <optional>
+
 #include "lib/cni/env.hpp"
+#include "lib/cni/printable.hpp"
 #include "lib/cni/version.hpp"
 
 namespace weir::cni {
@@ -9,17 +12,100 @@ using nlohmann::json;
 
 namespace {
 
-Expected<json> parse_json(std::string_view bytes, std::string_view what) {
-  json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    // Re-parse with exceptions only to get the position of the error for the message.
-    std::string why = "not valid JSON";
-    try {
-      json ignored = json::parse(bytes);
-    } catch (const json::parse_error& e) {
-      why = e.what();
+// Deeper than any network config needs; bounds what a copy or dump of the tree recurses.
+constexpr size_t kMaxDepth = 64;
+
+// Builds the tree as nlohmann::json's own parser does (json_sax_dom_parser), and keeps the path
+// of the value being read ("ipam.ranges[0][1].subnet"), so that a number no double holds
+// ("mtu": 1e400) is refused as the field it is (code 7), not as undecodable input.
+class PathSax {
+ public:
+  explicit PathSax(json& root) : dom_(root, /*allow_exceptions=*/false) {}
+
+  bool null() { return value() && dom_.null(); }
+  bool boolean(bool v) { return value() && dom_.boolean(v); }
+  bool number_integer(json::number_integer_t v) { return value() && dom_.number_integer(v); }
+  bool number_unsigned(json::number_unsigned_t v) { return value() && dom_.number_unsigned(v); }
+  bool number_float(json::number_float_t v, const json::string_t& s) {
+    return value() && dom_.number_float(v, s);
+  }
+  bool string(json::string_t& v) { return value() && dom_.string(v); }
+  bool binary(json::binary_t& v) { return value() && dom_.binary(v); }
+  bool start_object(size_t n) { return enter(false) && dom_.start_object(n); }
+  bool key(json::string_t& k) {
+    frames_.back().key = k;
+    return dom_.key(k);
+  }
+  bool end_object() {
+    frames_.pop_back();
+    return dom_.end_object();
+  }
+  bool start_array(size_t n) { return enter(true) && dom_.start_array(n); }
+  bool end_array() {
+    frames_.pop_back();
+    return dom_.end_array();
+  }
+  bool parse_error(size_t, const std::string& token, const nlohmann::detail::exception& ex) {
+    // out_of_range.406: a number that overflows a double.
+    if (ex.id == 406 && !frames_.empty()) {
+      error_ = invalid_config(cni::quoted(path()) + " is out of range: " + printable(token));
+    } else {
+      error_ = decode_failure(printable(ex.what()));
     }
-    return fail(decode_failure("cannot decode " + std::string(what) + ": " + why));
+    return false;
+  }
+
+  const std::optional<Error>& error() const { return error_; }
+
+ private:
+  struct Frame {
+    bool array = false;
+    std::string key;
+    size_t count = 0;  // values seen so far in an array
+  };
+
+  bool value() {
+    if (!frames_.empty() && frames_.back().array) ++frames_.back().count;
+    return true;
+  }
+  bool enter(bool array) {
+    value();
+    if (frames_.size() >= kMaxDepth) {
+      error_ = decode_failure("nested deeper than " + std::to_string(kMaxDepth) + " levels at " +
+                              cni::quoted(path()));
+      return false;
+    }
+    frames_.push_back({.array = array});
+    return true;
+  }
+  // Where the value being read is; in an array, the element after the last one seen.
+  std::string path() const {
+    std::string out;
+    for (size_t i = 0; i < frames_.size(); ++i) {
+      const Frame& f = frames_[i];
+      if (!f.array) {
+        out += (out.empty() ? "" : ".") + f.key;
+      } else {
+        const size_t at = i + 1 == frames_.size() ? f.count : f.count - 1;
+        out += "[" + std::to_string(at) + "]";
+      }
+    }
+    return out;
+  }
+
+  nlohmann::detail::json_sax_dom_parser<json> dom_;
+  std::vector<Frame> frames_;
+  std::optional<Error> error_;
+};
+
+Expected<json> parse_json(std::string_view bytes, std::string_view what) {
+  json j;
+  PathSax sax(j);
+  const bool ok = json::sax_parse(bytes, &sax);
+  if (!ok || sax.error()) {
+    Error e = sax.error().value_or(decode_failure("not valid JSON"));
+    if (e.code == Code::kDecodeFailure) e.context("cannot decode " + std::string(what));
+    return fail(std::move(e));
   }
   if (!j.is_object()) return fail(decode_failure(std::string(what) + " must be a JSON object"));
   return j;

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "lib/cni/printable.hpp"
+
 namespace weir::cni {
 
 std::optional<std::string> ProcessEnv::get(std::string_view name) const {
@@ -111,15 +113,23 @@ Expected<void> validate_ifname(std::string_view ifname) {
   if (ifname.size() > 15) {
     return fail(invalid_env("interface name " + quoted + " is longer than 15 characters"));
   }
-  if (ifname == "." || ifname == "..") {
-    return fail(invalid_env("interface name " + quoted + " is not allowed"));
+  // The kernel refuses "." and ".." (dev_valid_name); "all" and "default" are the names of
+  // every interface's sysctl folders (/proc/sys/net/ipv4/conf/all), so registering a link of
+  // that name fails late, half-made.
+  if (ifname == "." || ifname == ".." || ifname == "all" || ifname == "default") {
+    return fail(invalid_env("interface name " + quoted + " is reserved by the kernel"));
   }
-  for (char c : ifname) {
-    if (c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
-        c == '\f') {
+  for (char ch : ifname) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '/' || c == ':' || c <= ' ' || c == 0x7f) {
       return fail(invalid_env("interface name " + quoted +
-                              " contains '/', ':' or white space"));
+                              " contains '/', ':', white space or a control character"));
     }
+    // dev_get_valid_name expands a '%' pattern ("eth%d") to another name than the one asked.
+    if (c == '%') return fail(invalid_env("interface name " + quoted + " contains '%'"));
+  }
+  if (cni::printable(ifname) != ifname) {
+    return fail(invalid_env("interface name " + quoted + " is not valid UTF-8"));
   }
   return {};
 }

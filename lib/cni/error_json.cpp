@@ -1,5 +1,6 @@
 #include "lib/cni/error_json.hpp"
 
+#include "lib/cni/printable.hpp"
 #include "lib/cni/version.hpp"
 
 namespace weir::cni {
@@ -7,8 +8,9 @@ namespace weir::cni {
 using nlohmann::json;
 
 json error_to_json(const Error& e, std::string_view version) {
-  json j = {{"cniVersion", version}, {"code", e.code_value()}, {"msg", e.msg}};
-  if (!e.details.empty()) j["details"] = e.details;
+  // A message may quote the caller's bytes: JSON strings must be UTF-8, or dump() throws.
+  json j = {{"cniVersion", version}, {"code", e.code_value()}, {"msg", printable(e.msg)}};
+  if (!e.details.empty()) j["details"] = printable(e.details);
   return j;
 }
 

@@ -111,8 +111,13 @@ Error error_from_output(std::string_view plugin, const std::string& out, int sta
   if (j.is_object() && j.contains("code") && j["code"].is_number_integer()) {
     Error e;
     e.code = static_cast<Code>(j["code"].get<int>());
-    e.msg = j.value("msg", std::string());
-    e.details = j.value("details", std::string());
+    // value() throws on a member of another type: a delegated plugin's odd output is not ours
+    // to turn into 999.
+    const auto text = [&](const char* key) {
+      return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+    };
+    e.msg = text("msg");
+    e.details = text("details");
     return e;
   }
   std::string how = WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status))

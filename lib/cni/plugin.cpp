@@ -97,7 +97,11 @@ int run(Env& env, const Verbs& verbs, std::string& error_version) {
   Call call{std::move(*call_env), std::move(*conf), std::move(input), &env};
   auto out = dispatch(call, verbs);
   if (!out) return print_error(out.error());
-  if (!out->is_null()) env.out() << out->dump() << std::endl;
+  // Strings of a result are UTF-8 but for what the runtime passed in bytes (CNI_NETNS as the
+  // sandbox): replaced rather than thrown on.
+  if (!out->is_null()) {
+    env.out() << out->dump(-1, ' ', false, json::error_handler_t::replace) << std::endl;
+  }
   return 0;
 }
 

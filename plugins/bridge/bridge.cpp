@@ -470,6 +470,7 @@ Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni:
 Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
+  if (auto ok = ipam_precheck(call); !ok) return fail(ok.error());
   const Resident* here = resident_for(res, cfg->data_dir);
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
@@ -605,49 +606,67 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const Resident* res) {
   return result;
 }
 
-// The ifindex of the attachment's host veth, if there is one. Without a record (a DEL after a
-// crash half-way through ADD) a veth by its name counts only if it is a leftover of ours
-// (is_leftover): the name hashes only the container id and ifname.
-Expected<std::optional<int>> attachment_veth(store::Store& st, netlink::Socket& hs, const cni::Call& call,
-                                             const std::optional<store::Endpoint>& ep,
-                                             const std::string& bridge, const std::string& data_dir) {
+// The attachment's host veth, if there is one. Without a record (a DEL after a crash half-way
+// through ADD, or a retry of a DEL that failed after forgetting it) a veth by its name counts
+// only if it is a leftover of ours (is_leftover): the name hashes only the container id and
+// ifname.
+Expected<std::optional<netlink::LinkInfo>> attachment_veth(store::Store& st, netlink::Socket& hs,
+                                                           const cni::Call& call,
+                                                           const std::optional<store::Endpoint>& ep,
+                                                           const std::string& bridge,
+                                                           const std::string& data_dir) {
+  using Found = std::optional<netlink::LinkInfo>;
   const std::string name = ep ? ep->host_ifname : netlink::veth_name(call.env.container_id, call.env.ifname);
   auto veth = netlink::get_link(hs, name);
   if (!veth) {
-    if (veth.error().sys_errno == ENODEV) return std::optional<int>();
+    if (veth.error().sys_errno == ENODEV) return Found();
     return fail(veth.error());
   }
-  if (ep) return std::optional<int>(veth->index);
+  if (ep) return Found(std::move(*veth));
   auto br = netlink::get_link(hs, bridge);
   if (!br) {
-    if (br.error().sys_errno == ENODEV) return std::optional<int>();  // no bridge, no port of ours
+    if (br.error().sys_errno == ENODEV) return Found();  // no bridge, no port of ours
     return fail(br.error());
   }
   const std::string mark = store_mark(data_dir);
   auto leftover = is_leftover(st, mark, port_alias(mark, call), *veth, *br);
   if (!leftover) return fail(leftover.error());
-  return *leftover ? std::optional<int>(veth->index) : std::nullopt;
+  return *leftover ? Found(std::move(*veth)) : Found();
 }
 
 // DEL walks the stored endpoint, not the caller's memory: no prevResult, no netns needed.
+// The store is written first: a DEL that cannot write it (disk full, read-only) fails with the
+// veth, the rules, the lease and the record all in place, and the runtime's retry finds them
+// all. Once the record is gone, a retry still finds what is left in the kernel without it: the
+// veth by its name and alias (attachment_veth), the endpoint's rules by the attachment, the
+// network's by the endpoints left in the store. The record goes before the lease, so an
+// address is never free while a record says a container has it.
 Expected<void> remove_endpoint(store::Store& st, netlink::Socket& hs, const cni::Call& call,
                                const std::optional<store::Endpoint>& ep, const std::string& bridge,
                                const std::string& data_dir, const Resident* here) {
   auto veth = attachment_veth(st, hs, call, ep, bridge, data_dir);
   if (!veth) return fail(veth.error());
-  // Down at once, so no traffic passes from here on; the kernel's part of deleting the veth
-  // (and its peer) is left to a child process.
+  // Down at once, so no traffic passes from here on, nor meets a new container that leases the
+  // address; up again if the store cannot be written.
+  const bool was_up = *veth && (*veth)->up;
+  if (was_up) {
+    if (auto ok = netlink::set_link_up(hs, (*veth)->index, false); !ok && ok.error().sys_errno != ENODEV) return ok;
+  }
+  auto stored = forget_endpoint(st, call.conf.name, call.env.container_id, call.env.ifname);
+  if (stored) stored = ipam_del(call, lent(here, data_dir, &st));
+  if (!stored) {
+    if (was_up) (void)netlink::set_link_up(hs, (*veth)->index, true);
+    return stored;
+  }
+  // The kernel's part of deleting the veth (and its peer) is left to a child process.
   if (*veth) {
-    if (auto ok = netlink::set_link_up(hs, **veth, false); !ok && ok.error().sys_errno != ENODEV) return ok;
-    if (auto ok = delete_veth_later(here, data_dir, **veth); !ok) return ok;
+    if (auto ok = delete_veth_later(here, data_dir, (*veth)->index); !ok) return ok;
   }
   // Parsed once: what DEL reads of the record.
   const nlohmann::json extra = ep ? extra_of(*ep) : nlohmann::json();
   if (!ep || has_rules(extra)) {
     if (auto ok = firewall::del_endpoint(call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
   }
-  if (auto ok = ipam_del(call, lent(here, data_dir, &st)); !ok) return ok;
-  if (auto ok = forget_endpoint(st, call.conf.name, call.env.container_id, call.env.ifname); !ok) return ok;
   if (ep && dns_endpoint(extra)) {
     if (auto ok = sync_names(here, data_dir, false); !ok) return ok;
   }

@@ -26,14 +26,34 @@ Expected<bool> has_ipam_section(const cni::NetConf& conf) {
   return section;
 }
 
+namespace {
+
+// A relative folder would be the runtime's working directory's: refused, whatever the verb.
+Expected<std::string> absolute_dir(std::string dir, std::string_view field) {
+  if (!dir.empty() && dir[0] == '/') return dir;
+  return fail(cni::invalid_config(cni::quoted(field) + " must be an absolute path, not " +
+                                  cni::quoted(dir)));
+}
+
+}  // namespace
+
 Expected<std::string> store_dir_of(const cni::NetConf& conf) {
   auto dir = cni::fields::get_string(conf.raw, "", "dataDir");
   if (!dir) return fail(dir.error());
-  if (*dir) return **dir;
+  if (*dir) return absolute_dir(std::move(**dir), "dataDir");
   if (conf.ipam_type() != kWeirIpam) return std::string();
   auto ipam_dir = cni::fields::get_string(conf.ipam, "ipam", "dataDir");
   if (!ipam_dir) return fail(ipam_dir.error());
-  return ipam_dir->value_or("");
+  if (!*ipam_dir) return std::string();
+  return absolute_dir(std::move(**ipam_dir), "ipam.dataDir");
+}
+
+Expected<void> ipam_precheck(const cni::Call& call) {
+  if (!in_process(call)) return {};
+  if (auto ok = cni::require_args(call.env); !ok) return ok;
+  auto config = ipam::parse_config(call.conf, call.env.args);
+  if (!config) return fail(config.error());
+  return {};
 }
 
 Expected<cni::Result> ipam_add(const cni::Call& call, const ipam::OpenStore& open) {

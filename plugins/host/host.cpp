@@ -25,6 +25,7 @@ bool recorded_device_mode(const std::optional<store::Endpoint>& ep, const HostCo
 Expected<cni::Result> cmd_add(const cni::Call& call) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
+  if (auto ok = ipam_precheck(call); !ok) return fail(ok.error());
   auto store = open_store(cfg->data_dir);
   if (!store) return fail(store.error());
   if (cfg->device_mode()) return add_device(call, *cfg, **store);

@@ -87,6 +87,7 @@ std::vector<net::Cidr> addresses_of(const cni::Result& r) {
 Expected<cni::Result> cmd_add(const cni::Call& call) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
+  if (auto ok = ipam_precheck(call); !ok) return fail(ok.error());
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
   auto socks = open_sockets(*ns, *cfg);
@@ -191,10 +192,14 @@ Expected<void> cmd_del(const cni::Call& call) {
   if (!store) return fail(store.error());
   auto ep = load_endpoint(**store, call);
   if (!ep) return fail(ep.error());
-  if (auto ok = del_container_link(call.env.netns, call.env.ifname); !ok) return ok;
+  // The store first: a DEL that cannot write it fails with the link, lease and record in place.
+  // A retry after a later failure finds the link by the netns and ifname, with no record. The
+  // record goes before the lease: an address is never free while a record says it is used.
+  if (auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname); !ok) {
+    return ok;
+  }
   if (auto ok = ipam_del(call, {cfg->data_dir, store->get()}); !ok) return ok;
-  auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname);
-  if (!ok) return ok;
+  if (auto ok = del_container_link(call.env.netns, call.env.ifname); !ok) return ok;
   // A running agent drops the names (and the resolver in the container's netns).
   if (*ep && dns_endpoint((*ep)->extra)) return sync_dns(cfg->data_dir, false);
   return {};

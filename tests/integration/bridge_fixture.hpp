@@ -72,6 +72,13 @@ class Host {
   Run plugin(const std::string& command, const std::string& netns, const std::string& id,
              const json& conf, std::map<std::string, std::string> extra_env = {},
              const std::string& ifname = "eth0", const std::string& binary = "weir-bridge") const {
+    return plugin_text(command, netns, id, conf.dump(), ifname, binary, std::move(extra_env));
+  }
+  // The same with the config as text: what no JSON library writes (1e400, bytes not UTF-8).
+  Run plugin_text(const std::string& command, const std::string& netns, const std::string& id,
+                  const std::string& conf, const std::string& ifname = "eth0",
+                  const std::string& binary = "weir-bridge",
+                  std::map<std::string, std::string> extra_env = {}) const {
     auto env = cni_env(command, netns, id, ifname);
     env["CNI_PATH"] = std::string(WEIR_BIN_DIR) + ":/usr/lib/cni";
     for (auto& [k, v] : extra_env) {
@@ -86,14 +93,14 @@ class Host {
                                      "PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
     for (const auto& [k, v] : env) args.push_back(k + "=" + v);
     args.push_back(binary.find('/') == std::string::npos ? bin(binary) : binary);
-    if (var_lib_.empty()) return run_cmd(kNsenter, args, {}, conf.dump());
+    if (var_lib_.empty()) return run_cmd(kNsenter, args, {}, conf);
     // A private mount namespace with the test's folder over /var/lib: plugins that keep state
     // in their default folders (/var/lib/cni, /var/lib/weir) run unchanged and hermetic.
     std::vector<std::string> wrapped = {"--mount", "--propagation", "private", "/bin/sh", "-c",
                                         "mount --bind \"$0\" /var/lib && exec \"$@\"", var_lib_,
                                         kNsenter};
     wrapped.insert(wrapped.end(), args.begin(), args.end());
-    return run_cmd("/usr/bin/unshare", wrapped, {}, conf.dump());
+    return run_cmd("/usr/bin/unshare", wrapped, {}, conf);
   }
   // From now on plugins see <data_dir>/var-lib as /var/lib.
   std::string private_var_lib() {

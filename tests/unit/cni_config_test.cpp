@@ -44,6 +44,8 @@ TEST_P(NetConfErrors, HaveTheSpecCode) {
   EXPECT_NE(c.error().msg.find(GetParam().needle), std::string::npos) << c.error().msg;
 }
 
+const std::string kDeep = "{\"a\":" + std::string(100, '[') + std::string(100, ']') + "}";
+
 INSTANTIATE_TEST_SUITE_P(
     All, NetConfErrors,
     ::testing::Values(
@@ -57,7 +59,16 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{R"({"cniVersion":"1.0.0","name":"n","ipam":[]})", Code::kInvalidConfig, "ipam"},
         Bad{R"({"cniVersion":"1.0.0","name":"n","capabilities":{"x":1}})", Code::kInvalidConfig, "capabilities.x"},
         Bad{R"({"cniVersion":"1.0.0","name":"n","dns":{"nameservers":"x"}})", Code::kInvalidConfig, "dns.nameservers"},
-        Bad{R"({"cniVersion":"1.0.0","name":"n","prevResult":{"ips":[{"address":"x"}]}})", Code::kInvalidConfig, "prevResult"}));
+        Bad{R"({"cniVersion":"1.0.0","name":"n","prevResult":{"ips":[{"address":"x"}]}})", Code::kInvalidConfig, "prevResult"},
+        // Issue 13: invalid UTF-8 is undecodable input; a number no double holds is its field's
+        // error, named by its path; nesting is bounded.
+        Bad{"{\"cniVersion\":\"1.0.0\",\"name\":\"n\xff\"}", Code::kDecodeFailure, "UTF-8"},
+        Bad{"{\"name\":\"\xc0\x80\"}", Code::kDecodeFailure, "\\xc0"},
+        Bad{R"({"cniVersion":"1.0.0","name":"n","mtu":1e400})", Code::kInvalidConfig, "\"mtu\" is out of range: 1e400"},
+        Bad{R"({"name":"n","ipam":{"ranges":[[{"subnet":"10.0.0.0/24"},{"x":-1E999}]]}})", Code::kInvalidConfig,
+            "\"ipam.ranges[0][1].x\" is out of range"},
+        Bad{R"({"name":"n","a":[1,2,1e309]})", Code::kInvalidConfig, "\"a[2]\""},
+        Bad{kDeep.c_str(), Code::kDecodeFailure, "nested deeper than 64 levels at \"a[0][0]"}));
 
 TEST(NetConf, ReadsPrevResultOfAnyVersion) {
   auto c = parse_netconf(R"({"cniVersion":"0.2.0","name":"n","type":"t",

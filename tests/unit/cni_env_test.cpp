@@ -86,11 +86,13 @@ TEST(CallEnv, BadContainerId) {
 }
 
 TEST(CallEnv, IfnameRules) {
-  for (const char* bad : {"", ".", "..", "a/b", "a:b", "a b", "a\tb", "sixteen-chars-xx"}) {
+  for (const char* bad : {"", ".", "..", "a/b", "a:b", "a b", "a\tb", "sixteen-chars-xx", "all",
+                          "default", "eth%d", "a\x01b", "a\x7f", "\xff\xfe", "\xc0\x80"}) {
     EXPECT_FALSE(validate_ifname(bad)) << bad;
     EXPECT_EQ(validate_ifname(bad).error().code, Code::kInvalidEnv);
   }
-  for (const char* good : {"eth0", "a", "fifteen-chars-x", "net1.2", "lo"}) {
+  for (const char* good : {"eth0", "a", "fifteen-chars-x", "net1.2", "lo", "All", "default0",
+                           "\xc3\xa9th0"}) {
     EXPECT_TRUE(validate_ifname(good)) << good;
   }
 }

@@ -60,6 +60,28 @@ TEST(IpamRange, V4SmallestSubnets) {
   }
 }
 
+// Issue 13: subnets where no container address can be are the subnet's error, not the kernel's.
+TEST(IpamRange, SubnetsTheKernelKeepsForItselfAreRefused) {
+  const std::pair<const char*, const char*> kRefused[] = {
+      {"0.0.0.0/0", "covers every IPv4 address"}, {"::/0", "covers every IPv6 address"},
+      {"127.0.0.0/8", "loopback"},                {"127.3.0.0/16", "loopback"},
+      {"0.0.0.0/1", "loopback"},                  {"224.0.0.0/24", "multicast"},
+      {"239.255.0.0/16", "multicast"},            {"128.0.0.0/1", "multicast"},
+      {"255.255.255.0/24", "broadcast"},          {"ff00::/8", "multicast"},
+      {"ff02::/64", "multicast"},                 {"fe80::/64", "link-local"},
+      {"::/64", "unspecified"}};
+  for (const auto& [subnet, why] : kRefused) {
+    auto e = range_error(subnet);
+    EXPECT_EQ(e.code, cni::Code::kInvalidConfig) << subnet;
+    EXPECT_NE(e.msg.find("\"ipam.ranges[0][0].subnet\": "), std::string::npos) << e.msg;
+    EXPECT_NE(e.msg.find(why), std::string::npos) << e.msg;
+  }
+  // Linux routes these like any other: IPv4 link-local, class E, 0.0.0.0/8, ULA, documentation.
+  for (const char* subnet : {"169.254.0.0/16", "240.0.0.0/24", "0.0.0.0/24", "fd00::/64", "2001:db8::/64", "10.0.0.0/8"}) {
+    range(subnet);
+  }
+}
+
 TEST(IpamRange, V6DefaultsKeepTheLastAddress) {
   Range r = range("fd00:1::/64");
   EXPECT_EQ(r.start, ip("fd00:1::1"));
