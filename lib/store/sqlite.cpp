@@ -94,8 +94,9 @@ Expected<void> check_schema(Db& db, const std::string& path) {
 // empty one under live containers, and hand out their addresses again). Another process
 // making it at the same time is fine: the first link wins, the other's copy is dropped.
 Expected<void> create_store(const std::string& path) {
-  const std::string tmp = path + ".new-" + std::to_string(::getpid());
-  ::unlink(tmp.c_str());  // a leftover of a killed process with our pid
+  // Per thread: threads of one process may make the store at once too.
+  const std::string tmp = path + ".new-" + std::to_string(::getpid()) + "-" + std::to_string(::gettid());
+  ::unlink(tmp.c_str());  // a leftover of a killed thread with our ids
   {
     // SQLite creates files 0644 and gives its -wal and -shm the database's mode: 0600 first.
     auto made = open_data_file(tmp, O_RDWR | O_CREAT | O_EXCL, 0600);

@@ -5,6 +5,7 @@
 // an impostor agent.sock and planted endpoint records get nothing from root.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -303,23 +305,19 @@ TEST_F(StoreAdversary, ImpostorAgentSocketGetsNothing) {
     EXPECT_THAT(r.json().value("msg", ""), HasSubstr("served by a process of another user")) << plugin;
     EXPECT_EQ(c.addr(), "");
   }
-  // The end marker: our own connection, 3 bytes. Every connection before it sent nothing.
-  {
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sock_path.c_str());
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    ASSERT_EQ(::write(fd, "END", 3), 3);
-    ::close(fd);
-  }
+  // One report per connection the impostor got (a bound on the wait, not a timing: an agent
+  // started meanwhile would take over the path, and no more reports come).
   std::string lines;
-  char ch;
-  while (!lines.ends_with("3\n") && ::read(report[0], &ch, 1) == 1) lines += ch;
+  while (std::count(lines.begin(), lines.end(), '\n') < 2) {
+    pollfd p{report[0], POLLIN, 0};
+    char ch;
+    if (::poll(&p, 1, 5000) <= 0 || ::read(report[0], &ch, 1) != 1) break;
+    lines += ch;
+  }
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
   ::close(report[0]);
-  EXPECT_EQ(lines, "0\n0\n3\n") << "the impostor got a connection per call, and not a byte";
+  EXPECT_EQ(lines, "0\n0\n") << "the impostor got a connection per call, and not a byte";
   EXPECT_FALSE(host().link_exists("wsg0"));
 }
 
