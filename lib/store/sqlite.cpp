@@ -171,6 +171,8 @@ Expected<SqliteStore> SqliteStore::open(const std::string& path, SqliteOptions o
   if (auto ok = check_store_file(path, st); !ok) return fail(ok.error());
   auto db = Db::open(path, false);
   if (!db) return fail(db.error());
+  // Reading the header waits for a writer as every later statement does.
+  sqlite3_busy_timeout(db->raw(), static_cast<int>(options.busy_timeout.count()));
   if (auto ok = check_schema(*db, path); !ok) return fail(ok.error());
   if (auto ok = configure(*db, options.busy_timeout, true); !ok) {
     return fail(ok.error().context("open store \"" + path + "\""));
