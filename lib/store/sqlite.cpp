@@ -171,9 +171,18 @@ Expected<SqliteStore> SqliteStore::open(const std::string& path, SqliteOptions o
   if (auto ok = check_store_file(path, st); !ok) return fail(ok.error());
   auto db = Db::open(path, false);
   if (!db) return fail(db.error());
-  // Reading the header waits for a writer as every later statement does.
+  // The first read of a WAL database may get SQLITE_BUSY without the busy handler (another
+  // process recovering or restarting the WAL, see ensure_wal): try again until the timeout.
   sqlite3_busy_timeout(db->raw(), static_cast<int>(options.busy_timeout.count()));
-  if (auto ok = check_schema(*db, path); !ok) return fail(ok.error());
+  const auto deadline = std::chrono::steady_clock::now() + options.busy_timeout;
+  for (;;) {
+    auto ok = check_schema(*db, path);
+    if (ok) break;
+    if (ok.error().code != cni::Code::kTryAgainLater || std::chrono::steady_clock::now() > deadline) {
+      return fail(ok.error());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   if (auto ok = configure(*db, options.busy_timeout, true); !ok) {
     return fail(ok.error().context("open store \"" + path + "\""));
   }
