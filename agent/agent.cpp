@@ -31,6 +31,7 @@
 #include "ipam/ipam.hpp"
 #include "lib/cni/fd.hpp"
 #include "lib/netns/netns.hpp"
+#include "lib/store/data_dir.hpp"
 #include "lib/store/sqlite.hpp"
 #include "plugins/bridge/bridge.hpp"
 #include "plugins/common/link_reaper.hpp"
@@ -173,6 +174,7 @@ class Agent {
   // when the store cannot be opened (its folder was removed): we do not bring it back, the
   // caller runs it.
   std::optional<PluginReply> run(const AgentPlugin& plugin, const PluginCall& call) {
+    drop_store_if_replaced();
     if (!store_) {
       auto st = store::SqliteStore::open(database_, {.create = false, .defer_checkpoint = true});
       if (!st) return std::nullopt;
@@ -231,6 +233,17 @@ class Agent {
     store_.reset();
   }
 
+  // The file was truncated or replaced (weirctl store rebuild) under the open store: open it
+  // again, which refuses what is not a weir store (the caller then runs the call and reports
+  // it), and takes a rebuilt one.
+  void drop_store_if_replaced() {
+    if (!store_) return;
+    if (auto same = store_->same_file(); !same) {
+      log(same.error().msg);
+      store_.reset();
+    }
+  }
+
   // No plugin call for a while: give the store's memory back. Returns whether it did.
   bool forget_store_if_quiet() {
     if (!store_ ||
@@ -265,6 +278,7 @@ class Agent {
   // over 10,000 endpoints. Not created when missing: the data dir may have been removed under
   // a running agent (which then exits, see run_agent).
   Expected<void> view_store(const store::TxnFn& fn) {
+    drop_store_if_replaced();
     if (store_) return store_->view(fn);
     auto st = store::SqliteStore::open(database_, {.create = false});
     if (!st) return fail(st.error());
@@ -351,7 +365,7 @@ Expected<Fd> listen_control(const std::string& path) {
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0) {
     return fail(cni::sys_error(errno, "bind \"" + path + "\""));
   }
-  ::chmod(path.c_str(), 0600);
+  ::fchmodat(AT_FDCWD, path.c_str(), 0600, AT_SYMLINK_NOFOLLOW);
   if (::listen(fd.get(), 64) != 0) return fail(cni::sys_error(errno, "listen \"" + path + "\""));
   return fd;
 }
@@ -510,6 +524,13 @@ bool serve_one(int conn, Agent& agent, uint64_t& generation, const std::string& 
   return synced;
 }
 
+bool peer_trusted(int conn) {
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  return ::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+         store::trusted_uid(cred.uid);
+}
+
 // Wakes the agent when something in its data dir is deleted, or the dir itself: a removed data
 // dir (a test's, a temp one) means nobody can reach the agent any more.
 Fd watch_data_dir(const std::string& socket_path) {
@@ -556,8 +577,13 @@ int run_agent(const AgentOptions& options) {
 
   // One agent per data dir: the lock is held for the agent's whole life. An agent that is
   // just exiting still holds it for a moment, so wait (bounded) rather than give up.
-  Fd lock(::open(p.lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (lock.get() < 0) return fail_start("cannot open " + p.lock + ": " + std::strerror(errno));
+  // Nothing in a folder others can change is opened, created or served (data_dir.hpp).
+  if (auto ok = store::check_data_folder(options.data_dir, !options.exit_when_idle); !ok) {
+    return fail_start(ok.error().msg);
+  }
+  auto opened = store::open_data_file(p.lock, O_RDWR | O_CREAT, 0600);
+  if (!opened) return fail_start(opened.error().msg);
+  Fd lock = std::move(*opened);
   if (auto ok = take_lock(lock.get()); !ok) {
     return fail_start("another weir-agent holds " + p.lock + ": " + ok.error().msg);
   }
@@ -637,6 +663,11 @@ int run_agent(const AgentOptions& options) {
       Fd conn(::accept4(control->get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
       if (conn.get() < 0 && (errno == EMFILE || errno == ENFILE)) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));  // not a busy loop
+      }
+      // Only root and our own user may sync us or have a call run as root (SO_PEERCRED).
+      if (conn.get() >= 0 && !peer_trusted(conn.get())) {
+        agent.log_once("refused a control connection of a process of another user");
+        conn = Fd();
       }
       if (conn.get() >= 0) {
         const bool synced = serve_one(conn.get(), agent, generation, own_netns, own_ns);

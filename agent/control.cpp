@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <thread>
 
 #include "lib/cni/fd.hpp"
+#include "lib/store/data_dir.hpp"
 #include "lib/store/paths.hpp"
 #include "lib/store/sqlite.hpp"
 
@@ -31,9 +33,27 @@ Expected<Fd> connect_control(const std::string& path) {
   if (fd.get() < 0) return fail(cni::sys_error(errno, "control socket", cni::Code::kIoFailure));
   const auto addr = socket_address(path);
   if (!addr) return fail(cni::invalid_config("agent socket path \"" + path + "\" is too long"));
+  // connect() follows a link: agent.sock must be the socket itself (a link could lead the call
+  // to any root daemon's socket).
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+    return fail(cni::make_error(cni::Code::kStore, "weir-agent socket \"" + path +
+                                                       "\" is not a socket (a link?): remove it"));
+  }
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0) {
     return fail(
         cni::sys_error(errno, "connect to weir-agent at \"" + path + "\"", cni::Code::kIoFailure));
+  }
+  // Whoever listens gets the whole call, and we take its answer: root or ourselves only.
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+      !store::trusted_uid(cred.uid)) {
+    return fail(cni::make_error(cni::Code::kStore,
+                                "weir-agent socket \"" + path + "\" is served by uid " +
+                                    std::to_string(cred.uid) +
+                                    ", not root: not talking to it (remove it, and make the data "
+                                    "folder writable by root only)"));
   }
   return fd;
 }
@@ -128,7 +148,7 @@ Expected<void> spawn_agent(const Spawn& s) {
     if (::fork() != 0) ::_exit(0);
     if (::chdir("/") != 0) ::_exit(127);
     int null = ::open("/dev/null", O_RDWR);
-    int log = ::open(p.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int log = ::open(p.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     ::dup2(null, 0);
     ::dup2(null, 1);
     ::dup2(log >= 0 ? log : null, 2);
@@ -222,9 +242,9 @@ Expected<void> sync_agent(const SyncRequest& req) {
 
   // Only one plugin at a time checks and starts: a second one waits here, then finds the
   // agent the first one started.
-  Fd lock(::open(p.start_lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (lock.get() < 0)
-    return fail(cni::sys_error(errno, "open \"" + p.start_lock + "\"", cni::Code::kIoFailure));
+  auto opened = store::open_data_file(p.start_lock, O_RDWR | O_CREAT, 0600);
+  if (!opened) return fail(opened.error());
+  Fd lock = std::move(*opened);
   // Bounded like the rest of the sync: a plugin stuck holding the lock must not hang them all.
   while (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK && errno != EINTR) {
@@ -248,8 +268,12 @@ void start_agent_in_background(std::string_view data_dir, const AgentPlugin& sta
   if (::access(binary.c_str(), X_OK) != 0) return;  // installed without it: calls run here
   const Paths p = paths_for(data_dir);
   if (!socket_address(p.socket)) return;  // no agent could listen there
-  Fd lock(::open(p.start_lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (lock.get() < 0 || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) return;  // being started
+  // Nowhere others could have planted files or sockets.
+  if (!store::check_data_folder(data_dir, false)) return;
+  auto opened = store::open_data_file(p.start_lock, O_RDWR | O_CREAT, 0600);
+  if (!opened) return;
+  Fd lock = std::move(*opened);
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) return;  // being started
   if (running_agent(data_dir)) return;
   // The agent inherits the locked description as fd 3 and closes it once it listens: until
   // then other plugins wait for it, or leave the starting to it.
@@ -276,7 +300,7 @@ cni::Verbs starting_agent(cni::Verbs verbs, const AgentPlugin& plugin) {
 
 std::optional<pid_t> running_agent(std::string_view data_dir) {
   const Paths p = paths_for(data_dir);
-  Fd fd(::open(p.lock.c_str(), O_RDONLY | O_CLOEXEC));
+  Fd fd(::open(p.lock.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0) return std::nullopt;
   // A shared lock succeeds only while no agent holds the exclusive one; it is dropped at once,
   // and an agent starting meanwhile waits for it (flock is fair enough for that instant).

@@ -219,6 +219,19 @@ bool append_namespace(Buffer& to, const char* path) {
   return to.append_number(dev) && to.append(":") && to.append_number(ino);
 }
 
+// An agent.sock that is not weir-agent's: nothing is sent to it, and the call fails (102) rather
+// than run here past something planted in the data folder.
+[[noreturn]] void untrusted_agent(const Json& conf, const Text& socket_path, const char* why) {
+  Buffer msg;
+  msg.append(kPlugin.name);
+  msg.append(": weir-agent socket \"");
+  msg.append(socket_path.bytes());
+  msg.append("\" ");
+  msg.append(why);
+  msg.append(": not sending it the call (remove it; the data folder must be writable by root only)");
+  fail(conf, 102, msg.bytes());
+}
+
 // Connects, waiting (in the kernel, until the deadline) for room when the agent's queue is
 // full: that agent is busy, not gone. Then non-blocking. -1: no agent listens (or the path
 // cannot be a socket).
@@ -227,6 +240,9 @@ int connect_agent(const Text& socket_path, long deadline_ms, const Json& conf) {
   addr.family = sys::kAfUnix;
   if (socket_path.size >= sizeof(addr.path)) return -1;
   for (size_t i = 0; i < socket_path.size; ++i) addr.path[i] = socket_path.data[i];
+  // connect() follows a link: a link there could lead the call to any daemon's socket.
+  const long type = sys::file_type(addr.path);
+  if (type >= 0 && type != sys::kIfSock) untrusted_agent(conf, socket_path, "is not a socket (a link?)");
   const long made = sys::socket(sys::kAfUnix, sys::kSockStream | sys::kCloexec);
   if (made < 0) return -1;
   const int fd = static_cast<int>(made);
@@ -236,6 +252,11 @@ int connect_agent(const Text& socket_path, long deadline_ms, const Json& conf) {
     if (sys::set_send_timeout(fd, left) != 0) break;
     const long r = sys::connect(fd, &addr);
     if (r == 0) {
+      // The listener gets the whole call and we print its answer: root or ourselves only.
+      const long uid = sys::peer_uid(fd);
+      if (uid != 0 && uid != sys::geteuid()) {
+        untrusted_agent(conf, socket_path, "is served by a process of another user");
+      }
       if (sys::set_nonblocking(fd) != 0) break;
       return fd;
     }

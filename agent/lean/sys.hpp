@@ -35,6 +35,7 @@ inline long call6(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e
 inline long result(long r) { return r == -1 ? -errno : r; }
 
 constexpr int kCloexec = O_CLOEXEC;  // also SOCK_CLOEXEC
+constexpr int kSoPeercred = SO_PEERCRED;
 constexpr int kSockStream = SOCK_STREAM;
 constexpr int kMsgNosignal = MSG_NOSIGNAL;
 constexpr int kEintr = EINTR, kEagain = EAGAIN, kEperm = EPERM, kEnoent = ENOENT, kE2big = E2BIG,
@@ -73,6 +74,7 @@ inline long call6(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e
 // The kernel ABI's constants on x86_64 and aarch64 (the C library's headers are not ours to
 // include here).
 constexpr int kCloexec = 02000000;  // O_CLOEXEC, SOCK_CLOEXEC
+constexpr int kSoPeercred = 17;
 constexpr int kNonblockFlag = 04000;
 constexpr int kSockStream = 1;
 constexpr int kMsgNosignal = 0x4000;
@@ -119,6 +121,35 @@ inline long clear_cloexec(int fd) { return call(__NR_fcntl, fd, kFSetfd, 0); }
 inline long execve(const char* path, char* const* argv, char* const* envp) {
   return call(__NR_execve, path, argv, envp);
 }
+inline long geteuid() { return call(__NR_geteuid); }
+
+// The uid of the process that listens on a connected unix socket (SO_PEERCRED); negative errno.
+inline long peer_uid(int fd) {
+  struct {
+    int pid;
+    unsigned uid, gid;
+  } cred{};
+  unsigned len = sizeof(cred);
+  const long r = call(__NR_getsockopt, fd, 1 /* SOL_SOCKET */, kSoPeercred, &cred, &len);
+  return r < 0 ? r : static_cast<long>(cred.uid);
+}
+
+// The file type bits (S_IFMT) of path itself, not of what a link leads to (statx, whose
+// struct is the same on every architecture); negative errno.
+inline long file_type(const char* path) {
+  struct {
+    unsigned mask, blksize;
+    unsigned long long attributes;
+    unsigned nlink, uid, gid;
+    unsigned short mode;
+    char rest[256 - 30];
+  } stx{};
+  const long r = call(__NR_statx, -100 /* AT_FDCWD */, path, 0x100 /* AT_SYMLINK_NOFOLLOW */,
+                      0x1 /* STATX_TYPE */, &stx);
+  return r < 0 ? r : static_cast<long>(stx.mode & 0170000);
+}
+constexpr long kIfSock = 0140000;
+
 [[noreturn]] inline void exit(int code) {
   for (;;) call(__NR_exit_group, code);
 }

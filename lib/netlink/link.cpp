@@ -241,6 +241,7 @@ std::optional<LinkInfo> link_info_of(nlmsghdr* nlh) {
   }
   if (tb[IFLA_MASTER]) info.master = static_cast<int>(nla_get_u32(tb[IFLA_MASTER]));
   if (tb[IFLA_LINK]) info.link = static_cast<int>(nla_get_u32(tb[IFLA_LINK]));
+  if (tb[IFLA_LINK_NETNSID]) info.link_netnsid = nla_get_s32(tb[IFLA_LINK_NETNSID]);
   if (tb[IFLA_IFALIAS]) info.alias = nla_get_string(tb[IFLA_IFALIAS]);
   nlattr* linkinfo[IFLA_INFO_MAX + 1];
   if (tb[IFLA_LINKINFO] && nla_parse_nested(linkinfo, IFLA_INFO_MAX, tb[IFLA_LINKINFO], nullptr) == 0) {

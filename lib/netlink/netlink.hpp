@@ -35,6 +35,8 @@ struct LinkInfo {
   // IFLA_LINK: a veth's peer, a macvlan's parent, a vxlan's underlay; 0 if none. It may be an
   // ifindex in another netns (a veth peer in a container).
   int link = 0;
+  // IFLA_LINK_NETNSID: the netns `link` is in, as this netns numbers it (netns_id); -1 = here.
+  int link_netnsid = -1;
   std::string alias{};  // IFLA_IFALIAS, "" if none
   // IFLA_MACVLAN_MODE of a macvlan; nullopt for other kinds (and the "source" mode).
   std::optional<MacvlanMode> macvlan_mode{};
@@ -88,6 +90,10 @@ class Socket {
 // unlike the nsfs inode, which the kernel hands out again (lowest free number) once a
 // namespace is gone.
 Expected<uint64_t> netns_cookie(const Socket& sock);
+
+// The id the calling thread's netns gives the netns of ns_fd (RTM_GETNSID; what a link's
+// link_netnsid says), -1 when it has given it none.
+Expected<int> netns_id(int ns_fd);
 
 // ---- Links (link.cpp)
 

@@ -1,6 +1,9 @@
 // The rtnetlink socket and the helpers every request of lib/netlink shares: errno translation,
 // address conversion, sending and waiting for the ACK, dumps.
+#include <linux/net_namespace.h>
+#include <linux/rtnetlink.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <functional>
@@ -246,6 +249,48 @@ Expected<uint64_t> netns_cookie(const Socket& sock) {
     return fail(cni::sys_error(errno, "read the netns cookie"));
   }
   return cookie;
+}
+
+Expected<int> netns_id(int ns_fd) {
+  // A plain rtnetlink socket of its own: libnl has no request for it.
+  const int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return fail(cni::sys_error(errno, "netlink socket"));
+  struct {
+    nlmsghdr h;
+    rtgenmsg g;
+    char pad[NLMSG_ALIGN(sizeof(rtgenmsg)) - sizeof(rtgenmsg)];
+    nlattr a;
+    uint32_t fd;
+  } req{};
+  req.h.nlmsg_len = sizeof(req);
+  req.h.nlmsg_type = RTM_GETNSID;
+  req.h.nlmsg_flags = NLM_F_REQUEST;
+  req.h.nlmsg_seq = 1;
+  req.g.rtgen_family = AF_UNSPEC;
+  req.a.nla_len = sizeof(req.a) + sizeof(req.fd);
+  req.a.nla_type = NETNSA_FD;
+  req.fd = static_cast<uint32_t>(ns_fd);
+  int id = -1;
+  int err = 0;
+  if (::send(fd, &req, sizeof(req), 0) != static_cast<ssize_t>(sizeof(req))) {
+    err = errno;
+  } else {
+    alignas(nlmsghdr) char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n < 0) err = errno;
+    auto* h = reinterpret_cast<nlmsghdr*>(buf);
+    if (n >= static_cast<ssize_t>(sizeof(nlmsghdr)) && h->nlmsg_type == NLMSG_ERROR) {
+      err = -static_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
+    } else if (n >= static_cast<ssize_t>(sizeof(nlmsghdr)) && h->nlmsg_type == RTM_NEWNSID) {
+      nlattr* tb[NETNSA_MAX + 1];
+      if (nlmsg_parse(h, sizeof(rtgenmsg), tb, NETNSA_MAX, nullptr) == 0 && tb[NETNSA_NSID]) {
+        id = nla_get_s32(tb[NETNSA_NSID]);
+      }
+    }
+  }
+  ::close(fd);
+  if (err != 0) return fail(cni::sys_error(err, "netns id"));
+  return id;
 }
 
 Expected<Socket> Socket::open_in(const netns::Handle& ns) {

@@ -7,6 +7,9 @@ namespace weir::store::sqlite {
 
 namespace {
 
+#define WEIR_APPLICATION_ID_TEXT "2003134834"  // kApplicationId in decimal
+static_assert(kApplicationId == 2003134834);
+
 // Addresses are keys of 1 + 4 or 1 + 16 bytes: the family (4 or 6), then the address in network
 // order. SQLite compares BLOBs with memcmp, so index order is address order within a family and
 // the two families never interleave. Tables are WITHOUT ROWID: each is its primary-key index.
@@ -98,6 +101,15 @@ Expected<void> check_not_newer(int64_t v) {
 }
 
 }  // namespace
+
+Expected<void> create_schema(Db& db) {
+  if (auto ok = db.exec("BEGIN IMMEDIATE"); !ok) return ok;
+  auto ok = apply(db, 0);
+  if (ok) ok = db.exec("PRAGMA application_id = " WEIR_APPLICATION_ID_TEXT);
+  if (ok) ok = db.exec("COMMIT");
+  if (!ok) (void)db.exec("ROLLBACK");
+  return ok;
+}
 
 Expected<void> migrate(Db& db) {
   auto version = db.scalar("PRAGMA user_version");

@@ -3,6 +3,8 @@
 // a process killed half-way leaves the last committed state.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -26,14 +28,24 @@ struct SqliteOptions {
 class SqliteStore final : public Store {
  public:
   // Opens the database file, creating its folder (mode 0700) and the file (mode 0600) when
-  // missing, and migrates the schema. Cheap enough for every plugin call: statements are
+  // missing, and migrates the schema. The folder must be safe (check_data_folder, code 102);
+  // a file that exists must be a weir store this weir knows: an empty file, another program's
+  // file or an unknown schema is refused with code 102 naming it, never made a new store. Cheap enough for every plugin call: statements are
   // prepared only when first used.
   static Expected<SqliteStore> open(const std::string& path, SqliteOptions options = {});
+  // Opens a file as it is, without the checks and set-up open() makes: for salvaging what a
+  // store that open() refuses still holds (weirctl store rebuild). Reads may fail.
+  static Expected<SqliteStore> open_unchecked(const std::string& path);
   // A private in-memory database (unit tests).
   static Expected<SqliteStore> open_memory();
 
   Expected<void> transact(const TxnFn& fn) override;
   Expected<void> view(const TxnFn& fn) override;
+
+  // Whether the file at the path it was opened from is still the one open (not replaced, not
+  // truncated): code 102 otherwise. Every transaction checks it first; a long-lived holder
+  // (weir-agent) opens the store again when it fails.
+  Expected<void> same_file() const;
 
   // Checks the file (PRAGMA integrity_check) and that the run index matches the leases.
   Expected<void> verify();
@@ -43,6 +55,9 @@ class SqliteStore final : public Store {
   // Checkpoints the WAL once it is long enough (see maybe_checkpoint in sqlite.cpp). Writes do
   // this themselves unless the store was opened with defer_checkpoint.
   void checkpoint_if_due() { maybe_checkpoint(); }
+  // Writes the whole WAL into the database file and empties it, waiting for readers: the file
+  // alone then holds every commit (before it is renamed into place).
+  Expected<void> checkpoint_now();
 
  private:
   SqliteStore(sqlite::Db db, SqliteOptions options) : db_(std::move(db)), options_(options) {}
@@ -51,6 +66,9 @@ class SqliteStore final : public Store {
 
   sqlite::Db db_;
   SqliteOptions options_;
+  std::string path_;  // "" in memory
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
 };
 
 }  // namespace weir::store

@@ -12,6 +12,7 @@
 #include "lib/firewall/firewall.hpp"
 #include "lib/netlink/netlink.hpp"
 #include "lib/netlink/sysctl.hpp"
+#include "lib/store/data_dir.hpp"
 #include "lib/store/paths.hpp"
 #include "lib/store/sqlite.hpp"
 #include "plugins/bridge/config.hpp"
@@ -197,10 +198,10 @@ Expected<void> ensure_gateway(netlink::Socket& hs, const netlink::LinkInfo& br,
 class BridgeLock {
  public:
   static Expected<BridgeLock> open(const std::string& data_dir) {
-    const std::string path = store::data_file(data_dir, "bridges.lock");
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (fd.get() < 0) return fail(cni::sys_error(errno, "open \"" + path + "\"", cni::Code::kIoFailure));
-    return BridgeLock(std::move(fd));
+    // No link followed, and a failure is the store's (102), naming the file.
+    auto fd = store::open_data_file(store::data_file(data_dir, "bridges.lock"), O_RDWR | O_CREAT, 0600);
+    if (!fd) return fail(fd.error());
+    return BridgeLock(std::move(*fd));
   }
   Expected<void> shared() { return take(LOCK_SH); }
   Expected<void> exclusive() { return take(LOCK_EX); }  // from shared: flock converts
@@ -306,16 +307,17 @@ Expected<netlink::LinkInfo> setup_bridge(netlink::Socket& hs, store::Store& st, 
 // bridge that no record names is a leftover of ours only with our store's mark, or with none
 // at all (made before the mark): another data dir's veth on a shared bridge is never ours.
 std::string store_mark(const std::string& data_dir) {
-  const std::string id = folder_id(data_dir).value_or(store::data_folder(data_dir));
-  char hex[17];
-  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(fnv1a64(id)));
-  return "weir-port:" + std::string(hex) + ":";
+  return store::link_mark(data_dir);
 }
 
 std::string port_alias(const std::string& mark, const cni::Call& call) {
   std::string alias = mark + call.conf.name + "/" + call.env.container_id + "/" + call.env.ifname;
   if (alias.size() > 255) alias.resize(255);  // IFALIASZ, with its NUL
   return alias;
+}
+
+bool carries_mark(const netlink::LinkInfo& link, const std::string& mark) {
+  return link.kind == "veth" && link.alias.starts_with(mark);
 }
 
 bool marked_ours(const netlink::LinkInfo& link, const std::string& mark) {
@@ -622,7 +624,9 @@ Expected<std::optional<netlink::LinkInfo>> attachment_veth(store::Store& st, net
     if (veth.error().sys_errno == ENODEV) return Found();
     return fail(veth.error());
   }
-  if (ep) return Found(std::move(*veth));
+  // A record names a link to delete only if the link is one of our veths, with this store's
+  // mark: a record planted in the store must not make root delete any host link it names.
+  if (ep) return carries_mark(*veth, store_mark(data_dir)) ? Found(std::move(*veth)) : Found();
   auto br = netlink::get_link(hs, bridge);
   if (!br) {
     if (br.error().sys_errno == ENODEV) return Found();  // no bridge, no port of ours
@@ -746,8 +750,14 @@ Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>&
   if (!hs) return fail(hs.error());
   auto store = open_store(cfg->data_dir);
   if (!store) return fail(store.error());
-  auto collected = collect_endpoints(**store, call, valid, cfg->data_dir, [&](const store::Endpoint& ep) {
-    if (auto ok = netlink::del_link(*hs, ep.host_ifname); !ok) return ok;
+  const std::string mark = store_mark(cfg->data_dir);
+  auto collected = collect_endpoints(**store, call, valid, cfg->data_dir, [&](const store::Endpoint& ep) -> Expected<void> {
+    // Only our veth with this store's mark (see attachment_veth), whatever the record names.
+    auto veth = netlink::get_link(*hs, ep.host_ifname);
+    if (!veth && veth.error().sys_errno != ENODEV) return fail(veth.error());
+    if (veth && carries_mark(*veth, mark)) {
+      if (auto ok = netlink::del_link(*hs, veth->index); !ok) return ok;
+    }
     return firewall::del_endpoint(ep.network, ep.container_id, ep.ifname);
   });
   if (!collected) return collected;

@@ -11,6 +11,7 @@
 
 #include "lib/cni/fd.hpp"
 #include "lib/netlink/netlink.hpp"
+#include "lib/store/data_dir.hpp"
 #include "lib/store/sqlite.hpp"
 
 namespace weir::plugins {
@@ -18,8 +19,9 @@ namespace weir::plugins {
 namespace {
 
 Expected<UniqueFd> lock_shared(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return fail(cni::sys_error(errno, "open \"" + path + "\"", cni::Code::kIoFailure));
+  auto opened = store::open_data_file(path, O_RDWR | O_CREAT, 0600);  // no link followed
+  if (!opened) return fail(opened.error());
+  UniqueFd fd = std::move(*opened);
   while (::flock(fd.get(), LOCK_SH) != 0) {
     if (errno != EINTR) return fail(cni::sys_error(errno, "lock \"" + path + "\"", cni::Code::kIoFailure));
   }
@@ -33,9 +35,13 @@ Expected<void> delete_now(int ifindex) {
 }
 
 void log_failure(const std::string& log_path, int ifindex, const std::string& why) {
-  if (FILE* log = std::fopen(log_path.c_str(), "ae")) {
+  const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return;
+  if (FILE* log = ::fdopen(fd, "a")) {
     std::fprintf(log, "weir: background delete of link %d failed: %s\n", ifindex, why.c_str());
     std::fclose(log);
+  } else {
+    ::close(fd);
   }
 }
 

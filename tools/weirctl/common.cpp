@@ -95,7 +95,7 @@ Expected<store::SqliteStore> open_existing_store(const std::string& data_dir) {
   if (::stat(path.c_str(), &st) != 0) {
     return fail(cni::sys_error(errno, "store \"" + path + "\"", cni::Code::kStore));
   }
-  return store::SqliteStore::open(path);
+  return store::SqliteStore::open(path, {.create = false});  // looking needs no write access
 }
 
 Expected<bool> known_in_store(store::Txn& txn, std::string_view network) {

@@ -37,6 +37,7 @@ int weirctl_main(int argc, char** argv) {
   weir::ctl::register_dns(app, g, exit_code);
   weir::ctl::register_inspect(app, g, exit_code);
   weir::ctl::register_forget(app, g, exit_code);
+  weir::ctl::register_store(app, g, exit_code);
   if (auto failed = weir::ctl::parse_command_line(app, argc, argv)) return *failed;
   return exit_code;
 }

@@ -85,6 +85,7 @@ void register_dns(CLI::App&, Globals&, int&);
 void register_status(CLI::App&, Globals&, int&);
 void register_inspect(CLI::App&, Globals&, int&);
 void register_forget(CLI::App&, Globals&, int&);
+void register_store(CLI::App&, Globals&, int&);
 
 // Parses argv into app; a parse error is reported as a person needs it: an unknown command is
 // named, with the commands at that level and the closest one. Returns the exit code to use on
