@@ -49,7 +49,9 @@ bool agent_listening(const std::string& data_dir) {
 // The agent a successful ADD started in the background, stopped (SIGTERM); `started`: wait
 // for it to listen first (it may not have yet), else stop whatever runs (it may be exiting).
 void stop_agent(const std::string& data_dir, bool started = true) {
-  if (started) ASSERT_TRUE(agent_listening(data_dir));
+  if (started) {
+    ASSERT_TRUE(agent_listening(data_dir));
+  }
   if (auto pid = agent::running_agent(data_dir)) ::kill(*pid, SIGTERM);
   ASSERT_TRUE(dns_fixture::agent_gone(data_dir, 3s));
 }
