@@ -340,17 +340,7 @@ class ConfigFuzz : public ::testing::Test {
     const std::vector<std::string> envp = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND=" + command,
                                            "CNI_CONTAINERID=" + id, "CNI_NETNS=" + ctr_->path(),
                                            "CNI_IFNAME=" + c.ifname, "CNI_PATH=" + std::string(WEIR_BIN_DIR)};
-    std::ostringstream err;
-    auto r = cni::run_process("/usr/bin/timeout", argv, envp, c.conf, &err);
-    test::Run run;
-    run.err = err.str();
-    if (!r) {
-      run.err += r.error().msg;
-      return run;
-    }
-    run.out = std::move(r->out);
-    run.exit_code = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 128 + WTERMSIG(r->status);
-    return run;
+    return test::run_exact("/usr/bin/timeout", argv, envp, c.conf);
   }
 
   // Empty when the call answered as the spec says; else what is wrong.

@@ -17,10 +17,8 @@ nlohmann::json Run::json() const {
 
 std::string bin(const std::string& name) { return std::string(WEIR_BIN_DIR) + "/" + name; }
 
-namespace {
-
-Run finish(const std::string& binary, std::vector<std::string> argv, std::vector<std::string> envp,
-           const std::string& input) {
+Run run_exact(const std::string& binary, std::vector<std::string> argv, std::vector<std::string> envp,
+              const std::string& input) {
   std::ostringstream err;
   auto r = cni::run_process(binary, std::move(argv), std::move(envp), input, &err);
   Run run;
@@ -34,14 +32,12 @@ Run finish(const std::string& binary, std::vector<std::string> argv, std::vector
   return run;
 }
 
-}  // namespace
-
 Run run_plugin(const std::string& plugin, const std::map<std::string, std::string>& env,
                const std::string& stdin_bytes) {
   std::vector<std::string> envp = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
   for (const auto& [k, v] : env) envp.push_back(k + "=" + v);
   std::string path = plugin.find('/') == std::string::npos ? bin(plugin) : plugin;
-  return finish(path, {path}, std::move(envp), stdin_bytes);
+  return run_exact(path, {path}, std::move(envp), stdin_bytes);
 }
 
 Run run_cmd(const std::string& binary, const std::vector<std::string>& args,
@@ -55,7 +51,7 @@ Run run_cmd(const std::string& binary, const std::vector<std::string>& args,
   std::string path = binary.find('/') == std::string::npos ? bin(binary) : binary;
   std::vector<std::string> argv = {path};
   argv.insert(argv.end(), args.begin(), args.end());
-  return finish(path, std::move(argv), std::move(envp), input);
+  return run_exact(path, std::move(argv), std::move(envp), input);
 }
 
 std::map<std::string, std::string> cni_env(const std::string& command, const std::string& netns,

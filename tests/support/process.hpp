@@ -23,6 +23,10 @@ std::string bin(const std::string& name);  // path of a built binary
 Run run_plugin(const std::string& plugin, const std::map<std::string, std::string>& env,
                const std::string& stdin_bytes);
 
+// Runs a binary with exactly this argv (argv[0] included) and environment, and this stdin.
+Run run_exact(const std::string& binary, std::vector<std::string> argv, std::vector<std::string> envp,
+              const std::string& input);
+
 // Runs a binary with arguments; `env` is added to the test's own environment.
 Run run_cmd(const std::string& binary, const std::vector<std::string>& args,
             const std::map<std::string, std::string>& env = {}, const std::string& input = {});
