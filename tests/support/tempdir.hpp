@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <stdexcept>
@@ -12,14 +13,17 @@
 
 namespace weir::test {
 
-// A fresh folder "<prefix>-XXXXXX" under $TMPDIR, removed with everything in it when the object
+// A fresh folder "<prefix>-<pid>-XXXXXX" under $TMPDIR, removed with everything in it when the object
 // goes away (also when the test fails). Throws std::runtime_error when it cannot be made, which
 // fails the test that wanted it.
 class TempDir {
  public:
   explicit TempDir(std::string_view prefix = "weir-test") {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
+    // "<prefix>-<pid>-XXXXXX": the pid tells a later test run (sweep_dead_tests_leftovers) that
+    // a folder belongs to a test process that was killed before its destructors ran.
+    std::string tmpl = (std::filesystem::temp_directory_path() /
+                        (std::string(prefix) + "-" + std::to_string(::getpid()) + "-XXXXXX"))
+                           .string();
     if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl + " failed");
     path_ = tmpl;
   }
