@@ -1,6 +1,6 @@
 // weir-agent: one per host (per data dir and netns). It serves DNS for every network that has
 // it on, from the endpoint records in the store, and re-reads the store when a plugin asks
-// (control.hpp). It also runs the ADD and DEL of weir-ipam and weir-bridge (agent/lean/front.cpp)
+// (control.hpp). It also runs the ADD and DEL of weir-ipam and weir-bridge (plugins/front/front.cpp)
 // on a store it keeps open. It exits when no DNS network is left, no weir-ipam call came for a
 // while and — once it has run weir-bridge's calls — the store has no endpoint left.
 #pragma once

@@ -2,7 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "agent/agent.hpp"
-#include "agent/call.hpp"
+#include "agent/client/call.hpp"
 
 int weir_agent_main(int argc, char** argv) {
   weir::agent::AgentOptions o;

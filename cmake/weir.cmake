@@ -44,17 +44,18 @@ function(weir_add_test name)
 endfunction()
 
 # weir_add_front_end(NAME PLUGIN [LIBC])
-# The plugin process of a plugin whose ADD and DEL weir-agent runs (agent/lean/front.cpp), for
-# agent/lean/route.hpp's PLUGIN (kBridge, kIpam). On x86_64 and aarch64 built without the C
+# The plugin process of a plugin whose ADD and DEL weir-agent runs (plugins/front/front.cpp), for
+# agent/proto/route.hpp's PLUGIN (kBridge, kIpam). On x86_64 and aarch64 built without the C
 # library: freestanding, its own _start and system calls, static, no sanitizers (they need the
 # C library). Elsewhere, or with LIBC (a test build of that variant, not installed), on the C
 # library's syscall(2).
 function(weir_add_front_end name plugin)
   cmake_parse_arguments(ARG "LIBC" "" "" ${ARGN})
-  set(lean ${PROJECT_SOURCE_DIR}/agent/lean)
-  add_executable(${name} ${lean}/front.cpp ${lean}/json.cpp ${lean}/route.cpp)
+  set(proto ${PROJECT_SOURCE_DIR}/agent/proto)
+  add_executable(${name} ${PROJECT_SOURCE_DIR}/plugins/front/front.cpp
+    ${proto}/json.cpp ${proto}/route.cpp ${proto}/frame.cpp)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
-  target_compile_definitions(${name} PRIVATE WEIR_FRONT_PLUGIN=weir::agent::lean::${plugin})
+  target_compile_definitions(${name} PRIVATE WEIR_FRONT_PLUGIN=weir::agent::proto::${plugin})
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
   if(NOT ARG_LIBC)
     install(TARGETS ${name} RUNTIME DESTINATION ${WEIR_PLUGIN_DIR})

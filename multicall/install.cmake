@@ -13,7 +13,7 @@ endfunction()
 
 # NEW as a relative symlink to TARGET. Symlinks, not hard links: cpack stores hard links as
 # copies (eight times the size), and one layout for the package and a plain install is simpler.
-# The programs find each other through /proc/self/exe (agent/call.hpp: sibling_binary), which
+# The programs find each other through /proc/self/exe (agent/client/call.hpp: sibling_binary), which
 # names weir itself: its folder holds every program's link. Their names come from argv[0].
 function(weir_link target new)
   message(STATUS "Installing: ${new} -> weir")

@@ -1,5 +1,5 @@
 // The spec's error JSON ("Error" section), apart from plugin_main. (The front end,
-// agent/lean/front.cpp, links no C++ library and writes the same JSON by hand.)
+// plugins/front/front.cpp, links no C++ library and writes the same JSON by hand.)
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -1,6 +1,6 @@
 // The CNI_* variables of a call (CNI spec, "Parameters"), for whatever passes a call on: a
 // delegated plugin's environment, the weir-agent front end. No includes: the front end
-// (agent/lean/front.cpp) links no C++ library.
+// (plugins/front/front.cpp) links no C++ library.
 #pragma once
 
 namespace weir::cni {

@@ -1,4 +1,4 @@
-// The store's default folder, for code that links no C++ library either (agent/lean).
+// The store's default folder, for code that links no C++ library either (agent/proto, plugins/front).
 #pragma once
 
 namespace weir::store {

@@ -1,5 +1,5 @@
 // Where the store and its neighbours live: no SQLite here, so that code that does not open the
-// store (reaching weir-agent, agent/call.hpp) can find the data folder without linking it.
+// store (reaching weir-agent, agent/client/call.hpp) can find the data folder without linking it.
 #pragma once
 
 #include <string>

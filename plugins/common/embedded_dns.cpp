@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "agent/control.hpp"
+#include "agent/client/control.hpp"
 #include "dns/sockaddr.hpp"
 
 namespace weir::plugins {
@@ -40,7 +40,7 @@ bool dns_endpoint(const std::string& extra_json) {
 }
 
 bool dns_endpoint(const nlohmann::json& extra) {
-  // Host-networked containers have names on every DNS network (agent/records.hpp).
+  // Host-networked containers have names on every DNS network (dns/records.hpp).
   return extra.is_object() &&
          (extra.value("embeddedDNS", false) == true || extra.value("hostNetwork", false) == true);
 }

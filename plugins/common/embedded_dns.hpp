@@ -6,16 +6,16 @@
 #include <string>
 #include <vector>
 
-#include "agent/control.hpp"
+#include "agent/client/control.hpp"
 #include "lib/cni/plugin.hpp"
 
 namespace weir::plugins {
 
-// What the agent needs to serve an endpoint (the extra keys of agent/records.hpp).
+// What the agent needs to serve an endpoint (the extra keys of dns/records.hpp).
 struct DnsMark {
   std::vector<net::IpAddr> listen{};   // the network's resolvers in the agent's netns (gateways)
   std::vector<std::string> servers{};  // upstreams instead of the host's (parse_dns_servers)
-  bool in_netns = false;               // serve it on agent::kContainerResolver in its netns
+  bool in_netns = false;               // serve it on dns::kContainerResolver in its netns
   bool internal = false;               // an internal network: the agent forwards nothing for it
 };
 

@@ -89,7 +89,7 @@ Expected<cni::Result> add_host_network(const cni::Call& call, const HostConfig& 
   if (!hs) return fail(hs.error());
   auto view = read_host(*hs);
   if (!view) return fail(view.error());
-  // hostNetwork: weir-agent resolves these names from every DNS network (agent/records.hpp).
+  // hostNetwork: weir-agent resolves these names from every DNS network (dns/records.hpp).
   EndpointInfo info{.ips = view->primary,
                     .aliases = cfg.aliases,
                     .extra = {{"driver", "host"}, {"mode", "host"}, {"hostNetwork", true}}};

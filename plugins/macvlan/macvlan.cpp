@@ -4,6 +4,7 @@
 
 #include "lib/cni/rollback.hpp"
 #include "lib/netlink/netlink.hpp"
+#include "dns/records.hpp"
 #include "plugins/common/collect.hpp"
 #include "plugins/common/embedded_dns.hpp"
 #include "plugins/common/endpoints.hpp"
@@ -151,7 +152,7 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
                               {"linkInContainer", cfg->link_in_container},
                               {"gateways", gateways}}};
   // The host cannot reach its own macvlan children, so the agent serves these containers on
-  // 127.0.0.11 inside their netns (agent/records.hpp).
+  // 127.0.0.11 inside their netns (dns/records.hpp).
   if (cfg->embedded_dns) {
     mark_dns_endpoint(info.extra, {.servers = cfg->dns_servers, .in_netns = true});
   }
@@ -163,7 +164,7 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
     });
     // The name resolves when ADD returns: the agent has acknowledged the new records.
     if (auto ok = sync_dns(cfg->data_dir, true); !ok) return fail(ok.error());
-    const auto resolver = *net::IpAddr::parse(agent::kContainerResolver);
+    const auto resolver = *net::IpAddr::parse(dns::kContainerResolver);
     result.dns = dns_for(call.conf.name, {resolver}, result.dns);
   }
   undo.commit();

@@ -12,7 +12,7 @@
 
 #include <gmock/gmock.h>
 
-#include "agent/control.hpp"
+#include "agent/client/control.hpp"
 #include "tests/integration/bridge_fixture.hpp"
 
 namespace weir::test::bridge {

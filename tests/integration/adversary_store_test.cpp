@@ -17,7 +17,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "agent/control.hpp"
+#include "agent/client/control.hpp"
 #include "tests/integration/bridge_fixture.hpp"
 #include "tests/integration/dns_fixture.hpp"
 #include "tests/support/tempdir.hpp"

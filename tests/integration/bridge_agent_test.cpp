@@ -1,4 +1,4 @@
-// weir-bridge's two ways of running a call (agent/lean/front.cpp): in weir-bridge-local, or in the
+// weir-bridge's two ways of running a call (plugins/front/front.cpp): in weir-bridge-local, or in the
 // weir-agent of its data dir, which a successful local ADD starts in the background and which
 // runs ADD and DEL on the store it keeps open. Through the real binaries, in private host and
 // container netns.
@@ -8,7 +8,7 @@
 
 #include <filesystem>
 
-#include "agent/control.hpp"
+#include "agent/client/control.hpp"
 #include "tests/integration/bridge_fixture.hpp"
 #include "tests/integration/dns_fixture.hpp"
 #include "tests/support/tempdir.hpp"

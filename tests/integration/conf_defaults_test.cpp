@@ -22,7 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent/control.hpp"
+#include "agent/client/control.hpp"
 #include "lib/store/sqlite.hpp"
 #include "tests/support/netns.hpp"
 #include "tests/support/process.hpp"

@@ -32,7 +32,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent/control.hpp"
+#include "agent/client/control.hpp"
 #include "lib/cni/exec.hpp"
 #include "lib/store/sqlite.hpp"
 #include "tests/support/netns.hpp"

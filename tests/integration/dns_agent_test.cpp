@@ -22,7 +22,7 @@
 #include <set>
 #include <thread>
 
-#include "agent/control.hpp"
+#include "agent/client/control.hpp"
 #include "lib/store/sqlite.hpp"
 #include "tests/integration/bridge_fixture.hpp"
 #include "tests/integration/dns_fixture.hpp"
@@ -454,7 +454,7 @@ TEST_F(DnsAgentTest, UpstreamDownIsServfailWithinTheBound) {
 TEST_F(DnsAgentTest, StartedByTheFirstAddExitsWhenIdle) {
   const auto p = agent::paths_for(dir());
   // A network without DNS starts one too, in the background: it runs weir-bridge's ADDs and
-  // DELs that follow on the store it keeps open (agent/lean/front.cpp).
+  // DELs that follow on the store it keeps open (plugins/front/front.cpp).
   json plain = bridge::bridge_conf(*host_, "plain", "wplain", {"10.91.11.0/24"});
   Container& n = container();
   ASSERT_EQ(host_->add(n, plain).exit_code, 0);

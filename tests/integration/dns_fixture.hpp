@@ -29,7 +29,7 @@
 #include <thread>
 #include <vector>
 
-#include "agent/control.hpp"
+#include "agent/client/control.hpp"
 #include "lib/netns/netns.hpp"
 #include "tests/support/netns.hpp"
 

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "agent/control.hpp"
+#include "agent/client/control.hpp"
 
 namespace weir::test {
 

@@ -1,4 +1,4 @@
-// weir-ipam's two ways of running a call (agent/lean/front.cpp): in weir-ipam-local, or in the
+// weir-ipam's two ways of running a call (plugins/front/front.cpp): in weir-ipam-local, or in the
 // weir-agent that serves the store. Through the real binaries, in temp folders; no root.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

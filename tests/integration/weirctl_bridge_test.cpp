@@ -8,7 +8,7 @@
 #include <fstream>
 #include <optional>
 
-#include "agent/control.hpp"
+#include "agent/client/control.hpp"
 #include "tests/integration/bridge_fixture.hpp"
 #include "tests/integration/dns_fixture.hpp"
 

@@ -2,8 +2,8 @@
 // network, derived from the store exactly as the agent derives it.
 #include <algorithm>
 
-#include "agent/control.hpp"
-#include "agent/records.hpp"
+#include "agent/client/control.hpp"
+#include "dns/records.hpp"
 #include "tools/weirctl/weirctl.hpp"
 
 namespace weir::ctl {
@@ -18,7 +18,7 @@ AgentView agent_view(const std::string& data_dir, const std::string& network,
   std::vector<store::Endpoint> mine;
   std::copy_if(endpoints.begin(), endpoints.end(), std::back_inserter(mine),
                [&](const store::Endpoint& e) { return e.network == network; });
-  const agent::Plan plan = agent::plan_from(mine);
+  const dns::Plan plan = dns::plan_from(mine);
   for (const auto& n : plan.networks) {
     if (n.name != network) continue;
     a.dns = true;
@@ -27,7 +27,7 @@ AgentView agent_view(const std::string& data_dir, const std::string& network,
   }
   if (a.dns && a.dns_listen.empty()) {
     a.dns_in_netns = true;
-    a.dns_listen.emplace_back(agent::kContainerResolver);
+    a.dns_listen.emplace_back(dns::kContainerResolver);
   }
   return a;
 }

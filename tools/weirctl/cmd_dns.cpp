@@ -1,5 +1,5 @@
 // weirctl dns ls [NETWORK] | query NAME [--from CONTAINER] [--network N]: what weir-agent serves,
-// computed from the store exactly as the agent computes it (agent::plan_from, dns::build_zone),
+// computed from the store exactly as the agent computes it (dns::plan_from, dns::build_zone),
 // so no packet and no running agent are needed. NETWORK is a name in the store, or a network
 // config (name in NETCONFPATH or a file) whose dataDir (or ipam.dataDir) says where the store is.
 #include <algorithm>
@@ -8,8 +8,8 @@
 #include <map>
 #include <set>
 
-#include "agent/control.hpp"
-#include "agent/records.hpp"
+#include "agent/client/control.hpp"
+#include "dns/records.hpp"
 #include "dns/resolv.hpp"
 #include "dns/wire.hpp"
 #include "dns/zone.hpp"
@@ -42,7 +42,7 @@ std::string resolve(const Globals& g, DnsOptions& o, bool* has_config = nullptr)
 
 // What the agent of this data dir serves: the plan and the zone built from it.
 struct Served {
-  agent::Plan plan;
+  dns::Plan plan;
   std::shared_ptr<const dns::Zone> zone;
   bool known = false;  // the store knows `network` (when one was asked about)
 };
@@ -64,7 +64,7 @@ Expected<Served> load_served(const std::string& data_dir, const std::string& res
     return {};
   });
   if (!ok) return fail(ok.error());
-  Served s{.plan = agent::plan_from(endpoints)};
+  Served s{.plan = dns::plan_from(endpoints)};
   // The same options as the agent's sync (agent/agent.cpp).
   dns::ZoneOptions zo{.skip_invalid_endpoints = true};
   if (auto ups = dns::read_resolv_conf(resolv_conf)) zo.host_upstreams = std::move(*ups);
@@ -151,7 +151,7 @@ int ls(const Globals& g, DnsOptions o) {
       std::cout << ", DNS on";
       for (const auto& ip : n.listen) std::cout << " " << ip.str();
     } else {
-      std::cout << ", DNS on " << agent::kContainerResolver << " in each container";
+      std::cout << ", DNS on " << dns::kContainerResolver << " in each container";
     }
     std::cout << ", upstreams";
     if (n.upstreams.empty()) std::cout << " of the host";

@@ -15,7 +15,7 @@
 #include <set>
 #include <tuple>
 
-#include "agent/control.hpp"
+#include "agent/client/control.hpp"
 #include "lib/firewall/firewall.hpp"
 #include "lib/netlink/netlink.hpp"
 #include "tools/weirctl/weirctl.hpp"

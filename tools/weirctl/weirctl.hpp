@@ -56,7 +56,7 @@ Expected<bool> known_in_store(store::Txn& txn, std::string_view network);
 cni::Error no_such_network(const Globals& g, std::string_view network, std::string_view data_dir);
 
 // The weir-agent that serves a data dir (agent::running_agent), and where it answers DNS for
-// one network, as it derives that from the store's endpoint records (agent::plan_from).
+// one network, as it derives that from the store's endpoint records (dns::plan_from).
 struct AgentView {
   std::optional<pid_t> pid;
   std::string data_dir;

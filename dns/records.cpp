@@ -1,4 +1,4 @@
-#include "agent/records.hpp"
+#include "dns/records.hpp"
 
 #include <algorithm>
 #include <map>
@@ -7,7 +7,7 @@
 #include <string_view>
 #include <unordered_map>
 
-namespace weir::agent {
+namespace weir::dns {
 
 using nlohmann::json;
 
@@ -39,7 +39,7 @@ struct DnsFacts {
   bool internal = false;
   std::string bridge;
   std::vector<net::IpAddr> listen;
-  std::vector<dns::SocketAddr> upstreams;
+  std::vector<SocketAddr> upstreams;
 };
 
 DnsFacts facts_of(const std::string& extra_json) {
@@ -54,17 +54,17 @@ DnsFacts facts_of(const std::string& extra_json) {
     if (auto ip = net::IpAddr::parse(text)) add_unique(f.listen, *ip);
   }
   for (const auto& text : strings(extra, "dnsServers")) {
-    if (auto up = dns::SocketAddr::parse(text)) add_unique(f.upstreams, *up);
+    if (auto up = SocketAddr::parse(text)) add_unique(f.upstreams, *up);
   }
   return f;
 }
 
-dns::ZoneEndpoint zone_endpoint(const store::Endpoint& ep, const std::string& network) {
-  dns::ZoneEndpoint z{.network = network, .container_id = ep.container_id, .aliases = ep.aliases};
+ZoneEndpoint zone_endpoint(const store::Endpoint& ep, const std::string& network) {
+  ZoneEndpoint z{.network = network, .container_id = ep.container_id, .aliases = ep.aliases};
   // The store lists the short id among the names; the zone answers it anyway, and as a name it
   // would be a second PTR target next to the container's name. Without a name, the zone's PTR
   // falls back to the short id.
-  const std::string short_id = ep.container_id.substr(0, dns::kShortIdLen);
+  const std::string short_id = ep.container_id.substr(0, kShortIdLen);
   for (const auto& n : ep.names) {
     if (n != short_id) z.names.push_back(n);
   }
@@ -76,7 +76,7 @@ dns::ZoneEndpoint zone_endpoint(const store::Endpoint& ep, const std::string& ne
 
 Plan plan_from(const std::vector<store::Endpoint>& endpoints) {
   Plan plan;
-  std::map<std::string, dns::ZoneNetwork> networks;
+  std::map<std::string, ZoneNetwork> networks;
   std::vector<const store::Endpoint*> host_endpoints;
   // The containers of a network mostly share one extra, byte for byte: parsed once per sync
   // (the parse was most of a sync's time with a few hundred endpoints).
@@ -120,4 +120,4 @@ Plan plan_from(const std::vector<store::Endpoint>& endpoints) {
   return plan;
 }
 
-}  // namespace weir::agent
+}  // namespace weir::dns

@@ -1,21 +1,26 @@
-// What the agent serves, derived from the store's endpoint records: the zone's networks and
-// endpoints, and the sockets to serve them on.
+// What weir-agent serves, derived from the store's endpoint records: the zone's networks and
+// endpoints, and the sockets to serve them on. weirctl shows the same, computed the same way.
 #pragma once
 
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "agent/control.hpp"
 #include "dns/server.hpp"
 #include "dns/zone.hpp"
 #include "lib/store/store.hpp"
 
-namespace weir::agent {
+namespace weir::dns {
+
+// Where a container of a network the host cannot reach (macvlan) finds its resolver: the agent
+// binds it inside the container's netns, on its loopback, as Docker does.
+inline constexpr std::string_view kContainerResolver = "127.0.0.11";
 
 // One set of sockets. `key` names it for reconciling ("10.88.0.1" for a gateway in the
 // agent's netns, "netns:<path>" for 127.0.0.11 inside one container's netns).
+
 struct ListenerSpec {
   std::string key;
   net::IpAddr address;
@@ -25,11 +30,11 @@ struct ListenerSpec {
 
 struct Plan {
   // Their `links` are left to the caller, which knows the kernel: see `bridges`.
-  std::vector<dns::ZoneNetwork> networks;
+  std::vector<ZoneNetwork> networks;
   // Per network name, the links (bridges) its endpoints say they are on: where the queries of
-  // its members arrive (dns::ZoneNetwork::links).
+  // its members arrive (ZoneNetwork::links).
   std::map<std::string, std::set<std::string>> bridges;
-  std::vector<dns::ZoneEndpoint> endpoints;
+  std::vector<ZoneEndpoint> endpoints;
   std::vector<ListenerSpec> listeners;
 };
 
@@ -43,4 +48,4 @@ struct Plan {
 //   hostNetwork: true      a host-networked container: its names resolve on every network
 Plan plan_from(const std::vector<store::Endpoint>& endpoints);
 
-}  // namespace weir::agent
+}  // namespace weir::dns

@@ -1,8 +1,8 @@
-#include "agent/lean/route.hpp"
+#include "agent/proto/route.hpp"
 
 #include "lib/store/default_dir.hpp"
 
-namespace weir::agent::lean {
+namespace weir::agent::proto {
 
 namespace {
 
@@ -60,4 +60,4 @@ const char* version_for_errors(const Json& conf) {
   return kVersions[sizeof(kVersions) / sizeof(kVersions[0]) - 1];
 }
 
-}  // namespace weir::agent::lean
+}  // namespace weir::agent::proto

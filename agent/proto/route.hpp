@@ -3,10 +3,10 @@
 // no C library, and shared with the -local binaries, so that both pick the same agent.
 #pragma once
 
-#include "agent/lean/json.hpp"
+#include "agent/proto/json.hpp"
 #include "lib/cni/vars.hpp"
 
-namespace weir::agent::lean {
+namespace weir::agent::proto {
 
 // A plugin whose ADD and DEL weir-agent runs.
 struct Plugin {
@@ -47,4 +47,4 @@ bool data_file(Bytes dir, const char* name, Text& path);
 // newest (as cni::version_for_errors).
 const char* version_for_errors(const Json& conf);
 
-}  // namespace weir::agent::lean
+}  // namespace weir::agent::proto

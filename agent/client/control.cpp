@@ -1,4 +1,4 @@
-#include "agent/control.hpp"
+#include "agent/client/control.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -1,11 +1,11 @@
-// A JSON reader small enough for the front end (agent/lean/front.cpp), which links no C
+// A JSON reader small enough for the front end (plugins/front/front.cpp), which links no C
 // library: it checks a whole document's syntax and finds values in it, without allocating.
 // Freestanding code: no std::string(_view), whose out-of-range paths need libstdc++.
 #pragma once
 
 #include <cstddef>
 
-namespace weir::agent::lean {
+namespace weir::agent::proto {
 
 // A view of bytes.
 struct Bytes {
@@ -57,4 +57,4 @@ struct Json {
   bool string_equals(const char* text) const;
 };
 
-}  // namespace weir::agent::lean
+}  // namespace weir::agent::proto

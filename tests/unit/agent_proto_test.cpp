@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "agent/call.hpp"
-#include "agent/lean/json.hpp"
-#include "agent/lean/route.hpp"
+#include "agent/client/call.hpp"
+#include "agent/proto/json.hpp"
+#include "agent/proto/route.hpp"
 #include "lib/cni/config.hpp"
 #include "lib/cni/error_json.hpp"
 #include "lib/cni/vars.hpp"
@@ -16,7 +16,7 @@
 #include "lib/store/paths.hpp"
 #include "plugins/common/ipam_client.hpp"
 
-namespace weir::agent::lean {
+namespace weir::agent::proto {
 namespace {
 
 // A Json points into the text: use it within the expression, or keep the text.
@@ -167,4 +167,4 @@ TEST(LeanRouteTest, AgreesWithTheRestOfWeir) {
 }
 
 }  // namespace
-}  // namespace weir::agent::lean
+}  // namespace weir::agent::proto

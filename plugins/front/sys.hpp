@@ -25,7 +25,7 @@
 #include <asm/unistd.h>
 #endif
 
-namespace weir::agent::lean::sys {
+namespace weir::agent::proto::sys {
 
 #if defined(WEIR_FRONT_LIBC)
 inline long call6(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
@@ -232,4 +232,4 @@ inline void* mremap(void* old, size_t old_n, size_t n) {
 }
 #endif
 
-}  // namespace weir::agent::lean::sys
+}  // namespace weir::agent::proto::sys

@@ -11,15 +11,11 @@
 #include <string>
 #include <string_view>
 
-#include "agent/call.hpp"
+#include "agent/client/call.hpp"
 #include "lib/cni/error.hpp"
 #include "lib/cni/plugin.hpp"
 
 namespace weir::agent {
-
-// Where a container of a network the host cannot reach (macvlan) finds its resolver: the agent
-// binds it inside the container's netns, on its loopback, as Docker does.
-inline constexpr std::string_view kContainerResolver = "127.0.0.11";
 
 struct SyncRequest {
   std::string data_dir;
@@ -44,7 +40,7 @@ Expected<void> sync_agent(const SyncRequest& req);
 void start_agent_in_background(std::string_view data_dir, const AgentPlugin& started_for);
 
 // The verbs of a plugin whose ADD and DEL weir-agent runs, as its local binary runs them (the
-// -local binaries, lean/front.cpp): an ADD that succeeds also starts an agent in the background
+// -local binaries, plugins/front/front.cpp): an ADD that succeeds also starts an agent in the background
 // for the config's data dir (the front end's choice, agent_dir_of), so that the calls that
 // follow find the store open.
 cni::Verbs starting_agent(cni::Verbs verbs, const AgentPlugin& plugin);

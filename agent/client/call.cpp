@@ -1,4 +1,4 @@
-#include "agent/call.hpp"
+#include "agent/client/call.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -57,7 +57,7 @@ std::string sibling_binary(std::string_view name) {
 }
 
 Paths paths_for(std::string_view data_dir) {
-  return {.socket = store::data_file(data_dir, lean::kSocketFile),
+  return {.socket = store::data_file(data_dir, proto::kSocketFile),
           .lock = store::data_file(data_dir, "agent.lock"),
           .start_lock = store::data_file(data_dir, "agent.start.lock"),
           .log = store::data_file(data_dir, "agent.log")};
@@ -77,8 +77,8 @@ std::string namespaces_id() {
 }
 
 std::string agent_dir_of(const AgentPlugin& plugin, std::string_view config) {
-  lean::Text dir;
-  const auto conf = lean::Json::parse({config.data(), config.size()});
+  proto::Text dir;
+  const auto conf = proto::Json::parse({config.data(), config.size()});
   return plugin.agent_dir(conf, dir) ? std::string(dir.data, dir.size) : std::string();
 }
 

@@ -8,11 +8,12 @@
 // Built without the C library (-nostdlib, sys.hpp): its start-up was most of a call's time
 // here. So no std::string, no heap (mmap'd buffers instead), no exceptions, no static
 // constructors; WEIR_FRONT_PLUGIN (kBridge or kIpam) picks the plugin.
-#include "agent/lean/json.hpp"
-#include "agent/lean/route.hpp"
-#include "agent/lean/sys.hpp"
+#include "agent/proto/frame.hpp"
+#include "agent/proto/json.hpp"
+#include "agent/proto/route.hpp"
+#include "plugins/front/sys.hpp"
 
-namespace weir::agent::lean {
+namespace weir::agent::proto {
 
 namespace {
 
@@ -41,15 +42,7 @@ struct Buffer {
     return true;
   }
   bool append(const char* text) { return append({text, length(text)}); }
-  bool append_number(unsigned long v) {
-    char digits[24];
-    size_t n = 0;
-    do {
-      digits[sizeof(digits) - 1 - n++] = static_cast<char>('0' + v % 10);
-      v /= 10;
-    } while (v != 0);
-    return append({digits + sizeof(digits) - n, n});
-  }
+  bool append_number(unsigned long v) { return append_decimal(*this, v); }
   Bytes bytes() const { return {data, size}; }
 };
 
@@ -213,10 +206,10 @@ bool netns_path_portable(const char* netns) {
 }
 
 // "<dev>:<inode>" of one of our namespaces (call.hpp's namespaces_id); false when unknown.
-bool append_namespace(Buffer& to, const char* path) {
+bool append_namespace(Text& to, const char* path) {
   unsigned long dev = 0, ino = 0;
   if (sys::file_id(path, &dev, &ino) != 0) return false;
-  return to.append_number(dev) && to.append(":") && to.append_number(ino);
+  return append_decimal(to, dev) && to.append({":", 1}) && append_decimal(to, ino);
 }
 
 // An agent.sock that is not weir-agent's: nothing is sent to it, and the call fails (102) rather
@@ -298,24 +291,12 @@ void read_to_eof(int fd, Buffer& got, long deadline_ms, const Json& conf) {
   }
 }
 
-// A decimal number up to `stop`, advancing p; false if there is none or it is too long.
-bool parse_number(const char*& p, const char* end, char stop, unsigned long& v) {
-  v = 0;
-  const char* from = p;
-  while (p < end && *p >= '0' && *p <= '9' && p - from < 12)
-    v = v * 10 + static_cast<unsigned long>(*p++ - '0');
-  return p > from && p < end && *p++ == stop;
-}
-
-// "done <exit code> <stdout bytes>\n" stdout stderr: writes them out and exits. Anything else
-// means the agent did not run the call: returns.
+// The agent's reply (frame.hpp): when it ran the call, writes out what the plugin printed and
+// exits. Returns when it did not run it.
 void finish(Bytes got, const Json& conf) {
-  if (!got.starts_with("done ")) return;
-  const char* p = got.data + 5;
-  const char* end = got.data + got.size;
-  unsigned long code = 0, out_len = 0;
-  if (!parse_number(p, end, ' ', code) || !parse_number(p, end, '\n', out_len) ||
-      out_len > static_cast<size_t>(end - p) || code > 255) {
+  const Reply reply = decode_reply(got);
+  if (reply.kind == Reply::kNotRun) return;
+  if (reply.kind == Reply::kCutShort) {
     // It ran the call and its answer was lost (it died replying). Running it here would run
     // it twice; the runtime may try again (ADD and DEL are idempotent).
     Buffer msg;
@@ -324,16 +305,14 @@ void finish(Bytes got, const Json& conf) {
     msg.append(" call; its answer was cut short");
     fail(conf, 11, msg.bytes());
   }
-  write_all(1, {p, out_len});
-  write_all(2, {p + out_len, static_cast<size_t>(end - p) - out_len});
-  sys::exit(static_cast<int>(code));
+  write_all(1, reply.out);
+  write_all(2, reply.err);
+  sys::exit(reply.exit_code);
 }
 
 [[noreturn]] void run() {
   const char* command = getenv("CNI_COMMAND");
-  const bool forward = command != nullptr &&
-                       (Bytes{command, length(command)}.equals("ADD") ||
-                        Bytes{command, length(command)}.equals("DEL")) &&
+  const bool forward = command != nullptr && forwarded({command, length(command)}) &&
                        netns_path_portable(getenv("CNI_NETNS"));
   if (!forward) exec_local(nullptr);  // stdin untouched
   Buffer input;
@@ -349,33 +328,15 @@ void finish(Bytes got, const Json& conf) {
     exec_local(&input);
   }
 
-  // "<request> <namespaces id> <body bytes>\n", then the body: NAME=value\0 for each variable
-  // that is set, \0, the config (call.hpp). One buffer, sent at once: in two sends the agent
-  // could wake for the first and sleep again before the second.
+  // One buffer, sent at once: in two sends the agent could wake for the first and sleep again
+  // before the second. Namespaces unknown: sent empty, and the agent runs no call of ours.
+  Text namespaces;
+  if (!append_namespace(namespaces, "/proc/thread-self/ns/net") || !namespaces.append({",", 1}) ||
+      !append_namespace(namespaces, "/proc/thread-self/ns/mnt")) {
+    namespaces.size = 0;
+  }
   Buffer request;
-  request.append(kPlugin.request);
-  request.append(" ");
-  const size_t ids = request.size;
-  if (!append_namespace(request, "/proc/thread-self/ns/net") || !request.append(",") ||
-      !append_namespace(request, "/proc/thread-self/ns/mnt")) {
-    request.size = ids;  // unknown: the agent runs no call of ours
-  }
-  size_t body = 1 + input.size;
-  for (const char* name : kCallVariables) {
-    if (const char* value = getenv(name)) body += length(name) + 1 + length(value) + 1;
-  }
-  request.append(" ");
-  request.append_number(body);
-  request.append("\n");
-  for (const char* name : kCallVariables) {
-    if (const char* value = getenv(name)) {
-      request.append(name);
-      request.append("=");
-      request.append({value, length(value) + 1});
-    }
-  }
-  if (!request.append({"", 1}) || !request.append(input.bytes())) exec_local(&input);
-
+  if (!encode_call(request, kPlugin, namespaces.bytes(), getenv, input.bytes())) exec_local(&input);
   const long deadline = sys::now_ms() + kCallTimeoutMs;
   const int fd = connect_agent(socket_path, deadline, conf);
   if (fd < 0) exec_local(&input);
@@ -392,20 +353,20 @@ void finish(Bytes got, const Json& conf) {
 
 }  // namespace
 
-}  // namespace weir::agent::lean
+}  // namespace weir::agent::proto
 
 #if defined(WEIR_FRONT_LIBC)
 int main(int, char**, char** envp) {
-  weir::agent::lean::environment = envp;
-  weir::agent::lean::run();
+  weir::agent::proto::environment = envp;
+  weir::agent::proto::run();
 }
 #else
 // The process starts here, with argc, argv, NULL, envp, NULL on the stack. `used`: only the
 // assembly below calls it, which link-time optimization does not see.
 extern "C" [[noreturn, gnu::used]] void weir_front_start(long* stack) {
   const long argc = stack[0];
-  weir::agent::lean::environment = reinterpret_cast<char**>(stack + 1 + argc + 1);
-  weir::agent::lean::run();
+  weir::agent::proto::environment = reinterpret_cast<char**>(stack + 1 + argc + 1);
+  weir::agent::proto::run();
 }
 
 #if defined(__x86_64__)

@@ -1,6 +1,6 @@
-#include "agent/lean/json.hpp"
+#include "agent/proto/json.hpp"
 
-namespace weir::agent::lean {
+namespace weir::agent::proto {
 
 namespace {
 
@@ -320,4 +320,4 @@ bool Json::string_equals(const char* text) const {
   return decode(decoded) && decoded.bytes().equals(text);
 }
 
-}  // namespace weir::agent::lean
+}  // namespace weir::agent::proto

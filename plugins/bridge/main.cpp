@@ -1,6 +1,6 @@
 // weir-bridge-local: the plugin in the calling process, as weir-bridge runs it when no
-// weir-agent takes the call (agent/lean/front.cpp).
-#include "agent/control.hpp"
+// weir-agent takes the call (plugins/front/front.cpp).
+#include "agent/client/control.hpp"
 #include "plugins/bridge/bridge.hpp"
 
 int weir_bridge_local_main(int, char**) {

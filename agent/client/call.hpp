@@ -24,7 +24,7 @@
 #include <string>
 #include <string_view>
 
-#include "agent/lean/route.hpp"
+#include "agent/proto/route.hpp"
 #include "lib/cni/error.hpp"
 
 namespace weir::agent {
@@ -52,10 +52,10 @@ struct PluginReply {
 };
 
 // A plugin whose ADD and DEL the agent runs: the request word, the plugin's name, and which
-// agent its front end picks for a config (lean/route.hpp).
-using AgentPlugin = lean::Plugin;
-inline constexpr const AgentPlugin& kIpamPlugin = lean::kIpam;
-inline constexpr const AgentPlugin& kBridgePlugin = lean::kBridge;
+// agent its front end picks for a config (agent/proto/route.hpp).
+using AgentPlugin = proto::Plugin;
+inline constexpr const AgentPlugin& kIpamPlugin = proto::kIpam;
+inline constexpr const AgentPlugin& kBridgePlugin = proto::kBridge;
 
 // The data dir whose agent may run calls of this config (the front end's choice), "" if none.
 std::string agent_dir_of(const AgentPlugin& plugin, std::string_view config);

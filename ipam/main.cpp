@@ -1,6 +1,6 @@
 // weir-ipam-local: the allocator in the calling process, as weir-ipam runs it when no weir-agent
-// takes the call (agent/lean/front.cpp).
-#include "agent/control.hpp"
+// takes the call (plugins/front/front.cpp).
+#include "agent/client/control.hpp"
 #include "ipam/ipam.hpp"
 
 int weir_ipam_local_main(int, char**) {
