@@ -22,21 +22,25 @@ function(weir_add_plugin name)
   target_link_libraries(${name} PUBLIC weir_cni ${ARG_DEPS})
 endfunction()
 
-# weir_add_test(NAME SOURCES… [DEPS targets…] [PRIVILEGED])
-# A GoogleTest executable, registered test by test with CTest. PRIVILEGED tests need root
-# and create private network namespaces; they get the `privileged` label, the rest `unit`.
+# weir_add_test(NAME SOURCES… [DEPS targets…])
+# A GoogleTest executable, registered test by test with CTest. Its folder is its tier, and its
+# label: tests/unit/ (no root; also run under ASan+UBSan) is `unit`, tests/privileged/ and
+# tests/e2e/ (root, private network namespaces; real runtimes) are `privileged`.
 # Every test sees WEIR_BIN_DIR (the built plugins and weirctl) and WEIR_SOURCE_DIR.
 function(weir_add_test name)
-  cmake_parse_arguments(ARG "PRIVILEGED" "" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   target_compile_definitions(${name} PRIVATE
     WEIR_BIN_DIR="${PROJECT_BINARY_DIR}/bin"
     WEIR_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-  if(ARG_PRIVILEGED)
+  get_filename_component(tier ${CMAKE_CURRENT_SOURCE_DIR} NAME)
+  if(tier STREQUAL "unit")
+    set(label unit)
+  elseif(tier STREQUAL "privileged" OR tier STREQUAL "e2e")
     set(label privileged)
   else()
-    set(label unit)
+    message(FATAL_ERROR "weir_add_test(${name}): tests live in tests/unit, tests/privileged or tests/e2e")
   endif()
   gtest_discover_tests(${name}
     PROPERTIES LABELS ${label}

@@ -40,8 +40,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/integration/bridge_fixture.hpp"
-#include "tests/integration/dns_fixture.hpp"
+#include "tests/support/bridge_fixture.hpp"
+#include "tests/support/dns_fixture.hpp"
 
 extern char** environ;
 

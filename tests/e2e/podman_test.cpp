@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/integration/bridge_fixture.hpp"
+#include "tests/support/bridge_fixture.hpp"
 
 namespace weir::test::bridge {
 namespace {

@@ -24,8 +24,8 @@
 
 #include "agent/client/control.hpp"
 #include "lib/store/sqlite.hpp"
-#include "tests/integration/bridge_fixture.hpp"
-#include "tests/integration/dns_fixture.hpp"
+#include "tests/support/bridge_fixture.hpp"
+#include "tests/support/dns_fixture.hpp"
 #include "tests/support/tempdir.hpp"
 
 namespace weir::test {

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "lib/netns/netns.hpp"
-#include "tests/integration/bridge_fixture.hpp"
-#include "tests/integration/dns_fixture.hpp"
+#include "tests/support/bridge_fixture.hpp"
+#include "tests/support/dns_fixture.hpp"
 
 namespace weir::test {
 namespace {

@@ -13,7 +13,7 @@
 #include <gmock/gmock.h>
 
 #include "agent/client/control.hpp"
-#include "tests/integration/bridge_fixture.hpp"
+#include "tests/support/bridge_fixture.hpp"
 
 namespace weir::test::bridge {
 namespace {

@@ -11,7 +11,7 @@
 // Deterministic: case N of seed S is the same on every machine. The normal suite runs 200 cases;
 // a longer run, or one case again:
 //   WEIR_FUZZ_CASES=5000 WEIR_FUZZ_SEED=7 ctest --test-dir build -R ConfigFuzz --output-on-failure
-//   WEIR_FUZZ_SEED=7 WEIR_FUZZ_FIRST=1234 WEIR_FUZZ_CASES=1 build/tests/integration/config_fuzz_test
+//   WEIR_FUZZ_SEED=7 WEIR_FUZZ_FIRST=1234 WEIR_FUZZ_CASES=1 build/tests/privileged/config_fuzz_test
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mount.h>

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "lib/cni/version.hpp"
-#include "tests/integration/bridge_fixture.hpp"
+#include "tests/support/bridge_fixture.hpp"
 
 namespace weir::test::bridge {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "tests/integration/ipam_agent_fixture.hpp"
+#include "tests/support/ipam_agent_fixture.hpp"
 #include "tests/support/netns.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/tempdir.hpp"

@@ -8,7 +8,7 @@
 
 #include <deque>
 
-#include "tests/integration/dns_fixture.hpp"
+#include "tests/support/dns_fixture.hpp"
 #include "tests/support/netns.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/tempdir.hpp"

@@ -4,7 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/integration/bridge_fixture.hpp"
+#include "tests/support/bridge_fixture.hpp"
 
 namespace weir::test::bridge {
 namespace {

@@ -18,8 +18,8 @@
 #include <fstream>
 
 #include "agent/client/control.hpp"
-#include "tests/integration/bridge_fixture.hpp"
-#include "tests/integration/dns_fixture.hpp"
+#include "tests/support/bridge_fixture.hpp"
+#include "tests/support/dns_fixture.hpp"
 #include "tests/support/tempdir.hpp"
 
 namespace weir::test::bridge {

@@ -20,7 +20,7 @@
 #include <cstring>
 
 #include "lib/netns/netns.hpp"
-#include "tests/integration/bridge_fixture.hpp"
+#include "tests/support/bridge_fixture.hpp"
 
 namespace weir::test::bridge {
 namespace {

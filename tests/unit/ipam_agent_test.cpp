@@ -17,7 +17,7 @@
 
 #include "lib/cni/fd.hpp"
 #include "lib/store/sqlite.hpp"
-#include "tests/integration/ipam_agent_fixture.hpp"
+#include "tests/support/ipam_agent_fixture.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/tempdir.hpp"
 

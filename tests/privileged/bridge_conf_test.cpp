@@ -8,7 +8,7 @@
 
 #include "lib/cni/config.hpp"
 #include "lib/cni/version.hpp"
-#include "tests/integration/bridge_fixture.hpp"
+#include "tests/support/bridge_fixture.hpp"
 
 namespace weir::test::bridge {
 namespace {
