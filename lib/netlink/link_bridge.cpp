@@ -83,9 +83,16 @@ Expected<LinkInfo> ensure_bridge(Socket& sock, const BridgeSpec& spec, bool* cre
   return link;
 }
 
-Expected<void> set_bridge_port_hairpin(Socket& sock, int ifindex, bool on) {
-  const std::string what =
-      "set hairpin " + std::string(on ? "on" : "off") + " on bridge port " + ifindex_str(ifindex);
+namespace {
+
+std::string hairpin_what(int ifindex, bool on) {
+  return "set hairpin " + std::string(on ? "on" : "off") + " on bridge port " + ifindex_str(ifindex);
+}
+
+}  // namespace
+
+Expected<MessageBytes> bridge_port_hairpin_request(int ifindex, bool on) {
+  const std::string what = hairpin_what(ifindex, on);
   // RTM_SETLINK of family AF_BRIDGE goes to the bridge's ndo_bridge_setlink, which takes the
   // port attributes nested in IFLA_PROTINFO (NLA_F_NESTED set, else it reads the old u8 state).
   MsgPtr msg(nlmsg_alloc_simple(RTM_SETLINK, 0));
@@ -95,9 +102,12 @@ Expected<void> set_bridge_port_hairpin(Socket& sock, int ifindex, bool on) {
     return fail(nomem(what));
   }
   nla_nest_end(msg.get(), protinfo);
+  return bytes_of(msg.get());
+}
+
+Expected<void> set_bridge_port_hairpin(Socket& sock, int ifindex, bool on) {
   // EOPNOTSUPP: the link is not a bridge port.
-  if (int err = request(sock, std::move(msg)); err != 0) return fail(cni::sys_error(err, what));
-  return {};
+  return send_link_request(sock, bridge_port_hairpin_request(ifindex, on), hairpin_what(ifindex, on));
 }
 
 }  // namespace weir::netlink

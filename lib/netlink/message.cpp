@@ -305,6 +305,13 @@ Expected<LinkMessage> parse_link_message(std::span<const uint8_t> bytes) {
   auto ok = each_attr(nlmsg_attrdata(nlh, sizeof(ifinfomsg)), nlmsg_attrlen(nlh, sizeof(ifinfomsg)),
                       [&](int type, nlattr* a) {
                         if (type == IFLA_LINKINFO) return read_link_info(a, m);
+                        if (type == IFLA_PROTINFO) {
+                          return each_nested(a, [&](int t, nlattr* pa) {
+                                   if (t == IFLA_BRPORT_MODE) return get_bool8(pa, m.brport_hairpin);
+                                   m.unknown.push_back(IFLA_PROTINFO);
+                                   return true;
+                                 }).has_value();
+                        }
                         return read_link_attr(type, a, m);
                       });
   if (!ok) return fail(std::move(ok.error()));

@@ -33,6 +33,8 @@ Expected<MessageBytes> create_bridge_request(const BridgeSpec& spec);
 Expected<MessageBytes> create_macvlan_request(const MacvlanSpec& spec, std::string_view temp_name);
 // ensure_vxlan's RTM_NEWLINK, sent when no link has the vxlan's name.
 Expected<MessageBytes> create_vxlan_request(const VxlanSpec& spec);
+// set_bridge_port_hairpin's RTM_SETLINK (AF_BRIDGE, IFLA_PROTINFO { IFLA_BRPORT_MODE }).
+Expected<MessageBytes> bridge_port_hairpin_request(int ifindex, bool on);
 // set_address_conf's RTM_NEWLINK (also what create_veth sends after creation, for the host
 // end's alias and IPv6 link-local setting).
 Expected<MessageBytes> address_conf_request(int ifindex, const AddressConf& conf);
@@ -90,7 +92,7 @@ struct VxlanFields {  // IFLA_VXLAN_*
 };
 
 struct LinkMessage : LinkFields {
-  uint16_t type = 0;   // RTM_NEWLINK, RTM_DELLINK
+  uint16_t type = 0;   // RTM_NEWLINK, RTM_SETLINK, RTM_DELLINK
   uint16_t nlmsg_flags = 0;  // NLM_F_*
   std::string kind{};  // IFLA_INFO_KIND; "" without IFLA_LINKINFO
   bool has_info_data = false;                      // IFLA_INFO_DATA sent
@@ -98,6 +100,7 @@ struct LinkMessage : LinkFields {
   std::optional<bool> bridge_vlan_filtering{};     // IFLA_BR_VLAN_FILTERING
   std::optional<MacvlanMode> macvlan_mode{};       // IFLA_MACVLAN_MODE
   std::optional<VxlanFields> vxlan{};              // IFLA_INFO_DATA of kind "vxlan"
+  std::optional<bool> brport_hairpin{};            // IFLA_PROTINFO / IFLA_BRPORT_MODE
   std::vector<int> unknown_info_data{};            // of any kind
 };
 

@@ -82,7 +82,7 @@ std::string text(const LinkMessage& m) {
                   "\n" + text(static_cast<const LinkFields&>(m)) + "\nkind=" + m.kind +
                   " data=" + (m.has_info_data ? "yes" : "no") +
                   " vlan_filtering=" + opt(m.bridge_vlan_filtering) +
-                  " macvlan_mode=" + opt(m.macvlan_mode) +
+                  " macvlan_mode=" + opt(m.macvlan_mode) + " hairpin=" + opt(m.brport_hairpin) +
                   " unknown_data=" + list(m.unknown_info_data);
   if (m.veth_peer) s += "\npeer: " + text(*m.veth_peer);
   if (m.vxlan) {
@@ -235,14 +235,25 @@ TEST(NetlinkMessage, BridgeWithAndWithoutVlanFiltering) {
   EXPECT_EQ(plain.mac, std::nullopt);
 }
 
+TEST(NetlinkMessage, HairpinIsABridgePortSetting) {
+  for (bool on : {true, false}) {
+    const LinkMessage m = parse_link(netlink::bridge_port_hairpin_request(12, on));
+    SCOPED_TRACE(text(m));
+    EXPECT_EQ(m.type, RTM_SETLINK);
+    EXPECT_EQ(m.family, AF_BRIDGE);  // to the bridge's ndo_bridge_setlink
+    EXPECT_EQ(m.index, 12);
+    EXPECT_EQ(m.brport_hairpin, on);
+    EXPECT_EQ(m.kind, "");
+    EXPECT_EQ(m.name, std::nullopt);
+    EXPECT_TRUE(m.unknown.empty());
+  }
+}
+
 TEST(NetlinkMessage, MacvlanEveryModeInItsNetnsUnderTheTemporaryName) {
   auto ns = netns::Handle::current();
   ASSERT_TRUE(ns) << ns.error().msg;
-  const std::pair<MacvlanMode, uint32_t> modes[] = {{MacvlanMode::kBridge, MACVLAN_MODE_BRIDGE},
-                                                     {MacvlanMode::kPrivate, MACVLAN_MODE_PRIVATE},
-                                                     {MacvlanMode::kVepa, MACVLAN_MODE_VEPA},
-                                                     {MacvlanMode::kPassthru, MACVLAN_MODE_PASSTHRU}};
-  for (const auto& [mode, kernel] : modes) {
+  for (MacvlanMode mode :
+       {MacvlanMode::kBridge, MacvlanMode::kPrivate, MacvlanMode::kVepa, MacvlanMode::kPassthru}) {
     const netlink::MacvlanSpec spec{.parent = 3,
                                     .mode = mode,
                                     .mtu = 1450,
@@ -264,7 +275,6 @@ TEST(NetlinkMessage, MacvlanEveryModeInItsNetnsUnderTheTemporaryName) {
     EXPECT_EQ(m.change, 0u);
     EXPECT_TRUE(m.unknown.empty());
     EXPECT_TRUE(m.unknown_info_data.empty());
-    (void)kernel;
   }
   auto no_parent = netlink::create_macvlan_request({.name = "eth0"}, "weirtmp00000000");
   ASSERT_FALSE(no_parent);
