@@ -35,19 +35,7 @@ void backoff(int attempt) {
 
 using cni::quoted;
 
-std::string key_of(nft::Table table, std::string_view chain, std::string_view signature,
-                   std::string_view tag) {
-  std::string k(nft::family_name(table));
-  k += ' ';
-  k += chain;
-  k += '\n';
-  k += signature;
-  k += '\n';
-  k += tag;
-  return k;
-}
-
-const std::vector<nft::Table> kTables = {nft::Table::kInet, nft::Table::kBridge};
+using detail::kTables;
 
 Expected<std::vector<nft::Installed>> collect(nft::Session& s,
                                               const std::vector<nft::ChainRef>& chains,
@@ -73,37 +61,6 @@ Expected<std::vector<nft::Installed>> collect(nft::Session& s,
     }
   }
   return out;
-}
-
-// Rules of `want` that are not installed, and installed rules not in `want` (as multisets).
-struct Diff {
-  std::vector<const nft::Rule*> missing;
-  std::vector<const nft::Installed*> unexpected;
-  bool empty() const { return missing.empty() && unexpected.empty(); }
-};
-
-Diff diff(const std::vector<nft::Installed>& have, const std::vector<nft::Rule>& want) {
-  std::multimap<std::string, const nft::Installed*> left;
-  for (const auto& r : have) left.emplace(key_of(r.table, r.chain, r.signature, r.tag), &r);
-  Diff d;
-  for (const auto& r : want) {
-    auto it = left.find(key_of(r.table, r.chain, r.signature(), r.tag));
-    if (it == left.end()) {
-      d.missing.push_back(&r);
-    } else {
-      left.erase(it);
-    }
-  }
-  for (const auto& [key, r] : left) d.unexpected.push_back(r);
-  return d;
-}
-
-// The table and its chains, for the rules of a batch that go there.
-void add_skeleton(nft::Batch& b, nft::Table table) {
-  b.add_table(table);
-  for (const auto& chain : detail::chains()) {
-    if (chain.table == table) b.add_chain(chain);
-  }
 }
 
 // Runs build (reads at the generation it is given, then fills the batch) and commits the batch
@@ -144,24 +101,7 @@ Expected<void> replace(nft::Session& session, std::string_view what,
   return transact(session, what, [&](nft::Session& s, nft::Batch& b, uint32_t gen) -> Expected<void> {
     auto have = collect(s, chains, selected);
     if (!have) return fail(std::move(have.error()));
-    if (diff(*have, want).empty()) {
-      if (in_place_at != nullptr) *in_place_at = gen;
-      return {};
-    }
-    // Only the tables the wanted rules go to: one without weir's rules is not made.
-    for (nft::Table table : kTables) {
-      const bool used = std::any_of(want.begin(), want.end(),
-                                    [&](const nft::Rule& r) { return r.table == table; });
-      if (used) add_skeleton(b, table);
-    }
-    for (const auto& r : *have) b.del_rule(r);
-    // Each head insert goes first in its chain: insert in reverse to keep the listed order.
-    for (auto it = want.rbegin(); it != want.rend(); ++it) {
-      if (it->where == nft::Where::kHead) b.add_rule(*it);
-    }
-    for (const auto& r : want) {
-      if (r.where == nft::Where::kTail) b.add_rule(r);
-    }
+    if (!detail::plan_replace(*have, want, b) && in_place_at != nullptr) *in_place_at = gen;
     return {};
   }, first_gen);
 }
@@ -212,7 +152,7 @@ Expected<void> check(std::string_view what, const std::vector<nft::Rule>& want,
   }
   auto have = collect(*session, chains, selected);
   if (!have) return fail(std::move(have.error()).context(what));
-  const Diff d = diff(*have, want);
+  const detail::Diff d = detail::diff(*have, want);
   if (!d.missing.empty()) {
     const nft::Rule& r = *d.missing.front();
     return fail(cni::check_failed(std::string(what) + ": missing rule in chain " + r.chain + ": " +

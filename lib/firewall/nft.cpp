@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <utility>
@@ -460,6 +461,122 @@ void Batch::del_table(Table table) {
                            [&](nlmsghdr* nlh) { nftnl_table_nlmsg_build_payload(nlh, t.get()); }),
                    "delete table " + table_text(table),
                    {}});
+}
+
+namespace {
+
+std::string flag_names(uint16_t flags) {
+  static constexpr std::pair<uint16_t, const char*> kNames[] = {
+      {NLM_F_REQUEST, "request"}, {NLM_F_ACK, "ack"},         {NLM_F_REPLACE, "replace"},
+      {NLM_F_EXCL, "excl"},       {NLM_F_CREATE, "create"},   {NLM_F_APPEND, "append"}};
+  std::string out;
+  for (const auto& [bit, name] : kNames) {
+    if ((flags & bit) == 0) continue;
+    if (!out.empty()) out += ',';
+    out += name;
+    flags = static_cast<uint16_t>(flags & ~bit);
+  }
+  if (flags != 0) {
+    char rest[16];
+    std::snprintf(rest, sizeof(rest), "0x%x", flags);
+    out += (out.empty() ? "" : ",") + std::string(rest);
+  }
+  return out.empty() ? "0" : out;
+}
+
+std::string family_text(uint8_t family) {
+  switch (family) {
+    case NFPROTO_INET:
+      return "inet";
+    case NFPROTO_BRIDGE:
+      return "bridge";
+    default:
+      return std::to_string(family);
+  }
+}
+
+std::string hook_text(uint32_t hook) {
+  switch (hook) {
+    case NF_INET_PRE_ROUTING:
+      return "prerouting";
+    case NF_INET_FORWARD:
+      return "forward";
+    case NF_INET_LOCAL_OUT:
+      return "output";
+    case NF_INET_POST_ROUTING:
+      return "postrouting";
+    default:
+      return std::to_string(hook);
+  }
+}
+
+// What one message of a batch carries, as libnftnl reads it back.
+std::string decoded(const nlmsghdr* nlh) {
+  const uint16_t type = NFNL_MSG_TYPE(nlh->nlmsg_type);
+  switch (type) {
+    case NFT_MSG_NEWTABLE:
+    case NFT_MSG_DELTABLE: {
+      TablePtr t(checked(nftnl_table_alloc()));
+      if (nftnl_table_nlmsg_parse(nlh, t.get()) < 0) return "unreadable table";
+      return std::string(type == NFT_MSG_NEWTABLE ? "newtable" : "deltable") + " " +
+             nftnl_table_get_str(t.get(), NFTNL_TABLE_NAME);
+    }
+    case NFT_MSG_NEWCHAIN: {
+      ChainPtr c(checked(nftnl_chain_alloc()));
+      if (nftnl_chain_nlmsg_parse(nlh, c.get()) < 0) return "unreadable chain";
+      std::string out = std::string("newchain ") + nftnl_chain_get_str(c.get(), NFTNL_CHAIN_TABLE) +
+                        " " + nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME);
+      if (nftnl_chain_is_set(c.get(), NFTNL_CHAIN_HOOKNUM)) {
+        out += std::string(" type ") + nftnl_chain_get_str(c.get(), NFTNL_CHAIN_TYPE) + " hook " +
+               hook_text(nftnl_chain_get_u32(c.get(), NFTNL_CHAIN_HOOKNUM)) + " priority " +
+               std::to_string(nftnl_chain_get_s32(c.get(), NFTNL_CHAIN_PRIO)) + " policy " +
+               (nftnl_chain_get_u32(c.get(), NFTNL_CHAIN_POLICY) == NF_ACCEPT ? "accept" : "drop");
+      }
+      return out;
+    }
+    case NFT_MSG_NEWRULE:
+    case NFT_MSG_DELRULE: {
+      RulePtr r(checked(nftnl_rule_alloc()));
+      if (nftnl_rule_nlmsg_parse(nlh, r.get()) < 0) return "unreadable rule";
+      std::string out = std::string(type == NFT_MSG_NEWRULE ? "newrule " : "delrule ") +
+                        nftnl_rule_get_str(r.get(), NFTNL_RULE_TABLE) + " " +
+                        nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN);
+      if (nftnl_rule_is_set(r.get(), NFTNL_RULE_HANDLE)) {
+        out += " handle " + std::to_string(nftnl_rule_get_u64(r.get(), NFTNL_RULE_HANDLE));
+      }
+      if (const std::string tag = tag_of(r.get()); !tag.empty()) out += " comment " + quoted(tag);
+      // One expression a line, for diffs that are easy to read.
+      std::string sig = signature_of(r.get());
+      for (size_t at = sig.find("]["); at != std::string::npos; at = sig.find("][", at)) {
+        sig.replace(at, 2, "]\n  [");
+      }
+      if (!sig.empty()) out += "\n  " + sig;
+      return out;
+    }
+    default:
+      return "message type " + std::to_string(type);
+  }
+}
+
+}  // namespace
+
+std::string Batch::text() const {
+  std::string out;
+  for (const auto& m : msgs_) {
+    const auto* nlh = reinterpret_cast<const nlmsghdr*>(m.bytes.data());
+    const auto* nfg = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
+    out += "# " + m.what + "\n";
+    out += family_text(nfg->nfgen_family) + " flags " + flag_names(nlh->nlmsg_flags) + ": " +
+           decoded(nlh) + "\n";
+    char line[8];
+    for (size_t i = 0; i < nlh->nlmsg_len; ++i) {
+      std::snprintf(line, sizeof(line), i % 16 == 0 ? "  %02x" : " %02x",
+                    static_cast<unsigned>(static_cast<uint8_t>(m.bytes[i])));
+      out += line;
+      if (i % 16 == 15 || i + 1 == nlh->nlmsg_len) out += '\n';
+    }
+  }
+  return out;
 }
 
 // --- Session -----------------------------------------------------------------------------------

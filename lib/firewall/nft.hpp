@@ -125,13 +125,20 @@ class Batch {
   void del_table(Table table);
   bool empty() const { return msgs_.empty(); }
 
- private:
-  friend class Session;
   struct Msg {
     std::vector<char> bytes;  // one netlink message; its seq is set when sent
     std::string what;         // "add rule to chain forward", for errors
     std::string detail;       // the rule, for Error::details
   };
+  // What commit() sends between NFNL_MSG_BATCH_BEGIN and END, in order (seq 0 until then).
+  const std::vector<Msg>& messages() const { return msgs_; }
+  // Every message read back with libnftnl (type, flags, family, and the table, chain or rule
+  // it carries, a rule's expressions as Rule::signature() prints them) and its bytes in hex:
+  // the batch as text, without a kernel (golden files of tests/unit).
+  std::string text() const;
+
+ private:
+  friend class Session;
   std::vector<Msg> msgs_;
 };
 

@@ -54,7 +54,9 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cctype>
+#include <map>
 
 namespace weir::firewall::detail {
 namespace {
@@ -384,6 +386,66 @@ std::vector<nft::Rule> endpoint_rules(const EndpointRules& r) {
     }
   }
   return out;
+}
+
+namespace {
+
+std::string key_of(nft::Table table, std::string_view chain, std::string_view signature,
+                   std::string_view tag) {
+  std::string k(nft::family_name(table));
+  k += ' ';
+  k += chain;
+  k += '\n';
+  k += signature;
+  k += '\n';
+  k += tag;
+  return k;
+}
+
+// The table and its chains, for the rules of a batch that go there.
+void add_skeleton(nft::Batch& b, nft::Table table) {
+  b.add_table(table);
+  for (const auto& chain : chains()) {
+    if (chain.table == table) b.add_chain(chain);
+  }
+}
+
+}  // namespace
+
+Diff diff(const std::vector<nft::Installed>& have, const std::vector<nft::Rule>& want) {
+  std::multimap<std::string, const nft::Installed*> left;
+  for (const auto& r : have) left.emplace(key_of(r.table, r.chain, r.signature, r.tag), &r);
+  Diff d;
+  for (const auto& r : want) {
+    auto it = left.find(key_of(r.table, r.chain, r.signature(), r.tag));
+    if (it == left.end()) {
+      d.missing.push_back(&r);
+    } else {
+      left.erase(it);
+    }
+  }
+  for (const auto& [key, r] : left) d.unexpected.push_back(r);
+  return d;
+}
+
+bool plan_replace(const std::vector<nft::Installed>& have, const std::vector<nft::Rule>& want,
+                  nft::Batch& b) {
+  if (diff(have, want).empty()) return false;
+  // Only the tables the wanted rules go to: one without weir's rules is not made.
+  for (nft::Table table : kTables) {
+    const bool used = std::any_of(want.begin(), want.end(),
+                                  [&](const nft::Rule& r) { return r.table == table; });
+    if (used) add_skeleton(b, table);
+  }
+  for (const auto& r : have) b.del_rule(r);
+  // Each head insert goes first in its chain: insert in reverse to keep the listed order.
+  for (auto it = want.rbegin(); it != want.rend(); ++it) {
+    if (it->where == nft::Where::kHead) b.add_rule(*it);
+  }
+  for (const auto& r : want) {
+    if (r.where == nft::Where::kTail) b.add_rule(r);
+  }
+  return true;
 }
 
 }  // namespace weir::firewall::detail

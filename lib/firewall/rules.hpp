@@ -2,6 +2,7 @@
 // rules, talks to no kernel.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,9 @@
 #include "lib/firewall/nft.hpp"
 
 namespace weir::firewall::detail {
+
+// Both tables, inet first.
+inline constexpr std::array<nft::Table, 2> kTables = {nft::Table::kInet, nft::Table::kBridge};
 
 // Chains of table inet weir.
 inline constexpr std::string_view kForward = "forward";      // filter, hook forward
@@ -50,5 +54,20 @@ Expected<void> validate(const EndpointRules& rules);
 // The rules in the order they should appear in their chains. Input must be validated.
 std::vector<nft::Rule> network_rules(const NetworkRules& rules);
 std::vector<nft::Rule> endpoint_rules(const EndpointRules& rules);
+
+// Rules of `want` that are not installed, and installed rules not in `want` (as multisets, by
+// table, chain, signature and tag).
+struct Diff {
+  std::vector<const nft::Rule*> missing;
+  std::vector<const nft::Installed*> unexpected;
+  bool empty() const { return missing.empty() && unexpected.empty(); }
+};
+Diff diff(const std::vector<nft::Installed>& have, const std::vector<nft::Rule>& want);
+
+// The batch that makes `have` (the selected rules, as installed) exactly `want`: the tables
+// the wanted rules go to with all their chains, every rule of `have` deleted, then `want`
+// added in its order. Returns false, and adds nothing, when `have` already is `want`.
+bool plan_replace(const std::vector<nft::Installed>& have, const std::vector<nft::Rule>& want,
+                  nft::Batch& batch);
 
 }  // namespace weir::firewall::detail

@@ -129,10 +129,25 @@ Expected<RtAddrPtr> build_addr(int ifindex, const net::Cidr& cidr, std::string_v
   return addr;
 }
 
+std::string add_addr_what(int ifindex, const net::Cidr& cidr) {
+  return "add address " + cidr.str() + " to ifindex " + std::to_string(ifindex);
+}
+
+std::string del_addr_what(int ifindex, const net::Cidr& cidr) {
+  return "delete address " + cidr.str() + " from ifindex " + std::to_string(ifindex);
+}
+
+// The message libnl built with rc, as bytes.
+Expected<MessageBytes> built(int rc, nl_msg* raw, std::string_view what) {
+  MsgPtr msg(raw);
+  if (rc < 0) return fail(cni::sys_error(nle_to_errno(rc), what));
+  return bytes_of(msg.get());
+}
+
 }  // namespace
 
-Expected<void> add_addr(Socket& sock, int ifindex, const net::Cidr& cidr) {
-  const std::string what = "add address " + cidr.str() + " to ifindex " + std::to_string(ifindex);
+Expected<MessageBytes> add_addr_request(int ifindex, const net::Cidr& cidr) {
+  const std::string what = add_addr_what(ifindex, cidr);
   auto addr = build_addr(ifindex, cidr, what);
   if (!addr) return fail(std::move(addr.error()));
   // Like the reference plugins and `ip addr add ... brd +`: IPv4 gets its broadcast address.
@@ -141,41 +156,51 @@ Expected<void> add_addr(Socket& sock, int ifindex, const net::Cidr& cidr) {
     if (!brd) return fail(nomem(what));
     rtnl_addr_set_broadcast(addr->get(), brd.get());
   }
-  if (int rc = rtnl_addr_add(sock.native(), addr->get(), 0); rc < 0) {
-    const int err = sock.errno_of(rc);
-    if (err == EEXIST) return {};  // ensure semantic
-    return fail(cni::sys_error(err, what));
+  nl_msg* raw = nullptr;
+  const int rc = rtnl_addr_build_add_request(addr->get(), 0, &raw);  // NLM_F_CREATE
+  return built(rc, raw, what);
+}
+
+Expected<MessageBytes> del_addr_request(int ifindex, const net::Cidr& cidr) {
+  const std::string what = del_addr_what(ifindex, cidr);
+  auto addr = build_addr(ifindex, cidr, what);
+  if (!addr) return fail(std::move(addr.error()));
+  nl_msg* raw = nullptr;
+  const int rc = rtnl_addr_build_delete_request(addr->get(), 0, &raw);
+  return built(rc, raw, what);
+}
+
+Expected<void> add_addr(Socket& sock, int ifindex, const net::Cidr& cidr) {
+  auto req = add_addr_request(ifindex, cidr);
+  if (!req) return fail(std::move(req.error()));
+  if (int err = request(sock, *req); err != 0 && err != EEXIST) {  // EEXIST: ensure semantic
+    return fail(cni::sys_error(err, add_addr_what(ifindex, cidr)));
   }
   return {};
 }
 
 Expected<void> del_addr(Socket& sock, int ifindex, const net::Cidr& cidr) {
-  const std::string what =
-      "delete address " + cidr.str() + " from ifindex " + std::to_string(ifindex);
-  auto addr = build_addr(ifindex, cidr, what);
-  if (!addr) return fail(std::move(addr.error()));
-  if (int rc = rtnl_addr_delete(sock.native(), addr->get(), 0); rc < 0) {
-    const int err = sock.errno_of(rc);
-    // The kernel says EADDRNOTAVAIL for a missing address, ENODEV when the link is gone too.
-    if (err == EADDRNOTAVAIL || err == ENODEV) return {};
-    return fail(cni::sys_error(err, what));
+  auto req = del_addr_request(ifindex, cidr);
+  if (!req) return fail(std::move(req.error()));
+  // The kernel says EADDRNOTAVAIL for a missing address, ENODEV when the link is gone too.
+  if (int err = request(sock, *req); err != 0 && err != EADDRNOTAVAIL && err != ENODEV) {
+    return fail(cni::sys_error(err, del_addr_what(ifindex, cidr)));
   }
   return {};
 }
 
 // ---- Routes
 
-Expected<void> add_route(Socket& sock, const RouteInfo& ri) {
+Expected<MessageBytes> add_route_request(const RouteInfo& ri) {
   const std::string what = "add route " + describe(ri);
   auto route = build_route(ri, what);
   if (!route) return fail(std::move(route.error()));
-  if (int rc = rtnl_route_add(sock.native(), route->get(), NLM_F_REPLACE); rc < 0) {
-    return fail(nl_error(sock, rc, what));
-  }
-  return {};
+  nl_msg* raw = nullptr;
+  const int rc = rtnl_route_build_add_request(route->get(), NLM_F_REPLACE, &raw);  // and CREATE
+  return built(rc, raw, what);
 }
 
-Expected<void> del_route(Socket& sock, const RouteInfo& ri) {
+Expected<MessageBytes> del_route_request(const RouteInfo& ri) {
   const std::string what = "delete route " + describe(ri);
   auto route = build_route(ri, what);
   if (!route) return fail(std::move(route.error()));
@@ -189,11 +214,24 @@ Expected<void> del_route(Socket& sock, const RouteInfo& ri) {
   auto* rtm = static_cast<rtmsg*>(nlmsg_data(nlmsg_hdr(msg.get())));
   rtm->rtm_scope = RT_SCOPE_NOWHERE;
   rtm->rtm_protocol = RTPROT_UNSPEC;
-  if (int rc = send_sync(sock, std::move(msg)); rc < 0) {
-    const int err = sock.errno_of(rc);
-    // ESRCH: no such route; ENODEV: its link, and so the route, is gone.
-    if (err == ESRCH || err == ENOENT || err == ENODEV) return {};
-    return fail(cni::sys_error(err, what));
+  return bytes_of(msg.get());
+}
+
+Expected<void> add_route(Socket& sock, const RouteInfo& ri) {
+  auto req = add_route_request(ri);
+  if (!req) return fail(std::move(req.error()));
+  if (int err = request(sock, *req); err != 0) {
+    return fail(cni::sys_error(err, "add route " + describe(ri)));
+  }
+  return {};
+}
+
+Expected<void> del_route(Socket& sock, const RouteInfo& ri) {
+  auto req = del_route_request(ri);
+  if (!req) return fail(std::move(req.error()));
+  // ESRCH: no such route; ENODEV: its link, and so the route, is gone.
+  if (int err = request(sock, *req); err != 0 && err != ESRCH && err != ENOENT && err != ENODEV) {
+    return fail(cni::sys_error(err, "delete route " + describe(ri)));
   }
   return {};
 }

@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "lib/netlink/message.hpp"
 #include "lib/netlink/netlink.hpp"
 
 namespace weir::netlink::detail {
@@ -80,8 +81,13 @@ Expected<void> get_one(Socket& sock, MsgPtr msg, const std::function<void(nl_msg
 int send_sync(Socket& sock, MsgPtr msg);
 // Sends msg and waits for the ACK; returns 0 or the errno (the kernel's own when it sent one).
 int request(Socket& sock, MsgPtr msg);
+// The same for a request built as bytes (message.hpp), sent as it is.
+int request(Socket& sock, const MessageBytes& msg);
+// The bytes of a built message, for a *_request() builder of message.hpp.
+MessageBytes bytes_of(nl_msg* msg);
 
-// A message of `type` with NLM_F_REQUEST|flags and a zeroed family header, or nullptr.
+// A message of `type` with `flags` and the family header hdr, or nullptr. (The socket adds
+// NLM_F_REQUEST and NLM_F_ACK when it sends.)
 MsgPtr new_msg(int type, int flags, const void* hdr, size_t hdr_len);
 
 // Opens a nested attribute with NLA_F_NESTED set: the kernel's strict parsers (IFLA_PROTINFO
@@ -130,20 +136,30 @@ int put_link_attrs(nl_msg* msg, const LinkAttrs& a);
 // IFLA_LINKINFO { IFLA_INFO_KIND, IFLA_INFO_DATA { kind.fill_data } }.
 int put_link_info(nl_msg* msg, const LinkKind& kind);
 
-// RTM_NEWLINK with NLM_F_CREATE|NLM_F_EXCL: the kernel's errno is kept (EEXIST for a taken
-// name, in the socket's netns or, for a veth peer, in the peer's).
-Expected<void> create_link(Socket& sock, const LinkAttrs& attrs, const LinkKind& kind,
-                           std::string_view what);
+// The one builder of RTM_NEWLINK and RTM_DELLINK (family AF_UNSPEC): ifinfomsg, attrs, and the
+// kind's IFLA_LINKINFO when kind is given.
+Expected<MessageBytes> link_request(int type, int flags, int ifindex, const LinkAttrs& attrs,
+                                    const LinkKind* kind, std::string_view what);
+// RTM_NEWLINK with NLM_F_CREATE|NLM_F_EXCL, as link_request builds it.
+Expected<MessageBytes> create_request(const LinkAttrs& attrs, const LinkKind& kind,
+                                      std::string_view what);
 
-// Creates a link directly in attrs.netns (IFLA_NET_NS_FD; nullptr: the socket's netns) under a
-// unique temporary name, then renames it there to attrs.name with a socket in that netns. The
-// kernel resolves IFLA_LINK (a parent) in the socket's netns and checks names in the target, so
-// a name taken in the socket's netns does not get in the way. Creating elsewhere and moving
-// would not be atomic: do_setlink moves first under the old name and renames after, so a taken
-// final name would strand the link in the target. On any failure after creation the link is
-// deleted in the target, by ifindex. attrs must not carry flags: the link is left down. Returns
-// the link as seen in the target netns.
-Expected<LinkInfo> create_link_renamed(Socket& sock, const LinkAttrs& attrs, const LinkKind& kind,
+// Sends a built RTM_NEWLINK: the kernel's errno is kept (EEXIST for a taken name, in the
+// socket's netns or, for a veth peer, in the peer's).
+Expected<void> send_link_request(Socket& sock, const Expected<MessageBytes>& req,
+                                 std::string_view what);
+
+// Creates a link directly in `netns` (IFLA_NET_NS_FD; nullptr: the socket's netns) under a
+// unique temporary name, then renames it there to `name` with a socket in that netns. `build`
+// makes the create request for a temporary name. The kernel resolves IFLA_LINK (a parent) in
+// the socket's netns and checks names in the target, so a name taken in the socket's netns
+// does not get in the way. Creating elsewhere and moving would not be atomic: do_setlink moves
+// first under the old name and renames after, so a taken final name would strand the link in
+// the target. On any failure after creation the link is deleted in the target, by ifindex. The
+// request must not carry flags: the link is left down. Returns the link as seen in the target.
+using BuildForName = std::function<Expected<MessageBytes>(std::string_view temp_name)>;
+Expected<LinkInfo> create_link_renamed(Socket& sock, const std::string& name,
+                                       const netns::Handle* netns, const BuildForName& build,
                                        std::string_view what);
 
 // RTM_NEWLINK on an existing link (no NLM_F_CREATE): changes what `attrs` and `kind` carry.

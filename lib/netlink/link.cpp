@@ -27,16 +27,6 @@ namespace {
 // creation and the rename; a leftover after a crash is recognisable by it.
 constexpr std::string_view kTempPrefix = "weirtmp";
 
-Expected<MsgPtr> link_msg(int type, int flags, int family, int ifindex, const LinkAttrs& attrs,
-                          const LinkKind* kind, std::string_view what) {
-  MsgPtr msg(nlmsg_alloc_simple(type, flags));
-  if (!msg || put_ifinfo(msg.get(), family, ifindex, attrs) < 0 ||
-      (kind && put_link_info(msg.get(), *kind) < 0)) {
-    return fail(nomem(what));
-  }
-  return msg;
-}
-
 Expected<std::string> temp_name() {
   uint32_t r = 0;
   if (::getrandom(&r, sizeof(r), 0) != sizeof(r)) {
@@ -139,60 +129,69 @@ int put_link_info(nl_msg* msg, const LinkKind& kind) {
   return 0;
 }
 
-Expected<void> create_link(Socket& sock, const LinkAttrs& attrs, const LinkKind& kind,
-                           std::string_view what) {
-  auto msg = link_msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0, attrs, &kind, what);
-  if (!msg) return fail(std::move(msg.error()));
-  if (int err = request(sock, std::move(*msg)); err != 0) return fail(cni::sys_error(err, what));
+Expected<MessageBytes> link_request(int type, int flags, int ifindex, const LinkAttrs& attrs,
+                                    const LinkKind* kind, std::string_view what) {
+  MsgPtr msg(nlmsg_alloc_simple(type, flags));
+  if (!msg || put_ifinfo(msg.get(), AF_UNSPEC, ifindex, attrs) < 0 ||
+      (kind && put_link_info(msg.get(), *kind) < 0)) {
+    return fail(nomem(what));
+  }
+  return bytes_of(msg.get());
+}
+
+Expected<MessageBytes> create_request(const LinkAttrs& attrs, const LinkKind& kind,
+                                      std::string_view what) {
+  return link_request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0, attrs, &kind, what);
+}
+
+Expected<void> send_link_request(Socket& sock, const Expected<MessageBytes>& req,
+                                 std::string_view what) {
+  if (!req) return fail(req.error());
+  if (int err = request(sock, *req); err != 0) return fail(cni::sys_error(err, what));
   return {};
 }
 
 Expected<void> change_link(Socket& sock, int ifindex, const LinkAttrs& attrs, const LinkKind* kind,
                            std::string_view what) {
-  auto msg = link_msg(RTM_NEWLINK, 0, AF_UNSPEC, ifindex, attrs, kind, what);
-  if (!msg) return fail(std::move(msg.error()));
-  if (int err = request(sock, std::move(*msg)); err != 0) return fail(cni::sys_error(err, what));
-  return {};
+  return send_link_request(sock, link_request(RTM_NEWLINK, 0, ifindex, attrs, kind, what), what);
 }
 
-Expected<LinkInfo> create_link_renamed(Socket& sock, const LinkAttrs& attrs, const LinkKind& kind,
+Expected<LinkInfo> create_link_renamed(Socket& sock, const std::string& name,
+                                       const netns::Handle* netns, const BuildForName& build,
                                        std::string_view what) {
-  if (!attrs.name || attrs.change != 0 || attrs.netns_fd >= 0) {
-    return fail(cni::sys_error(EINVAL, std::string(what) + ": needs a name and no flags"));
-  }
-  if (auto ok = check_ifname(*attrs.name, what); !ok) return fail(std::move(ok.error()));
+  if (auto ok = check_ifname(name, what); !ok) return fail(std::move(ok.error()));
   // The socket that renames and reads back is opened first: a failure here leaves nothing.
   std::optional<Socket> target_sock;
-  if (attrs.netns != nullptr) {
-    auto s = Socket::open_in(*attrs.netns);
+  if (netns != nullptr) {
+    auto s = Socket::open_in(*netns);
     if (!s) return fail(std::move(s.error()).context(what));
     target_sock.emplace(std::move(*s));
   }
   Socket& target = target_sock ? *target_sock : sock;
 
-  LinkAttrs temp = attrs;  // netns included: created where it stays
   // A temporary name can only collide with another one (or a crash's leftover); draw again.
   constexpr int kAttempts = 3;
+  std::string temp;
   Expected<void> created;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    auto name = temp_name();
-    if (!name) return fail(std::move(name.error()).context(what));
-    temp.name = std::move(*name);
-    created = create_link(sock, temp, kind, std::string(what) + " as " + quoted(*temp.name));
+    auto drawn = temp_name();
+    if (!drawn) return fail(std::move(drawn.error()).context(what));
+    temp = std::move(*drawn);
+    created = send_link_request(sock, build(temp), std::string(what) + " as " + quoted(temp));
     if (created || created.error().sys_errno != EEXIST) break;
   }
   if (!created) return fail(std::move(created.error()));
 
-  auto made = get_link(target, *temp.name);
+  auto made = get_link(target, temp);
   if (!made) {
-    (void)del_link(target, *temp.name);
+    (void)del_link(target, temp);
     return fail(std::move(made.error()).context(what));
   }
   // Renamed where it is, by ifindex: a taken name fails here (EEXIST) and nothing has moved, so
   // deleting it on the same socket removes all of it.
   const std::string rename_what =
-      std::string(what) + ": rename " + quoted(*temp.name) + " as " + quoted(*attrs.name);
-  if (auto renamed = change_link(target, made->index, {.name = attrs.name}, nullptr, rename_what);
+      std::string(what) + ": rename " + quoted(temp) + " as " + quoted(name);
+  if (auto renamed = change_link(target, made->index, {.name = name}, nullptr, rename_what);
       !renamed) {
     if (auto undo = del_link(target, made->index); !undo) {
       renamed.error().details = "and could not delete it: " + undo.error().msg;
@@ -323,21 +322,35 @@ Expected<void> detail::check_alias(std::string_view alias, const std::string& wh
   return {};
 }
 
-Expected<void> set_address_conf(Socket& sock, int ifindex, const AddressConf& conf) {
-  const std::string what = "set address settings of link " + ifindex_str(ifindex);
+namespace {
+
+std::string address_conf_what(int ifindex) {
+  return "set address settings of link " + ifindex_str(ifindex);
+}
+
+}  // namespace
+
+Expected<MessageBytes> address_conf_request(int ifindex, const AddressConf& conf) {
+  const std::string what = address_conf_what(ifindex);
   const unsigned up = conf.up ? static_cast<unsigned>(IFF_UP) : 0u;
   const auto alias = conf.alias.empty() ? std::nullopt : std::optional<std::string>(conf.alias);
   if (alias) {
-    if (auto ok = check_alias(*alias, what); !ok) return ok;
+    if (auto ok = check_alias(*alias, what); !ok) return fail(std::move(ok.error()));
   }
-  LinkAttrs attrs{.alias = alias, .arp_notify = conf.arp_notify, .ipv6_no_lladdr = conf.no_ipv6_lladdr,
-                  .flags = up, .change = up};
-  auto ok = change_link(sock, ifindex, attrs, nullptr, what);
+  const LinkAttrs attrs{.alias = alias, .arp_notify = conf.arp_notify,
+                        .ipv6_no_lladdr = conf.no_ipv6_lladdr, .flags = up, .change = up};
+  return link_request(RTM_NEWLINK, 0, ifindex, attrs, nullptr, what);
+}
+
+Expected<void> set_address_conf(Socket& sock, int ifindex, const AddressConf& conf) {
+  const std::string what = address_conf_what(ifindex);
+  auto ok = send_link_request(sock, address_conf_request(ifindex, conf), what);
   // EAFNOSUPPORT: the kernel runs without IPv6 (ipv6.disable=1), so there is none to turn off.
-  if (!ok && ok.error().sys_errno == EAFNOSUPPORT && attrs.ipv6_no_lladdr) {
-    attrs.ipv6_no_lladdr = false;
-    if (!attrs.arp_notify && !attrs.alias && up == 0) return {};
-    return change_link(sock, ifindex, attrs, nullptr, what);
+  if (!ok && ok.error().sys_errno == EAFNOSUPPORT && conf.no_ipv6_lladdr) {
+    AddressConf without = conf;
+    without.no_ipv6_lladdr = false;
+    if (!without.arp_notify && without.alias.empty() && !without.up) return {};
+    return send_link_request(sock, address_conf_request(ifindex, without), what);
   }
   return ok;
 }
@@ -433,9 +446,9 @@ Expected<void> move_link_to_netns(Socket& sock, int ifindex, const netns::Handle
 Expected<void> del_link(Socket& sock, std::string_view name) {
   const std::string what = "delete link " + quoted(name);
   if (auto ok = check_ifname(name, what); !ok) return ok;
-  auto msg = link_msg(RTM_DELLINK, 0, AF_UNSPEC, 0, {.name = std::string(name)}, nullptr, what);
+  auto msg = link_request(RTM_DELLINK, 0, 0, {.name = std::string(name)}, nullptr, what);
   if (!msg) return fail(std::move(msg.error()));
-  if (int err = request(sock, std::move(*msg)); err != 0 && err != ENODEV) {
+  if (int err = request(sock, *msg); err != 0 && err != ENODEV) {
     return fail(cni::sys_error(err, what));
   }
   return {};
@@ -443,9 +456,9 @@ Expected<void> del_link(Socket& sock, std::string_view name) {
 
 Expected<void> del_link(Socket& sock, int ifindex) {
   const std::string what = "delete link " + ifindex_str(ifindex);
-  auto msg = link_msg(RTM_DELLINK, 0, AF_UNSPEC, ifindex, {}, nullptr, what);
+  auto msg = link_request(RTM_DELLINK, 0, ifindex, {}, nullptr, what);
   if (!msg) return fail(std::move(msg.error()));
-  if (int err = request(sock, std::move(*msg)); err != 0 && err != ENODEV) {
+  if (int err = request(sock, *msg); err != 0 && err != ENODEV) {
     return fail(cni::sys_error(err, what));
   }
   return {};

@@ -48,7 +48,21 @@ Expected<LinkInfo> adopt(Socket& sock, LinkInfo link, const BridgeSpec& spec,
   return link;
 }
 
+std::string create_what(const BridgeSpec& spec) {
+  return "create bridge " + quoted(spec.name) +
+         (spec.vlan_filtering ? " with vlan_filtering" : std::string());
+}
+
 }  // namespace
+
+Expected<MessageBytes> create_bridge_request(const BridgeSpec& spec) {
+  const std::string what = create_what(spec);
+  if (auto ok = check_ifname(spec.name, what); !ok) return fail(std::move(ok.error()));
+  LinkAttrs attrs{.name = spec.name, .flags = IFF_UP, .change = IFF_UP};
+  if (spec.mtu != 0) attrs.mtu = spec.mtu;
+  attrs.mac = spec.mac;
+  return create_request(attrs, bridge_kind(spec), what);
+}
 
 Expected<LinkInfo> ensure_bridge(Socket& sock, const BridgeSpec& spec, bool* created) {
   const std::string what = "ensure bridge " + quoted(spec.name);
@@ -59,12 +73,7 @@ Expected<LinkInfo> ensure_bridge(Socket& sock, const BridgeSpec& spec, bool* cre
   if (existing) return adopt(sock, std::move(*existing), spec, what);
   if (existing.error().sys_errno != ENODEV) return fail(std::move(existing.error()).context(what));
 
-  LinkAttrs attrs{.name = spec.name, .flags = IFF_UP, .change = IFF_UP};
-  if (spec.mtu != 0) attrs.mtu = spec.mtu;
-  attrs.mac = spec.mac;
-  auto made = create_link(sock, attrs, bridge_kind(spec),
-                             "create bridge " + quoted(spec.name) +
-                                 (spec.vlan_filtering ? " with vlan_filtering" : std::string()));
+  auto made = send_link_request(sock, create_bridge_request(spec), create_what(spec));
   if (!made && made.error().sys_errno != EEXIST) return fail(std::move(made.error()));
   // EEXIST: another plugin created it between our two requests; take it as if it was there.
   auto link = get_link(sock, spec.name);
@@ -74,9 +83,16 @@ Expected<LinkInfo> ensure_bridge(Socket& sock, const BridgeSpec& spec, bool* cre
   return link;
 }
 
-Expected<void> set_bridge_port_hairpin(Socket& sock, int ifindex, bool on) {
-  const std::string what =
-      "set hairpin " + std::string(on ? "on" : "off") + " on bridge port " + ifindex_str(ifindex);
+namespace {
+
+std::string hairpin_what(int ifindex, bool on) {
+  return "set hairpin " + std::string(on ? "on" : "off") + " on bridge port " + ifindex_str(ifindex);
+}
+
+}  // namespace
+
+Expected<MessageBytes> bridge_port_hairpin_request(int ifindex, bool on) {
+  const std::string what = hairpin_what(ifindex, on);
   // RTM_SETLINK of family AF_BRIDGE goes to the bridge's ndo_bridge_setlink, which takes the
   // port attributes nested in IFLA_PROTINFO (NLA_F_NESTED set, else it reads the old u8 state).
   MsgPtr msg(nlmsg_alloc_simple(RTM_SETLINK, 0));
@@ -86,9 +102,12 @@ Expected<void> set_bridge_port_hairpin(Socket& sock, int ifindex, bool on) {
     return fail(nomem(what));
   }
   nla_nest_end(msg.get(), protinfo);
+  return bytes_of(msg.get());
+}
+
+Expected<void> set_bridge_port_hairpin(Socket& sock, int ifindex, bool on) {
   // EOPNOTSUPP: the link is not a bridge port.
-  if (int err = request(sock, std::move(msg)); err != 0) return fail(cni::sys_error(err, what));
-  return {};
+  return send_link_request(sock, bridge_port_hairpin_request(ifindex, on), hairpin_what(ifindex, on));
 }
 
 }  // namespace weir::netlink

@@ -71,21 +71,43 @@ std::string_view to_string(MacvlanMode mode) {
   return "bridge";
 }
 
-Expected<LinkInfo> create_macvlan(Socket& host, const MacvlanSpec& spec) {
+namespace {
+
+std::string macvlan_what(const MacvlanSpec& spec) {
   std::string what = "create macvlan " + quoted(spec.name) + " (mode " +
                      std::string(to_string(spec.mode)) + ") on " + ifindex_str(spec.parent);
   if (spec.netns) what += " in netns " + quoted(spec.netns->path());
-  if (auto ok = check_ifname(spec.name, what); !ok) return fail(std::move(ok.error()));
-  if (spec.parent <= 0) {
-    return fail(cni::invalid_config(what + ": no parent link"));
-  }
-  LinkAttrs attrs{.name = spec.name, .mac = spec.mac, .netns = spec.netns, .parent = spec.parent};
+  return what;
+}
+
+Expected<void> validate(const MacvlanSpec& spec, const std::string& what) {
+  if (auto ok = check_ifname(spec.name, what); !ok) return ok;
+  if (spec.parent <= 0) return fail(cni::invalid_config(what + ": no parent link"));
+  return {};
+}
+
+}  // namespace
+
+Expected<MessageBytes> create_macvlan_request(const MacvlanSpec& spec, std::string_view temp_name) {
+  const std::string what = macvlan_what(spec);
+  if (auto ok = validate(spec, what); !ok) return fail(std::move(ok.error()));
+  if (auto ok = check_ifname(temp_name, what); !ok) return fail(std::move(ok.error()));
+  LinkAttrs attrs{.name = std::string(temp_name), .mac = spec.mac, .netns = spec.netns,
+                  .parent = spec.parent};
   if (spec.mtu != 0) attrs.mtu = spec.mtu;
   const uint32_t mode = kernel_mode(spec.mode);
   const LinkKind kind{.kind = "macvlan", .fill_data = [mode](nl_msg* msg) {
                         return nla_put_u32(msg, IFLA_MACVLAN_MODE, mode);
                       }};
-  return create_link_renamed(host, attrs, kind, what);
+  return create_request(attrs, kind, what);
+}
+
+Expected<LinkInfo> create_macvlan(Socket& host, const MacvlanSpec& spec) {
+  const std::string what = macvlan_what(spec);
+  if (auto ok = validate(spec, what); !ok) return fail(std::move(ok.error()));
+  return create_link_renamed(
+      host, spec.name, spec.netns,
+      [&spec](std::string_view temp) { return create_macvlan_request(spec, temp); }, what);
 }
 
 }  // namespace weir::netlink

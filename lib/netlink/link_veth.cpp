@@ -15,27 +15,25 @@ namespace weir::netlink {
 
 using namespace detail;  // this file is part of lib/netlink
 
-Expected<VethPair> create_veth(Socket& host, const VethSpec& spec) {
-  const std::string peer_where =
-      spec.peer_netns ? " in netns " + quoted(spec.peer_netns->path()) : std::string();
-  const std::string what =
-      "create veth " + quoted(spec.host_name) + " with peer " + quoted(spec.peer_name) + peer_where;
+namespace {
+
+std::string peer_where(const VethSpec& spec) {
+  return spec.peer_netns ? " in netns " + quoted(spec.peer_netns->path()) : std::string();
+}
+
+std::string veth_what(const VethSpec& spec) {
+  return "create veth " + quoted(spec.host_name) + " with peer " + quoted(spec.peer_name) +
+         peer_where(spec);
+}
+
+}  // namespace
+
+Expected<MessageBytes> create_veth_request(const VethSpec& spec, const net::Mac& peer_mac) {
+  const std::string what = veth_what(spec);
   if (auto ok = check_ifname(spec.host_name, what); !ok) return fail(std::move(ok.error()));
   if (auto ok = check_ifname(spec.peer_name, what); !ok) return fail(std::move(ok.error()));
-  if (auto ok = check_alias(spec.host_alias, what); !ok) return fail(std::move(ok.error()));
-
-  // Chosen here when not given, so that the result needs no request in the peer's netns.
-  net::Mac peer_mac;
-  if (spec.peer_mac) {
-    peer_mac = *spec.peer_mac;
-  } else {
-    auto mac = random_mac();
-    if (!mac) return fail(std::move(mac.error()).context(what));
-    peer_mac = *mac;
-  }
   std::optional<uint32_t> mtu;
   if (spec.mtu != 0) mtu = spec.mtu;
-
   const LinkAttrs peer{.name = spec.peer_name,
                        .mtu = mtu,
                        .mac = peer_mac,
@@ -58,14 +56,32 @@ Expected<VethPair> create_veth(Socket& host, const VethSpec& spec) {
                         .queues = spec.queues,
                         .flags = up,
                         .change = up};
-  if (auto created = create_link(host, attrs, kind, what); !created) {
+  return create_request(attrs, kind, what);
+}
+
+Expected<VethPair> create_veth(Socket& host, const VethSpec& spec) {
+  const std::string what = veth_what(spec);
+  if (auto ok = check_ifname(spec.host_name, what); !ok) return fail(std::move(ok.error()));
+  if (auto ok = check_ifname(spec.peer_name, what); !ok) return fail(std::move(ok.error()));
+  if (auto ok = check_alias(spec.host_alias, what); !ok) return fail(std::move(ok.error()));
+
+  // Chosen here when not given, so that the result needs no request in the peer's netns.
+  net::Mac peer_mac;
+  if (spec.peer_mac) {
+    peer_mac = *spec.peer_mac;
+  } else {
+    auto mac = random_mac();
+    if (!mac) return fail(std::move(mac.error()).context(what));
+    peer_mac = *mac;
+  }
+  if (auto created = send_link_request(host, create_veth_request(spec, peer_mac), what); !created) {
     if (created.error().sys_errno == EEXIST) {
       // The kernel does not say which name is taken: when the host one is free, the peer's was.
       const bool host_taken = get_link(host, spec.host_name).has_value();
       cni::Error e = cni::sys_error(
           EEXIST, what + ": link " +
                       (host_taken ? quoted(spec.host_name) + " already exists"
-                                  : quoted(spec.peer_name) + " already exists" + peer_where));
+                                  : quoted(spec.peer_name) + " already exists" + peer_where(spec)));
       return fail(std::move(e));
     }
     return fail(std::move(created.error()));

@@ -100,20 +100,33 @@ Expected<LinkInfo> verify(Socket& sock, const VxlanSpec& spec, std::string_view 
   return info;
 }
 
+std::string vxlan_what(const VxlanSpec& spec) {
+  return "ensure vxlan " + quoted(spec.name) + " vni " + std::to_string(spec.vni);
+}
+
+Expected<void> validate(const VxlanSpec& spec, const std::string& what) {
+  if (auto ok = check_ifname(spec.name, what); !ok) return ok;
+  if (spec.vni >= (1u << 24)) return fail(cni::invalid_config(what + ": a VNI has 24 bits"));
+  return {};
+}
+
 }  // namespace
 
+Expected<MessageBytes> create_vxlan_request(const VxlanSpec& spec) {
+  if (auto ok = validate(spec, vxlan_what(spec)); !ok) return fail(std::move(ok.error()));
+  LinkAttrs attrs{.name = spec.name, .flags = IFF_UP, .change = IFF_UP};
+  if (spec.mtu != 0) attrs.mtu = spec.mtu;
+  return create_request(attrs, vxlan_kind(spec), "create vxlan " + quoted(spec.name));
+}
+
 Expected<LinkInfo> ensure_vxlan(Socket& sock, const VxlanSpec& spec) {
-  const std::string what = "ensure vxlan " + quoted(spec.name) + " vni " + std::to_string(spec.vni);
-  if (auto ok = check_ifname(spec.name, what); !ok) return fail(std::move(ok.error()));
-  if (spec.vni >= (1u << 24)) {
-    return fail(cni::invalid_config(what + ": a VNI has 24 bits"));
-  }
+  const std::string what = vxlan_what(spec);
+  if (auto ok = validate(spec, what); !ok) return fail(std::move(ok.error()));
   auto existing = verify(sock, spec, what);
   if (existing || existing.error().sys_errno != ENODEV) return existing;
 
-  LinkAttrs attrs{.name = spec.name, .flags = IFF_UP, .change = IFF_UP};
-  if (spec.mtu != 0) attrs.mtu = spec.mtu;
-  auto created = create_link(sock, attrs, vxlan_kind(spec), "create vxlan " + quoted(spec.name));
+  auto created =
+      send_link_request(sock, create_vxlan_request(spec), "create vxlan " + quoted(spec.name));
   if (!created && created.error().sys_errno != EEXIST) return fail(std::move(created.error()));
   // Created now, or by a concurrent plugin (EEXIST): either way, check what is there.
   return verify(sock, spec, what);

@@ -122,6 +122,21 @@ int request(Socket& sock, MsgPtr msg) {
   return rc < 0 ? sock.errno_of(rc) : 0;
 }
 
+int request(Socket& sock, const MessageBytes& bytes) {
+  auto* nlh = reinterpret_cast<nlmsghdr*>(const_cast<uint8_t*>(bytes.data()));
+  if (bytes.size() < sizeof(nlmsghdr) || nlh->nlmsg_len > bytes.size()) return EINVAL;
+  // nlmsg_convert copies: the builder's bytes are sent as they are.
+  MsgPtr msg(nlmsg_convert(nlh));
+  if (!msg) return ENOMEM;
+  return request(sock, std::move(msg));
+}
+
+MessageBytes bytes_of(nl_msg* msg) {
+  const nlmsghdr* nlh = nlmsg_hdr(msg);
+  const auto* p = reinterpret_cast<const uint8_t*>(nlh);
+  return MessageBytes(p, p + nlh->nlmsg_len);
+}
+
 MsgPtr new_msg(int type, int flags, const void* hdr, size_t hdr_len) {
   MsgPtr msg(nlmsg_alloc_simple(type, flags));
   if (!msg) return msg;
