@@ -1,6 +1,16 @@
 // Which weir-agent may run a config's ADD and DEL, and what the two sides of a plugin call
-// agree on (call.hpp has the protocol): freestanding, for the front end (front.cpp), which links
-// no C library, and shared with the -local binaries, so that both pick the same agent.
+// agree on (frame.hpp has the framing): freestanding, for the front end (plugins/front), which
+// links no C library, and shared with the -local binaries, so that both pick the same agent.
+//
+// Who runs a call, all of it. A front end (weir-bridge, weir-ipam) forwards a call to the agent
+// of a data dir when (1) its verb is forwarded (frame.hpp: ADD, DEL), (2) CNI_NETNS means the
+// same namespace to another process (front.cpp: netns_path_portable), and (3) the config names
+// an agent (below: agent_dir). The agent runs it when (4) it is complete and well formed, (5)
+// it comes from the agent's own netns and mount namespace, and (6) the agent's binary was not
+// replaced on disk (agent/control_server.cpp). Everything else runs in the -local binary, which
+// on a successful ADD starts the agent (agent/client/control.hpp). Inside the agent, a bridge
+// call borrows the agent's services only for the data dir the agent serves; another data dir's
+// call runs there as a process would (plugins/common/services.hpp).
 #pragma once
 
 #include "agent/proto/json.hpp"
