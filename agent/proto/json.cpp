@@ -112,9 +112,9 @@ const char* scan_word(const char* p, const char* end, const char* word) {
   return p;
 }
 
-// '{' or '[' up to its closing bracket.
+// '{' or '[' up to its closing bracket; `depth` counts the containers around it.
 const char* scan_container(const char* p, const char* end, int depth, bool object) {
-  if (depth > kMaxDepth) return nullptr;
+  if (depth >= kMaxDepth) return nullptr;  // this one would be the 257th level
   const char close = object ? '}' : ']';
   p = skip_space(p + 1, end);
   if (p < end && *p == close) return p + 1;

@@ -41,7 +41,8 @@ struct Json {
   // The root of a document: kNone unless `text` is exactly one JSON value (RFC 8259), with
   // whitespace around it (and maybe a UTF-8 byte order mark first). Unlike nlohmann::json, it
   // takes bytes above 0x7f in strings as they are (not checked to be UTF-8) and numbers of any
-  // size, and counts nesting deeper than 256 as invalid: a document that only one of the two
+  // size, counts nesting deeper than 256 as invalid, and reads all of `text` (nlohmann stops at
+  // a NUL byte after the value, its end of a C string): a document that only one of the two
   // takes runs in the -local binary or the agent, which report the same error.
   static Json parse(Bytes text);
 
