@@ -6,6 +6,7 @@
 #
 #   scripts/cross-front.sh [BUILD_DIR=build-cross-aarch64]
 #
+# CROSS_CXX: another compiler than aarch64-linux-gnu-g++.
 # Exit 77 (skipped) where the cross compiler is missing (scripts/install-deps.sh installs it);
 # non-zero when the cross build breaks or a call prints something else.
 set -euo pipefail
@@ -89,6 +90,7 @@ check no-local 1 "{\"cniVersion\":\"1.0.0\",\"code\":5,\"msg\":\"weir-bridge: ru
 # agent listening, the config it read, from memory (memfd) — a malformed one too.
 cp "$bin/weir-bridge" "$work/weir-bridge"
 bin=$work
+# shellcheck disable=SC2016 # expanded by the stand-in
 printf '#!/bin/sh\necho "local $CNI_COMMAND $CNI_CONTAINERID"\ncat\n' >"$work/weir-bridge-local"
 chmod +x "$work/weir-bridge-local"
 check version 0 "local VERSION 
