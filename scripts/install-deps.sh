@@ -19,6 +19,8 @@ packages=(
   containerd
   # embedded DNS tests and the demo: dig
   bind9-dnsutils
+  # scripts/cross-front.sh: the aarch64 front ends, built and run under qemu
+  g++-aarch64-linux-gnu qemu-user-static
 )
 
 missing=()

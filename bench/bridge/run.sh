@@ -9,6 +9,8 @@
 #   WEIR_BIN=/path/to/build/bin bench/bridge/run.sh      # default: build-bench/bin, built Release
 #   BASELINE_BIN=/path/to/old/build/bin bench/bridge/run.sh   # adds a "base" setup: that build's
 #                                                        # weir-bridge + weir-ipam, same config
+#   EXTRA_BIN="NAME=/bin/dir NAME2=/other/dir" bench/bridge/run.sh   # more such setups, named so
+#                                                        # (bench/bridge/runtimes.sh uses it)
 #
 # See bench/bridge/README.md for what is measured and how to read it.
 set -euo pipefail
@@ -26,7 +28,7 @@ ref_dir=/usr/lib/cni
 if [[ -z ${WEIR_BIN:-} ]]; then
   build=$root/build-bench
   echo "building weir (Release) in $build ..." >&2
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF -DWEIR_WERROR=ON >/dev/null
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF -DWEIR_WERROR=OFF >/dev/null
   # weir-bridge and weir-ipam are front ends: the plugins themselves are the -local binaries
   # next to them (links to the weir executable), or weir-agent, which runs ADD and DEL on a store
   # it keeps open.
@@ -80,6 +82,9 @@ add_setup weir "$(weir_conf weir false)" "$WEIR_BIN/weir-bridge" "$WEIR_BIN"
 if [[ -n ${BASELINE_BIN:-} ]]; then
   add_setup base "$(weir_conf base false)" "$BASELINE_BIN/weir-bridge" "$BASELINE_BIN"
 fi
+for extra in ${EXTRA_BIN:-}; do
+  add_setup "${extra%%=*}" "$(weir_conf "${extra%%=*}" false)" "${extra#*=}/weir-bridge" "${extra#*=}"
+done
 if [[ -x $WEIR_BIN/weir-agent ]]; then
   add_setup weir-dns "$(weir_conf weir-dns true)" "$WEIR_BIN/weir-bridge" "$WEIR_BIN"
 else

@@ -355,12 +355,15 @@ void finish(Bytes got, const Json& conf) {
 
 }  // namespace weir::agent::proto
 
-#if defined(WEIR_FRONT_LIBC)
+#if defined(WEIR_FRONT_LIBC) || defined(WEIR_FRONT_NOLIBC)
+// The C library's or nolibc's _start calls it.
 int main(int, char**, char** envp) {
   weir::agent::proto::environment = envp;
   weir::agent::proto::run();
 }
-#else
+#endif
+#if !defined(WEIR_FRONT_LIBC)
+#if !defined(WEIR_FRONT_NOLIBC)
 // The process starts here, with argc, argv, NULL, envp, NULL on the stack. `used`: only the
 // assembly below calls it, which link-time optimization does not see.
 extern "C" [[noreturn, gnu::used]] void weir_front_start(long* stack) {
@@ -378,6 +381,7 @@ __asm__(
     ".text\n.global _start\n_start:\n"
     "  mov x29, #0\n  mov x30, #0\n  mov x0, sp\n  bl weir_front_start\n  brk #0\n");
 #endif
+#endif  // !WEIR_FRONT_NOLIBC
 
 // What the compiler may call for copies and zeroing even here (GCC documents it).
 extern "C" {
@@ -411,4 +415,4 @@ extern "C" {
   return 0;
 }
 }
-#endif  // WEIR_FRONT_LIBC
+#endif  // !WEIR_FRONT_LIBC

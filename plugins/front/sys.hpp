@@ -1,8 +1,15 @@
-// The system calls of the front end (front.cpp), made directly: the front end links no C
-// library, whose start-up alone (on x86, dozens of CPUID instructions, each a trap to the
-// hypervisor in a VM) took longer than everything the front end does. On architectures other
-// than x86_64 and aarch64 (WEIR_FRONT_LIBC) the C library makes them, and gives the constants,
-// which differ between architectures.
+// The system calls of the front end (front.cpp): the seam between it and what it runs on,
+// picked by WEIR_FRONT_RUNTIME (cmake/weir.cmake):
+// - own (the default on x86_64 and aarch64): made directly, with our own _start (front.cpp).
+//   The front end links no C library, whose start-up alone (glibc's: on x86, dozens of CPUID
+//   instructions, each a trap to the hypervisor in a VM) took longer than everything the front
+//   end does.
+// - nolibc (WEIR_FRONT_NOLIBC): the same calls through the kernel's tools/include/nolibc, whose
+//   _start and system-call macros replace ours.
+// - musl, glibc (WEIR_FRONT_LIBC): the C library makes them and gives the constants, which
+//   differ between architectures. glibc is what architectures other than x86_64 and aarch64
+//   build, and a test variant (weir-front-libc).
+// bench/bridge/README.md has them measured side by side.
 //
 // Each returns what the kernel returns: a negative errno on failure.
 #pragma once
@@ -21,6 +28,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#elif defined(WEIR_FRONT_NOLIBC)
+#include <asm/unistd.h>
+
+// nolibc's _start (which calls main()) and system-call macros, from WEIR_NOLIBC_DIR. Not all of
+// nolibc.h: it is C that C++ rejects (parameters named `new`, void* converted implicitly).
+#include "arch.h"
 #else
 #include <asm/unistd.h>
 #endif
@@ -43,7 +56,11 @@ constexpr int kEintr = EINTR, kEagain = EAGAIN, kEperm = EPERM, kEnoent = ENOENT
               kEisdir = EISDIR, kEnfile = ENFILE, kEmfile = EMFILE, kEtxtbsy = ETXTBSY,
               kEnametoolong = ENAMETOOLONG, kEnosys = ENOSYS, kEloop = ELOOP;
 #else
-#if defined(__x86_64__)
+#if defined(WEIR_FRONT_NOLIBC)
+inline long call6(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  return my_syscall6(n, a, b, c, d, e, f);
+}
+#elif defined(__x86_64__)
 inline long call6(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
   long r;
   register long r10 __asm__("r10") = d;
@@ -71,8 +88,7 @@ inline long call6(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e
 #error "no system calls of its own here: build with WEIR_FRONT_LIBC (cmake/weir.cmake does)"
 #endif
 
-// The kernel ABI's constants on x86_64 and aarch64 (the C library's headers are not ours to
-// include here).
+// The kernel ABI's constants on x86_64 and aarch64 (no C library's headers to take them from).
 constexpr int kCloexec = 02000000;  // O_CLOEXEC, SOCK_CLOEXEC
 constexpr int kSoPeercred = 17;
 constexpr int kNonblockFlag = 04000;
