@@ -7,8 +7,8 @@
 //   ...
 //   server.value()->stop();           // or the destructor
 //
-// A query never waits on the zone's producer: workers pick up a new snapshot with one atomic
-// load per wake-up. Malformed packets never crash the server; they are dropped or answered
+// A query never waits on the zone's producer: workers check one atomic counter per wake-up,
+// and after a swap copy the new snapshot's pointer under a mutex held for nothing else. Malformed packets never crash the server; they are dropped or answered
 // FORMERR, and reported through `log` at most a few times per second.
 #pragma once
 

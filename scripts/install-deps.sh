@@ -17,6 +17,8 @@ packages=(
   netcat-openbsd iptables podman runc busybox-static
   # e2e under containerd: its daemon and ctr (`ctr run --cni`)
   containerd
+  # the format check of changed lines (scripts/format-check.sh): git clang-format
+  clang-format
   # embedded DNS tests and the demo: dig
   bind9-dnsutils
   # scripts/cross-front.sh: the aarch64 front ends, built and run under qemu
