@@ -93,8 +93,17 @@ std::string quoted(std::string_view s);
 
 namespace weir {
 
+// A value or the CNI error that stands in for it. [[nodiscard]]: an error dropped on the floor is
+// a failure nobody hears of; a call whose result may be ignored on purpose says so with (void).
 template <class T = void>
-using Expected = std::expected<T, cni::Error>;
+class [[nodiscard]] Expected : public std::expected<T, cni::Error> {
+  using Base = std::expected<T, cni::Error>;
+
+ public:
+  using Base::Base;
+  Expected() = default;
+  Expected(Base b) : Base(std::move(b)) {}  // what and_then/transform/or_else return
+};
 
 inline std::unexpected<cni::Error> fail(cni::Error e) { return std::unexpected(std::move(e)); }
 
