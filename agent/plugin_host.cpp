@@ -1,19 +1,58 @@
 #include "agent/plugin_host.hpp"
 
 #include "agent/log.hpp"
+#include "plugins/bridge/bridge.hpp"
+#include "plugins/common/store_open.hpp"
 
 namespace weir::agent {
+
+// What a call for our data dir gets from us: the store we keep open, our DNS synced
+// in-process (a sync over our socket would wait for us, busy with this very call), our reaper
+// thread, the boot id read once. For the call's spelling of the data dir, which the in-process
+// IPAM compares with its own.
+class PluginHost::Lent final : public plugins::Services {
+ public:
+  Lent(PluginHost& host, const std::string& data_dir) : Services(data_dir), host_(host) {}
+
+  Expected<store::Store*> store() override {
+    if (host_.store_) return host_.store_.get();
+    if (!opened_) {  // not opened by run(): as a plugin process would
+      auto st = plugins::open_store(data_dir());
+      if (!st) return fail(st.error());
+      opened_ = std::move(*st);
+    }
+    return opened_.get();
+  }
+  Expected<void> sync_dns(bool /*start*/) override {
+    auto ok = host_.sync_dns_();  // we serve it, so we run: nothing to start
+    if (!ok) return fail(std::move(ok.error()).context("embedded DNS"));
+    return {};
+  }
+  Expected<void> delete_link_later(int ifindex) override {
+    return host_.reaper_.delete_later(ifindex);
+  }
+
+ protected:
+  const ipam::Seams* ipam_seams() const override { return &host_.ipam_seams_; }
+
+ private:
+  PluginHost& host_;
+  std::unique_ptr<store::Store> opened_;
+};
 
 PluginHost::PluginHost(std::string data_dir, std::string database,
                        std::function<Expected<void>()> sync_dns)
     : data_dir_(std::move(data_dir)),
       database_(std::move(database)),
       reaper_(data_dir_),
-      bridge_{.data_dir = data_dir_,
-              .store = nullptr,  // set per call, see run()
-              .sync_dns = std::move(sync_dns),
-              .delete_link_later = [this](int ifindex) { return reaper_.delete_later(ifindex); },
-              .ipam_seams = &ipam_seams_} {}
+      sync_dns_(std::move(sync_dns)) {}
+
+// By the folder itself, not its spelling ("/var/lib//weir", a symlink): taken for another
+// folder, ours would be asked for a DNS sync over our socket by ourselves, busy with this call.
+std::unique_ptr<plugins::Services> PluginHost::services_for(const std::string& data_dir) {
+  if (!plugins::same_folder(data_dir_, data_dir)) return plugins::process_services(data_dir);
+  return std::make_unique<Lent>(*this, data_dir);
+}
 
 std::optional<PluginReply> PluginHost::run(const proto::Plugin& plugin, const PluginCall& call) {
   drop_store_if_replaced();
@@ -28,8 +67,8 @@ std::optional<PluginReply> PluginHost::run(const proto::Plugin& plugin, const Pl
   int code = 0;
   if (&plugin == &proto::kBridge) {
     serve_bridge();
-    bridge_.store = store_.get();
-    code = cni::plugin_main(env, plugins::bridge::verbs(&bridge_), proto::kBridge.name);
+    const auto services_for = [this](const std::string& dir) { return this->services_for(dir); };
+    code = cni::plugin_main(env, plugins::bridge::verbs(services_for), proto::kBridge.name);
   } else {
     const ipam::OpenStore open{.data_dir = data_dir_, .store = store_.get()};
     code = cni::plugin_main(env, ipam::verbs(open, ipam_seams_), ipam::kPluginName);

@@ -1,7 +1,9 @@
 // Runs weir-ipam's and weir-bridge's ADD and DEL as their plugin processes would, through the
 // same cni::plugin_main, on a store kept open between calls: no WAL index to rebuild, no schema
-// to parse, statements already prepared. The bridge's verbs borrow what the agent has: the
-// open store, its DNS (a sync in-process) and its background link deletes.
+// to parse, statements already prepared. For the data dir it serves the agent lends the bridge's
+// verbs its own services (plugins/common/services.hpp): the open store, its DNS (a sync
+// in-process), its background link deletes and its IPAM seams; for any other data dir a call
+// gets a plugin process's.
 #pragma once
 
 #include <chrono>
@@ -14,8 +16,8 @@
 #include "agent/client/call.hpp"
 #include "ipam/ipam.hpp"
 #include "lib/store/sqlite.hpp"
-#include "plugins/bridge/bridge.hpp"
 #include "plugins/common/link_reaper.hpp"
+#include "plugins/common/services.hpp"
 
 namespace weir::agent {
 
@@ -56,6 +58,10 @@ class PluginHost {
   Expected<std::vector<store::Endpoint>> read_endpoints();
 
  private:
+  class Lent;  // the services we lend (plugin_host.cpp)
+  // The services of a call for `data_dir`: ours when it is the folder we serve, else a plugin
+  // process's (the one place that decides).
+  std::unique_ptr<plugins::Services> services_for(const std::string& data_dir);
   bool ipam_recent() const;
   void drop_store_if_replaced();
   Expected<void> view_store(const store::TxnFn& fn);
@@ -71,8 +77,8 @@ class PluginHost {
   // Its thread is started by the first weir-bridge DEL, on our main thread and in our netns
   // (DEL never enters a container's), where the veths it deletes are.
   plugins::ReaperThread reaper_;
-  // What weir-bridge's verbs borrow when we run them.
-  plugins::bridge::Resident bridge_;
+  // Makes our DNS serve what the store holds now (in-process: we run the call).
+  std::function<Expected<void>()> sync_dns_;
 };
 
 }  // namespace weir::agent

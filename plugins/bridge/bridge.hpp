@@ -1,34 +1,13 @@
 #pragma once
 
-#include <functional>
-#include <string>
-
 #include "lib/cni/plugin.hpp"
-
-namespace weir::store {
-class Store;
-}
-namespace weir::ipam {
-struct Seams;
-}
+#include "plugins/common/services.hpp"
 
 namespace weir::plugins::bridge {
 
-// What weir-agent lends the verbs when it runs them itself (agent/agent.cpp): a plugin process
-// passes none, opens the store on every call, asks the agent for a DNS sync over its socket
-// and forks to delete a veth in the background.
-struct Resident {
-  std::string data_dir;           // the data dir the agent serves; the rest is for it alone
-  store::Store* store = nullptr;  // its store, kept open between calls
-  // Makes the agent serve what the store holds now (in-process: the agent runs this call).
-  std::function<Expected<void>()> sync_dns;
-  // Deletes link `ifindex` of the calling thread's netns in the background (link_reaper.hpp).
-  std::function<Expected<void>(int ifindex)> delete_link_later;
-  const ipam::Seams* ipam_seams = nullptr;  // the in-process IPAM's (the boot id read once)
-};
-
 // weir-bridge: a docker0-style bridge with a veth pair per container, NAT, isolation and
-// published ports. `resident` (may be null) must outlive the verbs.
-cni::Verbs verbs(const Resident* resident = nullptr);
+// published ports. Each verb asks `services_for` for the services of its config's data dir
+// (services.hpp): a plugin process's, or those weir-agent lends for the data dir it serves.
+cni::Verbs verbs(ServicesFor services_for = process_services);
 
 }  // namespace weir::plugins::bridge

@@ -18,6 +18,7 @@
 #include "agent/client/control.hpp"
 #include "lib/firewall/firewall.hpp"
 #include "lib/netlink/netlink.hpp"
+#include "plugins/bridge/marks.hpp"
 #include "tools/weirctl/weirctl.hpp"
 
 namespace weir::ctl {
@@ -26,11 +27,6 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-// weir-bridge's alias on a bridge it made (plugins/bridge/bridge.cpp kBridgeAliasPrefix).
-constexpr std::string_view kBridgeAliasPrefix = "weir:";
-// weir-bridge's mark on its host veths: "weir-port:<store>:<network>/<container>/<ifname>".
-constexpr std::string_view kPortAliasPrefix = "weir-port:";
 
 struct ForgetOptions {
   std::string network;
@@ -55,13 +51,6 @@ struct Stored {
   std::set<std::string> other_bridges;  // bridges other networks' endpoints are on
 };
 
-std::string bridge_of(const store::Endpoint& e) {
-  json extra = json::parse(e.extra, nullptr, false);
-  return extra.is_object() && extra.contains("bridge") && extra["bridge"].is_string()
-             ? extra["bridge"].get<std::string>()
-             : std::string();
-}
-
 Expected<Stored> read(store::Store& db, const std::string& network) {
   Stored s;
   auto ok = db.view([&](store::Txn& t) -> Expected<void> {
@@ -76,7 +65,7 @@ Expected<Stored> read(store::Store& db, const std::string& network) {
     for (auto& e : *all) {
       if (e.network == network) {
         s.endpoints.push_back(std::move(e));
-      } else if (auto br = bridge_of(e); !br.empty()) {
+      } else if (auto br = plugins::bridge::recorded_bridge(e); !br.empty()) {
         s.other_bridges.insert(br);
       }
     }
@@ -110,7 +99,7 @@ Expected<std::vector<std::string>> forget_kernel(const std::string& network, con
   std::vector<std::string> done;
   std::set<std::string> bridges;
   for (const auto& e : s.endpoints) {
-    if (auto br = bridge_of(e); !br.empty()) bridges.insert(br);
+    if (auto br = plugins::bridge::recorded_bridge(e); !br.empty()) bridges.insert(br);
   }
   if (ref.config) {
     for (const auto& p : ref.config->plugins) {
@@ -129,8 +118,7 @@ Expected<std::vector<std::string>> forget_kernel(const std::string& network, con
     for (const auto& e : s.endpoints) {
       if (e.host_ifname.empty()) continue;
       auto link = netlink::get_link(*sock, e.host_ifname);
-      if (!link || link->kind != "veth" || !link->alias.starts_with(kPortAliasPrefix) ||
-          !link->alias.ends_with(":" + network + "/" + e.container_id + "/" + e.ifname)) {
+      if (!link || !plugins::bridge::port_of(*link, network, e.container_id, e.ifname)) {
         continue;  // gone already, or not this attachment's
       }
       if (auto ok = netlink::del_link(*sock, link->index); !ok) return fail(ok.error());
@@ -145,7 +133,7 @@ Expected<std::vector<std::string>> forget_kernel(const std::string& network, con
   for (const auto& br : bridges) {
     if (s.other_bridges.contains(br)) continue;  // another network's containers are on it
     auto link = netlink::get_link(*sock, br);
-    if (!link || link->alias != std::string(kBridgeAliasPrefix) + network) continue;
+    if (!link || !plugins::bridge::made_for(*link, network)) continue;
     if (auto ok = netlink::del_link(*sock, link->index); !ok) return fail(ok.error());
     done.push_back("bridge " + br);
   }
