@@ -111,10 +111,15 @@ std::string serve_call(const Request& request, int conn, PluginHost& host, const
     return proto::kNotRun;
   }
   if (caller_gone(conn)) return "";
-  auto r = host.run(plugin, call);
-  if (!r) return proto::kNotRun;
+  // From here on the caller does not run the call itself, whatever happens to us: a worker that
+  // dies in it leaves a caller with "run" and no "done", which fails with code 11 (frame.hpp).
   std::string reply;
   StringOut out{reply};
+  proto::encode_run(out, request.head);
+  if (!reply.empty() && !send_all(conn, reply, Clock::now() + std::chrono::seconds(1))) return "";
+  reply.clear();
+  auto r = host.run(plugin, call);
+  if (!r) return proto::kNotRun;
   proto::encode_done(out, r->exit_code, {r->out.data(), r->out.size()}, {r->err.data(), r->err.size()});
   return reply;
 }

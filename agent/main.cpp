@@ -25,5 +25,6 @@ int weir_agent_main(int argc, char** argv) {
   app.add_flag("--stay", stay, "keep running without DNS networks (systemd)");
   CLI11_PARSE(app, argc, argv);
   o.exit_when_idle = !stay;
+  o.argv = {argv, static_cast<size_t>(argc)};
   return weir::agent::run_agent(o);
 }

@@ -6,14 +6,14 @@
 // - "sync [<netns id>]\n": the agent re-reads the store; the reply line is "ok <generation>\n" once
 // the new
 //   zone is live, or "error <code> <why>\n".
-// - "<plugin request> <netns id> <body bytes>\n", then the body: the CNI_* variables as
-//   "NAME=value\0" each, an empty one ("\0"), then the config (no variable holds a NUL). A call
-//   of weir-ipam ("ipam1") or weir-bridge ("bridge1"), which the agent runs on the store it
-//   keeps open, unless its caller has gone by then. The reply, up to EOF, is "done <exit code>
-//   <stdout bytes>\n" then stdout then stderr; "elsewhere\n" when the agent will not run it (it
-//   lives in another netns, whose links and routes the plugin would not see; its binary was
-//   upgraded; the call came short); "error …" as above (an older agent that does not know the
-//   request: the caller runs the call itself).
+// - a plugin call (agent/proto/frame.hpp): "<plugin request><version> <netns id> <body bytes>\n"
+//   and its body, from weir-ipam ("ipam2") or weir-bridge ("bridge2"), which the agent runs on
+//   the store it keeps open unless its caller has gone by then. The reply, up to EOF: "run\n"
+//   just before the call runs (version 2), then "done <exit code> <stdout bytes>\n", stdout
+//   and stderr; "elsewhere\n" when the agent will not run it (it lives in another netns, whose
+//   links and routes the plugin would not see; its binary was upgraded; the call came short);
+//   "error …" as above (an older agent that does not know the request: the caller runs the
+//   call itself).
 #pragma once
 
 #include <sys/un.h>

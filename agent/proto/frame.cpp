@@ -27,14 +27,22 @@ Head decode_head(Bytes received, CallHead& head) {
   if (eol == received.size) {
     return received.size > kMaxHeader ? Head::kNotACall : Head::kIncomplete;
   }
+  // "<word><version> ": a version we do not speak is no call of ours (an older agent said
+  // "error" to a newer front end's, which then ran the call itself).
+  size_t from = 0;
   for (const Plugin* p : kPlugins) {
-    const size_t n = length(p->request);
-    if (received.starts_with(p->request) && received.data[n] == ' ') head.plugin = p;
+    if (!received.starts_with(p->request)) continue;
+    const char* at = received.data + length(p->request);
+    unsigned long version = 0;
+    if (parse_number(at, received.data + eol, ' ', version) && version >= 1 && version <= kVersion) {
+      head.plugin = p;
+      head.version = static_cast<unsigned>(version);
+      from = static_cast<size_t>(at - received.data);
+    }
   }
   if (head.plugin == nullptr) return Head::kNotACall;
   if (eol > kMaxHeader) return Head::kMalformed;
-  // "<word> <namespaces> <body bytes>": the namespaces hold no space.
-  const size_t from = length(head.plugin->request) + 1;
+  // "<word><version> <namespaces> <body bytes>": the namespaces hold no space.
   size_t number = eol;  // where the body's length starts: after the line's last space
   while (number > from && received.data[number - 1] != ' ') --number;
   if (number <= from) return Head::kMalformed;
@@ -54,6 +62,13 @@ Head decode_head(Bytes received, CallHead& head) {
 
 Reply decode_reply(Bytes got) {
   Reply r;
+  if (got.starts_with(kRun)) {
+    r.began = true;
+    got = {got.data + length(kRun), got.size - length(kRun)};
+    // Taken, then handed back before anything ran (its store could not be opened).
+    if (got.equals(kNotRun)) return r;
+    r.kind = Reply::kCutShort;
+  }
   if (!got.starts_with("done ")) return r;
   const char* p = got.data + 5;
   const char* end = got.data + got.size;

@@ -3,18 +3,24 @@
 // Freestanding, as the front end links no C library: views and the caller's buffers only.
 //
 // A call, one per connection:
-//   "<request word> <namespaces> <body bytes>\n", then the body: "NAME=value\0" for each CNI_*
-//   variable that is set (cni::kCallVariables; no value holds a NUL), an empty entry ("\0"),
-//   then the config. The request word names the plugin and the protocol's version ("bridge1",
-//   route.hpp). <namespaces> is "<dev>:<ino>,<dev>:<ino>", the caller's netns and mount
-//   namespace (client/call.hpp: namespaces_id), empty when unknown: the agent runs the call only
-//   when they are its own.
+//   "<request word><version> <namespaces> <body bytes>\n", then the body: "NAME=value\0" for
+//   each CNI_* variable that is set (cni::kCallVariables; no value holds a NUL), an empty entry
+//   ("\0"), then the config. The request word names the plugin ("bridge", route.hpp), the
+//   version the protocol's (kVersion: "bridge2"). <namespaces> is "<dev>:<ino>,<dev>:<ino>", the
+//   caller's netns and mount namespace (client/call.hpp: namespaces_id), empty when unknown: the
+//   agent runs the call only when they are its own.
 // The reply, up to EOF:
+//   "run\n" (version 2 on): the agent is about to run the call. Nothing of it ran before; from
+//   here on the caller must not run it itself: an answer that does not follow (the agent died
+//   in the call) is a failure, CNI code 11, and the runtime's DEL or retry cleans up;
 //   "done <exit code> <stdout bytes>\n", stdout, stderr: the agent ran the call, and this is
 //   what the plugin printed;
 //   "elsewhere\n": the agent did not run it (another namespace, an upgraded binary, a call cut
 //   short, a verb it does not take): the caller runs it itself. So does anything else an agent
-//   says (an older one's "error …" for a request word it does not know).
+//   says (an older one's "error …" for a request word or version it does not know), and a
+//   connection closed before any of these (the agent died before it took the call).
+// Version 1 (weir before the supervised agent) has no "run\n"; the agent answers a version-1
+// call as version 1 did.
 #pragma once
 
 #include "agent/proto/json.hpp"
@@ -25,6 +31,9 @@ namespace weir::agent::proto {
 inline constexpr size_t kMaxHeader = 256;     // a header line longer than this is no call
 inline constexpr size_t kMaxBody = 4 << 20;   // nor is a body larger than this
 inline constexpr char kNotRun[] = "elsewhere\n";
+inline constexpr char kRun[] = "run\n";
+// The version a front end sends; an agent takes 1..kVersion.
+inline constexpr unsigned kVersion = 2;
 
 // The plugins whose ADD and DEL weir-agent runs.
 inline constexpr const Plugin* kPlugins[] = {&kIpam, &kBridge};
@@ -52,7 +61,8 @@ bool encode_call(Out& out, const Plugin& plugin, Bytes namespaces, Getenv getenv
   for (const char* name : kCallVariables) {
     if (const char* value = getenv(name)) body += length(name) + 1 + length(value) + 1;
   }
-  bool ok = out.append({plugin.request, length(plugin.request)}) && out.append({" ", 1}) &&
+  bool ok = out.append({plugin.request, length(plugin.request)}) && append_decimal(out, kVersion) &&
+            out.append({" ", 1}) &&
             out.append(namespaces) && out.append({" ", 1}) && append_decimal(out, body) &&
             out.append({"\n", 1});
   for (const char* name : kCallVariables) {
@@ -67,13 +77,14 @@ bool encode_call(Out& out, const Plugin& plugin, Bytes namespaces, Getenv getenv
 // The header of a call, as decode_head finds it in the bytes received so far.
 struct CallHead {
   const Plugin* plugin = nullptr;  // set unless kNotACall
+  unsigned version = 0;            // 1..kVersion when plugin is set
   Bytes namespaces;
   size_t body_at = 0;    // where the body starts in the bytes received
   size_t body_size = 0;  // its length, as the header says
 };
 enum class Head {
   kIncomplete,  // no whole header line yet (and not too long for one): read more
-  kNotACall,    // the first word is no plugin's request word
+  kNotACall,    // the first word is no plugin's request word with a version we speak
   kMalformed,   // a plugin's request word, but the rest of the line is wrong or too big
   kCall,        // head is set; the call is complete once body_at + body_size bytes are in
 };
@@ -99,6 +110,12 @@ bool decode_body(Bytes body, Var var, Bytes& config) {
   return true;
 }
 
+// The agent's word that it runs the call now (version 2 on), sent before anything of it runs.
+template <class Out>
+bool encode_run(Out& out, const CallHead& head) {
+  return head.version < 2 || out.append({kRun, length(kRun)});
+}
+
 // The agent's reply to a call that it ran.
 template <class Out>
 bool encode_done(Out& out, int exit_code, Bytes stdout_bytes, Bytes stderr_bytes) {
@@ -111,11 +128,12 @@ struct Reply {
   enum Kind {
     kNotRun,    // the caller runs the call itself
     kDone,      // ran: exit_code, out and err are what the plugin would have printed
-    kCutShort,  // ran, but its answer is malformed or cut short: do not run it again
+    kCutShort,  // ran (or began to), but its answer is malformed or cut short: do not run it again
   } kind = kNotRun;
   int exit_code = 0;
   Bytes out;
   Bytes err;
+  bool began = false;  // the agent said "run": a kCutShort that died in the call
 };
 Reply decode_reply(Bytes got);
 

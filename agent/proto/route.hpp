@@ -20,7 +20,7 @@ namespace weir::agent::proto {
 
 // A plugin whose ADD and DEL weir-agent runs.
 struct Plugin {
-  const char* request;       // the request word (call.hpp)
+  const char* request;       // the request word, without the version frame.hpp appends ("bridge2")
   const char* name;          // the plugin's name, in messages
   const char* local_binary;  // the plugin itself, next to the front end
   // The data dir whose agent may run this config's ADD and DEL, into dir; false when none may
@@ -37,8 +37,8 @@ bool ipam_agent_dir(const Json& conf, Text& dir);
 // the calling process does.
 bool bridge_agent_dir(const Json& conf, Text& dir);
 
-inline constexpr Plugin kIpam{"ipam1", "weir-ipam", "weir-ipam-local", ipam_agent_dir};
-inline constexpr Plugin kBridge{"bridge1", "weir-bridge", "weir-bridge-local", bridge_agent_dir};
+inline constexpr Plugin kIpam{"ipam", "weir-ipam", "weir-ipam-local", ipam_agent_dir};
+inline constexpr Plugin kBridge{"bridge", "weir-bridge", "weir-bridge-local", bridge_agent_dir};
 
 // The CNI_* variables of a call: what the agent needs to run it as the local binary would.
 using cni::kCallVariables;

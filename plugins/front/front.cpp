@@ -297,12 +297,13 @@ void finish(Bytes got, const Json& conf) {
   const Reply reply = decode_reply(got);
   if (reply.kind == Reply::kNotRun) return;
   if (reply.kind == Reply::kCutShort) {
-    // It ran the call and its answer was lost (it died replying). Running it here would run
-    // it twice; the runtime may try again (ADD and DEL are idempotent).
+    // It began the call ("run") or ran it, and its answer was lost: it died in the call (a
+    // crash, an abort) or replying. Running it here would run it twice; the runtime's DEL or
+    // retry cleans up (ADD and DEL are idempotent).
     Buffer msg;
-    msg.append("weir-agent ran the ");
+    msg.append("weir-agent began the ");
     msg.append(kPlugin.name);
-    msg.append(" call; its answer was cut short");
+    msg.append(" call and its answer was cut short (it died in the call?)");
     fail(conf, 11, msg.bytes());
   }
   write_all(1, reply.out);
