@@ -1,10 +1,11 @@
 // weir-ipam vs the reference host-local: ADD+DEL latency through the real binaries, with 0,
 // 1,000, 10,000 and 60,000 existing leases in one /16, printed side by side. Not a test: run it
-// by hand on a quiet machine (see bench/README.md).
+// by hand on a quiet machine (see bench/README.md). --base measures another weir-ipam (an older
+// build's) exactly like --weir, in the same rounds: a "base" group and a weir/base column.
 //
 //   weir-ipam-bench [--runs 50] [--slow-runs 10] [--trials 3] [--sizes 0,1000,10000,60000]
 //                   [--weir build/bin/weir-ipam] [--host-local /usr/lib/cni/host-local]
-//                   [--keep yes]
+//                   [--base /old/build/bin/weir-ipam] [--keep yes]
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ struct Options {
   std::vector<int> sizes = {0, 1000, 10000, 60000};
   std::string weir = std::string(WEIR_BIN_DIR) + "/weir-ipam";
   std::string host_local = "/usr/lib/cni/host-local";
+  std::string base;   // another weir-ipam to compare with; empty: none
   bool keep = false;  // leave the filled stores behind (printed), to look at them
 };
 
@@ -51,6 +53,11 @@ struct Cell {
   int runs = 0;
   double mean_total = 0;  // the mean shows what a median hides: the occasional slow call
   double first_add = 0;   // the warm-up ADD: the first call on this store (no weir-agent yet)
+};
+
+// One size's results; base stays empty without --base.
+struct Row {
+  Cell weir, base, host_local;
 };
 
 // Runs binary with env and stdin from a file; returns the wait status.
@@ -176,44 +183,53 @@ Cell summarize(const std::vector<Sample>& samples) {
           samples.empty() ? 0.0 : sum / static_cast<double>(samples.size())};
 }
 
-// The two plugins take turns, so that a busy moment of the machine hits both alike.
-bool measure_round(const Options& o, const fs::path& dir, int n, int round, Cell& weir,
-                   Cell& host_local) {
-  std::vector<Sample> w, h;
+// The plugins take turns, so that a busy moment of the machine hits all alike.
+bool measure_round(const Options& o, const fs::path& dir, int n, int round, Row& row) {
+  std::vector<Sample> w, b, h;
+  auto run = [&](const std::string& binary, const char* conf, const std::string& id,
+                 std::vector<Sample>& out) {
+    Sample s;
+    if (!add_del(binary, (dir / conf).string(), id, s)) return false;
+    out.push_back(s);
+    return true;
+  };
+  const bool with_base = !o.base.empty();
   const int hl_runs = n >= 10000 ? o.slow_runs : o.runs;
   for (int r = 0; r < std::max(o.runs, hl_runs); ++r) {
     const std::string id = "bench" + std::to_string(round) + "-" + std::to_string(r);
-    Sample s;
     if (r < o.runs) {
-      if (!add_del(o.weir, (dir / "weir.json").string(), id, s)) return false;
-      w.push_back(s);
+      // weir and base swap places run by run: neither always runs right after host-local, whose
+      // Go process leaves the caches cold.
+      const bool base_first = r % 2 == 1;
+      if (with_base && base_first && !run(o.base, "base.json", id, b)) return false;
+      if (!run(o.weir, "weir.json", id, w)) return false;
+      if (with_base && !base_first && !run(o.base, "base.json", id, b)) return false;
     }
-    if (r < hl_runs) {
-      if (!add_del(o.host_local, (dir / "hl.json").string(), id, s)) return false;
-      h.push_back(s);
-    }
+    if (r < hl_runs && !run(o.host_local, "hl.json", id, h)) return false;
   }
-  weir = summarize(w);
-  host_local = summarize(h);
+  row = {summarize(w), summarize(b), summarize(h)};
   return true;
 }
 
 // A warm-up pair each (page cache, first exec; weir-ipam's starts its weir-agent), then
-// `trials` rounds; the best round counts.
-bool measure(const Options& o, const fs::path& dir, int n, Cell& weir, Cell& host_local) {
-  Sample warm_weir, warm_hl;
+// `trials` rounds; each plugin's best round counts.
+bool measure(const Options& o, const fs::path& dir, int n, Row& row) {
+  Sample warm_weir, warm_base, warm_hl;
   if (!add_del(o.weir, (dir / "weir.json").string(), "warmup", warm_weir) ||
+      (!o.base.empty() && !add_del(o.base, (dir / "base.json").string(), "warmup", warm_base)) ||
       !add_del(o.host_local, (dir / "hl.json").string(), "warmup", warm_hl)) {
     return false;
   }
   for (int t = 0; t < o.trials; ++t) {
-    Cell w, h;
-    if (!measure_round(o, dir, n, t, w, h)) return false;
-    if (t == 0 || w.total < weir.total) weir = w;
-    if (t == 0 || h.total < host_local.total) host_local = h;
+    Row r;
+    if (!measure_round(o, dir, n, t, r)) return false;
+    if (t == 0 || r.weir.total < row.weir.total) row.weir = r.weir;
+    if (t == 0 || r.base.total < row.base.total) row.base = r.base;
+    if (t == 0 || r.host_local.total < row.host_local.total) row.host_local = r.host_local;
   }
-  weir.first_add = warm_weir.add_ms;
-  host_local.first_add = warm_hl.add_ms;
+  row.weir.first_add = warm_weir.add_ms;
+  row.base.first_add = warm_base.add_ms;
+  row.host_local.first_add = warm_hl.add_ms;
   return true;
 }
 
@@ -232,6 +248,8 @@ bool parse_args(int argc, char** argv, Options& o) {
       o.keep = v == "1" || v == "yes";
     } else if (k == "--host-local") {
       o.host_local = v;
+    } else if (k == "--base") {
+      o.base = v;
     } else if (k == "--sizes") {
       o.sizes.clear();
       for (size_t p = 0; p <= v.size();) {
@@ -246,10 +264,25 @@ bool parse_args(int argc, char** argv, Options& o) {
   return argc % 2 == 1;
 }
 
-void print_row(int n, const Cell& w, const Cell& h) {
-  std::printf("%8d | %7.2f %7.2f %8.2f %6.2f (%2d) | %8.2f %8.2f %9.2f %8.2f (%2d) | %6.1fx\n", n,
-              w.add, w.del, w.total, w.mean_total, w.runs, h.add, h.del, h.total, h.mean_total, h.runs,
+void print_header(bool with_base) {
+  std::printf("%8s | %-39s | ", "leases", "weir-ipam  ADD     DEL  ADD+DEL   mean");
+  if (with_base) std::printf("%-39s | ", "base       ADD     DEL  ADD+DEL   mean");
+  std::printf("%-44s | %s", "host-local  ADD      DEL   ADD+DEL     mean", "host-local/weir");
+  std::printf(with_base ? " | weir/base\n" : "\n");
+}
+
+void print_row(int n, const Row& row, bool with_base) {
+  const Cell &w = row.weir, &b = row.base, &h = row.host_local;
+  std::printf("%8d | %7.2f %7.2f %8.2f %6.2f (%2d) | ", n, w.add, w.del, w.total, w.mean_total,
+              w.runs);
+  if (with_base) {
+    std::printf("%7.2f %7.2f %8.2f %6.2f (%2d) | ", b.add, b.del, b.total, b.mean_total, b.runs);
+  }
+  std::printf("%8.2f %8.2f %9.2f %8.2f (%2d) | %6.1fx", h.add, h.del, h.total, h.mean_total, h.runs,
               h.total / w.total);
+  // Two decimals: a regression of a few percent is what this column is for.
+  if (with_base) std::printf("         | %8.2fx", w.total / b.total);
+  std::printf("\n");
 }
 
 }  // namespace
@@ -258,7 +291,7 @@ int main(int argc, char** argv) {
   Options o;
   if (!parse_args(argc, argv, o)) {
     std::cerr << "usage: weir-ipam-bench [--runs N] [--slow-runs N] [--trials N] [--sizes a,b,…] "
-                 "[--weir PATH] [--host-local PATH] [--keep yes]\n";
+                 "[--weir PATH] [--host-local PATH] [--base PATH] [--keep yes]\n";
     return 2;
   }
   char tmpl[] = "/tmp/weir-ipam-bench-XXXXXX";
@@ -266,23 +299,28 @@ int main(int argc, char** argv) {
   const fs::path root = tmpl;
   std::printf("latency in ms: median of (runs) calls (and the mean of ADD+DEL), best of %d rounds; "
               "one %s\n\n", o.trials, kSubnet);
-  std::printf("%8s | %-39s | %-44s | %s\n", "leases", "weir-ipam  ADD     DEL  ADD+DEL   mean",
-              "host-local  ADD      DEL   ADD+DEL     mean", "host-local/weir");
-  std::map<int, Cell> weir_cells, hl_cells;
+  const bool with_base = !o.base.empty();
+  print_header(with_base);
+  std::map<int, Row> rows;
   bool ok = true;
   for (int n : o.sizes) {
     const fs::path dir = root / std::to_string(n);
     fs::create_directories(dir / "weir");
     std::ofstream(dir / "weir.json") << config("weir-ipam", (dir / "weir").string());
     std::ofstream(dir / "hl.json") << config("host-local", (dir / "hl").string());
-    Cell w, h;
-    ok = prefill_weir((dir / "weir").string(), n) && prefill_host_local((dir / "hl").string(), n) &&
-         measure(o, dir, n, w, h);
+    ok = prefill_weir((dir / "weir").string(), n) && prefill_host_local((dir / "hl").string(), n);
+    if (ok && with_base) {
+      // Its own store, filled the same way: the same config but for the folder.
+      fs::create_directories(dir / "base");
+      std::ofstream(dir / "base.json") << config("weir-ipam", (dir / "base").string());
+      ok = prefill_weir((dir / "base").string(), n);
+    }
+    Row row;
+    ok = ok && measure(o, dir, n, row);
     if (!ok) break;
-    print_row(n, w, h);
+    print_row(n, row, with_base);
     std::fflush(stdout);
-    weir_cells[n] = w;
-    hl_cells[n] = h;
+    rows[n] = row;
     if (!o.keep) remove_tree(dir);
   }
   if (o.keep) {
@@ -292,20 +330,21 @@ int main(int argc, char** argv) {
   }
   if (!ok) return 1;
   std::printf("\n");
-  if (weir_cells.contains(0) && weir_cells.contains(60000)) {
+  if (rows.contains(0) && rows.contains(60000)) {
     std::printf("goal: weir-ipam at 60,000 leases within 1.5x of itself at 0: %.2fx\n",
-                weir_cells[60000].total / weir_cells[0].total);
+                rows[60000].weir.total / rows[0].weir.total);
   }
-  if (weir_cells.contains(1000)) {
+  if (rows.contains(1000)) {
     std::printf("goal: at least 10x faster than host-local at 1,000 leases: %.1fx\n",
-                hl_cells[1000].total / weir_cells[1000].total);
+                rows[1000].host_local.total / rows[1000].weir.total);
   }
   // weir-ipam's first ADD on a store runs in weir-ipam-local and starts weir-agent, which
   // serves the calls that follow: what a call costs when no agent runs yet.
   std::printf("\nfirst ADD on each new store (one call, no weir-agent yet), ms:");
-  for (const auto& [n, w] : weir_cells) {
-    std::printf("  %d leases: weir-ipam %.2f, host-local %.2f;", n, w.first_add,
-                hl_cells[n].first_add);
+  for (const auto& [n, row] : rows) {
+    std::printf("  %d leases: weir-ipam %.2f, ", n, row.weir.first_add);
+    if (with_base) std::printf("base %.2f, ", row.base.first_add);
+    std::printf("host-local %.2f;", row.host_local.first_add);
   }
   std::printf("\n");
   return 0;

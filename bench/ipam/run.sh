@@ -4,6 +4,8 @@
 # Builds weir (Release) in build-bench-ipam unless WEIR_BUILD points at a build folder.
 #
 #   bench/ipam/run.sh [weir-ipam-bench options: --runs 50 --slow-runs 10 --sizes 0,1000,…]
+#   BASELINE_BIN=/path/to/old/build/bin bench/ipam/run.sh   # adds a "base" group: that build's
+#                                                         # weir-ipam, measured like weir's
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,10 +19,15 @@ if [[ -z $build ]]; then
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF -DWEIR_WERROR=ON >/dev/null
   cmake --build "$build" -j"$(nproc)" --target weir-ipam weir weir-ipam-bench >/dev/null
 fi
+base=()
+if [[ -n ${BASELINE_BIN:-} ]]; then
+  [[ -x $BASELINE_BIN/weir-ipam ]] || { echo "run.sh: $BASELINE_BIN/weir-ipam missing" >&2; exit 1; }
+  base=(--base "$BASELINE_BIN/weir-ipam")
+fi
 # On a shared machine other work delays every exec; as root, run the benchmark (and so both
 # plugins, which inherit it) at real-time priority. RT_PRIO= disables it.
 prio=()
 if [[ $(id -u) == 0 && -n ${RT_PRIO-50} ]] && command -v chrt >/dev/null; then
   prio=(chrt -f "${RT_PRIO-50}")
 fi
-exec "${prio[@]}" "$build/bench/weir-ipam-bench" --weir "$build/bin/weir-ipam" "$@"
+exec "${prio[@]}" "$build/bench/weir-ipam-bench" --weir "$build/bin/weir-ipam" "${base[@]}" "$@"
