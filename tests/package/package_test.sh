@@ -166,7 +166,9 @@ ctr=weirt-pkg-ctr-$$
 unshare -m --propagation private "$0" --add-del "$work" "$host" "$ctr" ||
   fail "ADD/DEL through the installed package"
 agent=$(cat "$work/agent.pid")
-agent_pids | grep -qx "$agent" ||
+# Not grep -q: it would stop reading at the match, and agent_pids, writing the worker's pid
+# next, would die of SIGPIPE (pipefail). The agent's worker is a weir-agent too.
+agent_pids | grep -x "$agent" >/dev/null ||
   fail "the weir-agent started (pid $agent) is not seen as one: $(cat "$work/agent.log")"
 
 echo "== dpkg -r: the agents stop, only /var/lib/weir stays"
