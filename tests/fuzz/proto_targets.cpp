@@ -291,7 +291,9 @@ Head check_head(std::string_view in, CallHead& head) {
   FUZZ_CHECK(head.body_size <= kMaxBody);
   const std::string_view ns = view(head.namespaces);
   FUZZ_CHECK(within(head.namespaces, in) && ns.find_first_of(" \n") == npos);
-  const std::string start = std::string(head.plugin->request) + " " + std::string(ns) + " ";
+  FUZZ_CHECK(head.version >= 1 && head.version <= kVersion);
+  const std::string start = std::string(head.plugin->request) + std::to_string(head.version) +
+                            " " + std::string(ns) + " ";
   FUZZ_CHECK(in.starts_with(start));
   const std::string digits(in.substr(start.size(), eol - start.size()));
   FUZZ_CHECK(!digits.empty() && digits.find_first_not_of("0123456789") == npos);
@@ -299,10 +301,25 @@ Head check_head(std::string_view in, CallHead& head) {
   return h;
 }
 
-// decode_reply: "done" only for a whole header, the fields inside the reply and all of it.
+// A version-2 call's head: encode_run writes "run" for it (and nothing for version 1).
+CallHead version2() {
+  CallHead head;
+  head.version = kVersion;
+  return head;
+}
+
+// decode_reply: "done" only for a whole header, the fields inside the reply and all of it; after
+// "run", anything but a whole "done" (or the hand-back "elsewhere") is cut short.
 Reply check_reply(std::string_view in) {
   const Reply r = decode_reply(bytes(in));
-  FUZZ_CHECK((r.kind == Reply::kNotRun) == !in.starts_with("done "));
+  const bool began = in.starts_with(kRun);
+  const std::string_view rest = began ? in.substr(length(kRun)) : in;
+  FUZZ_CHECK(r.began == began);
+  if (began) {
+    FUZZ_CHECK((r.kind == Reply::kNotRun) == (rest == kNotRun));
+  } else {
+    FUZZ_CHECK((r.kind == Reply::kNotRun) == !rest.starts_with("done "));
+  }
   if (r.kind != Reply::kDone) return r;
   FUZZ_CHECK(r.exit_code >= 0 && r.exit_code <= 255);
   FUZZ_CHECK(within(r.out, in) && within(r.err, in));
@@ -310,9 +327,10 @@ Reply check_reply(std::string_view in) {
              r.err.data + r.err.size == in.data() + in.size());
   // Encoded again, it reads the same.
   StringOut again;
+  if (began) FUZZ_CHECK(encode_run(again, version2()));
   FUZZ_CHECK(encode_done(again, r.exit_code, r.out, r.err));
   const Reply r2 = decode_reply(bytes(again.s));
-  FUZZ_CHECK(r2.kind == Reply::kDone && r2.exit_code == r.exit_code);
+  FUZZ_CHECK(r2.kind == Reply::kDone && r2.exit_code == r.exit_code && r2.began == began);
   FUZZ_CHECK(view(r2.out) == view(r.out) && view(r2.err) == view(r.err));
   return r;
 }
@@ -425,6 +443,14 @@ void check_reply_round_trip(const Material& m) {
   for (size_t n = 0; n < out_end; ++n) {
     const Reply cut = check_reply(std::string_view(reply.s).substr(0, n));
     FUZZ_CHECK(cut.kind == (n < 5 ? Reply::kNotRun : Reply::kCutShort));
+  }
+  // The same after "run" (version 2): once it came, no cut is ever run again by the caller.
+  StringOut ran;
+  FUZZ_CHECK(encode_run(ran, version2()) && encode_done(ran, m.exit_code, bytes(m.config), bytes(m.namespaces)));
+  const size_t run = length(kRun);
+  for (size_t n = run; n < out_end + run; ++n) {
+    const Reply cut = check_reply(std::string_view(ran.s).substr(0, n));
+    FUZZ_CHECK(cut.began && cut.kind == Reply::kCutShort);
   }
 }
 
