@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # weir-ipam against the reference host-local (Debian's containernetworking-plugins): ADD+DEL
 # latency with 0, 1,000, 10,000 and 60,000 existing leases in one /16, printed side by side.
-# Builds weir (Release) in build-bench-ipam unless WEIR_BUILD points at a build folder.
+# Builds weir (Release) in build-bench-ipam unless WEIR_BUILD points at a build folder (without
+# -Werror: GCC 12 at -O3 reports a false -Wrestrict in lib/cni, as bench/bridge notes).
 #
 #   bench/ipam/run.sh [weir-ipam-bench options: --runs 50 --slow-runs 10 --sizes 0,1000,…]
 #   BASELINE_BIN=/path/to/old/build/bin bench/ipam/run.sh   # adds a "base" group: that build's
@@ -16,7 +17,7 @@ build=${WEIR_BUILD:-}
 if [[ -z $build ]]; then
   build=$root/build-bench-ipam
   echo "building weir-ipam (Release) in $build ..." >&2
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF -DWEIR_WERROR=ON >/dev/null
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF -DWEIR_WERROR=OFF >/dev/null
   cmake --build "$build" -j"$(nproc)" --target weir-ipam weir weir-ipam-bench >/dev/null
 fi
 base=()
