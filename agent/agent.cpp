@@ -1,6 +1,7 @@
 // weir-agent's worker: serves the DNS (dns_service) and runs the plugin calls (plugin_host)
-// on the control connections its supervisor hands it (control_server, supervisor.cpp), until
-// idle, SIGTERM or SIGINT. The supervisor holds the agent lock and the listening socket.
+// on the control connections it accepts (control_server), until idle, SIGTERM or SIGINT. The
+// supervisor (supervisor.cpp) holds the agent lock and the listening socket, which it lends us
+// once we are ready.
 #include "agent/agent.hpp"
 
 #include <malloc.h>
@@ -8,10 +9,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
+#include <thread>
 
 #include "agent/client/call.hpp"
 #include "agent/control_server.hpp"
@@ -34,6 +38,23 @@ using Fd = UniqueFd;
 // build's maps, SQLite's page cache) all over it.
 void trim_heap() {
   ::malloc_trim(0);
+}
+
+// The next queued control connection of root or our own user (SO_PEERCRED: only they may
+// sync us or have a call run as root); an invalid Fd when there is none to serve.
+Fd accept_trusted(int control) {
+  Fd conn(::accept4(control, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (conn.get() < 0) {
+    if (errno == EMFILE || errno == ENFILE) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // not a busy loop
+    }
+    return conn;
+  }
+  if (!peer_trusted(conn.get())) {
+    log_once("refused a control connection of a process of another user");
+    return Fd();
+  }
+  return conn;
 }
 
 }  // namespace
@@ -94,19 +115,18 @@ int run_worker(const AgentOptions& options, const WorkerStart& start) {
                                                         " " + first.error().msg)) {
     return 1;  // our supervisor is gone
   }
+  // Its answer: the listening socket (nonblocking), which it keeps open as well.
+  auto control = channel::receive_fd(channel.get());
+  if (!control || control->get() < 0) return 1;
 
   ControlServer server{.dns = dns, .host = *host, .own_netns = netns_id(), .own_ns = namespaces_id()};
   // Nothing to serve: no DNS network, and nothing keeps us for the plugin calls.
   auto idle = [&] { return dns.networks() == 0 && host->idle(); };
-  bool asked = false;  // for the next connection, which the supervisor sends when one comes
   bool running = true;
   while (running) {
-    if (!asked) {
-      if (!channel::send_message(channel.get(), channel::kNext)) break;
-      asked = true;
-    }
-    pollfd fds[2] = {{channel.get(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}};
-    int n = ::poll(fds, 2, host->poll_timeout_ms());
+    pollfd fds[3] = {
+        {control->get(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}, {channel.get(), POLLIN}};
+    int n = ::poll(fds, 3, host->poll_timeout_ms());
     if (n < 0 && errno == EINTR) continue;
     if (n == 0) {
       // Idle for the whole grace period: exit (the supervisor then stops listening).
@@ -124,13 +144,12 @@ int run_worker(const AgentOptions& options, const WorkerStart& start) {
         running = false;
       }
     }
-    if (running && (fds[0].revents & (POLLIN | POLLHUP))) {
-      auto conn = channel::receive_connection(channel.get());
-      if (!conn) break;  // the supervisor is gone
-      asked = false;
-      if (conn->get() >= 0) {
-        const bool synced = server.serve(conn->get());
-        *conn = Fd();  // the plugin has its answer: the rest is on our own time
+    // The supervisor says nothing after the socket: anything on the channel is its end.
+    if (fds[2].revents & (POLLIN | POLLHUP)) break;
+    if (running && (fds[0].revents & POLLIN)) {
+      if (Fd conn = accept_trusted(control->get()); conn.get() >= 0) {
+        const bool synced = server.serve(conn.get());
+        conn = Fd();  // the plugin has its answer: the rest is on our own time
         if (synced) trim_heap();
         host->checkpoint_if_due();
       }

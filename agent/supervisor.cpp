@@ -1,15 +1,17 @@
 // weir-agent's supervisor: one per data dir (agent.lock, with its pid), started by a plugin or
 // systemd. It holds the lock and the listening control socket, and does nothing that can crash:
-// the DNS and the plugin calls run in its worker, a fork (agent.cpp), to which it hands the
-// control connections one at a time (worker_channel.hpp).
+// the DNS and the plugin calls run in its worker, a fork (agent.cpp), which accepts the control
+// connections from that socket itself (worker_channel.hpp): the supervisor is not in the path
+// of a call.
 //
 // Why: a plugin call can abort (NetnsGuard aborts when it cannot switch back to our netns) or
 // crash, and the DNS of every container would go with it until the next ADD. A worker that
 // dies by a signal (or exits with an error) is replaced at once; the new one reads the store
-// and binds the DNS listeners again, and takes the connections queued meanwhile. A call it died
-// in is not run again: its caller saw "run" and fails with code 11 (proto/frame.hpp). More than
-// kMaxCrashes deaths within kCrashWindow and the supervisor gives up and exits: the next ADD
-// starts a fresh agent, and the calls run in the plugins meanwhile.
+// and binds the DNS listeners again, and takes the connections queued meanwhile (the socket is
+// the supervisor's: its queue outlives the worker). A call it died in is not run again: its
+// caller saw "run" and fails with code 11 (proto/frame.hpp). More than kMaxCrashes deaths
+// within kCrashWindow and the supervisor gives up and exits: the next ADD starts a fresh agent,
+// and the calls run in the plugins meanwhile.
 //
 // Signals: SIGTERM and SIGINT go to the worker, which finishes its call and exits, and so do
 // we; SIGHUP (a sync) goes to the worker. A worker that exits by itself (idle) ends us too: we
@@ -32,7 +34,6 @@
 #include <deque>
 #include <filesystem>
 #include <optional>
-#include <thread>
 
 #include "agent/agent.hpp"
 #include "agent/client/call.hpp"
@@ -137,11 +138,9 @@ class Supervisor {
       return 1;
     }
     while (!result_) {
-      pollfd fds[4] = {{channel_.get(), POLLIN, 0},
-                       {sigfd_.get(), POLLIN, 0},
-                       {watch_.get(), POLLIN, 0},
-                       {asked_ && !stopping_ ? control_.get() : -1, POLLIN, 0}};
-      const int n = ::poll(fds, 4, kLookMs);
+      pollfd fds[3] = {
+          {channel_.get(), POLLIN, 0}, {sigfd_.get(), POLLIN, 0}, {watch_.get(), POLLIN}};
+      const int n = ::poll(fds, 3, kLookMs);
       if (n < 0 && errno == EINTR) continue;
       // No data dir watch (inotify unavailable): look now and then.
       if (n == 0 && listening() && socket_gone()) stop();
@@ -155,7 +154,6 @@ class Supervisor {
         }
         if (socket_gone()) stop();
       }
-      if (!result_ && (fds[3].revents & POLLIN)) hand_over();
     }
     return *result_;
   }
@@ -186,7 +184,6 @@ class Supervisor {
     }
     worker_ = pid;
     channel_ = std::move(pair.supervisor);
-    asked_ = false;
     fail_.reset();
     return true;
   }
@@ -196,15 +193,10 @@ class Supervisor {
       bool closed = false;
       auto msg = channel::receive_message(channel_.get(), false, &closed);
       if (!msg) {
-        if (closed) {
-          channel_ = Fd();  // the worker is exiting: its SIGCHLD follows
-          asked_ = false;
-        }
+        if (closed) channel_ = Fd();  // the worker is exiting: its SIGCHLD follows
         return;
       }
-      if (*msg == channel::kNext) {
-        asked_ = true;
-      } else if (msg->starts_with(channel::kFail)) {
+      if (msg->starts_with(channel::kFail)) {
         fail_ = msg->substr(channel::kFail.size());
       } else if (msg->starts_with(channel::kReady)) {
         on_ready(*msg);
@@ -217,6 +209,7 @@ class Supervisor {
       const auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - died_at_);
       log("worker (pid " + std::to_string(worker_) + ") serving again, " + std::to_string(gap.count()) +
           " ms after its predecessor died");
+      lend_socket();
       return;
     }
     // Listening only now: the plugins waiting to start an agent find it serving, and the
@@ -233,6 +226,7 @@ class Supervisor {
     // Ours by inode: a data dir removed and made again may hold another agent's socket.
     ::stat(paths_.socket.c_str(), &bound_);
     watch_ = watch_data_dir(paths_.socket);
+    lend_socket();
     report_ready(ready_fd_, line);
     start_lock_ = Fd();  // listening: the plugins waiting to start an agent find this one
     log("serving (pid " + std::to_string(::getpid()) + "; its worker " + std::to_string(worker_) + ")");
@@ -269,7 +263,6 @@ class Supervisor {
       read_channel();  // what it said before it went
       worker_ = -1;
       channel_ = Fd();
-      asked_ = false;
       on_worker_exit(pid, status);
     }
   }
@@ -316,24 +309,10 @@ class Supervisor {
     result_ = code;
   }
 
-  // One queued connection to the worker, which asked for it.
-  void hand_over() {
-    Fd conn(::accept4(control_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-    if (conn.get() < 0) {
-      if (errno == EMFILE || errno == ENFILE) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // not a busy loop
-      }
-      return;
-    }
-    // Only root and our own user may sync us or have a call run as root (SO_PEERCRED).
-    if (!peer_trusted(conn.get())) {
-      log_once("refused a control connection of a process of another user");
-      return;
-    }
-    // On failure the worker is dying: the connection closes unanswered, and its plugin, which
-    // got no "run", runs the call itself.
-    if (channel::send_connection(channel_.get(), conn.get())) asked_ = false;
-  }
+  // The listening socket to the worker that is ready, which accepts from it from now on. On
+  // failure the worker is dying: its SIGCHLD follows, and the connections stay queued for the
+  // next one.
+  void lend_socket() { (void)channel::send_fd(channel_.get(), control_.get()); }
 
   bool socket_ours() const {
     struct stat st {};
@@ -357,7 +336,6 @@ class Supervisor {
   Fd watch_;
   Fd channel_;
   pid_t worker_ = -1;
-  bool asked_ = false;  // the worker waits for a connection
   bool stopping_ = false;
   std::optional<std::string> fail_;
   std::deque<Clock::time_point> crashes_;

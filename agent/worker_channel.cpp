@@ -38,7 +38,7 @@ std::optional<std::string> receive_message(int channel, bool wait, bool* closed)
   }
 }
 
-bool send_connection(int channel, int conn) {
+bool send_fd(int channel, int fd) {
   char byte = 'c';
   iovec iov{&byte, 1};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
@@ -51,14 +51,14 @@ bool send_connection(int channel, int conn) {
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &conn, sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
   for (;;) {
     if (::sendmsg(channel, &msg, MSG_NOSIGNAL) == 1) return true;
     if (errno != EINTR) return false;
   }
 }
 
-std::optional<UniqueFd> receive_connection(int channel) {
+std::optional<UniqueFd> receive_fd(int channel) {
   char byte = 0;
   iovec iov{&byte, 1};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};

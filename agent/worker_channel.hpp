@@ -2,10 +2,10 @@
 // socket pair, one message per packet.
 //   worker → supervisor: "ready" or "ready error <code> <why>" once its first sync is done (the
 //   first worker's is what the plugin that started the agent is told), or "fail <why>" when it
-//   cannot serve; then "next" whenever it can take a control connection.
-//   supervisor → worker: for each "next", one accepted control connection (SCM_RIGHTS).
-// One connection at a time: the others wait in the listening socket's queue, which the
-// supervisor holds, and so outlive a worker that dies.
+//   cannot serve.
+//   supervisor → worker: after "ready", the listening control socket (SCM_RIGHTS), once. The
+//   worker accepts from it itself: the supervisor is not in the path of a call. It keeps the
+//   socket open as well, so the connections queued on it outlive a worker that dies.
 #pragma once
 
 #include <optional>
@@ -18,7 +18,6 @@ namespace weir::agent::channel {
 
 inline constexpr std::string_view kReady = "ready";
 inline constexpr std::string_view kFail = "fail ";
-inline constexpr std::string_view kNext = "next";
 
 // Both ends, close-on-exec; invalid Fds when the pair cannot be made.
 struct Pair {
@@ -32,9 +31,9 @@ bool send_message(int channel, std::string_view text);
 // there yet: `closed` tells the two apart).
 std::optional<std::string> receive_message(int channel, bool wait, bool* closed = nullptr);
 
-bool send_connection(int channel, int conn);
-// The next connection (an invalid Fd when it could not be received: no descriptor left);
+bool send_fd(int channel, int fd);
+// The descriptor sent (an invalid Fd when it could not be received: no descriptor left);
 // nullopt when the supervisor has closed the channel.
-std::optional<UniqueFd> receive_connection(int channel);
+std::optional<UniqueFd> receive_fd(int channel);
 
 }  // namespace weir::agent::channel

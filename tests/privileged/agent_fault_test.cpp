@@ -41,15 +41,6 @@ std::string make_id(unsigned n) {
   return std::string(buf) + std::string(52, 'b');
 }
 
-// The supervisor's child: the worker, the process that serves the DNS.
-std::optional<pid_t> worker_of(pid_t supervisor) {
-  const std::string s = std::to_string(supervisor);
-  std::istringstream kids(dns_fixture::read_proc_file("/proc/" + s + "/task/" + s + "/children"));
-  pid_t pid = 0;
-  if (kids >> pid && pid > 0) return pid;
-  return std::nullopt;
-}
-
 // Whether pid waits for a flock (a "->" line of /proc/locks: id, ->, FLOCK, mode, type, pid).
 bool waits_for_flock(pid_t pid) {
   std::istringstream locks(dns_fixture::read_proc_file("/proc/locks"));
@@ -144,7 +135,8 @@ class AgentFault : public ::testing::Test {
   // The agent's worker, once it serves; the supervisor must be `supervisor`.
   pid_t worker(pid_t supervisor) const {
     std::optional<pid_t> w;
-    dns_fixture::wait_until([&] { return (w = worker_of(supervisor)).has_value(); }, 3s);
+    auto serving = [&] { return (w = dns_fixture::worker_of(supervisor)).has_value(); };
+    dns_fixture::wait_until(serving, 3s);
     return w.value_or(-1);
   }
 
@@ -309,7 +301,8 @@ TEST_F(AgentFault, AWorkerThatKeepsDyingEndsTheAgent) {
   int kills = 0;
   for (pid_t last = -1; kills < 10; ++kills) {
     std::optional<pid_t> w;
-    if (!dns_fixture::wait_until([&] { return (w = worker_of(*supervisor)) && *w != last; }, 3s)) break;
+    auto replaced = [&] { return (w = dns_fixture::worker_of(*supervisor)) && *w != last; };
+    if (!dns_fixture::wait_until(replaced, 3s)) break;
     // Serving again before the next kill: each is a worker that started and then died.
     ASSERT_TRUE(dns_fixture::wait_until(
         [&] { return dns_fixture::dig(a.ns.name(), "10.93.4.1", "alpha", 1).status == "NOERROR"; }, 3s));

@@ -199,6 +199,16 @@ inline std::string read_proc_file(const std::string& path) {
   return out;
 }
 
+// weir-agent's worker, the child of its supervisor (the pid in agent.lock): the process that
+// serves the DNS and the plugin calls.
+inline std::optional<pid_t> worker_of(pid_t supervisor) {
+  const std::string s = std::to_string(supervisor);
+  std::istringstream kids(read_proc_file("/proc/" + s + "/task/" + s + "/children"));
+  pid_t pid = 0;
+  if (kids >> pid && pid > 0) return pid;
+  return std::nullopt;
+}
+
 // The live weir-agent processes serving data_dir (zombies are gone already), found by their
 // command line: a second agent, one that waits for the lock, counts too.
 inline std::vector<pid_t> agent_processes(const std::string& data_dir) {

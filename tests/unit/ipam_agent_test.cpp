@@ -17,6 +17,7 @@
 
 #include "lib/cni/fd.hpp"
 #include "lib/store/sqlite.hpp"
+#include "tests/support/dns_fixture.hpp"
 #include "tests/support/ipam_agent_fixture.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/tempdir.hpp"
@@ -118,7 +119,10 @@ TEST_F(IpamAgent, BadInputAndDelStartNoAgent) {
 TEST_F(IpamAgent, AStuckAgentFailsTheCallWithTryAgainLaterAndDropsIt) {
   ASSERT_EQ(ipam("ADD", "c1").exit_code, 0);
   ASSERT_TRUE(wait_serving()) << log();
-  auto pid = agent::running_agent(tmp_.path());
+  // Stuck: the process that serves the calls, the agent's worker (it accepts them itself).
+  auto supervisor = agent::running_agent(tmp_.path());
+  ASSERT_TRUE(supervisor);
+  auto pid = dns_fixture::worker_of(*supervisor);
   ASSERT_TRUE(pid);
   ASSERT_EQ(::kill(*pid, SIGSTOP), 0);
 
