@@ -13,7 +13,8 @@ set -euo pipefail
 LAYERS=(
   "lib/net"
   "lib/cni"
-  "lib/netns lib/store"
+  "lib/netns lib/etcd"
+  "lib/store"
   "lib/netlink"
   "lib/firewall"
   "agent/proto"

@@ -1,8 +1,11 @@
 // The state store: networks, address leases and endpoints, behind one backend-neutral interface.
 // The unit of work is a transaction: callers read and write records inside transact()/view(),
 // and either all of a transaction's writes happen or none do. SQLite is the embedded backend
-// (lib/store/sqlite.hpp); an etcd backend can implement the same interface (a claim maps to a
-// txn with create_revision == 0), so nothing here mentions SQL.
+// (lib/store/sqlite.hpp), one file per host; etcd the cluster one (lib/store/etcd_store.hpp),
+// shared by every host: a claim is a txn on create_revision == 0. Nothing here mentions either.
+//
+// On a shared store each lease and endpoint names the host that wrote it (`host`; "" on a store
+// of one host): what a host cleans up by itself (GC, the sweep after a reboot) is its own.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +39,7 @@ struct Lease {
   std::string ifname{};
   std::string netns{};
   int64_t created = 0;
+  std::string host{};  // the host that claimed it, on a shared store (set by the store)
 
   friend bool operator==(const Lease&, const Lease&) = default;
 };
@@ -53,6 +57,7 @@ struct Endpoint {
   std::vector<std::string> aliases{};
   std::string extra{};  // JSON text owned by the plugin that wrote the endpoint ("" = none)
   int64_t created = 0;
+  std::string host{};  // the host that wrote it, on a shared store (set by the store)
 
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
@@ -129,6 +134,11 @@ class Store {
   virtual Expected<void> transact(const TxnFn& fn) = 0;
   // A read-only transaction over a consistent snapshot; it never blocks writers.
   virtual Expected<void> view(const TxnFn& fn) = 0;
+  // This host's name on a shared store, which it writes into the leases and endpoints it
+  // creates; "" on a store of this host alone.
+  virtual std::string_view host() const { return {}; }
+  // Whether a record (of `host`) is this host's to clean up.
+  bool owns(std::string_view record_host) const { return record_host.empty() || record_host == host(); }
 };
 
 }  // namespace weir::store
