@@ -1,6 +1,7 @@
 #include "agent/plugin_host.hpp"
 
 #include "agent/log.hpp"
+#include "lib/store/backend.hpp"
 #include "plugins/bridge/bridge.hpp"
 #include "plugins/common/store_open.hpp"
 
@@ -54,7 +55,22 @@ std::unique_ptr<plugins::Services> PluginHost::services_for(const std::string& d
   return std::make_unique<Lent>(*this, data_dir);
 }
 
+namespace {
+
+// Whether a call's network keeps its records in the SQLite store we hold open: a call on an
+// etcd network (or with a "store" object we cannot read) runs in its plugin's process, which
+// hands it to weir-cluster (agent/client/handoff.hpp) or reports the config error.
+bool on_our_store(std::string_view config) {
+  const auto conf = nlohmann::json::parse(config, nullptr, false);
+  if (conf.is_discarded()) return true;  // the plugin reports it, as the process would
+  const auto backend = store::backend_for(conf);
+  return backend && !backend->etcd_backed();
+}
+
+}  // namespace
+
 std::optional<PluginReply> PluginHost::run(const proto::Plugin& plugin, const PluginCall& call) {
+  if (!on_our_store(call.stdin_bytes)) return std::nullopt;
   drop_store_if_replaced();
   if (!store_) {
     auto st = store::SqliteStore::open(database_, {.create = false, .defer_checkpoint = true});

@@ -29,14 +29,15 @@ Expected<std::optional<std::string>> stored_boot_id(store::Store& s) {
 Expected<void> release_gone(store::Txn& txn, const Seams& seams) {
   auto leases = txn.list_leases("");
   if (!leases) return fail(leases.error());
+  // On a shared store, only this host's: another host's netns paths mean nothing here.
   for (const auto& l : *leases) {
-    if (seams.netns_exists(l.netns)) continue;
+    if (!txn.owns(l.host) || seams.netns_exists(l.netns)) continue;
     if (auto ok = txn.release_address(l.network, l.address); !ok) return fail(ok.error());
   }
   auto endpoints = txn.list_endpoints("");
   if (!endpoints) return fail(endpoints.error());
   for (const auto& e : *endpoints) {
-    if (seams.netns_exists(e.netns)) continue;
+    if (!txn.owns(e.host) || seams.netns_exists(e.netns)) continue;
     if (auto ok = txn.del_endpoint(e.network, e.container_id, e.ifname); !ok) return ok;
   }
   return {};

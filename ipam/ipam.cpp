@@ -5,6 +5,8 @@
 #include <memory>
 #include <set>
 
+#include "lib/store/backend.hpp"
+
 namespace weir::ipam {
 
 namespace {
@@ -41,18 +43,27 @@ bool is_open(const OpenStore& open, const std::string& data_dir) {
   return open.store != nullptr && store::database_path(open.data_dir) == store::database_path(data_dir);
 }
 
-// The store a verb works on: the caller's when it is data_dir's, else its own. The verbs that
-// write sweep after a reboot inside their own transaction; those that read call sweep() first.
+// The store a verb works on: the network's (lib/store/backend.hpp), the caller's when it is
+// that one, else its own. The verbs that write sweep after a reboot inside their own
+// transaction; those that read call sweep() first.
 class UsedStore {
  public:
-  static Expected<UsedStore> get(const std::string& data_dir, const OpenStore& open) {
-    if (is_open(open, data_dir)) return UsedStore(open.store, nullptr);
-    auto db = store::SqliteStore::open(store::database_path(data_dir));
-    if (!db) return fail(db.error());
-    auto owned = std::make_unique<store::SqliteStore>(std::move(*db));
-    store::Store* s = owned.get();
-    return UsedStore(s, std::move(owned));
+  // With `existing`, a SQLite store that was never made is none (missing()): DEL and GC never
+  // create one, as without a database nothing was ever leased.
+  static Expected<UsedStore> get(const cni::NetConf& conf, const std::string& data_dir,
+                                 const OpenStore& open, bool existing = false) {
+    auto backend = store::backend_for(conf.raw);
+    if (!backend) return fail(backend.error());
+    if (!backend->etcd_backed()) {
+      if (is_open(open, data_dir)) return UsedStore(open.store, nullptr);
+      if (existing && store_missing(data_dir)) return UsedStore(nullptr, nullptr);
+    }
+    auto owned = store::open_backend(*backend, data_dir);
+    if (!owned) return fail(owned.error());
+    store::Store* s = owned->get();
+    return UsedStore(s, std::move(*owned));
   }
+  bool missing() const { return store_ == nullptr; }
   store::Store* operator->() const { return store_; }
   Expected<void> sweep(const Seams& seams) const { return sweep_after_reboot(*store_, seams); }
 
@@ -65,10 +76,9 @@ class UsedStore {
   }
 
  private:
-  UsedStore(store::Store* s, std::unique_ptr<store::SqliteStore> owned)
-      : store_(s), owned_(std::move(owned)) {}
+  UsedStore(store::Store* s, std::unique_ptr<store::Store> owned) : store_(s), owned_(std::move(owned)) {}
   store::Store* store_;
-  std::unique_ptr<store::SqliteStore> owned_;
+  std::unique_ptr<store::Store> owned_;
 };
 
 // The call's ipam config; CNI_ARGS must be K=V pairs (the IP= argument is read from them).
@@ -113,7 +123,7 @@ Expected<void> check_leases(store::Txn& txn, const cni::Call& call,
 Expected<cni::Result> add(const cni::Call& call, const Seams& seams, const OpenStore& open) {
   auto config = parse_call(call);
   if (!config) return fail(config.error());
-  auto db = UsedStore::get(config->data_dir, open);
+  auto db = UsedStore::get(call.conf, config->data_dir, open);
   if (!db) return fail(db.error());
   std::vector<Assigned> got;
   auto ok = db->transact(seams, [&](store::Txn& txn) -> Expected<void> {
@@ -139,9 +149,9 @@ Expected<void> del(const cni::Call& call, const Seams& seams, const OpenStore& o
   auto data_dir = lenient_data_dir(call.conf);
   if (!data_dir) return fail(data_dir.error());
   const std::string& dir = *data_dir;
-  if (!is_open(open, dir) && store_missing(dir)) return {};
-  auto db = UsedStore::get(dir, open);
+  auto db = UsedStore::get(call.conf, dir, open, true);
   if (!db) return fail(db.error());
+  if (db->missing()) return {};
   return db->transact(seams, [&](store::Txn& txn) -> Expected<void> {
     auto n = txn.release(call.conf.name, call.env.container_id, call.env.ifname);
     if (!n) return fail(n.error());
@@ -152,7 +162,7 @@ Expected<void> del(const cni::Call& call, const Seams& seams, const OpenStore& o
 Expected<void> check(const cni::Call& call, const Seams& seams, const OpenStore& open) {
   auto config = parse_call(call);
   if (!config) return fail(config.error());
-  auto db = UsedStore::get(config->data_dir, open);
+  auto db = UsedStore::get(call.conf, config->data_dir, open);
   if (!db) return fail(db.error());
   if (auto ok = db->sweep(seams); !ok) return ok;
   return (*db)->view([&](store::Txn& txn) -> Expected<void> {
@@ -165,7 +175,7 @@ Expected<void> check(const cni::Call& call, const Seams& seams, const OpenStore&
 Expected<void> status(const cni::Call& call, const Seams& seams, const OpenStore& open) {
   auto config = parse_call(call);
   if (!config) return fail(config.error());
-  auto db = UsedStore::get(config->data_dir, open);
+  auto db = UsedStore::get(call.conf, config->data_dir, open);
   if (!db) return fail(db.error());
   if (auto ok = db->sweep(seams); !ok) return ok;
   return (*db)->view([&](store::Txn& txn) -> Expected<void> {
@@ -185,15 +195,16 @@ Expected<void> gc(const cni::Call& call, const std::vector<cni::Attachment>& val
   auto data_dir = lenient_data_dir(call.conf);
   if (!data_dir) return fail(data_dir.error());
   const std::string& dir = *data_dir;
-  if (!is_open(open, dir) && store_missing(dir)) return {};
-  auto db = UsedStore::get(dir, open);
+  auto db = UsedStore::get(call.conf, dir, open, true);
   if (!db) return fail(db.error());
+  if (db->missing()) return {};
   const std::set<cni::Attachment> keep(valid.begin(), valid.end());
   return db->transact(seams, [&](store::Txn& txn) -> Expected<void> {
     auto leases = txn.list_leases(call.conf.name);
     if (!leases) return fail(leases.error());
     for (const auto& l : *leases) {
-      if (keep.contains({l.container_id, l.ifname})) continue;
+      // A runtime knows its own host's containers: another host's leases are not its to free.
+      if (!txn.owns(l.host) || keep.contains({l.container_id, l.ifname})) continue;
       if (auto ok = txn.release_address(l.network, l.address); !ok) return fail(ok.error());
     }
     return {};

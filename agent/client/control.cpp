@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "lib/cni/fd.hpp"
+#include "lib/store/backend.hpp"
 #include "lib/store/data_dir.hpp"
 #include "lib/store/paths.hpp"
 #include "lib/store/sqlite.hpp"
@@ -289,7 +290,9 @@ void start_agent_in_background(std::string_view data_dir, const AgentPlugin& sta
 cni::Verbs starting_agent(cni::Verbs verbs, const AgentPlugin& plugin) {
   verbs.add = [add = std::move(verbs.add), plugin](const cni::Call& call) {
     auto result = add(call);
-    if (result) {
+    // Not for a network on etcd: weir-agent runs only the calls on its SQLite store.
+    const auto backend = store::backend_for(call.conf.raw);
+    if (result && backend && !backend->etcd_backed()) {
       const std::string dir = agent_dir_of(plugin, call.stdin_bytes);
       if (!dir.empty()) start_agent_in_background(dir, plugin);
     }

@@ -95,6 +95,9 @@ int run(Env& env, const Verbs& verbs, std::string& error_version) {
   if (is_supported(conf->cni_version)) error_version = conf->cni_version;
 
   Call call{std::move(*call_env), std::move(*conf), std::move(input), &env};
+  if (verbs.before) {
+    if (auto ok = verbs.before(call); !ok) return print_error(ok.error());
+  }
   auto out = dispatch(call, verbs);
   if (!out) return print_error(out.error());
   // Strings of a result are UTF-8 but for what the runtime passed in bytes (CNI_NETNS as the

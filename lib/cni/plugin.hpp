@@ -29,6 +29,9 @@ struct Verbs {
   std::function<Expected<void>(const Call&)> check;
   std::function<Expected<void>(const Call&)> status;
   std::function<Expected<void>(const Call&, const std::vector<Attachment>&)> gc;
+  // Runs first, once the call has parsed (unset = nothing): it may run the call in another
+  // program (exec, not returning), or fail it; success goes on to the verb here.
+  std::function<Expected<void>(const Call&)> before;
 };
 
 // Returns the process exit code: 0 on success, 1 after printing an error.

@@ -118,9 +118,15 @@ class Txn {
   virtual Expected<std::vector<Endpoint>> endpoints_named(std::string_view network,
                                                           std::string_view name) = 0;
 
-  // Small facts about the store itself (e.g. the boot id of the last sweep).
+  // Small facts about the store itself (e.g. the boot id of the last sweep); on a shared
+  // store, this host's.
   virtual Expected<std::optional<std::string>> get_meta(std::string_view key) = 0;
   virtual Expected<void> put_meta(std::string_view key, std::string_view value) = 0;
+
+  // This host's name on a shared store (Store::host()); "" on a store of this host alone.
+  virtual std::string_view host() const { return {}; }
+  // Whether a lease or endpoint written by `record_host` is this host's to clean up.
+  bool owns(std::string_view record_host) const { return record_host.empty() || record_host == host(); }
 };
 
 using TxnFn = std::function<Expected<void>(Txn&)>;
@@ -135,10 +141,8 @@ class Store {
   // A read-only transaction over a consistent snapshot; it never blocks writers.
   virtual Expected<void> view(const TxnFn& fn) = 0;
   // This host's name on a shared store, which it writes into the leases and endpoints it
-  // creates; "" on a store of this host alone.
+  // creates; "" on a store of this host alone. Its transactions say the same (Txn::host).
   virtual std::string_view host() const { return {}; }
-  // Whether a record (of `host`) is this host's to clean up.
-  bool owns(std::string_view record_host) const { return record_host.empty() || record_host == host(); }
 };
 
 }  // namespace weir::store
