@@ -54,6 +54,8 @@ class EtcdTxn final : public Txn {
 
   // Sends the writes in one etcd txn guarded by the reads: false when a read changed meanwhile.
   Expected<bool> commit();
+  // etcd compacted the revision this attempt reads at: a conflict too (run it again).
+  bool compacted() const { return compacted_; }
 
   Expected<std::optional<NetworkRecord>> get_network(std::string_view name) override;
   Expected<void> put_network(const NetworkRecord& network) override;
@@ -118,6 +120,7 @@ class EtcdTxn final : public Txn {
   const EtcdOptions& options_;
   bool writable_;
   int64_t revision_ = 0;  // of the first read; every later read is at it
+  bool compacted_ = false;
   std::map<std::string, Seen> seen_;
   std::map<std::string, int64_t> reads_;  // key -> mod_revision seen (0 = absent)
   std::map<std::string, std::optional<std::string>> writes_;  // nullopt = delete
@@ -131,7 +134,12 @@ Expected<void> EtcdTxn::writable(std::string_view what) const {
 Expected<etcd::RangeResult> EtcdTxn::range(etcd::RangeRequest request) {
   request.revision = revision_;
   auto r = client_.range(request);
-  if (!r) return fail(r.error());
+  if (!r) {
+    // OUT_OF_RANGE: "mvcc: required revision has been compacted".
+    constexpr int kOutOfRange = 11;
+    if (revision_ != 0 && etcd::grpc_status(r.error()) == kOutOfRange) compacted_ = true;
+    return fail(r.error());
+  }
   if (revision_ == 0) revision_ = r->revision;
   return r;
 }
@@ -617,7 +625,10 @@ Expected<void> EtcdStore::transact(const TxnFn& fn) {
   const int attempts = impl_->options.max_attempts;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     EtcdTxn txn(impl_->client, impl_->keys, impl_->options, true);
-    if (auto ok = fn(txn); !ok) return ok;  // nothing was sent
+    if (auto ok = fn(txn); !ok) {
+      if (!txn.compacted()) return ok;  // nothing was sent
+      continue;  // its snapshot is gone: a new one
+    }
     auto committed = txn.commit();
     if (!committed) return fail(committed.error());
     if (*committed) return {};

@@ -27,8 +27,8 @@
 // - A commit whose answer is lost (etcd went away after receiving it) fails with code 11 but may
 //   have happened; running the call again is safe (claims find their lease, deletes tolerate
 //   absence).
-// - A transaction reads at one revision: if etcd compacts it away mid-transaction, the read
-//   fails (code 102, etcd's message) and the call can be made again.
+// - A transaction reads at one revision: if etcd compacts it away mid-transaction, the attempt
+//   counts as a conflict and runs again on a new snapshot (view(): fails with code 102).
 //
 // Layout under the prefix (documented in README "The etcd store"; each part of a key
 // percent-encodes '/' and '%'; records are JSON objects with the fields of store.hpp's structs,
