@@ -74,9 +74,9 @@ Expected<void> check_config(const Config& config) {
                                         ? "store.tls.cert: missing (store.tls.key is given)"
                                         : "store.tls.key: missing (store.tls.cert is given)"));
   }
-  for (const auto& [path, field] : {std::pair{&config.tls.ca, "store.tls.ca"},
-                                    std::pair{&config.tls.cert, "store.tls.cert"},
-                                    std::pair{&config.tls.key, "store.tls.key"}}) {
+  for (const auto& [path, field] :
+       {std::pair{&config.tls.ca, "store.tls.ca"}, std::pair{&config.tls.cert, "store.tls.cert"},
+        std::pair{&config.tls.key, "store.tls.key"}}) {
     if (path->empty()) continue;
     if (auto ok = check_readable(*path, field); !ok) return ok;
   }
@@ -131,10 +131,9 @@ Outcome interpret(const std::string& endpoint, long http_status, const std::stri
     std::string excerpt = body.substr(0, 200);
     while (!excerpt.empty() && std::isspace(uint8_t(excerpt.back()))) excerpt.pop_back();
     out.kind = Outcome::Kind::kError;
-    out.error = cni::make_error(cni::Code::kStore, "etcd " + endpoint + ": HTTP " +
-                                                       std::to_string(http_status) +
-                                                       ", not an etcd answer: " +
-                                                       cni::quoted(excerpt));
+    out.error = cni::make_error(cni::Code::kStore,
+                                "etcd " + endpoint + ": HTTP " + std::to_string(http_status) +
+                                    ", not an etcd answer: " + cni::quoted(excerpt));
     return out;
   }
   out.kind = Outcome::Kind::kAnswer;
@@ -198,8 +197,12 @@ Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 Client::~Client() = default;
 
-const Config& Client::config() const { return impl_->config; }
-uint64_t Client::requests() const { return impl_->requests; }
+const Config& Client::config() const {
+  return impl_->config;
+}
+uint64_t Client::requests() const {
+  return impl_->requests;
+}
 
 Expected<RangeResult> Client::range(const RangeRequest& request) {
   auto answer = impl_->call("/v3/kv/range", wire::range_request(request));

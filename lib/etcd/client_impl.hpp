@@ -15,9 +15,9 @@ namespace weir::etcd::detail {
 // What one endpoint made of a request.
 struct Outcome {
   enum class Kind {
-    kAnswer,     // `answer` holds etcd's answer
-    kError,      // `error` holds an etcd error (code 102): final, not retried elsewhere
-    kUnusable,   // `reason` says why this endpoint could not serve: try the next one
+    kAnswer,    // `answer` holds etcd's answer
+    kError,     // `error` holds an etcd error (code 102): final, not retried elsewhere
+    kUnusable,  // `reason` says why this endpoint could not serve: try the next one
   };
   Kind kind = Kind::kUnusable;
   wire::json answer;

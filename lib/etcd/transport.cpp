@@ -91,7 +91,8 @@ std::string Connection::failure(CURLcode rc) const {
       if (!text.empty()) text[0] = char(std::tolower(uint8_t(text[0])));
       return text;
     }
-    case CURLE_COULDNT_RESOLVE_HOST: return "cannot resolve the host name";
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return "cannot resolve the host name";
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
@@ -103,7 +104,8 @@ std::string Connection::failure(CURLcode rc) const {
     case CURLE_SSL_ENGINE_SETFAILED:
     case CURLE_SSL_ENGINE_INITFAILED:
       return std::string("TLS: ") + (errbuf_[0] != '\0' ? errbuf_ : curl_easy_strerror(rc));
-    default: break;
+    default:
+      break;
   }
   return errbuf_[0] != '\0' ? errbuf_ : curl_easy_strerror(rc);
 }

@@ -51,9 +51,7 @@ struct Watch::Impl {
     }
   }
 
-  bool has_line() const {
-    return connection->received().find('\n', consumed) != std::string::npos;
-  }
+  bool has_line() const { return connection->received().find('\n', consumed) != std::string::npos; }
 
   // The next whole line, if any.
   std::optional<std::string> line() {
@@ -100,13 +98,13 @@ Expected<Watch> Client::watch(std::string key, std::string range_end, int64_t st
     w->pump(Clock::now() + impl_->config.timeout);
     auto first = w->line();
     if (!first) {
-      std::string why = w->done ? w->ended()
-                                : "no answer within " +
-                                      std::to_string(impl_->config.timeout.count()) + " ms";
+      std::string why =
+          w->done ? w->ended()
+                  : "no answer within " + std::to_string(impl_->config.timeout.count()) + " ms";
       if (w->done && w->connection->status() != 200 && w->result == CURLE_OK) {
         // An answer that is not a stream: an etcd error (HTTP 4xx/5xx), or not etcd.
-        auto outcome = detail::interpret(w->endpoint, w->connection->status(),
-                                         w->connection->received());
+        auto outcome =
+            detail::interpret(w->endpoint, w->connection->status(), w->connection->received());
         if (outcome.kind == detail::Outcome::Kind::kError) return fail(std::move(outcome.error));
         if (outcome.kind == detail::Outcome::Kind::kUnusable) why = outcome.reason;
       }
@@ -121,9 +119,9 @@ Expected<Watch> Client::watch(std::string key, std::string range_end, int64_t st
     if (outcome.kind == detail::Outcome::Kind::kError) return fail(std::move(outcome.error));
     wire::Reader r;
     if (!r.flag(r.object(outcome.answer, "result"), "created")) {
-      return fail(cni::make_error(cni::Code::kStore, "etcd " + w->endpoint +
-                                                         ": the watch was not acknowledged: " +
-                                                         cni::quoted(*first)));
+      return fail(cni::make_error(
+          cni::Code::kStore,
+          "etcd " + w->endpoint + ": the watch was not acknowledged: " + cni::quoted(*first)));
     }
     // A watch etcd refused at once comes acknowledged and cancelled in one message: next()
     // reads it again and reports it.
@@ -164,8 +162,8 @@ Expected<WatchBatch> Watch::next(std::chrono::milliseconds wait) {
         }
       }
       if (!r.error().empty()) {
-        return fail(cni::make_error(cni::Code::kStore, "etcd watch " + w.endpoint +
-                                                           ": unexpected answer: " + r.error()));
+        return fail(cni::make_error(
+            cni::Code::kStore, "etcd watch " + w.endpoint + ": unexpected answer: " + r.error()));
       }
       if (w.cancelled) return batch;
     }

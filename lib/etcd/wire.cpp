@@ -18,24 +18,34 @@ constexpr std::array<int8_t, 256> kDigits = [] {
   return t;
 }();
 
-std::string number(int64_t n) { return std::to_string(n); }
+std::string number(int64_t n) {
+  return std::to_string(n);
+}
 
 const char* target_name(Compare::Target t) {
   switch (t) {
-    case Compare::Target::kCreate: return "CREATE";
-    case Compare::Target::kMod: return "MOD";
-    case Compare::Target::kVersion: return "VERSION";
-    case Compare::Target::kValue: return "VALUE";
+    case Compare::Target::kCreate:
+      return "CREATE";
+    case Compare::Target::kMod:
+      return "MOD";
+    case Compare::Target::kVersion:
+      return "VERSION";
+    case Compare::Target::kValue:
+      return "VALUE";
   }
   return "MOD";
 }
 
 const char* result_name(Compare::Result r) {
   switch (r) {
-    case Compare::Result::kEqual: return "EQUAL";
-    case Compare::Result::kNotEqual: return "NOT_EQUAL";
-    case Compare::Result::kLess: return "LESS";
-    case Compare::Result::kGreater: return "GREATER";
+    case Compare::Result::kEqual:
+      return "EQUAL";
+    case Compare::Result::kNotEqual:
+      return "NOT_EQUAL";
+    case Compare::Result::kLess:
+      return "LESS";
+    case Compare::Result::kGreater:
+      return "GREATER";
   }
   return "EQUAL";
 }
@@ -45,20 +55,30 @@ json compare_json(const Compare& c) {
             {"target", target_name(c.target)},
             {"result", result_name(c.result)}};
   switch (c.target) {
-    case Compare::Target::kCreate: j["create_revision"] = number(c.number); break;
-    case Compare::Target::kMod: j["mod_revision"] = number(c.number); break;
-    case Compare::Target::kVersion: j["version"] = number(c.number); break;
-    case Compare::Target::kValue: j["value"] = base64_encode(c.value); break;
+    case Compare::Target::kCreate:
+      j["create_revision"] = number(c.number);
+      break;
+    case Compare::Target::kMod:
+      j["mod_revision"] = number(c.number);
+      break;
+    case Compare::Target::kVersion:
+      j["version"] = number(c.number);
+      break;
+    case Compare::Target::kValue:
+      j["value"] = base64_encode(c.value);
+      break;
   }
   return j;
 }
 
 json op_json(const Op& op) {
   switch (op.kind) {
-    case Op::Kind::kPut: return {{"request_put", put_request(op.key, op.value, op.lease)}};
+    case Op::Kind::kPut:
+      return {{"request_put", put_request(op.key, op.value, op.lease)}};
     case Op::Kind::kDelete:
       return {{"request_delete_range", delete_request(op.key, op.range_end)}};
-    case Op::Kind::kRange: return {{"request_range", range_request({op.key, op.range_end})}};
+    case Op::Kind::kRange:
+      return {{"request_range", range_request({op.key, op.range_end})}};
   }
   return json::object();
 }
@@ -144,7 +164,8 @@ json txn_request(const std::vector<Compare>& compares, const std::vector<Op>& su
                  const std::vector<Op>& failure) {
   json c = json::array();
   for (const auto& compare : compares) c.push_back(compare_json(compare));
-  return {{"compare", std::move(c)}, {"success", ops_json(success)}, {"failure", ops_json(failure)}};
+  return {
+      {"compare", std::move(c)}, {"success", ops_json(success)}, {"failure", ops_json(failure)}};
 }
 
 json watch_request(std::string_view key, std::string_view range_end, int64_t start_revision) {
