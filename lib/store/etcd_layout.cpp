@@ -18,7 +18,9 @@ int hex_value(char c) {
 }
 
 // replace, not throw, on invalid UTF-8: no exception leaves lib/.
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 json cidrs(const std::vector<net::Cidr>& list) {
   auto j = json::array();
@@ -198,7 +200,8 @@ Expected<NetworkRecord> decode_network(std::string_view key, std::string_view va
   auto j = parse(key, value);
   if (!j) return fail(j.error());
   Reader r(key, *j);
-  NetworkRecord n{.name = r.text("name"), .subnets = r.cidrs("subnets"), .created = r.integer("created")};
+  NetworkRecord n{
+      .name = r.text("name"), .subnets = r.cidrs("subnets"), .created = r.integer("created")};
   if (auto ok = r.status(); !ok) return fail(ok.error());
   return n;
 }

@@ -235,10 +235,11 @@ Expected<bool> EtcdTxn::commit() {
   for (const auto& [key, mod] : reads_) {
     // A key that was absent must still be: its create revision is 0 (etcd compares a missing
     // key as one with every revision 0).
-    compares.push_back({.key = key,
-                        .target = mod == 0 ? etcd::Compare::Target::kCreate : etcd::Compare::Target::kMod,
-                        .result = etcd::Compare::Result::kEqual,
-                        .number = mod});
+    compares.push_back(
+        {.key = key,
+         .target = mod == 0 ? etcd::Compare::Target::kCreate : etcd::Compare::Target::kMod,
+         .result = etcd::Compare::Result::kEqual,
+         .number = mod});
   }
   std::vector<etcd::Op> ops;
   ops.reserve(writes_.size());
@@ -334,8 +335,8 @@ Expected<std::optional<net::IpAddr>> EtcdTxn::first_free(std::string_view networ
     for (const auto& kv : page->kvs) {
       auto a = etcd_layout::parse_addr_key(kv.key);
       if (!a || a->family() != from.family()) {
-        return fail(cni::make_error(cni::Code::kStore,
-                                    "store: corrupt lease key " + cni::quoted(kv.key) + " in etcd"));
+        return fail(cni::make_error(
+            cni::Code::kStore, "store: corrupt lease key " + cni::quoted(kv.key) + " in etcd"));
       }
       learn(kv, false);
       leased.push_back(*a);
@@ -475,7 +476,8 @@ Expected<void> EtcdTxn::put_endpoint(const Endpoint& endpoint) {
   if (e.host.empty()) e.host = options_.host;
   const std::string value = etcd_layout::encode(e);
   for (const auto* list : {&e.names, &e.aliases}) {
-    for (const auto& name : *list) (void)put(keys_.name(e.network, name, e.container_id, e.ifname), value);
+    for (const auto& name : *list)
+      (void)put(keys_.name(e.network, name, e.container_id, e.ifname), value);
   }
   return put(keys_.endpoint(e.network, e.container_id, e.ifname), value);
 }
@@ -539,7 +541,8 @@ Expected<bool> EtcdTxn::has_endpoints(std::string_view network) {
   // One more key than this transaction deleted: if there is one, one of them is not deleted.
   auto r = range({.key = prefix, .range_end = end, .limit = deleted + 1, .keys_only = true});
   if (!r) return fail(r.error());
-  return std::ranges::any_of(r->kvs, [&](const etcd::KeyValue& kv) { return !writes_.contains(kv.key); });
+  return std::ranges::any_of(r->kvs,
+                             [&](const etcd::KeyValue& kv) { return !writes_.contains(kv.key); });
 }
 
 Expected<std::vector<Endpoint>> EtcdTxn::endpoints_named(std::string_view network,
@@ -612,9 +615,8 @@ Expected<std::unique_ptr<EtcdStore>> EtcdStore::open(const etcd::Config& config,
                                  ", a layout this weir does not know (it knows " +
                                  std::string(kLayoutVersion) + "): run the weir that made it"));
     }
-    auto t = impl->client.txn(
-        {{.key = key, .target = etcd::Compare::Target::kCreate, .number = 0}},
-        {etcd::Op::put(key, std::string(kLayoutVersion))});
+    auto t = impl->client.txn({{.key = key, .target = etcd::Compare::Target::kCreate, .number = 0}},
+                              {etcd::Op::put(key, std::string(kLayoutVersion))});
     if (!t) return fail(t.error());
   }
   return fail(cni::try_again_later("etcd store: " + cni::quoted(key) + " keeps changing"));
@@ -627,7 +629,7 @@ Expected<void> EtcdStore::transact(const TxnFn& fn) {
     EtcdTxn txn(impl_->client, impl_->keys, impl_->options, true);
     if (auto ok = fn(txn); !ok) {
       if (!txn.compacted()) return ok;  // nothing was sent
-      continue;  // its snapshot is gone: a new one
+      continue;                         // its snapshot is gone: a new one
     }
     auto committed = txn.commit();
     if (!committed) return fail(committed.error());
@@ -644,7 +646,9 @@ Expected<void> EtcdStore::view(const TxnFn& fn) {
   return fn(txn);
 }
 
-std::string_view EtcdStore::host() const { return impl_->options.host; }
+std::string_view EtcdStore::host() const {
+  return impl_->options.host;
+}
 
 Expected<int64_t> EtcdStore::register_host(int64_t ttl_seconds, const std::string& details_json) {
   std::lock_guard lock(impl_->mu);
@@ -687,7 +691,11 @@ Expected<std::vector<std::pair<std::string, std::string>>> EtcdStore::hosts() {
   return out;
 }
 
-const EtcdOptions& EtcdStore::options() const { return impl_->options; }
-etcd::Client& EtcdStore::client() { return impl_->client; }
+const EtcdOptions& EtcdStore::options() const {
+  return impl_->options;
+}
+etcd::Client& EtcdStore::client() {
+  return impl_->client;
+}
 
 }  // namespace weir::store

@@ -176,7 +176,8 @@ TEST_F(StoreEtcd, KeptConflictingIsTryAgainLater) {
   auto ok = a->transact([&](Txn& t) -> Expected<void> {
     ++runs;
     (void)t.get_meta("k");
-    EXPECT_TRUE(b->transact([&](Txn& tb) { return tb.put_network({.name = "x", .created = runs}); }));
+    EXPECT_TRUE(
+        b->transact([&](Txn& tb) { return tb.put_network({.name = "x", .created = runs}); }));
     (void)t.get_network("x");  // read after b's write: at the snapshot of the first read
     return t.put_meta("k", "v");
   });
@@ -238,7 +239,8 @@ TEST_F(StoreEtcd, LayoutVersionIsWrittenOnceAndCheckedOnOpen) {
   EXPECT_EQ(v->kvs[0].value, "1");
   EXPECT_TRUE(open("host-b")) << "the version it knows";
   ASSERT_TRUE(s->client().put(prefix_ + "/version", "2"));
-  auto again = EtcdStore::open({.endpoints = etcd_->endpoints()}, {.prefix = prefix_, .host = "host-a"});
+  auto again =
+      EtcdStore::open({.endpoints = etcd_->endpoints()}, {.prefix = prefix_, .host = "host-a"});
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, cni::Code::kStore);
   EXPECT_NE(again.error().msg.find("\"2\""), std::string::npos) << again.error().msg;
@@ -342,7 +344,8 @@ TEST_F(StoreEtcd, RequestsPerAllocationAndRelease) {
     EXPECT_TRUE(ok) << ok.error().msg;
     return s->client().requests() - before;
   };
-  // Without a cursor the search starts at the front: 50 leases in 3 pages (of at most 8, 32, 128 keys).
+  // Without a cursor the search starts at the front: 50 leases in 3 pages (of at most 8, 32, 128
+  // keys).
   EXPECT_EQ(allocate("c1"), 7u);
   // With one, the address after it is free: a page of one key.
   EXPECT_EQ(allocate("c2"), 5u);

@@ -1,5 +1,5 @@
-// lib/store: the backend-neutral behaviour of a Store, the same test bodies on every backend: SQLite
-// (in memory) and etcd (a throw-away etcd per suite, a key prefix per test; skipped without
+// lib/store: the backend-neutral behaviour of a Store, the same test bodies on every backend:
+// SQLite (in memory) and etcd (a throw-away etcd per suite, a key prefix per test; skipped without
 // etcd). SQLite's file and index checks live in store_sqlite_test.cpp, etcd's own (hosts,
 // conflicts, limits) in store_etcd_test.cpp.
 #include <gtest/gtest.h>
@@ -306,8 +306,8 @@ TEST_P(StoreTest, NamesWithSlashesAndPercentSignsKeepTheirOrder) {
       Lease l = lease("10.9.0.5", "c/" + n, "eth/0");
       l.network = n;
       ASSERT_TRUE(t.claim(l).value()) << n;
-      ASSERT_TRUE(t.put_endpoint({.network = n, .container_id = "c/" + n, .ifname = "eth/0",
-                                  .names = {"x/" + n}}));
+      ASSERT_TRUE(t.put_endpoint(
+          {.network = n, .container_id = "c/" + n, .ifname = "eth/0", .names = {"x/" + n}}));
     }
   });
   std::vector<std::string> sorted = nets;
@@ -343,7 +343,8 @@ TEST_P(StoreTest, NamesWithSlashesAndPercentSignsKeepTheirOrder) {
 TEST_P(StoreTest, ReadsSeeTheTransactionsOwnWrites) {
   write([](Txn& t) {
     for (auto a : {"10.0.0.1", "10.0.0.2", "10.0.0.3"}) ASSERT_TRUE(t.claim(lease(a, a)).value());
-    ASSERT_TRUE(t.put_endpoint({.network = "n", .container_id = "c1", .ifname = "eth0", .names = {"web"}}));
+    ASSERT_TRUE(
+        t.put_endpoint({.network = "n", .container_id = "c1", .ifname = "eth0", .names = {"web"}}));
   });
   write([](Txn& t) {
     ASSERT_TRUE(t.release_address("n", ip("10.0.0.2")).value());
@@ -360,7 +361,8 @@ TEST_P(StoreTest, ReadsSeeTheTransactionsOwnWrites) {
     ASSERT_TRUE(t.del_endpoint("n", "c1", "eth0"));
     EXPECT_FALSE(t.has_endpoints("n").value());
     EXPECT_TRUE(t.endpoints_named("n", "web").value().empty());
-    ASSERT_TRUE(t.put_endpoint({.network = "n", .container_id = "c9", .ifname = "eth0", .names = {"db"}}));
+    ASSERT_TRUE(
+        t.put_endpoint({.network = "n", .container_id = "c9", .ifname = "eth0", .names = {"db"}}));
     EXPECT_TRUE(t.has_endpoints("").value());
     EXPECT_EQ(t.endpoints_named("n", "DB").value().size(), 1u);
     ASSERT_TRUE(t.set_cursor("n", 0, ip("10.0.0.4")));
