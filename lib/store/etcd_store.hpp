@@ -67,7 +67,12 @@ namespace weir::store {
 struct EtcdOptions {
   std::string prefix = "/weir";  // no trailing '/'
   std::string host;              // this host's name (required): written into its records
-  int max_attempts = 16;         // runs of a transaction's callback before code 11
+  // Runs of a transaction's callback before code 11. An attempt fails only when another writer
+  // committed a key it read, so this bounds how many commits may overtake it: hosts allocating
+  // from one range at once all aim at its lowest free address, and one transaction of 8 such
+  // hosts took up to 24 runs (tests/unit/store_etcd_test.cpp). With the pauses between runs
+  // (< 50 ms each) 64 runs take at most ~3 s, as SQLite's busy timeout (10 s) bounds a wait.
+  int max_attempts = 64;
   int max_txn_ops = 128;         // the cluster's --max-txn-ops: larger commits fail with 102
 };
 
