@@ -35,6 +35,9 @@ enum class Backend { kSqlite, kEtcd };
 std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
   return info.param == Backend::kSqlite ? "sqlite" : "etcd";
 }
+void PrintTo(Backend b, std::ostream* os) {
+  *os << (b == Backend::kSqlite ? "sqlite" : "etcd");
+}
 
 class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
