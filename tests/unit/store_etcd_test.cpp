@@ -198,6 +198,44 @@ TEST_F(StoreEtcd, KeptConflictingIsTryAgainLater) {
   }));
 }
 
+// etcd compacted the revision a transaction reads at: that attempt cannot go on, the next one
+// reads a new snapshot.
+TEST_F(StoreEtcd, CompactedSnapshotRunsTheTransactionAgain) {
+  auto a = open("host-a");
+  auto b = open("host-b");
+  ASSERT_TRUE(a && b);
+  int runs = 0;
+  auto ok = a->transact([&](Txn& t) -> Expected<void> {
+    ++runs;
+    if (auto m = t.get_meta("k"); !m) return fail(m.error());  // the snapshot
+    if (runs == 1) {
+      EXPECT_TRUE(b->transact([](Txn& tb) { return tb.put_network({.name = "n"}); }));
+      auto now = b->client().range({.key = "x"});
+      EXPECT_TRUE(now);
+      if (now) etcd_->etcdctl({"compact", std::to_string(now->revision)});
+    }
+    auto n = t.get_network("n");
+    if (!n) return fail(n.error());
+    EXPECT_TRUE(*n);
+    return t.put_meta("k", "v");
+  });
+  ASSERT_TRUE(ok) << ok.error().msg;
+  EXPECT_EQ(runs, 2);
+  // A view cannot run again: it fails (etcd's error).
+  auto v = a->view([&](Txn& t) -> Expected<void> {
+    if (auto m = t.get_meta("k"); !m) return fail(m.error());
+    EXPECT_TRUE(b->transact([](Txn& tb) { return tb.del_network("n"); }));
+    auto now = b->client().range({.key = "x"});
+    EXPECT_TRUE(now);
+    if (now) etcd_->etcdctl({"compact", std::to_string(now->revision)});
+    auto n = t.get_network("n");
+    if (!n) return fail(n.error());
+    return {};
+  });
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().code, cni::Code::kStore) << v.error().msg;
+}
+
 // etcd takes at most 128 writes (and 128 compares) in one txn: a bigger transaction fails whole.
 TEST_F(StoreEtcd, TransactionBeyondEtcdsOpLimitFailsAndWritesNothing) {
   auto s = open("host-a");
