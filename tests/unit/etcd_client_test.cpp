@@ -472,7 +472,7 @@ TEST(EtcdRestart, CallsFailWith11WhileDownAndWorkAgainAfter) {
 
 // ---- three members, one killed ----
 
-TEST(EtcdCluster3, KeepsServingWithOneMemberKilled) {
+TEST(EtcdCluster3, KeepsServingWithOneMemberKilledAndWatchesFailWithoutALeader) {
   WEIR_REQUIRE_ETCD();
   EtcdCluster etcd({.members = 3});
   auto c = make_client(etcd.endpoints(), {}, 1000ms);
@@ -503,6 +503,21 @@ TEST(EtcdCluster3, KeepsServingWithOneMemberKilled) {
   auto dead = c.status(etcd.endpoint(0));
   ASSERT_FALSE(dead);
   EXPECT_EQ(dead.error().code, cni::Code::kTryAgainLater);
+
+  // Member 1 killed too: member 2 alone has no leader. Its watch must fail (the hasleader
+  // metadata), not stay open and silent; a new watch there is refused with UNAVAILABLE.
+  auto alone = make_client({etcd.endpoint(2)}, {}, 1000ms);
+  auto lonely = alone.watch("/cl/", prefix_end("/cl/"), 0);
+  ASSERT_TRUE(lonely) << lonely.error().msg;
+  etcd.kill(1);
+  Expected<WatchBatch> broken = WatchBatch{};
+  for (int i = 0; i < 60 && broken; ++i) broken = lonely->next(500ms);  // etcd notices in ~5 s
+  ASSERT_FALSE(broken);
+  EXPECT_EQ(broken.error().code, cni::Code::kTryAgainLater);
+  auto refused = alone.watch("/cl/", prefix_end("/cl/"), 0);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, cni::Code::kTryAgainLater);
+  EXPECT_THAT(refused.error().msg, HasSubstr(etcd.endpoint(2) + " (etcdserver: no leader)"));
 }
 
 // ---- TLS with client certificates ----
