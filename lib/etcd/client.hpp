@@ -1,7 +1,7 @@
 // An etcd v3 client over etcd's gRPC JSON gateway (POST /v3/...), with libcurl: the key-value
 // calls weir's etcd store needs (range, put, delete, txn), leases, a status probe and watches.
 // One keep-alive connection per Client, reused across calls; a long-lived process (weir-agent)
-// keeps its Client.
+// keeps its Client. A Client (and a Watch) is used by one thread at a time.
 //
 // Endpoints are tried in turn, starting with the last one that answered; each attempt is bounded
 // by `timeout` (connect and answer). When none answers the call fails with code 11 (try again
