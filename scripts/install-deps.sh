@@ -17,6 +17,9 @@ packages=(
   netcat-openbsd iptables podman runc busybox-static
   # e2e under containerd: its daemon and ctr (`ctr run --cni`)
   containerd
+  # lib/etcd's tests: throw-away etcd members (etcd-server; its etcd.service is not used, the
+  # tests pick free ports), etcdctl, and openssl for their TLS certificates
+  etcd-server etcd-client openssl
   # the format check of changed lines (scripts/format-check.sh): git clang-format
   clang-format
   # embedded DNS tests and the demo: dig

@@ -1,13 +1,18 @@
 // An etcd v3 client over etcd's gRPC JSON gateway (POST /v3/...), with libcurl: the key-value
 // calls weir's etcd store needs (range, put, delete, txn), leases, a status probe and watches.
 // One keep-alive connection per Client, reused across calls; a long-lived process (weir-agent)
-// keeps its Client.
+// keeps its Client. A Client (and a Watch) is used by one thread at a time.
 //
 // Endpoints are tried in turn, starting with the last one that answered; each attempt is bounded
 // by `timeout` (connect and answer). When none answers the call fails with code 11 (try again
 // later) and a message naming every endpoint and why it failed; an answer that is an etcd error
 // (a gRPC status in the body, HTTP 4xx/5xx) fails with code 102 (kStore) naming the endpoint and
 // etcd's message, and is not retried on another endpoint.
+//
+// UNAVAILABLE (gRPC 14: "etcdserver: no leader", "request timed out", "server stopped") is about
+// the member, not the request: like a member that does not answer, the next endpoint is tried.
+// A TLS failure (unknown CA, refused client certificate) makes an endpoint unusable too: code 11,
+// the TLS reason in the message.
 //
 // Wire facts (etcd 3.4): keys and values are standard base64 with padding; int64 fields come
 // back as JSON strings; fields at their proto3 default are omitted (a failed txn has no
@@ -100,8 +105,8 @@ struct Status {
   std::string endpoint;
   std::string version;  // etcd's, "3.4.23"
   int64_t revision = 0;
-  int64_t leader = 0;
-  int64_t member = 0;
+  uint64_t leader = 0;  // member ids are uint64 in etcd (they often exceed INT64_MAX)
+  uint64_t member = 0;
   int64_t db_size = 0;
 };
 
@@ -122,8 +127,9 @@ class Watch;
 
 class Client {
  public:
-  // Checks the config (at least one endpoint, each http:// or https://, TLS files readable);
-  // makes no request. Code 7 naming the field when it is wrong.
+  // Checks the config (at least one endpoint, each http:// or https:// with no path, TLS files
+  // readable, cert and key together, timeout > 0); makes no request. Code 7 naming the field as
+  // weir's config spells it: "store.endpoints[1]: …", "store.tls.ca: …", "store.timeoutMs: …".
   static Expected<Client> make(Config config);
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
@@ -173,6 +179,13 @@ class Watch {
   explicit Watch(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The gRPC status code of an etcd error answer (a code 102 error of this client), 0 for any other
+// error. It rides in the error's details as "grpc-status: N". Worth branching on: 11 OUT_OF_RANGE
+// ("mvcc: required revision has been compacted", or a future revision), 3 INVALID_ARGUMENT
+// (e.g. "too many operations in txn request": more than etcd's --max-txn-ops, 128 by default),
+// 5 NOT_FOUND ("requested lease not found"), 9 FAILED_PRECONDITION.
+int grpc_status(const cni::Error& error);
 
 // The range end that covers every key starting with prefix (its last byte incremented; "\0"
 // when the prefix is empty or all 0xff, etcd's "every key").

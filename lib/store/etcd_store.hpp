@@ -4,26 +4,55 @@
 // recorded with the revisions they saw (every read of one transaction at the revision of its
 // first read: a consistent snapshot); its writes are buffered (a read sees the transaction's own
 // writes) and commit in ONE etcd txn whose compares check that no key read has changed since
-// (absent = create_revision 0). On a conflict the callback runs again, at most `max_attempts`
-// times, then code 11. A claim reads the lease key, so two hosts claiming one address conflict
-// and one of them finds it taken. A view() commits nothing and never conflicts.
+// (absent = create_revision 0). On a conflict the callback runs again (after a short random
+// pause), at most `max_attempts` times, then code 11: it must not act outside the store before
+// transact() returns. A claim reads the lease key, so two hosts claiming one address conflict
+// and one of them finds it taken. A view() commits nothing and never conflicts; a transaction
+// that only read commits nothing either (its reads were one snapshot).
+//
+// What a transaction guarantees here, next to SQLite (where writers are serialized outright):
+// - Point reads (get_*, claim, release_address, put_endpoint/del_endpoint's read of the old
+//   record, get_cursor, get_meta) are guarded: the commit fails if any such key changed, so a
+//   transaction built on them is serializable. "No address leased twice" rests on claim alone.
+// - leases_of (hence release) guards the attachment keys it returned: a release never deletes a
+//   lease that another host released and someone claimed again meanwhile.
+// - The other range reads (list_*, first_free, count_leases, has_endpoints, endpoints_named)
+//   are a consistent snapshot but do not guard the commit: a key created or deleted in their
+//   range by another host meanwhile goes unnoticed. first_free's answer is only a candidate
+//   (claim guards it); a list used to decide a write may be stale by the time it commits (e.g.
+//   two ADDs of ONE attachment on two hosts at once could each allocate; runtimes do not do
+//   that), and "the last endpoint of a network is gone" is true at the snapshot only.
+// - etcd takes at most --max-txn-ops (128) compares and 128 writes per txn: a bigger
+//   transaction fails with code 102 and writes nothing (atomicity first; it is not split).
+// - A commit whose answer is lost (etcd went away after receiving it) fails with code 11 but may
+//   have happened; running the call again is safe (claims find their lease, deletes tolerate
+//   absence).
+// - A transaction reads at one revision: if etcd compacts it away mid-transaction, the attempt
+//   counts as a conflict and runs again on a new snapshot (view(): fails with code 102).
 //
 // Layout under the prefix (documented in README "The etcd store"; each part of a key
-// percent-encodes '/' and '%'):
+// percent-encodes '/' and '%'; records are JSON objects with the fields of store.hpp's structs,
+// addresses and CIDRs as text):
 //   <p>/version                                   layout version ("1")
-//   <p>/networks/<network>                        NetworkRecord (JSON)
-//   <p>/leases/<network>/<address key>            Lease (JSON); address key: "4-" + 8 hex digits
-//                                                 or "6-" + 32, so keys sort as addresses do
-//   <p>/attachments/<network>/<container>/<ifname>/<address key>   "" (index: leases_of, release)
+//   <p>/networks/<network>                        NetworkRecord
+//   <p>/leases/<network>/<address key>            Lease; address key: "4-" + 8 hex digits or
+//                                                 "6-" + 32, so keys sort as addresses do
+//   <p>/attachments/<network>/<container>/<ifname>/<address key>   a copy of the Lease (leases_of
+//                                                 and release in one range read)
 //   <p>/cursors/<network>/<range set>             the last address allocated (text)
-//   <p>/endpoints/<network>/<container>/<ifname>  Endpoint (JSON)
-//   <p>/names/<network>/<name>/<container>/<ifname>   "" (index: endpoints_named)
+//   <p>/endpoints/<network>/<container>/<ifname>  Endpoint
+//   <p>/names/<network>/<name>/<container>/<ifname>   a copy of the Endpoint, under each of its
+//                                                 names and aliases in ASCII lower case
+//                                                 (endpoints_named in one range read)
 //   <p>/meta/<host>/<key>                         meta of one host (the boot id of its last sweep)
-//   <p>/hosts/<host>                              the host's presence, on an etcd lease its
-//                                                 weir-agent keeps alive (register_host)
+//   <p>/hosts/<host>                              the host's presence (details JSON), on an etcd
+//                                                 lease its weir-agent keeps alive (register_host)
+// A record and its copies are written and deleted in the same txn. Lists come back in the SQLite
+// backend's order (by name, by network and address, by network, container and ifname).
 //
 // Leases and endpoints are NOT on an etcd lease: a host cut off from etcd for longer than a TTL
-// keeps its addresses (its containers still use them); only its presence record expires.
+// keeps its addresses (its containers still use them); only its presence record expires, and
+// register_host() makes a new one when it is back.
 #pragma once
 
 #include <cstdint>
@@ -38,9 +67,17 @@ namespace weir::store {
 struct EtcdOptions {
   std::string prefix = "/weir";  // no trailing '/'
   std::string host;              // this host's name (required): written into its records
-  int max_attempts = 16;         // runs of a transaction's callback before code 11
+  // Runs of a transaction's callback before code 11. An attempt fails only when another writer
+  // committed a key it read, so this bounds how many commits may overtake it: hosts allocating
+  // from one range at once all aim at its lowest free address, and one transaction of 8 such
+  // hosts took up to 24 runs (tests/unit/store_etcd_test.cpp). With the pauses between runs
+  // (< 50 ms each) 64 runs take at most ~3 s, as SQLite's busy timeout (10 s) bounds a wait.
+  int max_attempts = 64;
+  int max_txn_ops = 128;         // the cluster's --max-txn-ops: larger commits fail with 102
 };
 
+// One transaction at a time per EtcdStore (its calls take turns on its one client); a process
+// that wants parallel transactions opens one EtcdStore per thread.
 class EtcdStore final : public Store {
  public:
   // Makes the client and checks the layout version (writing it on an empty prefix). Fails with

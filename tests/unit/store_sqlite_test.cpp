@@ -1,4 +1,5 @@
-// lib/store: the SQLite backend, in memory and on disk.
+// lib/store: the SQLite backend on disk (store_test.cpp runs the backend-neutral tests on it in
+// memory).
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -7,8 +8,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <random>
-#include <set>
 
 #include "lib/store/sqlite.hpp"
 #include "tests/unit/ipam_testing.hpp"
@@ -16,7 +15,6 @@
 namespace weir::store {
 namespace {
 
-using test::cidr;
 using test::ip;
 using test::TempDir;
 
@@ -28,239 +26,6 @@ Lease lease(std::string_view addr, std::string cid = "c1", std::string ifname = 
           .ifname = std::move(ifname),
           .netns = "/ns",
           .created = 7};
-}
-
-class StoreSqlite : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto s = SqliteStore::open_memory();
-    ASSERT_TRUE(s) << s.error().msg;
-    store_.emplace(std::move(*s));
-  }
-  // Runs fn in a write transaction and expects it to succeed.
-  void write(const std::function<void(Txn&)>& fn) {
-    auto ok = store_->transact([&](Txn& t) -> Expected<void> {
-      fn(t);
-      return {};
-    });
-    ASSERT_TRUE(ok) << ok.error().msg;
-  }
-  std::optional<net::IpAddr> first_free(std::string_view from, std::string_view to) {
-    std::optional<net::IpAddr> out;
-    write([&](Txn& t) { out = t.first_free("n", ip(from), ip(to)).value(); });
-    return out;
-  }
-  std::optional<SqliteStore> store_;
-};
-
-TEST_F(StoreSqlite, ClaimIsCreateIfAbsent) {
-  write([](Txn& t) {
-    EXPECT_TRUE(t.claim(lease("10.0.0.2")).value());
-    EXPECT_FALSE(t.claim(lease("10.0.0.2", "c2")).value());
-    // The same address in another network is another lease.
-    Lease other = lease("10.0.0.2", "c3");
-    other.network = "m";
-    EXPECT_TRUE(t.claim(other).value());
-    auto got = t.get_lease("n", ip("10.0.0.2")).value();
-    ASSERT_TRUE(got);
-    EXPECT_EQ(*got, lease("10.0.0.2"));
-    EXPECT_FALSE(t.get_lease("n", ip("10.0.0.3")).value());
-  });
-}
-
-TEST_F(StoreSqlite, ReleaseByAttachmentIsIdempotent) {
-  write([](Txn& t) {
-    ASSERT_TRUE(t.claim(lease("10.0.0.2")).value());
-    ASSERT_TRUE(t.claim(lease("fd00::2")).value());
-    ASSERT_TRUE(t.claim(lease("10.0.0.3", "c1", "eth1")).value());
-    EXPECT_EQ(t.leases_of("n", "c1", "eth0").value().size(), 2u);
-    EXPECT_EQ(t.release("n", "c1", "eth0").value(), 2);
-    EXPECT_EQ(t.release("n", "c1", "eth0").value(), 0);
-    EXPECT_EQ(t.list_leases("n").value().size(), 1u);
-    EXPECT_TRUE(t.release_address("n", ip("10.0.0.3")).value());
-    EXPECT_FALSE(t.release_address("n", ip("10.0.0.3")).value());
-    EXPECT_TRUE(t.list_leases("").value().empty());
-  });
-  ASSERT_TRUE(store_->verify());
-}
-
-TEST_F(StoreSqlite, FirstFreeFollowsRunsOfLeases) {
-  write([](Txn& t) {
-    for (auto a : {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.5", "10.0.0.6"}) {
-      ASSERT_TRUE(t.claim(lease(a, a)).value());
-    }
-  });
-  EXPECT_EQ(first_free("10.0.0.1", "10.0.0.254"), ip("10.0.0.4"));
-  EXPECT_EQ(first_free("10.0.0.0", "10.0.0.254"), ip("10.0.0.0"));
-  EXPECT_EQ(first_free("10.0.0.5", "10.0.0.254"), ip("10.0.0.7"));
-  EXPECT_EQ(first_free("10.0.0.5", "10.0.0.6"), std::nullopt);
-  EXPECT_EQ(first_free("10.0.0.3", "10.0.0.3"), std::nullopt);
-  EXPECT_EQ(first_free("10.0.0.4", "10.0.0.4"), ip("10.0.0.4"));
-  // IPv6 keys never mix with IPv4 ones.
-  EXPECT_EQ(first_free("a00:1::", "a00:1::ff"), ip("a00:1::"));
-  EXPECT_EQ(first_free("10.0.0.9", "10.0.0.1"), std::nullopt);  // empty interval
-  ASSERT_TRUE(store_->verify());
-}
-
-TEST_F(StoreSqlite, RunsMergeAndSplit) {
-  // Fill 1..5 out of order (merging on both sides), then free the middle (splitting).
-  write([](Txn& t) {
-    for (auto a : {"10.0.0.1", "10.0.0.3", "10.0.0.5", "10.0.0.2", "10.0.0.4"}) {
-      ASSERT_TRUE(t.claim(lease(a, a)).value());
-    }
-  });
-  ASSERT_TRUE(store_->verify());
-  EXPECT_EQ(first_free("10.0.0.1", "10.0.0.9"), ip("10.0.0.6"));
-  write([](Txn& t) { ASSERT_TRUE(t.release_address("n", ip("10.0.0.3")).value()); });
-  ASSERT_TRUE(store_->verify());
-  EXPECT_EQ(first_free("10.0.0.1", "10.0.0.9"), ip("10.0.0.3"));
-  EXPECT_EQ(first_free("10.0.0.4", "10.0.0.9"), ip("10.0.0.6"));
-  write([](Txn& t) {
-    ASSERT_TRUE(t.release_address("n", ip("10.0.0.1")).value());
-    ASSERT_TRUE(t.release_address("n", ip("10.0.0.5")).value());
-  });
-  ASSERT_TRUE(store_->verify());
-  EXPECT_EQ(first_free("10.0.0.2", "10.0.0.9"), ip("10.0.0.3"));
-}
-
-TEST_F(StoreSqlite, EdgesOfTheAddressSpace) {
-  write([](Txn& t) {
-    for (auto a : {"0.0.0.0", "0.0.0.1", "255.255.255.254", "255.255.255.255",
-                   "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}) {
-      ASSERT_TRUE(t.claim(lease(a, "x")).value()) << a;
-    }
-  });
-  ASSERT_TRUE(store_->verify());
-  EXPECT_EQ(first_free("0.0.0.0", "255.255.255.255"), ip("0.0.0.2"));
-  EXPECT_EQ(first_free("255.255.255.254", "255.255.255.255"), std::nullopt);
-  EXPECT_EQ(first_free("::", "::1"), ip("::1"));
-  write([](Txn& t) {
-    ASSERT_TRUE(t.release_address("n", ip("255.255.255.255")).value());
-    ASSERT_TRUE(t.release_address("n", ip("0.0.0.0")).value());
-  });
-  ASSERT_TRUE(store_->verify());
-  EXPECT_EQ(first_free("255.255.255.254", "255.255.255.255"), ip("255.255.255.255"));
-}
-
-// The run index against a plain set, under random claims and releases.
-TEST_F(StoreSqlite, RandomClaimsAndReleasesMatchAModel) {
-  std::mt19937 rng(42);
-  std::set<uint32_t> model;
-  const uint32_t base = 0x0a000000;
-  for (int round = 0; round < 40; ++round) {
-    write([&](Txn& t) {
-      for (int i = 0; i < 25; ++i) {
-        uint32_t off = rng() % 64;
-        net::IpAddr a = net::IpAddr::v4(base + off);
-        if (rng() % 3 != 0) {
-          EXPECT_EQ(t.claim(lease(a.str(), "c" + std::to_string(off))).value(),
-                    model.insert(off).second);
-        } else {
-          EXPECT_EQ(t.release_address("n", a).value(), model.erase(off) == 1);
-        }
-      }
-      uint32_t from = rng() % 64;
-      auto got = t.first_free("n", net::IpAddr::v4(base + from), net::IpAddr::v4(base + 63));
-      uint32_t want = from;
-      while (want < 64 && model.contains(want)) ++want;
-      EXPECT_EQ(got.value(),
-                want < 64 ? std::optional(net::IpAddr::v4(base + want)) : std::nullopt);
-      EXPECT_EQ(t.count_leases("n", net::IpAddr::v4(base), net::IpAddr::v4(base + 63)).value(),
-                model.size());
-    });
-  }
-  ASSERT_TRUE(store_->verify());
-}
-
-TEST_F(StoreSqlite, FailedTransactionWritesNothing) {
-  auto r = store_->transact([](Txn& t) -> Expected<void> {
-    EXPECT_TRUE(t.claim(lease("10.0.0.2")).value());
-    return fail(cni::internal("boom"));
-  });
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().msg, "boom");
-  write([](Txn& t) { EXPECT_TRUE(t.list_leases("").value().empty()); });
-  ASSERT_TRUE(store_->verify());
-}
-
-TEST_F(StoreSqlite, ViewRefusesWrites) {
-  auto r = store_->view([](Txn& t) -> Expected<void> {
-    auto c = t.claim(lease("10.0.0.2"));
-    if (!c) return fail(c.error());
-    return {};
-  });
-  ASSERT_FALSE(r);
-  write([](Txn& t) { EXPECT_TRUE(t.list_leases("").value().empty()); });
-}
-
-TEST_F(StoreSqlite, NetworksCursorsAndMeta) {
-  write([](Txn& t) {
-    NetworkRecord n{
-        .name = "b", .subnets = {cidr("172.18.0.0/16"), cidr("fd00::/64")}, .created = 5};
-    ASSERT_TRUE(t.put_network(n));
-    ASSERT_TRUE(t.put_network({.name = "a", .subnets = {}, .created = 1}));
-    EXPECT_EQ(t.get_network("b").value(), n);
-    EXPECT_FALSE(t.get_network("c").value());
-    auto all = t.list_networks().value();
-    ASSERT_EQ(all.size(), 2u);
-    EXPECT_EQ(all[0].name, "a");
-    ASSERT_TRUE(t.del_network("a"));
-    ASSERT_TRUE(t.del_network("a"));
-    EXPECT_EQ(t.list_networks().value().size(), 1u);
-
-    EXPECT_FALSE(t.get_cursor("b", 0).value());
-    ASSERT_TRUE(t.set_cursor("b", 0, ip("172.18.0.9")));
-    ASSERT_TRUE(t.set_cursor("b", 1, ip("fd00::9")));
-    ASSERT_TRUE(t.set_cursor("b", 0, ip("172.18.0.10")));
-    EXPECT_EQ(t.get_cursor("b", 0).value(), ip("172.18.0.10"));
-    EXPECT_EQ(t.get_cursor("b", 1).value(), ip("fd00::9"));
-
-    EXPECT_FALSE(t.get_meta("k").value());
-    ASSERT_TRUE(t.put_meta("k", "v1"));
-    ASSERT_TRUE(t.put_meta("k", "v2"));
-    EXPECT_EQ(t.get_meta("k").value(), "v2");
-  });
-}
-
-TEST_F(StoreSqlite, EndpointsWithNamesAndAliases) {
-  Endpoint e{.network = "n",
-             .container_id = "c1",
-             .ifname = "eth0",
-             .netns = "/ns",
-             .mac = "02:42:ac:11:00:02",
-             .host_ifname = "veth1",
-             .ips = {cidr("172.17.0.2/16"), cidr("fd00::2/64")},
-             .names = {"web"},
-             .aliases = {"www", "Front"},
-             .extra = R"({"ports":[80]})",
-             .created = 3};
-  write([&](Txn& t) {
-    ASSERT_TRUE(t.put_endpoint(e));
-    Endpoint e2 = e;
-    e2.container_id = "c2";
-    e2.names = {"db"};
-    e2.aliases = {"www"};
-    ASSERT_TRUE(t.put_endpoint(e2));
-    EXPECT_EQ(t.get_endpoint("n", "c1", "eth0").value(), e);
-    EXPECT_EQ(t.endpoints_named("n", "www").value().size(), 2u);
-    EXPECT_EQ(t.endpoints_named("n", "FRONT").value().size(), 1u);  // DNS is case-insensitive
-    EXPECT_TRUE(t.endpoints_named("m", "www").value().empty());
-    // Replacing an endpoint replaces its names.
-    e2.aliases = {};
-    ASSERT_TRUE(t.put_endpoint(e2));
-    EXPECT_EQ(t.endpoints_named("n", "www").value().size(), 1u);
-    EXPECT_EQ(t.list_endpoints("n").value().size(), 2u);
-    ASSERT_TRUE(t.del_endpoint("n", "c1", "eth0"));
-    ASSERT_TRUE(t.del_endpoint("n", "c1", "eth0"));
-    EXPECT_TRUE(t.endpoints_named("n", "web").value().empty());
-    EXPECT_EQ(t.list_endpoints("").value().size(), 1u);
-    EXPECT_TRUE(t.has_endpoints("n").value());
-    EXPECT_FALSE(t.has_endpoints("m").value());
-    EXPECT_TRUE(t.has_endpoints("").value()) << "any network";
-    ASSERT_TRUE(t.del_endpoint("n", "c2", "eth0"));
-    EXPECT_FALSE(t.has_endpoints("n").value());
-    EXPECT_FALSE(t.has_endpoints("").value());
-  });
 }
 
 // On disk: folder and file modes, WAL, schema version, reopening.
