@@ -56,6 +56,7 @@ class EtcdTxn final : public Txn {
   Expected<bool> commit();
   // etcd compacted the revision this attempt reads at: a conflict too (run it again).
   bool compacted() const { return compacted_; }
+  std::string_view host() const override { return options_.host; }
 
   Expected<std::optional<NetworkRecord>> get_network(std::string_view name) override;
   Expected<void> put_network(const NetworkRecord& network) override;

@@ -296,8 +296,8 @@ TEST_F(StoreEtcd, MetaIsPerHostAndRecordsNameTheirHost) {
   auto b = open("host/b");  // a name that needs escaping in a key
   ASSERT_TRUE(a && b);
   EXPECT_EQ(a->host(), "host-a");
-  EXPECT_TRUE(a->owns("host-a") && a->owns("") && !a->owns("host/b"));
   ASSERT_TRUE(a->transact([](Txn& t) -> Expected<void> {
+    EXPECT_TRUE(t.owns("host-a") && t.owns("") && !t.owns("host/b"));
     if (auto ok = t.put_meta("boot_id", "boot-a"); !ok) return ok;
     if (auto c = t.claim(lease(ip("10.0.0.2"), "c1")); !c) return fail(c.error());
     return t.put_endpoint({.network = "n", .container_id = "c1", .ifname = "eth0"});

@@ -1,0 +1,228 @@
+// weir-ipam on a network whose "store" is etcd, through the real binaries: weir-ipam (the front
+// end) → weir-ipam-local (static) → weir-cluster (linked with the etcd store). Four data dirs
+// stand for four hosts sharing one etcd. What the cluster holds is read back with etcdctl, not
+// with weir's own code. No root: etcd runs on 127.0.0.1 (tests/support/etcd_fixture.hpp).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/etcd_fixture.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/tempdir.hpp"
+
+namespace weir::test {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr int kHosts = 4;
+constexpr int kAdds = 64;
+
+class IpamEtcd : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (EtcdCluster::available()) etcd_ = new EtcdCluster();
+  }
+  static void TearDownTestSuite() {
+    delete etcd_;
+    etcd_ = nullptr;
+  }
+  void SetUp() override {
+    WEIR_REQUIRE_ETCD();
+    ASSERT_NE(etcd_, nullptr);
+    for (int i = 0; i < etcd_->size(); ++i) {
+      if (!etcd_->running(i)) etcd_->start(i);
+    }
+    // A prefix of its own per test: the suite shares one etcd.
+    prefix_ = "/weirt-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
+
+  json store(int timeout_ms = 2000, std::vector<std::string> endpoints = {}) const {
+    if (endpoints.empty()) endpoints = etcd_->endpoints();
+    return {{"type", "etcd"}, {"endpoints", endpoints}, {"prefix", prefix_}, {"timeoutMs", timeout_ms}};
+  }
+  std::string config(int host, const json& st) const {
+    return json{{"cniVersion", "1.1.0"},
+                {"name", "overlay"},
+                {"type", "weir-ipam"},
+                {"store", st},
+                {"ipam",
+                 {{"type", "weir-ipam"},
+                  {"ranges", {{{{"subnet", "10.77.0.0/24"}}}}},
+                  {"dataDir", hosts_[host].path()}}}}
+        .dump();
+  }
+  std::string config(int host) const {
+    json st = store();
+    st["host"] = "host-" + std::to_string(host);
+    return config(host, st);
+  }
+
+  test::Run call(const std::string& command, const std::string& cid, const std::string& conf) {
+    return run_plugin("weir-ipam", cni_env(command, "/var/run/netns/" + cid, cid), conf);
+  }
+  test::Run ipam(const std::string& command, const std::string& cid, int host) {
+    return call(command, cid, config(host));
+  }
+
+  // The leases the cluster holds: address → its record, read with etcdctl.
+  std::map<std::string, json> leases() const {
+    std::map<std::string, json> out;
+    std::istringstream lines(etcd_->etcdctl({"get", prefix_ + "/leases/", "--prefix", "--print-value-only"}));
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty()) continue;
+      const json lease = json::parse(line, nullptr, false);
+      EXPECT_FALSE(lease.is_discarded()) << line;
+      if (!lease.is_discarded()) out[lease.value("address", "")] = lease;
+    }
+    return out;
+  }
+
+  // Runs one call per container id at once, host i % kHosts each; returns the runs.
+  std::vector<test::Run> at_once(const std::string& command, int n) {
+    std::vector<std::future<test::Run>> runs;
+    for (int i = 0; i < n; ++i) {
+      runs.push_back(std::async(std::launch::async, [this, command, i] {
+        return ipam(command, "c" + std::to_string(i), i % kHosts);
+      }));
+    }
+    std::vector<test::Run> out;
+    for (auto& r : runs) out.push_back(r.get());
+    return out;
+  }
+
+  static EtcdCluster* etcd_;
+  std::string prefix_;
+  TempDir hosts_[kHosts] = {TempDir("weirt-etcd-h0"), TempDir("weirt-etcd-h1"), TempDir("weirt-etcd-h2"),
+                            TempDir("weirt-etcd-h3")};
+};
+
+EtcdCluster* IpamEtcd::etcd_ = nullptr;
+
+TEST_F(IpamEtcd, SixtyFourAddsFromFourHostsGetDistinctAddresses) {
+  const auto adds = at_once("ADD", kAdds);
+  std::set<std::string> got;
+  for (const auto& r : adds) {
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    got.insert(r.json()["ips"][0]["address"].get<std::string>());
+  }
+  EXPECT_EQ(got.size(), size_t(kAdds)) << "an address was handed out twice";
+  const auto held = leases();
+  EXPECT_EQ(held.size(), size_t(kAdds));
+  std::map<std::string, int> per_host;
+  for (const auto& [address, lease] : held) ++per_host[lease.value("host", "")];
+  for (int h = 0; h < kHosts; ++h) EXPECT_EQ(per_host["host-" + std::to_string(h)], kAdds / kHosts);
+  // Nothing of it in the hosts' own folders: no SQLite store was made.
+  for (const auto& h : hosts_) EXPECT_FALSE(std::filesystem::exists(h / "weir.db"));
+
+  // ADD again is idempotent; DEL frees; DEL again is fine.
+  auto again = ipam("ADD", "c0", 0);
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_EQ(leases().size(), size_t(kAdds));
+  for (const auto& r : at_once("DEL", kAdds)) EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  for (const auto& r : at_once("DEL", 4)) EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(leases().empty());
+}
+
+// GC on one host frees that host's leases that its runtime no longer lists, and no other host's.
+TEST_F(IpamEtcd, GcFreesOnlyItsOwnHostsLeases) {
+  for (int i = 0; i < 8; ++i) ASSERT_EQ(ipam("ADD", "c" + std::to_string(i), i % 2).exit_code, 0);
+  auto gc_env = cni_env("GC", "", "");
+  gc_env.erase("CNI_NETNS");
+  gc_env.erase("CNI_CONTAINERID");
+  gc_env.erase("CNI_IFNAME");
+  json conf = json::parse(config(0));
+  conf["cni.dev/valid-attachments"] = json::array({{{"containerID", "c0"}, {"ifname", "eth0"}}});
+  auto gc = run_plugin("weir-ipam", gc_env, conf.dump());
+  ASSERT_EQ(gc.exit_code, 0) << gc.out << gc.err;
+  std::set<std::string> left;
+  for (const auto& [address, lease] : leases()) left.insert(lease.value("container_id", ""));
+  EXPECT_EQ(left, (std::set<std::string>{"c0", "c1", "c3", "c5", "c7"}));
+}
+
+// etcd restarted while 64 ADDs run: none gets an address another one has; a call that could not
+// reach etcd failed with 11 (try again later). DEL and GC then leave no lease.
+TEST_F(IpamEtcd, AnEtcdRestartInTheMiddleHandsOutNoAddressTwice) {
+  std::vector<std::future<test::Run>> runs;
+  for (int i = 0; i < kAdds; ++i) {
+    if (i == kAdds / 2) {
+      etcd_->stop(0);
+      etcd_->start(0);
+    }
+    runs.push_back(std::async(std::launch::async, [this, i] {
+      return ipam("ADD", "c" + std::to_string(i), i % kHosts);
+    }));
+  }
+  std::map<std::string, std::string> owner;  // address → container of a successful ADD
+  int failed = 0;
+  for (int i = 0; i < kAdds; ++i) {
+    const test::Run r = runs[size_t(i)].get();
+    if (r.exit_code != 0) {
+      ++failed;
+      EXPECT_EQ(r.json()["code"], 11) << r.out << r.err;
+      continue;
+    }
+    const std::string address = r.json()["ips"][0]["address"];
+    EXPECT_FALSE(owner.contains(address)) << address << " twice";
+    owner[address] = "c" + std::to_string(i);
+  }
+  auto held = leases();
+  for (const auto& [cidr, cid] : owner) {
+    const std::string address = cidr.substr(0, cidr.find('/'));
+    ASSERT_TRUE(held.contains(address)) << address;
+    EXPECT_EQ(held[address].value("container_id", ""), cid);
+  }
+  std::cout << "restart: " << owner.size() << " ADDs served, " << failed << " told to try again\n";
+  for (const auto& r : at_once("DEL", kAdds)) EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(leases().empty());
+}
+
+// No endpoint answers: code 11 naming each, within timeoutMs per endpoint, and nothing left in
+// the host's folder.
+TEST_F(IpamEtcd, NoEtcdIsTryAgainLaterNamingTheEndpoints) {
+  const json st = store(300, {"http://127.0.0.1:9", etcd_->endpoint(0)});
+  etcd_->stop(0);
+  const auto start = std::chrono::steady_clock::now();
+  auto r = call("ADD", "c1", config(0, st));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.json()["code"], 11) << r.out;
+  const std::string msg = r.json().value("msg", "") + r.json().value("details", "");
+  EXPECT_NE(msg.find("127.0.0.1:9"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(etcd_->endpoint(0)), std::string::npos) << msg;
+  EXPECT_LT(took, 10s) << "not bounded by the timeout";  // 2 × 300 ms, and a retry or two
+  EXPECT_TRUE(std::filesystem::is_empty(hosts_[0].path())) << "left something in the data dir";
+}
+
+TEST_F(IpamEtcd, ABadStoreObjectIsInvalidConfigNamingTheField) {
+  const std::pair<json, std::string> cases[] = {
+      {json{{"type", "etcd"}}, "store.endpoints"},
+      {json{{"type", "etcd"}, {"endpoints", {"127.0.0.1:2379"}}}, "store.endpoints[0]"},
+      {json{{"type", "etcd"}, {"endpoints", {"http://127.0.0.1:1"}}, {"prefix", "weir"}}, "store.prefix"},
+      {json{{"type", "etcd"}, {"endpoints", {"http://127.0.0.1:1"}}, {"timeoutMs", 0}}, "store.timeoutMs"},
+      {json{{"type", "etcd"}, {"endpoints", {"http://127.0.0.1:1"}}, {"tls", {{"ca", "rel.pem"}}}}, "store.tls.ca"},
+      {json{{"type", "etcd"}, {"endpoints", {"http://127.0.0.1:1"}}, {"user", "x"}}, "store.user"},
+      {json{{"type", "consul"}}, "store.type"},
+      {json("etcd"), "store"},
+  };
+  for (const auto& [st, field] : cases) {
+    SCOPED_TRACE(st.dump());
+    auto r = call("ADD", "c1", config(0, st));
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.json()["code"], 7) << r.out;
+    EXPECT_NE(r.json().value("msg", "").find(field), std::string::npos) << r.out;
+    EXPECT_TRUE(std::filesystem::is_empty(hosts_[0].path()));
+  }
+}
+
+}  // namespace
+}  // namespace weir::test
