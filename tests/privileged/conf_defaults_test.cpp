@@ -4,10 +4,13 @@
 // process first enters a private mount namespace with fresh tmpfs over /var/lib and /run, so the
 // defaults are the defaults and the machine's own folders are never touched; everything else
 // happens in a private "host" netns, as in the other privileged tests.
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 
@@ -18,12 +21,14 @@
 #include <list>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "agent/client/control.hpp"
 #include "lib/store/sqlite.hpp"
+#include "tests/support/etcd_fixture.hpp"
 #include "tests/support/netns.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/tempdir.hpp"
@@ -57,6 +62,66 @@ std::string trim(std::string s) {
     }
   }
   return ::testing::AssertionSuccess();
+}
+
+// An etcd on the default client URL, http://127.0.0.1:2379, inside a test's "host" netns (so
+// never the machine's own): what a shipped config that names the default endpoint finds there.
+class NetnsEtcd {
+ public:
+  explicit NetnsEtcd(const std::string& netns_path) : netns_(netns_path) {
+    const std::string data = dir_.path() + "/data";
+    std::vector<std::string> args = {"/usr/bin/nsenter", "--net=" + netns_, "/usr/bin/etcd",
+                                     "--name=default", "--data-dir=" + data,
+                                     "--listen-client-urls=http://127.0.0.1:2379",
+                                     "--advertise-client-urls=http://127.0.0.1:2379",
+                                     "--listen-peer-urls=http://127.0.0.1:2380",
+                                     "--election-timeout=100", "--heartbeat-interval=20",
+                                     "--logger=zap", "--log-outputs=" + dir_.path() + "/etcd.log"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    for (int i = 0; i < 100 && running() && !healthy(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  ~NetnsEtcd() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  bool running() {
+    if (pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == pid_) pid_ = -1;
+    return pid_ > 0;
+  }
+  bool healthy() const {
+    int st = -1;
+    sh("nsenter --net=" + netns_ + " etcdctl --endpoints=http://127.0.0.1:2379 endpoint health >/dev/null 2>&1", &st);
+    return st == 0;
+  }
+  // The keys under prefix, one per line.
+  std::string keys(const std::string& prefix) const {
+    return sh("nsenter --net=" + netns_ + " etcdctl --endpoints=http://127.0.0.1:2379 get " + prefix +
+              " --prefix --keys-only 2>&1");
+  }
+
+ private:
+  std::string netns_;
+  TempDir dir_{"weirt-netns-etcd"};
+  pid_t pid_ = -1;
+};
+
+size_t lines_with(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) n += has(line, needle) ? 1 : 0;
+  return n;
 }
 
 class ConfDefaults : public ::testing::Test {
@@ -239,11 +304,67 @@ TEST_F(ConfDefaults, IpamDualStack) {
   EXPECT_EQ(records("leases", "ipam-dualstack"), 0u);
 }
 
+// weir-ipam's leases in etcd (the default endpoint, http://127.0.0.1:2379) under the reference
+// bridge: every host that ADDs on this network takes its addresses from one cluster-wide range.
+TEST_F(ConfDefaults, IpamEtcd) {
+  if (!fs::exists("/usr/lib/cni/bridge")) GTEST_SKIP() << "the reference plugins are not installed";
+  WEIR_REQUIRE_ETCD();
+  NetnsEtcd etcd(host_->path());
+  ASSERT_TRUE(etcd.healthy());
+  const auto& c = container("cfe");
+  auto add = ctl({"add", "ipam-etcd", c.name()});
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  EXPECT_TRUE(addr_of(c).starts_with("10.44.0.")) << add.out;
+  EXPECT_EQ(lines_with(etcd.keys("/weir/leases/"), "/weir/leases/ipam-etcd/"), 1u) << etcd.keys("/weir");
+  EXPECT_FALSE(fs::exists(std::string(kDefaultDir) + "/weir.db")) << "a SQLite store was made too";
+  EXPECT_FALSE(agent::running_agent(kDefaultDir)) << "weir-agent started for an etcd network";
+  EXPECT_EQ(ctl({"del", "ipam-etcd", c.name()}).exit_code, 0);
+  EXPECT_EQ(lines_with(etcd.keys("/weir/"), "/leases/"), 0u) << etcd.keys("/weir");
+}
+
+// The host-wide /etc/weir/store.json puts every network without a "store" of its own on etcd:
+// the shipped ipam-pool.conflist, unchanged, leases from etcd.
+TEST_F(ConfDefaults, HostWideStoreFile) {
+  if (!fs::exists("/usr/lib/cni/bridge")) GTEST_SKIP() << "the reference plugins are not installed";
+  WEIR_REQUIRE_ETCD();
+  // A writable /etc in our mount namespace only: an overlay on a tmpfs of its own.
+  TempDir layers("weirt-etc");
+  ASSERT_EQ(::mount("tmpfs", layers.path().c_str(), "tmpfs", 0, "mode=0700"), 0) << std::strerror(errno);
+  struct Unmount {  // before the TempDir goes, so that it can remove its folder
+    std::string layers;
+    ~Unmount() {
+      ::umount2("/etc", MNT_DETACH);
+      ::umount2(layers.c_str(), MNT_DETACH);
+    }
+  } unmount{layers.path()};
+  fs::create_directories(layers.path() + "/upper");
+  fs::create_directories(layers.path() + "/work");
+  const std::string options = "lowerdir=/etc,upperdir=" + layers.path() + "/upper,workdir=" + layers.path() + "/work";
+  ASSERT_EQ(::mount("overlay", "/etc", "overlay", 0, options.c_str()), 0) << std::strerror(errno);
+  fs::create_directories("/etc/weir");
+  std::ofstream("/etc/weir/store.json")
+      << R"({"type": "etcd", "endpoints": ["http://127.0.0.1:2379"], "prefix": "/site"})";
+  NetnsEtcd etcd(host_->path());
+  ASSERT_TRUE(etcd.healthy());
+  const auto& c = container("cfw");
+  auto add = ctl({"add", "ipam-pool", c.name()});
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  EXPECT_EQ(lines_with(etcd.keys("/site/leases/"), "/site/leases/ipam-pool/"), 1u) << etcd.keys("/site");
+  EXPECT_FALSE(fs::exists(std::string(kDefaultDir) + "/weir.db"));
+  EXPECT_EQ(ctl({"del", "ipam-pool", c.name()}).exit_code, 0);
+  EXPECT_EQ(lines_with(etcd.keys("/site/"), "/leases/"), 0u);
+  // A broken file is the network's config error, naming the file.
+  std::ofstream("/etc/weir/store.json") << "{not json";
+  auto bad = ctl({"add", "ipam-pool", c.name()});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_TRUE(has(bad.out + bad.err, "/etc/weir/store.json")) << bad.out << bad.err;
+}
+
 // Every file in conf/ has a test above (a new one fails this until it gets one).
 TEST(ConfFiles, EachHasADefaultsTest) {
   std::set<std::string> covered = {"none.conflist",      "bridge.conflist",  "bridge-user.conflist",
                                    "macvlan.conflist",   "host.conflist",    "host-device.conflist",
-                                   "ipam-pool.conflist", "ipam-dualstack.conflist",
+                                   "ipam-pool.conflist", "ipam-dualstack.conflist", "ipam-etcd.conflist",
                                    "weir-agent.service"};
   for (const auto& entry : fs::directory_iterator(fs::path(WEIR_SOURCE_DIR) / "conf")) {
     EXPECT_TRUE(covered.contains(entry.path().filename().string())) << entry.path();
