@@ -17,4 +17,10 @@ namespace weir::agent {
 // network with code 2 instead; its other verbs go on with SQLite, where what it made is.
 Expected<void> run_where_the_store_is(const cni::Call& call, std::string_view program, bool on_etcd = true);
 
+// The same for a program run by hand (weirctl): when this program has no etcd store, execs
+// weir-cluster, next to this executable, as `weir-cluster <program> argv[1…]` with the same
+// environment and descriptors. Returns when the call stays here (this program has the etcd
+// store), or with the error (weir-cluster missing: code 102 naming it).
+Expected<void> run_in_cluster(std::string_view program, int argc, char** argv);
+
 }  // namespace weir::agent

@@ -31,13 +31,21 @@ struct DnsOptions {
   std::string resolv_conf = "/etc/resolv.conf";
 };
 
-// Where to look: --data-dir, else the folder of the network's config, else the default. A
-// NETWORK that names a config is replaced by the network's name.
-std::string resolve(const Globals& g, DnsOptions& o, bool* has_config = nullptr) {
+// Where to look: the store (lib/store/backend.hpp) and, for SQLite, its folder: --data-dir,
+// else the folder of the network's config, else the default. A NETWORK that names a config is
+// replaced by the network's name.
+struct Where {
+  std::string data_dir;
+  store::Backend backend;
+  bool has_config = false;
+};
+
+Expected<Where> resolve(const Globals& g, DnsOptions& o) {
   auto ref = find_network(g, o.network, o.data_dir);
   o.network = ref.name;
-  if (has_config != nullptr) *has_config = ref.config.has_value();
-  return ref.data_dir;
+  auto b = backend_of(g, ref.config);
+  if (!b) return fail(b.error());
+  return Where{.data_dir = ref.data_dir, .backend = std::move(*b), .has_config = ref.config.has_value()};
 }
 
 // What the agent of this data dir serves: the plan and the zone built from it.
@@ -45,15 +53,16 @@ struct Served {
   dns::Plan plan;
   std::shared_ptr<const dns::Zone> zone;
   bool known = false;  // the store knows `network` (when one was asked about)
+  std::map<std::string, std::set<std::string>> hosts;  // container id → hosts (shared store)
 };
 
-Expected<Served> load_served(const std::string& data_dir, const std::string& resolv_conf,
+Expected<Served> load_served(const Globals& g, const Where& w, const std::string& resolv_conf,
                              const std::string& network = {}) {
-  auto db = open_existing_store(data_dir);  // looking must not create a store
+  auto db = open_records(g, w.backend, w.data_dir);  // looking must not create a store
   if (!db) return fail(db.error());
   std::vector<store::Endpoint> endpoints;
   bool known = false;
-  auto ok = db->view([&](store::Txn& t) -> Expected<void> {
+  auto ok = (*db)->view([&](store::Txn& t) -> Expected<void> {
     auto eps = t.list_endpoints("");
     if (!eps) return fail(eps.error());
     endpoints = std::move(*eps);
@@ -65,6 +74,9 @@ Expected<Served> load_served(const std::string& data_dir, const std::string& res
   });
   if (!ok) return fail(ok.error());
   Served s{.plan = dns::plan_from(endpoints)};
+  for (const auto& e : endpoints) {
+    if (!e.host.empty()) s.hosts[e.container_id].insert(e.host);
+  }
   // The same options as the agent's sync (agent/agent.cpp).
   dns::ZoneOptions zo{.skip_invalid_endpoints = true};
   if (auto ups = dns::read_resolv_conf(resolv_conf)) zo.host_upstreams = std::move(*ups);
@@ -91,6 +103,7 @@ std::string short_id(const std::string& id) {
 struct Record {
   std::set<std::string> addresses;
   std::set<std::string> containers;  // short ids
+  std::set<std::string> hosts;       // where those containers are, on a shared store
 };
 
 json network_json(const dns::ZoneNetwork& n, const std::map<std::string, Record>& records) {
@@ -101,22 +114,24 @@ json network_json(const dns::ZoneNetwork& n, const std::map<std::string, Record>
   for (const auto& ip : n.listen) j["listen"].push_back(ip.str());
   for (const auto& u : n.upstreams) j["upstreams"].push_back(u.str());
   for (const auto& [name, r] : records) {
-    j["records"].push_back(
-        {{"name", name}, {"addresses", r.addresses}, {"containers", r.containers}});
+    json rec = {{"name", name}, {"addresses", r.addresses}, {"containers", r.containers}};
+    if (!r.hosts.empty()) rec["hosts"] = r.hosts;
+    j["records"].push_back(std::move(rec));
   }
   return j;
 }
 
 int ls(const Globals& g, DnsOptions o) {
-  bool has_config = false;
-  const std::string dir = resolve(g, o, &has_config);
-  auto served = load_served(dir, o.resolv_conf, o.network);
+  const auto where = resolve(g, o);
+  if (!where) return print_error(g, "dns ls", where.error());
+  const bool has_config = where->has_config;
+  auto served = load_served(g, *where, o.resolv_conf, o.network);
   if (!served) return print_error(g, "dns ls", served.error());
   if (!o.network.empty() &&
       std::none_of(served->plan.networks.begin(), served->plan.networks.end(),
                    [&](const dns::ZoneNetwork& n) { return n.name == o.network; })) {
     if (!has_config && !served->known) {
-      return print_error(g, "dns ls", no_such_network(g, o.network, dir));
+      return print_error(g, "dns ls", no_such_network(g, o.network, where->data_dir, where->backend));
     }
     if (g.json) {
       std::cout << json{{"networks", json::array()}}.dump(2) << "\n";
@@ -140,6 +155,9 @@ int ls(const Globals& g, DnsOptions o) {
         auto& r = records[lower(label)];
         for (const auto& ip : e.ips) r.addresses.insert(ip.str());
         r.containers.insert(short_id(e.container_id));
+        if (auto h = served->hosts.find(e.container_id); h != served->hosts.end()) {
+          r.hosts.insert(h->second.begin(), h->second.end());
+        }
       }
     }
     if (g.json) {
@@ -160,6 +178,10 @@ int ls(const Globals& g, DnsOptions o) {
     for (const auto& [name, r] : records) {
       std::cout << "  " << std::left << std::setw(32) << name;
       for (const auto& a : r.addresses) std::cout << " " << a;
+      if (!r.hosts.empty()) {
+        std::cout << "  on";
+        for (const auto& h : r.hosts) std::cout << " " << h;
+      }
       std::cout << "\n";
     }
   }
@@ -319,8 +341,9 @@ void print_lookup(const std::string& qname, uint16_t type, const dns::Lookup& l)
 }
 
 int query(const Globals& g, DnsOptions o) {
-  const std::string dir = resolve(g, o);
-  auto served = load_served(dir, o.resolv_conf);
+  const auto where = resolve(g, o);
+  if (!where) return print_error(g, "dns query", where.error());
+  auto served = load_served(g, *where, o.resolv_conf);
   if (!served) return print_error(g, "dns query", served.error());
   auto asker = asker_for(*served, o);
   if (!asker) return print_error(g, "dns query", asker.error());

@@ -176,6 +176,10 @@ int forget(const Globals& g, const ForgetOptions& o) {
                                            "still attach to it; remove the config first (podman "
                                            "network rm), or give --force"));
   }
+  // On a shared store the network's records are every host's: not one host's to drop.
+  auto backend = backend_of(g, ref.config);
+  if (!backend) return print_error(g, "forget", backend.error());
+  if (backend->etcd_backed()) return print_error(g, "forget", sqlite_only("forget", *backend));
   auto db = open_existing_store(ref.data_dir);
   if (!db) return print_error(g, "forget", no_such_network(g, network, ref.data_dir));
   auto st = read(*db, network);

@@ -30,12 +30,15 @@ struct Stored {
   std::vector<store::Lease> leases;
 };
 
-Expected<Stored> read_store(const std::string& data_dir, const std::string& network) {
+Expected<Stored> read_store(const Globals& g, const store::Backend& b, const std::string& data_dir,
+                           const std::string& network) {
   Stored s;
-  auto db = open_existing_store(data_dir);
-  if (!db) return s;  // nothing stored yet
+  if (auto here = where_the_store_is(g, b); !here) return fail(here.error());
+  auto db = open_records(g, b, data_dir);
+  if (!db && !b.etcd_backed()) return s;  // nothing stored yet
+  if (!db) return fail(db.error());
   s.exists = true;
-  auto ok = db->view([&](store::Txn& t) -> Expected<void> {
+  auto ok = (*db)->view([&](store::Txn& t) -> Expected<void> {
     auto known = known_in_store(t, network);
     if (!known) return fail(known.error());
     s.known = *known;
@@ -255,9 +258,13 @@ void print_text(const json& j, const AgentView& agent) {
 
 int inspect(const Globals& g, const InspectOptions& o) {
   const NetworkRef ref = find_network(g, o.network, o.data_dir);
-  auto st = read_store(ref.data_dir, ref.name);
+  auto backend = backend_of(g, ref.config);
+  if (!backend) return print_error(g, "inspect", backend.error());
+  auto st = read_store(g, *backend, ref.data_dir, ref.name);
   if (!st) return print_error(g, "inspect", st.error());
-  if (!ref.config && !st->known) return print_error(g, "inspect", no_such_network(g, ref.name, ref.data_dir));
+  if (!ref.config && !st->known) {
+    return print_error(g, "inspect", no_such_network(g, ref.name, ref.data_dir, *backend));
+  }
   const AgentView agent = agent_view(ref.data_dir, ref.name, st->endpoints);
   const json j = inspect_json(ref, *st, agent);
   if (g.json) {

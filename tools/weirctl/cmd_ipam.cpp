@@ -22,19 +22,23 @@ struct IpamOptions {
   std::string ip;
 };
 
-// Where to look: the store folder and, when NETWORK names a weir-ipam config, its ranges.
+// Where to look: the store (the folder, or etcd) and, when NETWORK names a weir-ipam config,
+// its ranges.
 struct Target {
   std::string data_dir = std::string(store::kDefaultDataDir);
+  store::Backend backend;
   std::string network;
   std::optional<ipam::IpamConfig> config;
   bool has_config = false;  // NETWORK names a config (of any IPAM)
 };
 
-Target resolve(const Globals& g, const IpamOptions& o) {
+Expected<Target> resolve(const Globals& g, const IpamOptions& o) {
   Target t;
   t.network = o.network;
+  std::optional<cni::NetConfList> list;
   if (!o.network.empty()) {
-    if (auto list = load(g, o.network)) {
+    if (auto l = load(g, o.network)) {
+      list = std::move(*l);
       t.network = list->name;
       t.has_config = true;
       t.config = ipam_config_of(*list);
@@ -42,13 +46,20 @@ Target resolve(const Globals& g, const IpamOptions& o) {
     }
   }
   if (!o.data_dir.empty()) t.data_dir = o.data_dir;
+  auto b = backend_of(g, list);
+  if (!b) return fail(b.error());
+  t.backend = std::move(*b);
   return t;
 }
 
-// As weir-ipam opens it: the first look after a reboot releases the leases of vanished netns.
-Expected<store::SqliteStore> open_existing(const Target& t) {
+// SQLite as weir-ipam opens it: the first look after a reboot releases the leases of vanished
+// netns. etcd as it is (each host sweeps its own records).
+Expected<std::unique_ptr<store::Store>> open_existing(const Globals& g, const Target& t) {
+  if (t.backend.etcd_backed()) return open_records(g, t.backend, t.data_dir);
   if (auto db = open_existing_store(t.data_dir); !db) return fail(db.error());
-  return ipam::open_store(t.data_dir);
+  auto db = ipam::open_store(t.data_dir);
+  if (!db) return fail(db.error());
+  return std::unique_ptr<store::Store>(std::make_unique<store::SqliteStore>(std::move(*db)));
 }
 
 struct RangeUse {
@@ -114,9 +125,12 @@ Expected<std::vector<NetView>> collect(store::Txn& txn, const Target& t) {
   return out;
 }
 
+// A shared store's leases name their host; a store of one host has none to show.
 json lease_json(const store::Lease& l) {
-  return {{"address", l.address.str()}, {"rangeSet", l.range_set}, {"containerId", l.container_id},
-          {"ifname", l.ifname},         {"netns", l.netns},        {"created", l.created}};
+  json j = {{"address", l.address.str()}, {"rangeSet", l.range_set}, {"containerId", l.container_id},
+            {"ifname", l.ifname},         {"netns", l.netns},        {"created", l.created}};
+  if (!l.host.empty()) j["host"] = l.host;
+  return j;
 }
 
 json network_json(const NetView& n) {
@@ -139,16 +153,20 @@ void print_network(const NetView& n) {
   }
   for (const auto& l : n.leases) {
     std::cout << "    " << std::left << std::setw(26) << l.address.str() << " " << std::setw(20)
-              << l.container_id << " " << std::setw(8) << l.ifname << " " << l.netns << "\n";
+              << l.container_id << " " << std::setw(8) << l.ifname << " " << l.netns;
+    if (!l.host.empty()) std::cout << "  host " << l.host;
+    std::cout << "\n";
   }
 }
 
 int ls(const Globals& g, const IpamOptions& o) {
-  const Target t = resolve(g, o);
-  auto db = open_existing(t);
+  const auto target = resolve(g, o);
+  if (!target) return print_error(g, "ipam ls", target.error());
+  const Target& t = *target;
+  auto db = open_existing(g, t);
   if (!db) return print_error(g, "ipam ls", db.error());
   std::vector<NetView> nets;
-  auto ok = db->view([&](store::Txn& txn) -> Expected<void> {
+  auto ok = (*db)->view([&](store::Txn& txn) -> Expected<void> {
     auto got = collect(txn, t);
     if (!got) return fail(got.error());
     nets = std::move(*got);
@@ -156,7 +174,7 @@ int ls(const Globals& g, const IpamOptions& o) {
   });
   if (!ok) return print_error(g, "ipam ls", ok.error());
   if (!t.network.empty() && nets.empty() && !t.has_config) {
-    return print_error(g, "ipam ls", no_such_network(g, t.network, t.data_dir));
+    return print_error(g, "ipam ls", no_such_network(g, t.network, t.data_dir, t.backend));
   }
   if (!g.json) {
     if (!t.network.empty() && nets.empty()) {
@@ -184,11 +202,13 @@ int release(const Globals& g, const IpamOptions& o) {
     return print_error(g, "ipam release",
                        cni::invalid_config("--ip \"" + o.ip + "\" is not an IP address"));
   }
-  const Target t = resolve(g, o);
-  auto db = open_existing(t);
+  const auto target = resolve(g, o);
+  if (!target) return print_error(g, "ipam release", target.error());
+  const Target& t = *target;
+  auto db = open_existing(g, t);
   if (!db) return print_error(g, "ipam release", db.error());
   std::vector<store::Lease> gone;
-  auto ok = db->transact([&](store::Txn& txn) -> Expected<void> {
+  auto ok = (*db)->transact([&](store::Txn& txn) -> Expected<void> {
     auto leases = txn.list_leases(t.network);
     if (!leases) return fail(leases.error());
     for (const auto& l : *leases) {

@@ -11,19 +11,24 @@ using nlohmann::json;
 
 namespace {
 
-// The network's endpoint records; none when the store does not exist yet.
-Expected<std::vector<store::Endpoint>> endpoints_of(const std::string& data_dir,
+// The network's endpoint records; none when the store does not exist yet or cannot be read
+// (the plugins' STATUS then says why).
+Expected<std::vector<store::Endpoint>> endpoints_of(const Globals& g, const store::Backend& b,
+                                                    const std::string& data_dir,
                                                     const std::string& network) {
-  auto db = open_existing_store(data_dir);
+  if (auto here = where_the_store_is(g, b); !here) return fail(here.error());
+  auto db = open_records(g, b, data_dir);
   if (!db) return std::vector<store::Endpoint>{};
-  return plugins::list_endpoints(*db, network);
+  return plugins::list_endpoints(**db, network);
 }
 
 int status(const Globals& g, const std::string& network) {
   auto net = load(g, network);
   if (!net) return print_error(g, "status", net.error());
+  auto backend = backend_of(g, *net);
+  if (!backend) return print_error(g, "status", backend.error());
   const std::string dir = data_dir_of(*net).value_or(std::string(store::kDefaultDataDir));
-  auto eps = endpoints_of(dir, net->name);
+  auto eps = endpoints_of(g, *backend, dir, net->name);
   if (!eps) return print_error(g, "status", eps.error());
   const AgentView agent = agent_view(dir, net->name, *eps);
 

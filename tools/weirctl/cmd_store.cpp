@@ -1,6 +1,10 @@
-// weirctl store check | rebuild [--data-dir DIR]: what an operator does when weir refuses its
-// store (code 102: empty, truncated, not a weir store, a schema this weir does not know) or
-// suspects it.
+// weirctl store status [NETWORK] | check | rebuild [--data-dir DIR]: which store weir uses and
+// how it is; and what an operator does when weir refuses its SQLite store (code 102: empty,
+// truncated, not a weir store, a schema this weir does not know) or suspects it.
+//
+// status shows the store the network (or, without one, this host) uses: a SQLite file and its
+// record counts, or an etcd store (cmd_store_etcd.cpp, in weir-cluster) with its endpoints'
+// health, revision, key counts, the hosts present and this host's presence lease.
 //
 // check reads only: the file (as the plugins open it, then SQLite's integrity check and the
 // lease index), the endpoint records against the leases (an address a container uses that no
@@ -20,6 +24,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <iomanip>
 #include <iostream>
 #include <map>
 #include <set>
@@ -38,6 +43,7 @@ namespace {
 
 struct StoreOptions {
   std::string data_dir;
+  std::string network;
 };
 
 using Key = std::tuple<std::string, std::string, std::string>;  // network, container, ifname
@@ -205,7 +211,17 @@ std::string folder_of(const Globals&, const StoreOptions& o) {
   return o.data_dir.empty() ? std::string(store::kDefaultDataDir) : o.data_dir;
 }
 
+// check and rebuild work on a data dir's SQLite file: not on an etcd store named by --store or
+// /etc/weir/store.json (that would be the wrong store, silently).
+Expected<void> on_sqlite(const Globals& g, std::string_view command) {
+  auto b = backend_of(g);
+  if (!b) return fail(b.error());
+  if (b->etcd_backed()) return fail(sqlite_only(command, *b));
+  return {};
+}
+
 int check(const Globals& g, const StoreOptions& o) {
+  if (auto ok = on_sqlite(g, "store check"); !ok) return print_error(g, "store check", ok.error());
   const std::string dir = folder_of(g, o);
   const std::string path = store::database_path(dir);
   auto db = store::SqliteStore::open(path, {.create = false});
@@ -321,6 +337,7 @@ Expected<Built> build(store::Store& db, const Contents& old, const std::vector<L
 }
 
 int rebuild(const Globals& g, const StoreOptions& o) {
+  if (auto ok = on_sqlite(g, "store rebuild"); !ok) return print_error(g, "store rebuild", ok.error());
   const std::string dir = folder_of(g, o);
   const std::string path = store::database_path(dir);
   if (auto ok = store::check_data_folder(dir, true); !ok) return print_error(g, "store rebuild", ok.error());
@@ -399,13 +416,135 @@ int rebuild(const Globals& g, const StoreOptions& o) {
   return 0;
 }
 
+// ---- status
+
+int sqlite_status(const Globals& g, const std::string& dir, const std::string& network) {
+  const std::string path = store::database_path(dir);
+  auto db = open_existing_store(dir);
+  if (!db) return print_error(g, "store status", db.error());
+  auto c = read_all(*db);
+  if (!c) return print_error(g, "store status", c.error());
+  struct stat st {};
+  const int64_t size = ::stat(path.c_str(), &st) == 0 ? int64_t(st.st_size) : 0;
+  size_t leases = 0, endpoints = 0;
+  bool record = false;
+  for (const auto& l : c->leases) leases += l.network == network ? 1 : 0;
+  for (const auto& e : c->endpoints) endpoints += e.network == network ? 1 : 0;
+  for (const auto& n : c->networks) record = record || n.name == network;
+  if (g.json) {
+    json j = {{"backend", "sqlite"},
+              {"file", path},
+              {"size", size},
+              {"keys",
+               {{"networks", c->networks.size()},
+                {"leases", c->leases.size()},
+                {"endpoints", c->endpoints.size()}}},
+              {"ok", true}};
+    if (!network.empty()) {
+      j["network"] = {{"name", network}, {"record", record}, {"leases", leases}, {"endpoints", endpoints}};
+    }
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "store      sqlite " << path << " (" << size << " bytes)\n"
+            << "records    " << c->networks.size() << " networks, " << c->leases.size() << " leases, "
+            << c->endpoints.size() << " endpoints\n";
+  if (!network.empty()) {
+    std::cout << "network    \"" << network << "\": " << (record ? "" : "no record, ") << leases << " leases, "
+              << endpoints << " endpoints\n";
+  }
+  return 0;
+}
+
+void print_etcd_status(const json& j) {
+  auto row = [](const char* k) -> std::ostream& { return std::cout << std::left << std::setw(11) << k; };
+  row("store") << "etcd, prefix " << j["prefix"].get<std::string>() << " (from "
+               << j["origin"].get<std::string>() << ")\n";
+  for (const auto& e : j["endpoints"]) {
+    row("endpoint") << e["endpoint"].get<std::string>();
+    if (!e.contains("version")) {
+      std::cout << "  unreachable: " << e["error"].get<std::string>() << "\n";
+      continue;
+    }
+    std::cout << "  " << (e["healthy"] == true ? "healthy" : "unhealthy (no leader)") << ": etcd "
+              << e["version"].get<std::string>() << ", member " << e["member"].get<std::string>()
+              << (e["isLeader"] == true ? " (leader)" : ", leader " + e["leader"].get<std::string>())
+              << ", revision " << e["revision"] << ", db " << e["dbSize"] << " bytes\n";
+  }
+  if (!j.contains("keys")) return;
+  const json& k = j["keys"];
+  row("revision") << j["revision"] << "\n";
+  row("keys") << k["total"] << " under " << j["prefix"].get<std::string>() << "/: " << k["networks"]
+              << " networks, " << k["leases"] << " leases, " << k["endpoints"] << " endpoints, "
+              << k["hosts"] << " hosts"
+              << (j["layoutVersion"].is_string() ? " (layout " + j["layoutVersion"].get<std::string>() + ")"
+                                                 : std::string(" (no layout version: nothing written yet)"))
+              << "\n";
+  if (j.contains("network")) {
+    const json& n = j["network"];
+    row("network") << "\"" << n["name"].get<std::string>() << "\": " << (n["record"] == true ? "" : "no record, ")
+                   << n["leases"] << " leases, " << n["endpoints"] << " endpoints\n";
+  }
+  row("hosts");
+  if (j["hosts"].empty()) std::cout << "none present";
+  bool first = true;
+  for (const auto& h : j["hosts"]) {
+    std::cout << (first ? "" : ", ") << h["name"].get<std::string>();
+    if (h.contains("ttl")) std::cout << " (TTL " << h["ttl"] << " s)";
+    first = false;
+  }
+  std::cout << "\n";
+  const json& self = j["thisHost"];
+  row("this host") << self["name"].get<std::string>();
+  if (self["registered"] != true) {
+    std::cout << ": not registered (no weir-agent keeps its presence)\n";
+  } else if (self.contains("lease")) {
+    std::cout << ": registered, lease " << self["lease"].get<std::string>() << ", TTL " << self["ttl"] << " s left\n";
+  } else {
+    std::cout << ": registered, on no lease\n";
+  }
+}
+
+int status(const Globals& g, const StoreOptions& o) {
+  const NetworkRef ref = find_network(g, o.network, o.data_dir);
+  auto b = backend_of(g, ref.config);
+  if (!b) return print_error(g, "store status", b.error());
+  if (!b->etcd_backed()) return sqlite_status(g, ref.data_dir, ref.name);
+  if (auto here = where_the_store_is(g, *b); !here) return print_error(g, "store status", here.error());
+  const EtcdStatusFn fn = etcd_status();
+  if (fn == nullptr) {
+    return print_error(g, "store status", cni::make_error(cni::Code::kStore, "this weirctl has no etcd client"));
+  }
+  const json j = fn(*b, ref.name);
+  if (g.json) {
+    std::cout << j.dump(2) << "\n";
+  } else {
+    print_etcd_status(j);
+    if (j["ok"] != true) {
+      std::cerr << "weirctl: store status: " << j["error"]["msg"].get<std::string>() << " [CNI error "
+                << j["error"]["code"] << "]\n";
+    }
+  }
+  return j["ok"] == true ? 0 : 1;
+}
+
 }  // namespace
 
 void register_store(CLI::App& app, Globals& g, int& exit_code) {
   auto o = std::make_shared<StoreOptions>();
   auto* cmd = app.add_subcommand(
-      "store", "check the store, or rebuild it from the kernel's links when weir refuses it");
+      "store", "which store weir uses and its health; check a SQLite store, or rebuild it from the "
+               "kernel's links when weir refuses it");
   cmd->require_subcommand(1);
+  auto* st = cmd->add_subcommand(
+      "status",
+      "the store of NETWORK (or of this host): SQLite's file and record counts, or etcd's "
+      "endpoints and their health, revision, key counts, hosts and this host's presence lease; "
+      "exit 1 when no etcd endpoint answers");
+  st->add_option("network", o->network, "network name, or a network config (its store, its counts)");
+  st->add_option("--data-dir", o->data_dir,
+                 "SQLite store folder (default: the network config's dataDir, else /var/lib/weir)");
+  st->callback([&g, &exit_code, o] { exit_code = status(g, *o); });
   auto* chk = cmd->add_subcommand(
       "check",
       "the file (integrity, schema, lease index), endpoint records against leases, and host "

@@ -1,7 +1,13 @@
 #include <sys/stat.h>
 
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
+#include "agent/client/handoff.hpp"
 #include "lib/cni/plugin.hpp"
 #include "lib/cni/version.hpp"
 #include "tools/weirctl/weirctl.hpp"
@@ -110,12 +116,93 @@ Expected<bool> known_in_store(store::Txn& txn, std::string_view network) {
   return !leases->empty();
 }
 
-cni::Error no_such_network(const Globals& g, std::string_view network, std::string_view data_dir) {
+cni::Error no_such_network(const Globals& g, std::string_view network, std::string_view data_dir,
+                           const store::Backend& backend) {
   std::string where;
   for (const auto& d : g.conf_dirs) where += (where.empty() ? "" : ":") + d;
   return cni::invalid_config("no network \"" + std::string(network) + "\": no config in \"" + where +
-                             "\" and nothing in the store \"" + store::database_path(data_dir) +
-                             "\" (set NETCONFPATH, or --data-dir)");
+                             "\" and nothing in the store \"" + store_name(backend, std::string(data_dir)) +
+                             "\" (set NETCONFPATH, or " +
+                             (backend.etcd_backed() ? "--store" : "--data-dir") + ")");
+}
+
+namespace {
+
+// --store FILE: {"store": {…}} (a network config's shape) or the store object itself (the
+// host-wide file's); errors name the file and the field.
+Expected<store::Backend> backend_from_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return fail(cni::invalid_config("--store " + cni::quoted(path) + ": " + std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  const json j = json::parse(text.str(), nullptr, false);
+  if (j.is_discarded()) return fail(cni::invalid_config("--store " + cni::quoted(path) + " is not JSON"));
+  if (j.is_object() && j.contains("store") && !j.contains("type")) {
+    return store::parse_backend(j["store"], path + ": store");
+  }
+  return store::parse_backend(j, path);
+}
+
+}  // namespace
+
+Expected<store::Backend> backend_of(const Globals& g, const std::optional<cni::NetConfList>& config) {
+  if (!g.store_file.empty()) return backend_from_file(g.store_file);
+  if (config) {
+    // The plugin that says where its records are (weir-ipam's section, or a plugin's "store").
+    for (const auto& plugin : config->plugins) {
+      const bool says = plugin.contains("store") ||
+                        (plugin.contains("ipam") && plugin["ipam"].is_object() && plugin["ipam"].contains("store"));
+      if (says) return store::backend_for(plugin);
+    }
+  }
+  return store::backend_for(json::object());
+}
+
+std::string store_name(const store::Backend& b, const std::string& data_dir) {
+  if (!b.etcd_backed()) return store::database_path(data_dir);
+  std::string out = "etcd";
+  for (const auto& e : b.etcd.endpoints) out += " " + e;
+  return out + ", prefix " + b.prefix;
+}
+
+Expected<void> where_the_store_is(const Globals& g, const store::Backend& b) {
+  if (!b.etcd_backed() || store::etcd_linked()) return {};
+  std::cout.flush();
+  std::cerr.flush();
+  return agent::run_in_cluster("weirctl", g.argc, g.argv);
+}
+
+Expected<std::unique_ptr<store::Store>> open_records(const Globals& g, const store::Backend& b,
+                                                     const std::string& data_dir) {
+  if (!b.etcd_backed()) {
+    auto db = open_existing_store(data_dir);
+    if (!db) return fail(db.error());
+    return std::unique_ptr<store::Store>(std::make_unique<store::SqliteStore>(std::move(*db)));
+  }
+  if (auto ok = where_the_store_is(g, b); !ok) return fail(ok.error());
+  return store::open_backend(b, data_dir);
+}
+
+cni::Error sqlite_only(std::string_view command, const store::Backend& b) {
+  return cni::make_error(cni::Code::kUnsupportedField,
+                         std::string(command) + " works on the SQLite file of a data dir, and the store is " +
+                             store_name(b, {}) + " (" + b.origin +
+                             "): see `weirctl store status`, or give --store a file with "
+                             "{\"store\": {\"type\": \"sqlite\"}} to work on a data dir's SQLite file");
+}
+
+namespace {
+std::atomic<EtcdStatusFn> g_etcd_status{nullptr};
+}  // namespace
+
+void set_etcd_status(EtcdStatusFn fn) {
+  g_etcd_status.store(fn);
+}
+
+EtcdStatusFn etcd_status() {
+  return g_etcd_status.load();
 }
 
 void print_result(const Globals& g, const cni::NetConfList& net, const cni::Result& r) {

@@ -11,6 +11,7 @@
 
 #include "ipam/ipam.hpp"
 #include "lib/cni/runtime.hpp"
+#include "lib/store/backend.hpp"
 #include "lib/store/sqlite.hpp"
 
 namespace weir::ctl {
@@ -20,6 +21,9 @@ struct Globals {
   std::vector<std::string> conf_dirs;  // NETCONFPATH, default /etc/cni/net.d
   std::vector<std::string> plugin_path;  // CNI_PATH, default /opt/cni/bin:/usr/lib/cni
   std::string cache_dir = "/var/lib/cni";
+  std::string store_file;  // --store: a JSON file with a "store" object ("" = /etc/weir/store.json)
+  int argc = 0;            // the command line as given: weirctl runs again with it as
+  char** argv = nullptr;   // weir-cluster when the store is etcd (run_in_cluster)
 };
 
 // Options shared by the attachment verbs (add, check, del, run).
@@ -53,7 +57,23 @@ Expected<store::SqliteStore> open_existing_store(const std::string& data_dir);
 // Whether the store has anything of the network: its record, a lease or an endpoint.
 Expected<bool> known_in_store(store::Txn& txn, std::string_view network);
 // The error for a NETWORK that neither a config nor the store knows (code 7).
-cni::Error no_such_network(const Globals& g, std::string_view network, std::string_view data_dir);
+cni::Error no_such_network(const Globals& g, std::string_view network, std::string_view data_dir,
+                           const store::Backend& backend = {});
+
+// Which store a command works on (lib/store/backend.hpp): the --store file, else the network
+// config's "store" (or ipam.store), else /etc/weir/store.json, else SQLite in the data dir.
+// Code 7 naming the file and the field when one of them is bad.
+Expected<store::Backend> backend_of(const Globals& g, const std::optional<cni::NetConfList>& config = {});
+// Where an etcd store is: "etcd http://…, prefix /weir"; for SQLite, the file.
+std::string store_name(const store::Backend& b, const std::string& data_dir);
+// Runs this weirctl again as weir-cluster (same arguments) when the store is etcd and this
+// program has none; returns when the command stays here, or the error.
+Expected<void> where_the_store_is(const Globals& g, const store::Backend& b);
+// Opens the store to read: SQLite as open_existing_store, etcd in weir-cluster (above).
+Expected<std::unique_ptr<store::Store>> open_records(const Globals& g, const store::Backend& b,
+                                                     const std::string& data_dir);
+// Commands that work on the SQLite file of a data dir refuse an etcd store (code 2).
+cni::Error sqlite_only(std::string_view command, const store::Backend& b);
 
 // The weir-agent that serves a data dir (agent::running_agent), and where it answers DNS for
 // one network, as it derives that from the store's endpoint records (dns::plan_from).
@@ -86,6 +106,14 @@ void register_status(CLI::App&, Globals&, int&);
 void register_inspect(CLI::App&, Globals&, int&);
 void register_forget(CLI::App&, Globals&, int&);
 void register_store(CLI::App&, Globals&, int&);
+
+// What `weirctl store status` shows of an etcd store: endpoints and their health, revision,
+// key counts, hosts, this host's presence. Only weir-cluster can ask etcd: its weirctl sets
+// this (cmd_store_etcd.cpp); in `weir` it is null, and weirctl runs again as weir-cluster first.
+// On failure it still returns what it saw, with "ok": false and "error": {code, msg}.
+using EtcdStatusFn = nlohmann::json (*)(const store::Backend& b, const std::string& network);
+void set_etcd_status(EtcdStatusFn fn);
+EtcdStatusFn etcd_status();
 
 // Parses argv into app; a parse error is reported as a person needs it: an unknown command is
 // named, with the commands at that level and the closest one. Returns the exit code to use on
