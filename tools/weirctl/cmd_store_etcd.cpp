@@ -1,5 +1,5 @@
 // weirctl store status on an etcd store: what the cluster looks like from this host. Only in
-// weir-cluster (it needs lib/etcd, hence libcurl): tools/weirctl/CMakeLists.txt links this file
+// weir-cluster (it needs lib/etcd, hence libcurl): multicall/CMakeLists.txt links this file
 // there alone, and it hands its function to cmd_store.cpp before main (set_etcd_status).
 //
 // It reads with the etcd client, not through EtcdStore: opening that writes the layout version
