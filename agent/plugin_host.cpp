@@ -18,7 +18,7 @@ class PluginHost::Lent final : public plugins::Services {
   Expected<store::Store*> store() override {
     if (host_.store_) return host_.store_.get();
     if (!opened_) {  // not opened by run(): as a plugin process would
-      auto st = plugins::open_store(data_dir());
+      auto st = plugins::open_store(store::Backend{}, data_dir());
       if (!st) return fail(st.error());
       opened_ = std::move(*st);
     }
@@ -50,8 +50,12 @@ PluginHost::PluginHost(std::string data_dir, std::string database,
 
 // By the folder itself, not its spelling ("/var/lib//weir", a symlink): taken for another
 // folder, ours would be asked for a DNS sync over our socket by ourselves, busy with this call.
-std::unique_ptr<plugins::Services> PluginHost::services_for(const std::string& data_dir) {
-  if (!plugins::same_folder(data_dir_, data_dir)) return plugins::process_services(data_dir);
+// Ours serve only our SQLite store (run() passes on the calls of etcd networks).
+std::unique_ptr<plugins::Services> PluginHost::services_for(const std::string& data_dir,
+                                                            const store::Backend& backend) {
+  if (backend.etcd_backed() || !plugins::same_folder(data_dir_, data_dir)) {
+    return plugins::process_services(data_dir, backend);
+  }
   return std::make_unique<Lent>(*this, data_dir);
 }
 
@@ -83,7 +87,9 @@ std::optional<PluginReply> PluginHost::run(const proto::Plugin& plugin, const Pl
   int code = 0;
   if (&plugin == &proto::kBridge) {
     serve_bridge();
-    const auto services_for = [this](const std::string& dir) { return this->services_for(dir); };
+    const auto services_for = [this](const std::string& dir, const store::Backend& backend) {
+      return this->services_for(dir, backend);
+    };
     code = cni::plugin_main(env, plugins::bridge::verbs(services_for), proto::kBridge.name);
   } else {
     const ipam::OpenStore open{.data_dir = data_dir_, .store = store_.get()};

@@ -61,7 +61,8 @@ class PluginHost {
   class Lent;  // the services we lend (plugin_host.cpp)
   // The services of a call for `data_dir`: ours when it is the folder we serve, else a plugin
   // process's (the one place that decides).
-  std::unique_ptr<plugins::Services> services_for(const std::string& data_dir);
+  std::unique_ptr<plugins::Services> services_for(const std::string& data_dir,
+                                                  const store::Backend& backend);
   bool ipam_recent() const;
   void drop_store_if_replaced();
   Expected<void> view_store(const store::TxnFn& fn);

@@ -38,13 +38,20 @@ Expected<std::string> lenient_data_dir(const cni::NetConf& conf) {
                                   " must be an absolute path, not " + cni::quoted(dir)));
 }
 
-// Whether the caller's open store (see OpenStore) is data_dir's.
-bool is_open(const OpenStore& open, const std::string& data_dir) {
-  return open.store != nullptr && store::database_path(open.data_dir) == store::database_path(data_dir);
+// Whether the caller's open store (see OpenStore) is the network's: data_dir's SQLite file, or
+// the same etcd cluster, prefix and host (the same records, written under the same name).
+bool is_open(const OpenStore& open, const store::Backend& backend, const std::string& data_dir) {
+  if (open.store == nullptr) return false;
+  const bool open_etcd = open.backend != nullptr && open.backend->etcd_backed();
+  if (!backend.etcd_backed()) {
+    return !open_etcd && store::database_path(open.data_dir) == store::database_path(data_dir);
+  }
+  return open_etcd && open.backend->etcd == backend.etcd && open.backend->prefix == backend.prefix &&
+         open.backend->host == backend.host;
 }
 
 // The store a verb works on: the network's (lib/store/backend.hpp), the caller's when it is
-// that one, else its own. The verbs that write sweep after a reboot inside their own
+// that one (is_open), else its own. The verbs that write sweep after a reboot inside their own
 // transaction; those that read call sweep() first.
 class UsedStore {
  public:
@@ -54,10 +61,8 @@ class UsedStore {
                                  const OpenStore& open, bool existing = false) {
     auto backend = store::backend_for(conf.raw);
     if (!backend) return fail(backend.error());
-    if (!backend->etcd_backed()) {
-      if (is_open(open, data_dir)) return UsedStore(open.store, nullptr);
-      if (existing && store_missing(data_dir)) return UsedStore(nullptr, nullptr);
-    }
+    if (is_open(open, *backend, data_dir)) return UsedStore(open.store, nullptr);
+    if (existing && !backend->etcd_backed() && store_missing(data_dir)) return UsedStore(nullptr, nullptr);
     auto owned = store::open_backend(*backend, data_dir);
     if (!owned) return fail(owned.error());
     store::Store* s = owned->get();

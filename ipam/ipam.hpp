@@ -15,6 +15,7 @@
 #include "ipam/config.hpp"
 #include "ipam/pool.hpp"
 #include "lib/cni/plugin.hpp"
+#include "lib/store/backend.hpp"
 #include "lib/store/sqlite.hpp"
 
 namespace weir::ipam {
@@ -33,14 +34,18 @@ struct Seams {
   std::function<int64_t()> now = unix_now;
 };
 
-// A store the caller already holds open, and the data folder it belongs to ("" = the default).
-// The verbs use it instead of opening their own when the config's dataDir is that folder:
-// weir's plugins pass theirs, so a call opens the database once, not twice. A caller that lives
-// on (weir-agent) lends its seams too (the boot id read once), for the plugins that take these.
+// A store the caller already holds open: the backend it is (lib/store/backend.hpp; nullptr =
+// SQLite) and the data folder it belongs to ("" = the default). The verbs use it instead of
+// opening their own when it is the network's store: on SQLite when the config's dataDir is that
+// folder, on etcd when the network names the same cluster, prefix and host. weir's plugins pass
+// theirs, so a call opens the store once, not twice, and its lease and its endpoint are written
+// through one connection. A caller that lives on (weir-agent) lends its seams too (the boot id
+// read once), for the plugins that take these.
 struct OpenStore {
   std::string data_dir;
   store::Store* store = nullptr;
   const Seams* seams = nullptr;  // for the plugin helpers (plugins/common/ipam_client)
+  const store::Backend* backend = nullptr;
 };
 
 // The CNI verbs. DEL releases by (container id, ifname) and is idempotent; CHECK verifies that

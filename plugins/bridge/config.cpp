@@ -175,6 +175,9 @@ Expected<BridgeConfig> parse_config(const cni::Call& call) {
   auto data_dir = store_dir_of(call.conf);
   if (!data_dir) return fail(data_dir.error());
   c.data_dir = std::move(*data_dir);
+  auto backend = store::backend_for(call.conf.raw);
+  if (!backend) return fail(backend.error());
+  c.backend = std::move(*backend);
   // No IPAM section means L2 only; one without a type is refused here, before any change.
   auto ipam = has_ipam_section(call.conf);
   if (!ipam) return fail(ipam.error());

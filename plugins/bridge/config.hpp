@@ -9,6 +9,7 @@
 
 #include "lib/cni/plugin.hpp"
 #include "lib/net/addr.hpp"
+#include "lib/store/backend.hpp"
 
 namespace weir::plugins::bridge {
 
@@ -48,6 +49,7 @@ struct BridgeConfig {
   bool embedded_dns = false;
   std::vector<std::string> dns_servers;  // `dnsServers`: the network's upstreams (none: the host's)
   std::string data_dir;  // the store's folder (store_dir_of): `dataDir`, else weir-ipam's
+  store::Backend backend;  // where the records are (lib/store/backend.hpp)
   // capabilities
   std::vector<PortMapping> ports;
   std::vector<std::string> aliases;

@@ -50,6 +50,7 @@ Expected<void> check_ports_free(store::Txn& txn, const std::vector<PortMapping>&
   auto endpoints = txn.list_endpoints("");
   if (!endpoints) return fail(endpoints.error());
   for (const auto& ep : *endpoints) {
+    if (!txn.owns(ep.host)) continue;  // another host's ports are on another host
     for (const auto& held : recorded_ports(ep)) {
       for (const auto& want : ports) {
         if (!ports_overlap(want, held)) continue;

@@ -188,8 +188,11 @@ Expected<void> setup_rules(const AddContext& add, const std::vector<net::Cidr>& 
 Expected<cni::Result> cmd_add(const cni::Call& call, const ServicesFor& services_for) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
+  if (cfg->embedded_dns) {
+    if (auto ok = refuse_dns_on_etcd(cfg->backend); !ok) return fail(ok.error());
+  }
   if (auto ok = ipam_precheck(call); !ok) return fail(ok.error());
-  const auto services = services_for(cfg->data_dir);
+  const auto services = services_for(cfg->data_dir, cfg->backend);
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
   auto hs = netlink::Socket::open();
@@ -295,7 +298,7 @@ Expected<cni::Result> cmd_add(const cni::Call& call, const ServicesFor& services
 Expected<void> cmd_del(const cni::Call& call, const ServicesFor& services_for) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
-  const auto services = services_for(cfg->data_dir);
+  const auto services = services_for(cfg->data_dir, cfg->backend);
   auto hs = netlink::Socket::open();
   if (!hs) return fail(hs.error());
   auto store = services->store();
@@ -313,7 +316,7 @@ Expected<void> cmd_check(const cni::Call& call, const ServicesFor& services_for)
   if (!cfg) return fail(cfg.error());
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
-  const auto services = services_for(cfg->data_dir);
+  const auto services = services_for(cfg->data_dir, cfg->backend);
   auto store = services->store();
   if (!store) return fail(store.error());
   auto ep = require_endpoint(**store, call);
@@ -334,7 +337,7 @@ Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>&
   if (!cfg) return fail(cfg.error());
   auto hs = netlink::Socket::open();
   if (!hs) return fail(hs.error());
-  const auto services = services_for(cfg->data_dir);
+  const auto services = services_for(cfg->data_dir, cfg->backend);
   auto store = services->store();
   if (!store) return fail(store.error());
   const Context ctx{

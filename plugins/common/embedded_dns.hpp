@@ -8,6 +8,7 @@
 
 #include "agent/client/control.hpp"
 #include "lib/cni/plugin.hpp"
+#include "lib/store/backend.hpp"
 
 namespace weir::plugins {
 
@@ -35,6 +36,11 @@ Expected<std::vector<std::string>> parse_dns_servers(const nlohmann::json& conf)
 // domain, so "web" and "web.<network>" both resolve).
 cni::Dns dns_for(const std::string& network, const std::vector<net::IpAddr>& resolvers,
                  const cni::Dns& configured);
+
+// weir-agent serves the names of its data folder's SQLite store and cannot read etcd yet: an ADD
+// that asks for the embedded DNS on a network whose store is etcd is refused with code 2, before
+// anything is made, rather than leave a container with a resolver that does not know its names.
+Expected<void> refuse_dns_on_etcd(const store::Backend& backend);
 
 // After ADD stored its endpoint: starts the agent if needed and waits (bounded) until it
 // serves the new names. After DEL: tells a running agent, starts none.

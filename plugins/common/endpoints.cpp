@@ -1,5 +1,6 @@
 #include "plugins/common/endpoints.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 namespace weir::plugins {
@@ -72,7 +73,9 @@ Expected<std::vector<store::Endpoint>> list_endpoints(store::Store& st,
   auto ok = st.view([&](store::Txn& t) -> Expected<void> {
     auto eps = t.list_endpoints(network);
     if (!eps) return fail(eps.error());
-    out = std::move(*eps);
+    for (auto& ep : *eps) {
+      if (t.owns(ep.host)) out.push_back(std::move(ep));
+    }
     return {};
   });
   if (!ok) return fail(ok.error());
@@ -99,9 +102,16 @@ Expected<std::vector<std::string>> parse_aliases(const cni::NetConf& conf) {
 Expected<bool> has_endpoints(store::Store& st, const std::string& network) {
   bool any = false;
   auto ok = st.view([&](store::Txn& t) -> Expected<void> {
-    auto has = t.has_endpoints(network);
-    if (!has) return fail(has.error());
-    any = *has;
+    // One index probe on a store of this host alone; on a shared one, this host's are looked for.
+    if (t.host().empty()) {
+      auto has = t.has_endpoints(network);
+      if (!has) return fail(has.error());
+      any = *has;
+      return {};
+    }
+    auto eps = t.list_endpoints(network);
+    if (!eps) return fail(eps.error());
+    any = std::any_of(eps->begin(), eps->end(), [&](const store::Endpoint& ep) { return t.owns(ep.host); });
     return {};
   });
   if (!ok) return fail(ok.error());

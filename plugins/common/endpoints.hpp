@@ -37,6 +37,9 @@ Expected<std::optional<store::Endpoint>> load_endpoint(store::Store& st, const c
 Expected<store::Endpoint> require_endpoint(store::Store& st, const cni::Call& call);
 Expected<void> forget_endpoint(store::Store& st, const std::string& network,
                                const std::string& container_id, const std::string& ifname);
+// This host's endpoints of a network ("" = of every network), and whether it has any: on a
+// store shared by several hosts (etcd) the others' are not ours to count, clean up or clash
+// with (a bridge, a veth name, a host port are one host's); on SQLite, every record.
 Expected<std::vector<store::Endpoint>> list_endpoints(store::Store& st, const std::string& network);
 Expected<bool> has_endpoints(store::Store& st, const std::string& network);
 

@@ -35,7 +35,7 @@ std::string_view step_name(AddStep step) {
 
 Expected<store::Store*> ProcessServices::store() {
   if (!store_) {
-    auto st = open_store(data_dir());
+    auto st = open_store(backend(), data_dir());
     if (!st) return fail(st.error());
     store_ = std::move(*st);
   }
@@ -50,8 +50,8 @@ Expected<void> ProcessServices::delete_link_later(int ifindex) {
   return plugins::delete_link_later(data_dir(), ifindex);
 }
 
-std::unique_ptr<Services> process_services(const std::string& data_dir) {
-  return std::make_unique<ProcessServices>(data_dir);
+std::unique_ptr<Services> process_services(const std::string& data_dir, const store::Backend& backend) {
+  return std::make_unique<ProcessServices>(data_dir, backend);
 }
 
 namespace {

@@ -112,7 +112,7 @@ Expected<void> recover_in_host(netlink::Socket& hs, Original o) {
 
 }  // namespace
 
-Expected<cni::Result> add_device(const cni::Call& call, const HostConfig& cfg, store::Store& st) {
+Expected<cni::Result> add_device(const cni::Call& call, const HostConfig& cfg, const NetworkStore& st) {
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
   auto host = netns::Handle::current();
@@ -139,7 +139,7 @@ Expected<cni::Result> add_device(const cni::Call& call, const HostConfig& cfg, s
   const Original orig{.name = dev->name, .alias = dev->alias, .up = dev->up};
 
   cni::Rollback undo(&call.process->err());
-  auto leased = ipam_add_undoable(call, {cfg.data_dir, &st}, undo);
+  auto leased = ipam_add_undoable(call, st.ipam(), undo);
   if (!leased) return fail(leased.error());
   cni::Result addrs = std::move(*leased);
   // The alias travels with the link: DEL finds the original name on the link itself.
@@ -187,7 +187,7 @@ Expected<cni::Result> add_device(const cni::Call& call, const HostConfig& cfg, s
   }
   result.routes = std::move(*routes);
   result.dns = call.conf.dns.empty() ? addrs.dns : call.conf.dns;
-  if (auto ok = save_endpoint(st, call, info); !ok) return fail(ok.error());
+  if (auto ok = save_endpoint(*st, call, info); !ok) return fail(ok.error());
   undo.commit();
   return result;
 }
@@ -213,7 +213,7 @@ Expected<void> release_device(const std::string& netns_path, const std::string& 
   return recover_in_host(*hs, orig);
 }
 
-Expected<void> check_device(const cni::Call& call, const store::Endpoint& ep) {
+Expected<void> check_device(const cni::Call& call, const store::Endpoint& ep, const NetworkStore& st) {
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
   auto cs = netlink::Socket::open_in(*ns);
@@ -224,7 +224,7 @@ Expected<void> check_device(const cni::Call& call, const store::Endpoint& ep) {
     return fail(cni::check_failed("interface \"" + call.env.ifname + "\" is not host device \"" +
                                   ep.host_ifname + "\" (its alias is \"" + link->alias + "\")"));
   }
-  return ipam_check(call);
+  return ipam_check(call, st.ipam());
 }
 
 }  // namespace weir::plugins::host

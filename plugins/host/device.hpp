@@ -10,13 +10,15 @@
 #include "lib/cni/plugin.hpp"
 #include "lib/netns/netns.hpp"
 #include "lib/store/store.hpp"
+#include "plugins/common/store_open.hpp"
 #include "plugins/host/config.hpp"
 
 namespace weir::plugins::host {
 
 inline constexpr std::string_view kAliasPrefix = "weir-host-device:";
 
-Expected<cni::Result> add_device(const cni::Call& call, const HostConfig& cfg, store::Store& st);
+// `st`: the network's store, which the in-process IPAM shares.
+Expected<cni::Result> add_device(const cni::Call& call, const HostConfig& cfg, const NetworkStore& st);
 
 // Moves the device back from the attachment's netns (found by CNI_IFNAME and our alias); done
 // when it is gone. `record` gives the alias and up state to restore. Without the netns: a
@@ -26,6 +28,6 @@ Expected<cni::Result> add_device(const cni::Call& call, const HostConfig& cfg, s
 Expected<void> release_device(const std::string& netns_path, const std::string& ifname,
                               const std::optional<store::Endpoint>& record);
 
-Expected<void> check_device(const cni::Call& call, const store::Endpoint& ep);
+Expected<void> check_device(const cni::Call& call, const store::Endpoint& ep, const NetworkStore& st);
 
 }  // namespace weir::plugins::host

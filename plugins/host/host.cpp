@@ -26,9 +26,9 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
   if (auto ok = ipam_precheck(call); !ok) return fail(ok.error());
-  auto store = open_store(cfg->data_dir);
+  auto store = open_store(call.conf, cfg->data_dir);
   if (!store) return fail(store.error());
-  if (cfg->device_mode()) return add_device(call, *cfg, **store);
+  if (cfg->device_mode()) return add_device(call, *cfg, *store);
   return add_host_network(call, *cfg, **store);
 }
 
@@ -38,13 +38,13 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
 Expected<void> cmd_del(const cni::Call& call) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
-  auto store = open_store(cfg->data_dir);
+  auto store = open_store(call.conf, cfg->data_dir);
   if (!store) return fail(store.error());
   auto ep = load_endpoint(**store, call);
   if (!ep) return fail(ep.error());
   if (recorded_device_mode(*ep, *cfg)) {
     if (auto ok = release_device(call.env.netns, call.env.ifname, *ep); !ok) return ok;
-    if (auto ok = ipam_del(call, {cfg->data_dir, store->get()}); !ok) return ok;
+    if (auto ok = ipam_del(call, store->ipam()); !ok) return ok;
   }
   if (auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname); !ok) {
     return ok;
@@ -57,12 +57,12 @@ Expected<void> cmd_del(const cni::Call& call) {
 Expected<void> cmd_check(const cni::Call& call) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
-  auto store = open_store(cfg->data_dir);
+  auto store = open_store(call.conf, cfg->data_dir);
   if (!store) return fail(store.error());
   if (!cfg->device_mode()) return check_host_network(call, **store);
   auto ep = require_endpoint(**store, call);
   if (!ep) return fail(ep.error());
-  return check_device(call, *ep);
+  return check_device(call, *ep, *store);
 }
 
 Expected<void> cmd_status(const cni::Call& call) {
@@ -74,14 +74,14 @@ Expected<void> cmd_status(const cni::Call& call) {
 Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>& valid) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
-  auto store = open_store(cfg->data_dir);
+  auto store = open_store(call.conf, cfg->data_dir);
   if (!store) return fail(store.error());
   auto collected = collect_endpoints(**store, call, valid, cfg->data_dir, [&](const store::Endpoint& ep) {
     if (!recorded_device_mode(ep, *cfg)) return Expected<void>{};
     return release_device(ep.netns, ep.ifname, ep);
   });
   if (!collected) return collected;
-  return ipam_gc(call, valid, {cfg->data_dir, store->get()});
+  return ipam_gc(call, valid, store->ipam());
 }
 
 }  // namespace

@@ -88,6 +88,11 @@ std::vector<net::Cidr> addresses_of(const cni::Result& r) {
 Expected<cni::Result> cmd_add(const cni::Call& call) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
+  if (cfg->embedded_dns) {
+    auto backend = store::backend_for(call.conf.raw);
+    if (!backend) return fail(backend.error());
+    if (auto ok = refuse_dns_on_etcd(*backend); !ok) return fail(ok.error());
+  }
   if (auto ok = ipam_precheck(call); !ok) return fail(ok.error());
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
@@ -96,11 +101,11 @@ Expected<cni::Result> cmd_add(const cni::Call& call) {
   auto master = resolve_master(socks->master(), *cfg);
   if (!master) return fail(master.error());
   if (auto ok = ensure_ifname_free(socks->container, call.env.ifname); !ok) return fail(ok.error());
-  auto store = open_store(cfg->data_dir);
+  auto store = open_store(call.conf, cfg->data_dir);
   if (!store) return fail(store.error());
 
   cni::Rollback undo(&call.process->err());
-  auto leased = ipam_add_undoable(call, {cfg->data_dir, store->get()}, undo);
+  auto leased = ipam_add_undoable(call, store->ipam(), undo);
   if (!leased) return fail(leased.error());
   cni::Result addrs = std::move(*leased);
   // Made in the container under a temporary name (the master is looked up where it is), then
@@ -189,7 +194,7 @@ Expected<void> del_container_link(const std::string& netns_path, const std::stri
 Expected<void> cmd_del(const cni::Call& call) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
-  auto store = open_store(cfg->data_dir);
+  auto store = open_store(call.conf, cfg->data_dir);
   if (!store) return fail(store.error());
   auto ep = load_endpoint(**store, call);
   if (!ep) return fail(ep.error());
@@ -199,7 +204,7 @@ Expected<void> cmd_del(const cni::Call& call) {
   if (auto ok = forget_endpoint(**store, call.conf.name, call.env.container_id, call.env.ifname); !ok) {
     return ok;
   }
-  if (auto ok = ipam_del(call, {cfg->data_dir, store->get()}); !ok) return ok;
+  if (auto ok = ipam_del(call, store->ipam()); !ok) return ok;
   if (auto ok = del_container_link(call.env.netns, call.env.ifname); !ok) return ok;
   // A running agent drops the names (and the resolver in the container's netns).
   if (*ep && dns_endpoint((*ep)->extra)) return sync_dns(cfg->data_dir, false);
@@ -228,7 +233,7 @@ Expected<void> cmd_check(const cni::Call& call) {
   if (!cfg) return fail(cfg.error());
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
-  auto store = open_store(cfg->data_dir);
+  auto store = open_store(call.conf, cfg->data_dir);
   if (!store) return fail(store.error());
   auto ep = require_endpoint(**store, call);
   if (!ep) return fail(ep.error());
@@ -270,7 +275,7 @@ Expected<void> cmd_check(const cni::Call& call) {
                                   std::to_string(link->mtu) + ", not " + std::to_string(cfg->mtu)));
   }
   if (auto ok = check_prev_result(call, want.ips); !ok) return ok;
-  return ipam_check(call, {cfg->data_dir, store->get()});
+  return ipam_check(call, store->ipam());
 }
 
 // Not available (50) while the master is missing: no ADD can succeed until it is back.
@@ -291,13 +296,13 @@ Expected<void> cmd_status(const cni::Call& call) {
 Expected<void> cmd_gc(const cni::Call& call, const std::vector<cni::Attachment>& valid) {
   auto cfg = parse_config(call);
   if (!cfg) return fail(cfg.error());
-  auto store = open_store(cfg->data_dir);
+  auto store = open_store(call.conf, cfg->data_dir);
   if (!store) return fail(store.error());
   auto collected = collect_endpoints(**store, call, valid, cfg->data_dir, [](const store::Endpoint& ep) {
     return del_container_link(ep.netns, ep.ifname);
   });
   if (!collected) return collected;
-  return ipam_gc(call, valid, {cfg->data_dir, store->get()});
+  return ipam_gc(call, valid, store->ipam());
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 //   WEIR_TEST_FAIL_AFTER=<step>  ADD fails once that step (services.cpp step_name) is done;
 //   WEIR_TEST_FAIL_SYNC=1        the embedded DNS does not take ADD's sync.
 // The embedded DNS is a fake that logs each sync to stderr ("weir-test: dns sync start|stop"),
-// so no weir-agent is started and the test sees what the undo told the DNS.
+// so no weir-agent is started and the test sees what the undo told the DNS. Linked with the etcd
+// store where the build has it (multicall/cluster.cpp), as weir-cluster is.
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -19,8 +20,9 @@ using namespace weir;
 
 class FaultyServices final : public plugins::ProcessServices {
  public:
-  FaultyServices(const std::string& data_dir, std::string fail_after, bool fail_sync)
-      : ProcessServices(data_dir), fail_after_(std::move(fail_after)), fail_sync_(fail_sync) {}
+  FaultyServices(const std::string& data_dir, const store::Backend& backend, std::string fail_after,
+                 bool fail_sync)
+      : ProcessServices(data_dir, backend), fail_after_(std::move(fail_after)), fail_sync_(fail_sync) {}
 
   Expected<void> sync_dns(bool start) override {
     std::cerr << "weir-test: dns sync " << (start ? "start" : "stop") << "\n";
@@ -50,8 +52,8 @@ int main() {
   const bool fail_sync = env_or_empty("WEIR_TEST_FAIL_SYNC") == "1";
   cni::ProcessEnv env;
   const auto verbs = plugins::bridge::verbs(
-      [&](const std::string& data_dir) -> std::unique_ptr<plugins::Services> {
-        return std::make_unique<FaultyServices>(data_dir, fail_after, fail_sync);
+      [&](const std::string& data_dir, const store::Backend& backend) -> std::unique_ptr<plugins::Services> {
+        return std::make_unique<FaultyServices>(data_dir, backend, fail_after, fail_sync);
       });
   return cni::plugin_main(env, verbs, "weir-bridge");
 }

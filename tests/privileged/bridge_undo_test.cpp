@@ -3,7 +3,8 @@
 // gets the CNI error JSON and nothing of this ADD is left — no bridge it made, no veth, no
 // interface in the container, no lease, no record, no nftables rule of the network or the
 // endpoint — while another container already on the network keeps all of its own. Run in a
-// private "host" netns, as the other bridge tests.
+// private "host" netns, as the other bridge tests, once per store (SQLite, and etcd run inside
+// that netns). On etcd the network has no embedded DNS (refused there), so no DNS faults.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -37,14 +38,14 @@ std::vector<Fault> all_faults() {
 }
 
 // Every step has something to undo: addresses (network rules), published ports and the spoof
-// check (endpoint rules), embedded DNS (the sync).
+// check (endpoint rules), embedded DNS (the sync; not on etcd, which refuses it).
 json undo_conf(const Host& host, const std::string& network, const std::string& bridge,
                uint16_t port) {
   json conf = bridge_conf(host, network, bridge, {"10.93.0.0/24"});
   conf["ipMasq"] = true;
   conf["isGateway"] = true;
   conf["macspoofchk"] = true;
-  conf["embeddedDNS"] = true;
+  conf["embeddedDNS"] = host.etcd() == nullptr;
   conf["capabilities"] = {{"portMappings", true}};
   conf["runtimeConfig"] = {
       {"portMappings", {{{"hostPort", port}, {"containerPort", 80}, {"protocol", "tcp"}}}}};
@@ -74,10 +75,10 @@ void expect_error_json(const Run& add, const Fault& fault) {
 }
 
 // What the DNS was told: after the record was written (then forgotten by the undo), a sync that
-// serves the store without it; never a sync before the record.
-void expect_dns_told(const Run& add, const Fault& fault) {
+// serves the store without it; never a sync before the record, nor any without embedded DNS.
+void expect_dns_told(const Run& add, const Fault& fault, bool dns) {
   const bool recorded = fault.sync || fault.after == "record" || fault.after == "dns";
-  if (!recorded) {
+  if (!recorded || !dns) {
     EXPECT_FALSE(has(add.err, "weir-test: dns sync")) << add.err;
     return;
   }
@@ -86,27 +87,45 @@ void expect_dns_told(const Run& add, const Fault& fault) {
   EXPECT_EQ(add.err.find("weir-test: dns sync start", stop), std::string::npos) << add.err;
 }
 
-class BridgeUndo : public ::testing::TestWithParam<Fault> {
+// (store, fault)
+class BridgeUndo : public ::testing::TestWithParam<std::tuple<StoreKind, Fault>> {
  protected:
-  void SetUp() override { WEIR_REQUIRE_ROOT(); }
+  void SetUp() override {
+    WEIR_REQUIRE_ROOT();
+    WEIR_REQUIRE_STORE(kind());
+  }
+  StoreKind kind() const { return std::get<0>(GetParam()); }
+  Fault fault() const { return std::get<1>(GetParam()); }
 };
+
+std::vector<std::tuple<StoreKind, Fault>> all_cases() {
+  std::vector<std::tuple<StoreKind, Fault>> out;
+  for (const auto kind : {StoreKind::kSqlite, StoreKind::kEtcd}) {
+    for (const auto& f : all_faults()) {
+      if (kind == StoreKind::kEtcd && (f.sync || f.after == "dns")) continue;  // no DNS there
+      out.emplace_back(kind, f);
+    }
+  }
+  return out;
+}
 
 // The network's first container: the bridge is this ADD's, so it goes too, and with it the
 // network's rules and the (then empty) table.
 TEST_P(BridgeUndo, FirstContainerLeavesNothing) {
-  const Fault fault = GetParam();
-  Host host;
+  const Fault fault = this->fault();
+  Host host(kind());
   Container c("ctr-undo");
   const json conf = undo_conf(host, "undonet", "wbundo", 8193);
 
   const test::Run add = faulty(host, "ADD", c, conf, fault);
   expect_error_json(add, fault);
-  expect_dns_told(add, fault);
+  expect_dns_told(add, fault, conf["embeddedDNS"] == true);
   EXPECT_FALSE(host.link_exists("wbundo")) << host.ip("-d link");
   EXPECT_EQ(host.veth_count(), 0) << host.ip("-d link");
   EXPECT_TRUE(has(c.ip("link show eth0"), "does not exist"));
   EXPECT_EQ(host.lease_count("undonet"), 0u);
   EXPECT_EQ(host.endpoint_count("undonet"), 0u);
+  EXPECT_EQ(host.records_left(), 0u);
   EXPECT_EQ(host.nft(), "");
 
   // Nothing stands in the way of the next ADD of the same attachment, which makes it all.
@@ -121,13 +140,14 @@ TEST_P(BridgeUndo, FirstContainerLeavesNothing) {
   EXPECT_EQ(faulty(host, "DEL", c, conf).exit_code, 0);
   EXPECT_FALSE(host.link_exists("wbundo"));
   EXPECT_EQ(host.nft(), "");
+  EXPECT_EQ(host.records_left(), 0u);
 }
 
 // A second container: only what this ADD made goes; the first keeps its veth, lease, record,
 // rules and the bridge.
 TEST_P(BridgeUndo, SecondContainerLeavesTheFirst) {
-  const Fault fault = GetParam();
-  Host host;
+  const Fault fault = this->fault();
+  Host host(kind());
   Container keep("ctr-keep");
   Container c("ctr-undo");
   const json keep_conf = undo_conf(host, "undonet", "wbundo", 8194);
@@ -139,7 +159,7 @@ TEST_P(BridgeUndo, SecondContainerLeavesTheFirst) {
 
   const test::Run add = faulty(host, "ADD", c, conf, fault);
   expect_error_json(add, fault);
-  expect_dns_told(add, fault);
+  expect_dns_told(add, fault, conf["embeddedDNS"] == true);
   EXPECT_TRUE(host.link_exists("wbundo"));
   EXPECT_TRUE(host.link_exists(keep_veth));
   EXPECT_EQ(host.veth_count(), 1) << host.ip("-d link");
@@ -157,13 +177,14 @@ TEST_P(BridgeUndo, SecondContainerLeavesTheFirst) {
   EXPECT_EQ(faulty(host, "DEL", keep, keep_conf).exit_code, 0);
   EXPECT_FALSE(host.link_exists("wbundo"));
   EXPECT_EQ(host.nft(), "");
+  EXPECT_EQ(host.records_left(), 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryStep, BridgeUndo, ::testing::ValuesIn(all_faults()),
+INSTANTIATE_TEST_SUITE_P(EveryStep, BridgeUndo, ::testing::ValuesIn(all_cases()),
                          [](const auto& info) {
-                           std::string n = info.param.name();
+                           std::string n = std::get<1>(info.param).name();
                            for (auto& ch : n) ch = ch == '-' ? '_' : ch;
-                           return n;
+                           return std::string(store_kind_name(std::get<0>(info.param))) + "_" + n;
                          });
 
 }  // namespace

@@ -2,6 +2,8 @@
 // Host networking: CNI_NETNS is that netns itself. Device mode: a veth end of the test host is
 // the "device" (this kernel has no dummy links). A veth dies with the netns it is in, where the
 // kernel would hand a physical device back to the initial netns: DEL must succeed either way.
+// The round trips and the device rollback run on both stores: SQLite, and etcd run inside the
+// test host netns.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +14,7 @@
 #include "lib/cni/version.hpp"
 #include "lib/store/sqlite.hpp"
 #include "tests/support/netns.hpp"
+#include "tests/support/netns_etcd.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/tempdir.hpp"
 
@@ -57,6 +60,14 @@ class HostTest : public ::testing::Test {
                    {"dataDir", tmp_.path()}}}};
   }
 
+  // The network's records on `kind` (etcd: one in the test host, for this test).
+  void use_store(StoreKind kind) {
+    if (kind != StoreKind::kEtcd) return;
+    etcd_.emplace(host_->name(), host_->path());
+    conf_["store"] = etcd_->store_object();
+    dev_conf_["store"] = etcd_->store_object();
+  }
+
   std::string ip_host(const std::string& args) const {
     return "ip -n " + host_->name() + " " + args;
   }
@@ -88,11 +99,13 @@ class HostTest : public ::testing::Test {
     }));
   }
   size_t leases() const {
+    if (etcd_) return etcd_->keys("/leases/hostnet/").size();
     size_t n = 0;
     in_store([&](store::Txn& t) { n = t.list_leases("hostnet").value().size(); });
     return n;
   }
   std::vector<store::Endpoint> endpoints() const {
+    if (etcd_) return etcd_->endpoints("hostnet");
     std::vector<store::Endpoint> out;
     in_store([&](store::Txn& t) { out = t.list_endpoints("hostnet").value(); });
     return out;
@@ -105,18 +118,40 @@ class HostTest : public ::testing::Test {
     EXPECT_THAT(sh(ip_host("addr show hd0")), Not(HasSubstr("10.66.0.")));
   }
 
+  // No lease or endpoint record of any network left (on etcd: no key of one).
+  void expect_no_records() const {
+    if (etcd_) {
+      EXPECT_THAT(etcd_->attachment_keys(), ::testing::IsEmpty());
+      return;
+    }
+    in_store([&](store::Txn& t) {
+      EXPECT_TRUE(t.list_leases("").value().empty());
+      EXPECT_TRUE(t.list_endpoints("").value().empty());
+    });
+  }
+
   TempDir tmp_;
   std::optional<TestNetns> host_;
+  std::optional<NetnsEtcd> etcd_;  // stopped before its netns goes
   json conf_;
   json dev_conf_;
 };
 
 // ---- Host networking
 
-class HostVersions : public HostTest, public ::testing::WithParamInterface<std::string_view> {};
+// (store, cniVersion)
+class HostVersions : public HostTest,
+                     public ::testing::WithParamInterface<std::tuple<StoreKind, std::string_view>> {
+ protected:
+  void SetUp() override {
+    WEIR_REQUIRE_STORE(std::get<0>(GetParam()));
+    HostTest::SetUp();
+    if (!HasFatalFailure() && !IsSkipped()) use_store(std::get<0>(GetParam()));
+  }
+};
 
 TEST_P(HostVersions, AddCheckDelChangeNothing) {
-  const std::string v(GetParam());
+  const std::string v(std::get<1>(GetParam()));
   conf_["cniVersion"] = v;
   const std::string links_before = sh(ip_host("-d link show"));
   const std::string addrs_before = sh(ip_host("addr show"));
@@ -157,17 +192,29 @@ TEST_P(HostVersions, AddCheckDelChangeNothing) {
   auto del = host_net("DEL", conf_);
   EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
   EXPECT_TRUE(endpoints().empty());
+  expect_no_records();
   EXPECT_EQ(host_net("DEL", conf_).exit_code, 0);
   EXPECT_EQ(sh(ip_host("-d link show")), links_before);
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, HostVersions,
-                         ::testing::Values("0.3.1", "0.4.0", "1.0.0", "1.1.0"),
+                         ::testing::Combine(::testing::Values(StoreKind::kSqlite, StoreKind::kEtcd),
+                                            ::testing::Values("0.3.1", "0.4.0", "1.0.0", "1.1.0")),
                          [](const auto& info) {
-                           std::string n(info.param);
+                           std::string n(std::get<1>(info.param));
                            for (auto& c : n) c = c == '.' ? '_' : c;
-                           return "v" + n;
+                           return std::string(store_kind_name(std::get<0>(info.param))) + "_v" + n;
                          });
+
+// The tests that take a store run once on each.
+class HostStores : public HostTest, public ::testing::WithParamInterface<StoreKind> {
+ protected:
+  void SetUp() override {
+    WEIR_REQUIRE_STORE(GetParam());
+    HostTest::SetUp();
+    if (!HasFatalFailure() && !IsSkipped()) use_store(GetParam());
+  }
+};
 
 TEST_F(HostTest, AnotherNetnsIsInvalidConfigWithWhatToDo) {
   TestNetns ctr("hctr");
@@ -224,7 +271,7 @@ TEST_F(HostTest, StatusAndVersion) {
 
 // ---- Device mode
 
-TEST_F(HostTest, DeviceMovesInAndBackAndDelIsIdempotent) {
+TEST_P(HostStores, DeviceMovesInAndBackAndDelIsIdempotent) {
   TestNetns ctr("hctr");
   sh(ip_host("link set hd0 alias uplink-b"));
   auto add = device("ADD", ctr, dev_conf_);
@@ -256,6 +303,7 @@ TEST_F(HostTest, DeviceMovesInAndBackAndDelIsIdempotent) {
   EXPECT_THAT(ip_in(ctr, "link show eth0"), HasSubstr("does not exist"));
   EXPECT_EQ(leases(), 0u);
   EXPECT_TRUE(endpoints().empty());
+  expect_no_records();
   // The reference host-device's second DEL fails (containernetworking/plugins#1196); ours not.
   auto again = device("DEL", ctr, dev_conf_);
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
@@ -264,6 +312,8 @@ TEST_F(HostTest, DeviceMovesInAndBackAndDelIsIdempotent) {
   // And it can be taken again.
   auto re = device("ADD", ctr, dev_conf_);
   EXPECT_EQ(re.exit_code, 0) << re.out;
+  EXPECT_EQ(device("DEL", ctr, dev_conf_).exit_code, 0);
+  expect_no_records();
 }
 
 // The device's name was taken in the host while it was in the container: DEL still brings it
@@ -333,7 +383,7 @@ TEST_F(HostTest, DeviceDelSucceedsWhenTheNetnsIsGone) {
   EXPECT_EQ(plugin_at("DEL", "", id, dev_conf_).exit_code, 0);
 }
 
-TEST_F(HostTest, DeviceAddFailureRollsBack) {
+TEST_P(HostStores, DeviceAddFailureRollsBack) {
   TestNetns ctr("hctr");
   sh(ip_host("link set hd0 alias uplink-b"));
   json bad = dev_conf_;
@@ -357,7 +407,11 @@ TEST_F(HostTest, DeviceAddFailureRollsBack) {
   // DEL of that attachment leaves the container's own eth0 alone.
   EXPECT_EQ(device("DEL", ctr, dev_conf_).exit_code, 0);
   EXPECT_THAT(ip_in(ctr, "link show eth0"), HasSubstr("eth0@other0"));
+  expect_no_records();
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, HostStores, ::testing::Values(StoreKind::kSqlite, StoreKind::kEtcd),
+                         [](const auto& info) { return std::string(store_kind_name(info.param)); });
 
 TEST_F(HostTest, DeviceCheckFindsWhatChanged) {
   TestNetns ctr("hctr");

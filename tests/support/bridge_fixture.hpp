@@ -1,6 +1,8 @@
 // Shared by the weir-bridge tests: a private netns that plays the host (so the bridge, the
 // sysctls and table inet weir are the test's own), container netns, a temp store folder, and
-// the checks a person would make with ip, nft, ping and nc.
+// the checks a person would make with ip, nft, ping and nc. A Host made with StoreKind::kEtcd
+// runs an etcd of its own inside its netns, and bridge_conf gives its networks that store: the
+// store checks below then read etcd (with etcdctl) where they read SQLite otherwise.
 #pragma once
 
 #include <fcntl.h>
@@ -24,6 +26,7 @@
 
 #include "lib/store/sqlite.hpp"
 #include "tests/support/netns.hpp"
+#include "tests/support/netns_etcd.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/tempdir.hpp"
 
@@ -61,7 +64,13 @@ struct Container {
 // The host: a private netns that weir-bridge runs in, and a store folder.
 class Host {
  public:
-  Host() : ns_("brh") {}
+  explicit Host(StoreKind kind = StoreKind::kSqlite) : ns_("brh") {
+    if (kind == StoreKind::kEtcd) etcd_.emplace(ns_.name(), ns_.path());
+  }
+  // The etcd of this host's networks; nullptr on SQLite.
+  const NetnsEtcd* etcd() const { return etcd_ ? &*etcd_ : nullptr; }
+  // The "store" object a network config needs to be on this host's store (null on SQLite).
+  json store_object() const { return etcd_ ? etcd_->store_object() : json(); }
   const std::string& name() const { return ns_.name(); }
   std::string path() const { return ns_.path(); }
   const std::string& data_dir() const { return dir_.path(); }
@@ -147,6 +156,7 @@ class Host {
   }
 
   size_t lease_count(const std::string& network) const {
+    if (etcd_) return etcd_->keys("/leases/" + network + "/").size();
     auto db = store::SqliteStore::open(store::database_path(store_dir()));
     if (!db) return 0;
     size_t n = 0;
@@ -158,6 +168,7 @@ class Host {
     return n;
   }
   std::optional<store::Endpoint> endpoint(const std::string& network, const std::string& id) const {
+    if (etcd_) return etcd_->endpoint(network, id);
     auto db = store::SqliteStore::open(store::database_path(store_dir()));
     if (!db) return std::nullopt;
     std::optional<store::Endpoint> out;
@@ -172,6 +183,7 @@ class Host {
   // and the store would (or a DEL whose veth the kernel is still deleting): its veth stays,
   // a leftover of the network's bridge.
   void forget(const std::string& network, const std::string& id) const {
+    ASSERT_FALSE(etcd_) << "forget() reaches into SQLite only";
     auto db = store::SqliteStore::open(store::database_path(store_dir()));
     ASSERT_TRUE(db) << db.error().msg;
     auto ok = db->transact([&](store::Txn& t) -> Expected<void> {
@@ -182,7 +194,23 @@ class Host {
     });
     ASSERT_TRUE(ok) << ok.error().msg;
   }
+  // The lease and endpoint records of every network the store holds (on etcd: their keys, with
+  // the indexes that go with them): none once every attachment is deleted.
+  size_t records_left() const {
+    if (etcd_) return etcd_->attachment_keys().size();
+    auto db = store::SqliteStore::open(store::database_path(store_dir()));
+    if (!db) return 0;
+    size_t n = 0;
+    (void)db->view([&](store::Txn& t) -> Expected<void> {
+      auto l = t.list_leases("");
+      auto e = t.list_endpoints("");
+      n = (l ? l->size() : 1) + (e ? e->size() : 1);
+      return {};
+    });
+    return n;
+  }
   size_t endpoint_count(const std::string& network) const {
+    if (etcd_) return etcd_->keys("/endpoints/" + network + "/").size();
     auto db = store::SqliteStore::open(store::database_path(store_dir()));
     if (!db) return 0;
     size_t n = 0;
@@ -216,16 +244,18 @@ class Host {
 
  private:
   TestNetns ns_;
+  std::optional<NetnsEtcd> etcd_;  // stopped before its netns goes
   TempDir dir_{"weir-br"};
   std::string var_lib_;
   std::optional<TestNetns> outside_;
 };
 
 // A weir-bridge config: a bridge, ranges (one set per subnet; none = L2 only), the store in the
-// host's folder.
+// host's folder (and the host's etcd, on one).
 inline json bridge_conf(const Host& host, const std::string& network, const std::string& bridge,
                         const std::vector<std::string>& subnets, const std::string& version = "1.1.0") {
   json c = {{"cniVersion", version}, {"name", network}, {"type", "weir-bridge"}, {"bridge", bridge}};
+  if (host.etcd() != nullptr) c["store"] = host.store_object();
   if (subnets.empty()) {
     c["ipam"] = json::object();
     c["dataDir"] = host.data_dir();
