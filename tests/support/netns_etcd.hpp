@@ -84,7 +84,9 @@ class NetnsEtcd {
 
   // The network config's "store" object; `host` is the name this host's records carry.
   nlohmann::json store_object(const std::string& host = kHostName) const {
-    return {{"type", "etcd"}, {"endpoints", etcd_->endpoints()}, {"prefix", kPrefix}, {"host", host}};
+    // A long attempt: under the tests' load one etcd request may wait for seconds.
+    return {{"type", "etcd"}, {"endpoints", etcd_->endpoints()}, {"prefix", kPrefix}, {"host", host},
+            {"timeoutMs", 15000}};
   }
 
   std::string etcdctl(const std::vector<std::string>& args) const {

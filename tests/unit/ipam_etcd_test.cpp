@@ -46,7 +46,10 @@ class IpamEtcd : public ::testing::Test {
     prefix_ = "/weirt-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
 
-  json store(int timeout_ms = 2000, std::vector<std::string> endpoints = {}) const {
+  // A long attempt by default: 64 plugin processes at once on a small shared machine (and the
+  // tests beside this one) may keep one etcd request waiting for seconds. The bound itself is
+  // NoEtcdIsTryAgainLaterNamingTheEndpoints's business.
+  json store(int timeout_ms = 15000, std::vector<std::string> endpoints = {}) const {
     if (endpoints.empty()) endpoints = etcd_->endpoints();
     return {{"type", "etcd"}, {"endpoints", endpoints}, {"prefix", prefix_}, {"timeoutMs", timeout_ms}};
   }

@@ -40,7 +40,7 @@ class WeirctlEtcd : public ::testing::Test {
     prefix_ = "/weirt-ctl-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
 
-  json store(const std::string& host, int timeout_ms = 2000) const {
+  json store(const std::string& host, int timeout_ms = 15000) const {  // long: the tests' load
     return {{"type", "etcd"},
             {"endpoints", etcd_->endpoints()},
             {"prefix", prefix_},
