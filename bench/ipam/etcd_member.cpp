@@ -290,4 +290,67 @@ bool prefill_etcd(const nlohmann::json& store_object, const std::string& network
   return static_cast<bool>(ok);
 }
 
+namespace {
+
+// The held store, lent to every open_backend() of this process (set_etcd_opener takes a plain
+// function, hence the global).
+store::EtcdStore* g_held = nullptr;
+
+class Lent final : public store::Store {
+ public:
+  Expected<void> transact(const store::TxnFn& fn) override { return g_held->transact(fn); }
+  Expected<void> view(const store::TxnFn& fn) override { return g_held->view(fn); }
+  std::string_view host() const override { return g_held->host(); }
+};
+
+Expected<std::unique_ptr<store::Store>> lend(const store::Backend&) {
+  return std::unique_ptr<store::Store>(std::make_unique<Lent>());
+}
+
+}  // namespace
+
+bool in_process_pairs(const nlohmann::json& store_object, const std::string& conf, int runs,
+                      std::vector<std::pair<double, double>>& pairs, double& requests) {
+  auto backend = store::parse_backend(store_object, "store");
+  if (!backend) {
+    std::cerr << "in-process: " << backend.error().msg << "\n";
+    return false;
+  }
+  auto s = store::EtcdStore::open(backend->etcd, {.prefix = backend->prefix, .host = backend->host});
+  if (!s) {
+    std::cerr << "in-process: " << s.error().msg << "\n";
+    return false;
+  }
+  g_held = s->get();
+  store::set_etcd_opener(lend);
+  const auto verbs = ipam::verbs();
+  auto call = [&](const char* command, const std::string& id) {
+    cni::MapEnv env({{"CNI_COMMAND", command},
+                     {"CNI_CONTAINERID", id},
+                     {"CNI_NETNS", "/var/run/netns/" + id},
+                     {"CNI_IFNAME", "eth0"},
+                     {"CNI_PATH", "/nonexistent"}},
+                    conf);
+    const auto t0 = std::chrono::steady_clock::now();
+    const int rc = cni::plugin_main(env, verbs, ipam::kPluginName);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (rc != 0) std::cerr << "in-process " << command << ": " << env.out_str() << env.err_str() << "\n";
+    return rc == 0 ? ms : -1;
+  };
+  const uint64_t before = g_held->client().requests();
+  bool ok = true;
+  for (int r = 0; ok && r < runs; ++r) {
+    const std::string id = "inproc-" + std::to_string(r);
+    const double add = call("ADD", id);
+    const double del = add < 0 ? -1 : call("DEL", id);
+    ok = add >= 0 && del >= 0;
+    if (ok) pairs.emplace_back(add, del);
+  }
+  requests = double(g_held->client().requests() - before) / std::max(1, int(pairs.size()));
+  store::set_etcd_opener(nullptr);
+  g_held = nullptr;
+  return ok;
+}
+
 }  // namespace weir::bench

@@ -11,6 +11,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -54,5 +56,14 @@ class EtcdMember {
 // operations per txn; a claim writes two keys). false (the reason on stderr) on failure.
 bool prefill_etcd(const nlohmann::json& store, const std::string& network, const std::string& subnet,
                   const std::string& first, int n);
+
+// ADD+DEL pairs in this process, through weir-ipam's verbs (plugin_main on a MapEnv with
+// `conf`), on ONE EtcdStore opened before the first and kept open: no process start, no new
+// connection, no layout check per call. What a process that holds the store (weir-agent, once it
+// runs etcd calls) would pay per pair before its front-end hop; not a path that exists today.
+// Fills `pairs` with (ADD ms, DEL ms) and `requests` with the client's requests per pair
+// (etcd::Client::requests()); false (the reason on stderr) on failure.
+bool in_process_pairs(const nlohmann::json& store, const std::string& conf, int runs,
+                      std::vector<std::pair<double, double>>& pairs, double& requests);
 
 }  // namespace weir::bench

@@ -68,6 +68,8 @@ struct Cell {
 struct Row {
   Cell weir, base, host_local, etcd;
   std::string etcd_per_add, etcd_per_del;  // what etcd served per call (etcd_member.hpp)
+  Cell in_process;                         // --etcd: pairs in the bench, on a held EtcdStore
+  double in_process_requests = 0;
 };
 
 // Runs binary with env and stdin from a file; returns the wait status.
@@ -304,6 +306,18 @@ bool count_etcd_requests(const Options& o, const fs::path& dir, const bench::Etc
   row.etcd_per_del = bench::per_call(*deleted - *added, o.count_calls);
   return true;
 }
+
+// The same calls in the bench's own process on one EtcdStore kept open (etcd_member.hpp).
+bool measure_in_process(const Options& o, const fs::path& dir, const nlohmann::json& store, Row& row) {
+  std::ifstream in(dir / "etcd.json");
+  const std::string conf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::pair<double, double>> pairs;
+  if (!bench::in_process_pairs(store, conf, o.runs, pairs, row.in_process_requests)) return false;
+  std::vector<Sample> samples;
+  for (const auto& [add, del] : pairs) samples.push_back({add, del});
+  row.in_process = summarize(samples);
+  return true;
+}
 #endif
 
 bool parse_args(int argc, char** argv, Options& o) {
@@ -455,7 +469,8 @@ int main(int argc, char** argv) {
     Row row;
     ok = ok && measure(o, dir, n, row);
 #if WEIR_BENCH_ETCD
-    ok = ok && (!with_etcd || count_etcd_requests(o, dir, *etcd, row));
+    ok = ok && (!with_etcd || (count_etcd_requests(o, dir, *etcd, row) &&
+                               measure_in_process(o, dir, etcd_store(etcd->endpoint(), n), row)));
 #endif
     if (!ok) break;
     print_row(n, row, o);
@@ -510,6 +525,15 @@ int main(int argc, char** argv) {
     for (const auto& [n, row] : rows) {
       std::printf("  %6d leases: ADD %s\n  %6s         DEL %s\n", n, row.etcd_per_add.c_str(), "",
                   row.etcd_per_del.c_str());
+    }
+    std::printf("\nin-process, for comparison (not a path weir has): ADD+DEL through weir-ipam's verbs "
+                "in the bench, on one EtcdStore kept open (no process start, no new connection), "
+                "ms:\n");
+    for (const auto& [n, row] : rows) {
+      const Cell& c = row.in_process;
+      std::printf("  %6d leases: ADD %.2f  DEL %.2f  ADD+DEL %.2f  p99 %.2f  mean %.2f (%d), "
+                  "%.1f requests per pair (the client's count)\n",
+                  n, c.add, c.del, c.total, c.p99_total, c.mean_total, c.runs, row.in_process_requests);
     }
   }
   // weir-ipam's first ADD on a store runs in weir-ipam-local and starts weir-agent, which

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Exec-to-exit time of weir's plugin processes, as a runtime starts them: a VERSION call of
 # weir-none, weir-ipam-local and weir-bridge-local, then (as root) an ADD of weir-none in a
-# namespace of its own; posix_spawn + waitpid, COUNT times each, interleaved; with BASELINE_BIN
-# (or BASELINE), the same names from another bin folder side by side ("before-…"), in the same
-# rounds.
+# namespace of its own; posix_spawn + waitpid, COUNT times each, interleaved (and weir-cluster's
+# VERSION as weir-none, when built); with BASELINE_BIN (or BASELINE), the same names from another
+# bin folder side by side ("before-…"), in the same rounds.
 #
 #   bench/startup/run.sh [BIN_DIR=build/bin] [COUNT=500]
 #   BASELINE_BIN=/path/to/old/bin bench/startup/run.sh /usr/lib/cni
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${1:-$root/build/bin}
+bin=$(realpath "${1:-$root/build/bin}")
 count=${2:-500}
 baseline=${BASELINE_BIN:-${BASELINE:-}}
 work=$(mktemp -d /tmp/weir-startup-XXXXXX)
@@ -31,6 +31,13 @@ for p in weir-none weir-ipam-local weir-bridge-local; do
   [[ -n $baseline ]] && args+=("before-$p=$baseline/$p")
   args+=("$p=$bin/$p")
 done
+# weir-cluster (the dynamic build with the etcd store) when built: what each call on an etcd
+# network adds, run as weir-none through a link of that name (its main picks the program by it).
+if [[ -x $bin/weir-cluster ]]; then
+  mkdir "$work/cluster"
+  ln -s "$bin/weir-cluster" "$work/cluster/weir-none"
+  args+=("weir-cluster:weir-none=$work/cluster/weir-none")
+fi
 echo "CNI_COMMAND=VERSION"
 "${prio[@]}" "$work/spawn-time" --count "$count" --conf "$work/conf.json" \
   --env CNI_COMMAND=VERSION --env CNI_PATH=/usr/lib/cni "${args[@]}"
