@@ -3,8 +3,9 @@
 // by hand on a quiet machine (see bench/README.md). --base measures another weir-ipam (an older
 // build's) exactly like --weir, in the same rounds: a "base" group and a weir/base column.
 // --etcd adds a group of weir-ipam on a network whose store is etcd (one member the bench starts
-// itself, etcd_member.hpp), with a p99 column for every group and the etcd requests per ADD and
-// per DEL as etcd counted them.
+// itself, etcd_member.hpp), with a p99 column for every group, the etcd requests per ADD and
+// per DEL as etcd counted them (--count-calls of each), and for comparison the same pairs run
+// in-process on one EtcdStore kept open.
 //
 //   weir-ipam-bench [--runs 50] [--slow-runs 10] [--trials 3] [--sizes 0,1000,10000,60000]
 //                   [--weir build/bin/weir-ipam] [--host-local /usr/lib/cni/host-local]
