@@ -138,6 +138,10 @@ std::string per_call(const EtcdServed& d, int calls) {
 }
 
 std::unique_ptr<EtcdMember> EtcdMember::start(const std::string& binary, const std::string& dir) {
+  if (::access(binary.c_str(), X_OK) != 0) {
+    std::cerr << "etcd: " << binary << " is not an executable (apt-get install etcd-server)\n";
+    return nullptr;
+  }
   fs::create_directories(dir);
   std::unique_ptr<EtcdMember> m(new EtcdMember());
   m->log_ = dir + "/etcd.log";
