@@ -7,6 +7,8 @@
 #   bench/ipam/run.sh [weir-ipam-bench options: --runs 50 --slow-runs 10 --sizes 0,1000,…]
 #   BASELINE_BIN=/path/to/old/build/bin bench/ipam/run.sh   # adds a "base" group: that build's
 #                                                         # weir-ipam, measured like weir's
+#   bench/ipam/run.sh --etcd /usr/bin/etcd --sizes 0,1000,10000   # adds an "etcd" group: weir-ipam
+#                                 # on an etcd store (a member the bench starts and stops itself)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,7 +20,8 @@ if [[ -z $build ]]; then
   build=$root/build-bench-ipam
   echo "building weir-ipam (Release) in $build ..." >&2
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DWEIR_TESTS=OFF -DWEIR_WERROR=OFF >/dev/null
-  cmake --build "$build" -j"$(nproc)" --target weir-ipam weir weir-ipam-bench >/dev/null
+  # weir-cluster: what weir-ipam-local hands an etcd network's call to (--etcd).
+  cmake --build "$build" -j"$(nproc)" --target weir-ipam weir weir-cluster weir-ipam-bench >/dev/null
 fi
 base=()
 if [[ -n ${BASELINE_BIN:-} ]]; then
