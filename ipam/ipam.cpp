@@ -46,8 +46,8 @@ bool is_open(const OpenStore& open, const store::Backend& backend, const std::st
   if (!backend.etcd_backed()) {
     return !open_etcd && store::database_path(open.data_dir) == store::database_path(data_dir);
   }
-  return open_etcd && open.backend->etcd == backend.etcd && open.backend->prefix == backend.prefix &&
-         open.backend->host == backend.host;
+  return open_etcd && open.backend->etcd == backend.etcd &&
+         open.backend->prefix == backend.prefix && open.backend->host == backend.host;
 }
 
 // The store a verb works on: the network's (lib/store/backend.hpp), the caller's when it is
@@ -62,7 +62,8 @@ class UsedStore {
     auto backend = store::backend_for(conf.raw);
     if (!backend) return fail(backend.error());
     if (is_open(open, *backend, data_dir)) return UsedStore(open.store, nullptr);
-    if (existing && !backend->etcd_backed() && store_missing(data_dir)) return UsedStore(nullptr, nullptr);
+    if (existing && !backend->etcd_backed() && store_missing(data_dir))
+      return UsedStore(nullptr, nullptr);
     auto owned = store::open_backend(*backend, data_dir);
     if (!owned) return fail(owned.error());
     store::Store* s = owned->get();
@@ -81,7 +82,8 @@ class UsedStore {
   }
 
  private:
-  UsedStore(store::Store* s, std::unique_ptr<store::Store> owned) : store_(s), owned_(std::move(owned)) {}
+  UsedStore(store::Store* s, std::unique_ptr<store::Store> owned)
+      : store_(s), owned_(std::move(owned)) {}
   store::Store* store_;
   std::unique_ptr<store::Store> owned_;
 };

@@ -7,6 +7,8 @@
 int weir_ipam_local_main(int, char**) {
   weir::cni::ProcessEnv env;
   auto verbs = weir::agent::starting_agent(weir::ipam::verbs(), weir::agent::kIpamPlugin);
-  verbs.before = [](const weir::cni::Call& c) { return weir::agent::run_where_the_store_is(c, "weir-ipam-local"); };
+  verbs.before = [](const weir::cni::Call& c) {
+    return weir::agent::run_where_the_store_is(c, "weir-ipam-local");
+  };
   return weir::cni::plugin_main(env, verbs, weir::ipam::kPluginName);
 }

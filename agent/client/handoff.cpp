@@ -24,7 +24,8 @@ inline constexpr std::string_view kCluster = "weir-cluster";
 Expected<std::string> cluster_binary(const std::string& why) {
   std::string cluster = sibling_binary(kCluster);
   if (::access(cluster.c_str(), X_OK) != 0) {
-    return fail(cni::make_error(cni::Code::kStore, why + ", which needs " + cluster + ": " + std::strerror(errno)));
+    return fail(cni::make_error(cni::Code::kStore,
+                                why + ", which needs " + cluster + ": " + std::strerror(errno)));
   }
   return cluster;
 }
@@ -49,7 +50,8 @@ bool restore_stdin(std::string_view bytes) {
 
 }  // namespace
 
-Expected<void> run_where_the_store_is(const cni::Call& call, std::string_view program, bool on_etcd) {
+Expected<void> run_where_the_store_is(const cni::Call& call, std::string_view program,
+                                      bool on_etcd) {
   auto backend = store::backend_for(call.conf.raw);
   if (!backend) return fail(backend.error());
   if (!backend->etcd_backed()) return {};

@@ -15,7 +15,8 @@ namespace weir::agent {
 // with the error (a bad "store" object: code 7; weir-cluster missing: code 102 naming it).
 // A program whose records are not on etcd yet (`on_etcd` false) refuses an ADD on such a
 // network with code 2 instead; its other verbs go on with SQLite, where what it made is.
-Expected<void> run_where_the_store_is(const cni::Call& call, std::string_view program, bool on_etcd = true);
+Expected<void> run_where_the_store_is(const cni::Call& call, std::string_view program,
+                                      bool on_etcd = true);
 
 // The same for a program run by hand (weirctl): when this program has no etcd store, execs
 // weir-cluster, next to this executable, as `weir-cluster <program> argv[1…]` with the same

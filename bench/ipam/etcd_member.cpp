@@ -1,5 +1,6 @@
 #include "bench/ipam/etcd_member.hpp"
 
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -8,8 +9,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <curl/curl.h>
 
 #include <algorithm>
 #include <chrono>
@@ -67,7 +66,8 @@ std::optional<std::string> http_get(const std::string& url) {
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   long status = 0;
   const bool ok = curl_easy_perform(c) == CURLE_OK &&
-                  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200;
+                  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+                  status == 200;
   curl_easy_cleanup(c);
   if (!ok) return std::nullopt;
   return body;
@@ -224,8 +224,8 @@ std::unique_ptr<EtcdMember> EtcdMember::start(const std::string& binary, const s
       m->pid_ = -1;
     }
   }
-  std::cerr << "etcd (" << binary << ") did not answer: " << tail(m->log_) << tail(dir + "/etcd.out")
-            << "\n";
+  std::cerr << "etcd (" << binary << ") did not answer: " << tail(m->log_)
+            << tail(dir + "/etcd.out") << "\n";
   return nullptr;
 }
 
@@ -262,7 +262,8 @@ bool prefill_etcd(const nlohmann::json& store_object, const std::string& network
     std::cerr << "prefill etcd: " << backend.error().msg << "\n";
     return false;
   }
-  auto s = store::EtcdStore::open(backend->etcd, {.prefix = backend->prefix, .host = backend->host});
+  auto s =
+      store::EtcdStore::open(backend->etcd, {.prefix = backend->prefix, .host = backend->host});
   if (!s) {
     std::cerr << "prefill etcd: " << s.error().msg << "\n";
     return false;
@@ -270,7 +271,8 @@ bool prefill_etcd(const nlohmann::json& store_object, const std::string& network
   store::EtcdStore& db = **s;
   auto ok = ipam::sweep_after_reboot(db, {});  // this boot's id, as the first call records it
   const auto start = net::IpAddr::parse(first);
-  for (int from = 0; ok && (from == 0 || from < n); from += kClaimsPerTxn) {  // the network even at 0
+  for (int from = 0; ok && (from == 0 || from < n);
+       from += kClaimsPerTxn) {  // the network even at 0
     ok = db.transact([&](store::Txn& t) -> Expected<void> {
       if (from == 0) {
         auto put = t.put_network({.name = network, .subnets = {*net::Cidr::parse(subnet)}});
@@ -320,7 +322,8 @@ bool in_process_pairs(const nlohmann::json& store_object, const std::string& con
     std::cerr << "in-process: " << backend.error().msg << "\n";
     return false;
   }
-  auto s = store::EtcdStore::open(backend->etcd, {.prefix = backend->prefix, .host = backend->host});
+  auto s =
+      store::EtcdStore::open(backend->etcd, {.prefix = backend->prefix, .host = backend->host});
   if (!s) {
     std::cerr << "in-process: " << s.error().msg << "\n";
     return false;
@@ -339,7 +342,8 @@ bool in_process_pairs(const nlohmann::json& store_object, const std::string& con
     const int rc = cni::plugin_main(env, verbs, ipam::kPluginName);
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (rc != 0) std::cerr << "in-process " << command << ": " << env.out_str() << env.err_str() << "\n";
+    if (rc != 0)
+      std::cerr << "in-process " << command << ": " << env.out_str() << env.err_str() << "\n";
     return rc == 0 ? ms : -1;
   };
   const uint64_t before = g_held->client().requests();

@@ -9,12 +9,11 @@
 
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace weir::bench {
 
@@ -40,7 +39,7 @@ class EtcdMember {
   EtcdMember& operator=(const EtcdMember&) = delete;
 
   const std::string& endpoint() const { return endpoint_; }  // "http://127.0.0.1:PORT"
-  std::optional<EtcdServed> served() const;                   // nullopt when /metrics fails
+  std::optional<EtcdServed> served() const;                  // nullopt when /metrics fails
 
  private:
   EtcdMember() = default;
@@ -54,8 +53,8 @@ class EtcdMember {
 // first call's reboot sweep would release them all, their netns being gone) and the cursor
 // after the last one. Through weir's EtcdStore, in transactions of 50 claims (etcd takes 128
 // operations per txn; a claim writes two keys). false (the reason on stderr) on failure.
-bool prefill_etcd(const nlohmann::json& store, const std::string& network, const std::string& subnet,
-                  const std::string& first, int n);
+bool prefill_etcd(const nlohmann::json& store, const std::string& network,
+                  const std::string& subnet, const std::string& first, int n);
 
 // ADD+DEL pairs in this process, through weir-ipam's verbs (plugin_main on a MapEnv with
 // `conf`), on ONE EtcdStore opened before the first and kept open: no process start, no new

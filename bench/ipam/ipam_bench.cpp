@@ -284,12 +284,13 @@ bool count_etcd_requests(const Options& o, const fs::path& dir, const bench::Etc
   auto calls = [&](const char* command) {
     for (int i = 0; i < o.count_calls; ++i) {
       const std::string id = "count-" + std::to_string(i);
-      std::map<std::string, std::string> env = {{"CNI_COMMAND", command},
-                                                {"CNI_CONTAINERID", id},
-                                                {"CNI_NETNS", "/var/run/netns/" + id},
-                                                {"CNI_IFNAME", "eth0"},
-                                                {"CNI_PATH", fs::path(o.weir).parent_path().string()},
-                                                {"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}};
+      std::map<std::string, std::string> env = {
+          {"CNI_COMMAND", command},
+          {"CNI_CONTAINERID", id},
+          {"CNI_NETNS", "/var/run/netns/" + id},
+          {"CNI_IFNAME", "eth0"},
+          {"CNI_PATH", fs::path(o.weir).parent_path().string()},
+          {"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}};
       if (spawn_wait(o.weir, env, conf) != 0) {
         std::cerr << o.weir << ": " << command << " on etcd failed\n";
         return false;
@@ -309,7 +310,8 @@ bool count_etcd_requests(const Options& o, const fs::path& dir, const bench::Etc
 }
 
 // The same calls in the bench's own process on one EtcdStore kept open (etcd_member.hpp).
-bool measure_in_process(const Options& o, const fs::path& dir, const nlohmann::json& store, Row& row) {
+bool measure_in_process(const Options& o, const fs::path& dir, const nlohmann::json& store,
+                        Row& row) {
   std::ifstream in(dir / "etcd.json");
   const std::string conf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<std::pair<double, double>> pairs;
@@ -394,8 +396,8 @@ void print_row(int n, const Row& row, const Options& o) {
     cell(w);
     if (with_base) cell(b);
     cell(e);
-    std::printf("%8.2f %8.2f %9.2f %8.2f %8.2f (%2d) | %6.1fx", h.add, h.del, h.total,
-                h.p99_total, h.mean_total, h.runs, h.total / e.total);
+    std::printf("%8.2f %8.2f %9.2f %8.2f %8.2f (%2d) | %6.1fx", h.add, h.del, h.total, h.p99_total,
+                h.mean_total, h.runs, h.total / e.total);
   }
   // Two decimals: a regression of a few percent is what this column is for.
   if (with_base) std::printf("         | %8.2fx", w.total / b.total);
@@ -434,12 +436,15 @@ int main(int argc, char** argv) {
     }
   }
 #endif
-  std::printf("latency in ms: median of (runs) calls (and the mean of ADD+DEL), best of %d rounds; "
-              "one %s\n", o.trials, kSubnet);
+  std::printf(
+      "latency in ms: median of (runs) calls (and the mean of ADD+DEL), best of %d rounds; "
+      "one %s\n",
+      o.trials, kSubnet);
   if (with_etcd) {
-    std::printf("etcd: weir-ipam with \"store\": {\"type\": \"etcd\"}, one local member (%s): the "
-                "process path, weir-ipam -> weir-ipam-local -> weir-cluster -> etcd\n",
-                o.etcd.c_str());
+    std::printf(
+        "etcd: weir-ipam with \"store\": {\"type\": \"etcd\"}, one local member (%s): the "
+        "process path, weir-ipam -> weir-ipam-local -> weir-cluster -> etcd\n",
+        o.etcd.c_str());
   }
   std::printf("\n");
   print_header(o);
@@ -501,8 +506,9 @@ int main(int argc, char** argv) {
     // The goal is for ADD and DEL run by weir-agent, which does not run etcd calls yet: what is
     // measured is the process path, held to the same numbers.
     auto verdict = [](bool met) { return met ? "met" : "NOT met"; };
-    std::printf("goal (etcd, through weir-agent; measured: the process path, weir-agent runs no etcd "
-                "call yet):\n");
+    std::printf(
+        "goal (etcd, through weir-agent; measured: the process path, weir-agent runs no etcd "
+        "call yet):\n");
     if (rows.contains(0)) {
       std::printf("  ADD+DEL <= 4 ms median: %.2f ms at 0 leases", rows[0].etcd.total);
       if (rows.contains(10000)) std::printf(", %.2f ms at 10,000", rows[10000].etcd.total);
@@ -513,28 +519,32 @@ int main(int argc, char** argv) {
     }
     if (rows.contains(0) && rows.contains(10000)) {
       const double flat = rows[10000].etcd.total / rows[0].etcd.total;
-      std::printf("  flat, 10,000 leases within 1.5x of 0: %.2fx: %s\n", flat, verdict(flat <= 1.5));
+      std::printf("  flat, 10,000 leases within 1.5x of 0: %.2fx: %s\n", flat,
+                  verdict(flat <= 1.5));
     }
     if (rows.contains(1000)) {
       const double x = rows[1000].host_local.total / rows[1000].etcd.total;
       std::printf("  at least 3x faster than host-local at 1,000 leases: %.1fx: %s\n", x,
                   verdict(x >= 3.0));
     }
-    std::printf("\netcd requests per call (etcd's grpc_server_handled_total over %d ADDs, then their "
-                "DELs; WAL fsyncs and their time from etcd_disk_wal_fsync_duration_seconds):\n",
-                o.count_calls);
+    std::printf(
+        "\netcd requests per call (etcd's grpc_server_handled_total over %d ADDs, then their "
+        "DELs; WAL fsyncs and their time from etcd_disk_wal_fsync_duration_seconds):\n",
+        o.count_calls);
     for (const auto& [n, row] : rows) {
       std::printf("  %6d leases: ADD %s\n  %6s         DEL %s\n", n, row.etcd_per_add.c_str(), "",
                   row.etcd_per_del.c_str());
     }
-    std::printf("\nin-process, for comparison (not a path weir has): ADD+DEL through weir-ipam's verbs "
-                "in the bench, on one EtcdStore kept open (no process start, no new connection), "
-                "ms:\n");
+    std::printf(
+        "\nin-process, for comparison (not a path weir has): ADD+DEL through weir-ipam's verbs "
+        "in the bench, on one EtcdStore kept open (no process start, no new connection), "
+        "ms:\n");
     for (const auto& [n, row] : rows) {
       const Cell& c = row.in_process;
-      std::printf("  %6d leases: ADD %.2f  DEL %.2f  ADD+DEL %.2f  p99 %.2f  mean %.2f (%d), "
-                  "%.1f requests per pair (the client's count)\n",
-                  n, c.add, c.del, c.total, c.p99_total, c.mean_total, c.runs, row.in_process_requests);
+      std::printf(
+          "  %6d leases: ADD %.2f  DEL %.2f  ADD+DEL %.2f  p99 %.2f  mean %.2f (%d), "
+          "%.1f requests per pair (the client's count)\n",
+          n, c.add, c.del, c.total, c.p99_total, c.mean_total, c.runs, row.in_process_requests);
     }
   }
   // weir-ipam's first ADD on a store runs in weir-ipam-local and starts weir-agent, which

@@ -136,7 +136,8 @@ class Client {
   ~Client();
 
   Expected<RangeResult> range(const RangeRequest& request);
-  Expected<int64_t> put(std::string_view key, std::string_view value, int64_t lease = 0);  // revision
+  Expected<int64_t> put(std::string_view key, std::string_view value,
+                        int64_t lease = 0);                                      // revision
   Expected<int64_t> del(std::string_view key, std::string_view range_end = {});  // how many deleted
   Expected<TxnResult> txn(const std::vector<Compare>& compares, const std::vector<Op>& success,
                           const std::vector<Op>& failure = {});

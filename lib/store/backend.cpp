@@ -41,10 +41,9 @@ bool valid_prefix(const std::string& p) {
 
 // A host name as it appears in keys and records.
 bool valid_host(const std::string& h) {
-  return !h.empty() && h.size() <= 253 &&
-         std::all_of(h.begin(), h.end(), [](unsigned char c) {
-           return std::isalnum(c) || c == '-' || c == '.' || c == '_';
-         });
+  return !h.empty() && h.size() <= 253 && std::all_of(h.begin(), h.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '.' || c == '_';
+  });
 }
 
 Expected<Backend> parse_etcd(const nlohmann::json& object, const std::string& field) {
@@ -69,26 +68,30 @@ Expected<Backend> parse_etcd(const nlohmann::json& object, const std::string& fi
   if (!prefix) return fail(prefix.error());
   if (!prefix->empty()) b.prefix = *prefix;
   if (!valid_prefix(b.prefix)) {
-    return fail(cni::invalid_config(field + ".prefix must be an absolute key path like \"/weir\", not " +
+    return fail(cni::invalid_config(field +
+                                    ".prefix must be an absolute key path like \"/weir\", not " +
                                     cni::quoted(b.prefix)));
   }
   auto host = string_field(object, field, "host");
   if (!host) return fail(host.error());
   b.host = host->empty() ? machine_name() : *host;
   if (!valid_host(b.host)) {
-    return fail(cni::invalid_config(field + ".host must be a host name (letters, digits, '-', '.', '_'), not " +
-                                    cni::quoted(b.host)));
+    return fail(cni::invalid_config(
+        field + ".host must be a host name (letters, digits, '-', '.', '_'), not " +
+        cni::quoted(b.host)));
   }
   if (const auto t = object.find("timeoutMs"); t != object.end()) {
     if (!t->is_number_integer() || t->get<int64_t>() < 1 || t->get<int64_t>() > 600'000) {
-      return fail(cni::invalid_config(field + ".timeoutMs must be a whole number of milliseconds from 1 to 600000"));
+      return fail(cni::invalid_config(
+          field + ".timeoutMs must be a whole number of milliseconds from 1 to 600000"));
     }
     b.etcd.timeout = std::chrono::milliseconds(t->get<int64_t>());
   }
   if (const auto tls = object.find("tls"); tls != object.end()) {
     if (!tls->is_object()) return fail(cni::invalid_config(field + ".tls must be an object"));
-    for (const auto& [key, path] : {std::pair{"ca", &b.etcd.tls.ca}, std::pair{"cert", &b.etcd.tls.cert},
-                                    std::pair{"key", &b.etcd.tls.key}}) {
+    for (const auto& [key, path] :
+         {std::pair{"ca", &b.etcd.tls.ca}, std::pair{"cert", &b.etcd.tls.cert},
+          std::pair{"key", &b.etcd.tls.key}}) {
       auto v = string_field(*tls, field + ".tls", key);
       if (!v) return fail(v.error());
       if (!v->empty() && v->front() != '/') {
@@ -102,8 +105,10 @@ Expected<Backend> parse_etcd(const nlohmann::json& object, const std::string& fi
     }
   }
   for (const auto& [key, value] : object.items()) {
-    static constexpr const char* kKnown[] = {"type", "endpoints", "prefix", "host", "timeoutMs", "tls"};
-    if (std::none_of(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return key == k; })) {
+    static constexpr const char* kKnown[] = {"type", "endpoints", "prefix",
+                                             "host", "timeoutMs", "tls"};
+    if (std::none_of(std::begin(kKnown), std::end(kKnown),
+                     [&](const char* k) { return key == k; })) {
       return fail(cni::invalid_config(field + "." + key + " is not a store setting (" +
                                       "endpoints, prefix, host, timeoutMs, tls)"));
     }
@@ -124,7 +129,8 @@ Expected<Backend> parse_backend(const nlohmann::json& object, const std::string&
     return fail(cni::invalid_config(field + ".type must be \"sqlite\" or \"etcd\", not " +
                                     cni::quoted(*type)));
   } else if (object.size() > 1) {
-    return fail(cni::invalid_config(field + ": a sqlite store takes no settings (its folder is dataDir)"));
+    return fail(
+        cni::invalid_config(field + ": a sqlite store takes no settings (its folder is dataDir)"));
   }
   if (b) b->origin = field;
   return b;
@@ -136,12 +142,14 @@ Expected<Backend> backend_for(const nlohmann::json& netconf, const char* host_fi
     if (ipam != netconf.end() && ipam->is_object() && ipam->contains("store")) {
       return parse_backend((*ipam)["store"], "ipam.store");
     }
-    if (const auto it = netconf.find("store"); it != netconf.end()) return parse_backend(*it, "store");
+    if (const auto it = netconf.find("store"); it != netconf.end())
+      return parse_backend(*it, "store");
   }
   std::ifstream in(host_file);
   if (!in) {
     if (errno == ENOENT || errno == ENOTDIR) return Backend{};
-    return fail(cni::invalid_config(std::string("read ") + host_file + ": " + std::strerror(errno)));
+    return fail(
+        cni::invalid_config(std::string("read ") + host_file + ": " + std::strerror(errno)));
   }
   std::stringstream text;
   text << in.rdbuf();
@@ -164,7 +172,8 @@ Expected<std::unique_ptr<Store>> open_backend(const Backend& backend, const std:
   if (backend.etcd_backed()) {
     const EtcdOpener opener = g_etcd_opener.load();
     if (opener == nullptr) {
-      return fail(cni::make_error(cni::Code::kStore, "this program has no etcd store (" + backend.origin +
+      return fail(cni::make_error(cni::Code::kStore, "this program has no etcd store (" +
+                                                         backend.origin +
                                                          " names one): run it as weir-cluster"));
     }
     return opener(backend);

@@ -13,10 +13,9 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "lib/cni/error.hpp"
 #include "lib/etcd/client.hpp"
@@ -42,7 +41,8 @@ Expected<Backend> parse_backend(const nlohmann::json& object, const std::string&
 
 // The backend of a network, from its whole config (cni::NetConf::raw): code 7 for a bad
 // "store" object or a bad host-wide file (naming it), SQLite when neither says anything.
-Expected<Backend> backend_for(const nlohmann::json& netconf, const char* host_file = kHostStoreFile);
+Expected<Backend> backend_for(const nlohmann::json& netconf,
+                              const char* host_file = kHostStoreFile);
 
 // Opens the store a backend names: SQLite in data_dir ("" = the default), or etcd when this
 // program is linked with it (set_etcd_opener); otherwise code 102 saying so.

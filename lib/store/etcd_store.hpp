@@ -73,7 +73,7 @@ struct EtcdOptions {
   // hosts took up to 24 runs (tests/unit/store_etcd_test.cpp). With the pauses between runs
   // (< 50 ms each) 64 runs take at most ~3 s, as SQLite's busy timeout (10 s) bounds a wait.
   int max_attempts = 64;
-  int max_txn_ops = 128;         // the cluster's --max-txn-ops: larger commits fail with 102
+  int max_txn_ops = 128;  // the cluster's --max-txn-ops: larger commits fail with 102
 };
 
 // One transaction at a time per EtcdStore (its calls take turns on its one client); a process

@@ -126,7 +126,9 @@ class Txn {
   // This host's name on a shared store (Store::host()); "" on a store of this host alone.
   virtual std::string_view host() const { return {}; }
   // Whether a lease or endpoint written by `record_host` is this host's to clean up.
-  bool owns(std::string_view record_host) const { return record_host.empty() || record_host == host(); }
+  bool owns(std::string_view record_host) const {
+    return record_host.empty() || record_host == host();
+  }
 };
 
 using TxnFn = std::function<Expected<void>(Txn&)>;

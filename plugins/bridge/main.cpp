@@ -6,7 +6,8 @@
 
 int weir_bridge_local_main(int, char**) {
   weir::cni::ProcessEnv env;
-  auto verbs = weir::agent::starting_agent(weir::plugins::bridge::verbs(), weir::agent::kBridgePlugin);
+  auto verbs =
+      weir::agent::starting_agent(weir::plugins::bridge::verbs(), weir::agent::kBridgePlugin);
   verbs.before = [](const weir::cni::Call& c) {
     return weir::agent::run_where_the_store_is(c, "weir-bridge-local");
   };

@@ -63,9 +63,10 @@ cni::Dns dns_for(const std::string& network, const std::vector<net::IpAddr>& res
 
 Expected<void> refuse_dns_on_etcd(const store::Backend& backend) {
   if (!backend.etcd_backed()) return {};
-  return fail(cni::unsupported_field(
-      "embedded DNS on an etcd store is not supported yet (" + backend.origin +
-      " names one): set \"embeddedDNS\": false, or give this network \"store\": {\"type\": \"sqlite\"}"));
+  return fail(cni::unsupported_field("embedded DNS on an etcd store is not supported yet (" +
+                                     backend.origin +
+                                     " names one): set \"embeddedDNS\": false, or give this "
+                                     "network \"store\": {\"type\": \"sqlite\"}"));
 }
 
 Expected<void> sync_dns(const std::string& data_dir, bool start) {

@@ -111,7 +111,8 @@ Expected<bool> has_endpoints(store::Store& st, const std::string& network) {
     }
     auto eps = t.list_endpoints(network);
     if (!eps) return fail(eps.error());
-    any = std::any_of(eps->begin(), eps->end(), [&](const store::Endpoint& ep) { return t.owns(ep.host); });
+    any = std::any_of(eps->begin(), eps->end(),
+                      [&](const store::Endpoint& ep) { return t.owns(ep.host); });
     return {};
   });
   if (!ok) return fail(ok.error());

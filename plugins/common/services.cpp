@@ -50,7 +50,8 @@ Expected<void> ProcessServices::delete_link_later(int ifindex) {
   return plugins::delete_link_later(data_dir(), ifindex);
 }
 
-std::unique_ptr<Services> process_services(const std::string& data_dir, const store::Backend& backend) {
+std::unique_ptr<Services> process_services(const std::string& data_dir,
+                                           const store::Backend& backend) {
   return std::make_unique<ProcessServices>(data_dir, backend);
 }
 

@@ -71,11 +71,11 @@ class Services {
 };
 
 // The services for a config's data dir and store: a verb asks once it has parsed the config.
-using ServicesFor =
-    std::function<std::unique_ptr<Services>(const std::string& data_dir, const store::Backend& backend)>;
+using ServicesFor = std::function<std::unique_ptr<Services>(const std::string& data_dir,
+                                                            const store::Backend& backend)>;
 
-// A plugin process's: the backend's store opened on first use (and closed with the services), the DNS
-// synced with the data dir's weir-agent over its socket (embedded_dns.hpp sync_dns), a link
+// A plugin process's: the backend's store opened on first use (and closed with the services), the
+// DNS synced with the data dir's weir-agent over its socket (embedded_dns.hpp sync_dns), a link
 // deleted by a forked child (link_reaper.hpp delete_link_later).
 class ProcessServices : public Services {
  public:
@@ -88,7 +88,8 @@ class ProcessServices : public Services {
   std::unique_ptr<store::Store> store_;
 };
 
-std::unique_ptr<Services> process_services(const std::string& data_dir, const store::Backend& backend);
+std::unique_ptr<Services> process_services(const std::string& data_dir,
+                                           const store::Backend& backend);
 
 // Whether two spellings of a data dir ("/var/lib//weir", a symlink, "" for the default) are one
 // folder: the same path, or the same device and inode.

@@ -4,7 +4,8 @@
 
 namespace weir::plugins {
 
-Expected<std::unique_ptr<store::Store>> open_store(const store::Backend& backend, const std::string& data_dir) {
+Expected<std::unique_ptr<store::Store>> open_store(const store::Backend& backend,
+                                                   const std::string& data_dir) {
   // SQLite checks its folder as it opens the file; etcd has no file there, but the locks, the
   // agent and the link marks (store::link_mark: the folder's inode) need the folder all the same.
   if (backend.etcd_backed()) {
@@ -18,7 +19,8 @@ Expected<NetworkStore> open_store(const cni::NetConf& conf, const std::string& d
   if (!backend) return fail(backend.error());
   auto st = open_store(*backend, data_dir);
   if (!st) return fail(st.error());
-  return NetworkStore{.backend = std::move(*backend), .data_dir = data_dir, .store = std::move(*st)};
+  return NetworkStore{
+      .backend = std::move(*backend), .data_dir = data_dir, .store = std::move(*st)};
 }
 
 }  // namespace weir::plugins

@@ -22,7 +22,9 @@ struct NetworkStore {
 
   store::Store& operator*() const { return *store; }
   // For ipam_client: the allocator works on this store, not on one of its own.
-  ipam::OpenStore ipam() const { return {.data_dir = data_dir, .store = store.get(), .backend = &backend}; }
+  ipam::OpenStore ipam() const {
+    return {.data_dir = data_dir, .store = store.get(), .backend = &backend};
+  }
 };
 
 // Opens the store of a network whose config is `conf` and whose data folder is `data_dir`
@@ -30,6 +32,7 @@ struct NetworkStore {
 Expected<NetworkStore> open_store(const cni::NetConf& conf, const std::string& data_dir);
 
 // Opens `backend` for `data_dir` (the folder checked and made first on etcd, as SQLite does).
-Expected<std::unique_ptr<store::Store>> open_store(const store::Backend& backend, const std::string& data_dir);
+Expected<std::unique_ptr<store::Store>> open_store(const store::Backend& backend,
+                                                   const std::string& data_dir);
 
 }  // namespace weir::plugins

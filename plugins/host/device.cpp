@@ -112,7 +112,8 @@ Expected<void> recover_in_host(netlink::Socket& hs, Original o) {
 
 }  // namespace
 
-Expected<cni::Result> add_device(const cni::Call& call, const HostConfig& cfg, const NetworkStore& st) {
+Expected<cni::Result> add_device(const cni::Call& call, const HostConfig& cfg,
+                                 const NetworkStore& st) {
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
   auto host = netns::Handle::current();
@@ -213,7 +214,8 @@ Expected<void> release_device(const std::string& netns_path, const std::string& 
   return recover_in_host(*hs, orig);
 }
 
-Expected<void> check_device(const cni::Call& call, const store::Endpoint& ep, const NetworkStore& st) {
+Expected<void> check_device(const cni::Call& call, const store::Endpoint& ep,
+                            const NetworkStore& st) {
   auto ns = open_container_netns(call.env.netns);
   if (!ns) return fail(ns.error());
   auto cs = netlink::Socket::open_in(*ns);

@@ -18,7 +18,8 @@ namespace weir::plugins::host {
 inline constexpr std::string_view kAliasPrefix = "weir-host-device:";
 
 // `st`: the network's store, which the in-process IPAM shares.
-Expected<cni::Result> add_device(const cni::Call& call, const HostConfig& cfg, const NetworkStore& st);
+Expected<cni::Result> add_device(const cni::Call& call, const HostConfig& cfg,
+                                 const NetworkStore& st);
 
 // Moves the device back from the attachment's netns (found by CNI_IFNAME and our alias); done
 // when it is gone. `record` gives the alias and up state to restore. Without the netns: a
@@ -28,6 +29,7 @@ Expected<cni::Result> add_device(const cni::Call& call, const HostConfig& cfg, c
 Expected<void> release_device(const std::string& netns_path, const std::string& ifname,
                               const std::optional<store::Endpoint>& record);
 
-Expected<void> check_device(const cni::Call& call, const store::Endpoint& ep, const NetworkStore& st);
+Expected<void> check_device(const cni::Call& call, const store::Endpoint& ep,
+                            const NetworkStore& st);
 
 }  // namespace weir::plugins::host

@@ -5,6 +5,8 @@
 int weir_host_main(int, char**) {
   weir::cni::ProcessEnv env;
   auto verbs = weir::plugins::host::verbs();
-  verbs.before = [](const weir::cni::Call& c) { return weir::agent::run_where_the_store_is(c, "weir-host"); };
+  verbs.before = [](const weir::cni::Call& c) {
+    return weir::agent::run_where_the_store_is(c, "weir-host");
+  };
   return weir::cni::plugin_main(env, verbs, "weir-host");
 }

@@ -5,6 +5,8 @@
 int weir_macvlan_main(int, char**) {
   weir::cni::ProcessEnv env;
   auto verbs = weir::plugins::macvlan::verbs();
-  verbs.before = [](const weir::cni::Call& c) { return weir::agent::run_where_the_store_is(c, "weir-macvlan"); };
+  verbs.before = [](const weir::cni::Call& c) {
+    return weir::agent::run_where_the_store_is(c, "weir-macvlan");
+  };
   return weir::cni::plugin_main(env, verbs, "weir-macvlan");
 }

@@ -822,8 +822,8 @@ TEST_F(Bridge, GcRemovesUnrecordedVethsOfItsBridge) {
   ASSERT_EQ(host.del(a, conf).exit_code, 0);
 }
 
-
-INSTANTIATE_TEST_SUITE_P(Stores, BridgeStores, ::testing::Values(StoreKind::kSqlite, StoreKind::kEtcd),
+INSTANTIATE_TEST_SUITE_P(Stores, BridgeStores,
+                         ::testing::Values(StoreKind::kSqlite, StoreKind::kEtcd),
                          [](const auto& info) { return std::string(store_kind_name(info.param)); });
 
 // ---- On etcd alone
@@ -846,7 +846,9 @@ TEST_F(BridgeEtcd, EmbeddedDnsIsRefusedWithNothingMade) {
   auto add = host.add(c, conf);
   EXPECT_EQ(add.exit_code, 1) << add.out << add.err;
   EXPECT_EQ(add.json().value("code", 0), 2) << add.out;
-  EXPECT_TRUE(has(add.json().value("msg", ""), "embedded DNS on an etcd store is not supported yet")) << add.out;
+  EXPECT_TRUE(
+      has(add.json().value("msg", ""), "embedded DNS on an etcd store is not supported yet"))
+      << add.out;
   EXPECT_FALSE(host.link_exists("wbdns"));
   EXPECT_EQ(host.veth_count(), 0);
   EXPECT_TRUE(has(c.ip("link show eth0"), "does not exist"));
@@ -894,7 +896,8 @@ TEST_F(BridgeEtcd, AnotherHostsRecordsAreNotOurs) {
   // bridge goes with a's last endpoint.
   json gc = conf_a;
   gc["cni.dev/valid-attachments"] = json::array();
-  auto r = host.plugin("GC", "", "", gc, {{"CNI_NETNS", ""}, {"CNI_CONTAINERID", ""}, {"CNI_IFNAME", ""}});
+  auto r = host.plugin("GC", "", "", gc,
+                       {{"CNI_NETNS", ""}, {"CNI_CONTAINERID", ""}, {"CNI_IFNAME", ""}});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_FALSE(host.endpoint("shared", a.id));
   EXPECT_TRUE(host.endpoint("shared", b.id));

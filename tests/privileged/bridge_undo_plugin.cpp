@@ -22,7 +22,9 @@ class FaultyServices final : public plugins::ProcessServices {
  public:
   FaultyServices(const std::string& data_dir, const store::Backend& backend, std::string fail_after,
                  bool fail_sync)
-      : ProcessServices(data_dir, backend), fail_after_(std::move(fail_after)), fail_sync_(fail_sync) {}
+      : ProcessServices(data_dir, backend),
+        fail_after_(std::move(fail_after)),
+        fail_sync_(fail_sync) {}
 
   Expected<void> sync_dns(bool start) override {
     std::cerr << "weir-test: dns sync " << (start ? "start" : "stop") << "\n";
@@ -52,7 +54,8 @@ int main() {
   const bool fail_sync = env_or_empty("WEIR_TEST_FAIL_SYNC") == "1";
   cni::ProcessEnv env;
   const auto verbs = plugins::bridge::verbs(
-      [&](const std::string& data_dir, const store::Backend& backend) -> std::unique_ptr<plugins::Services> {
+      [&](const std::string& data_dir,
+          const store::Backend& backend) -> std::unique_ptr<plugins::Services> {
         return std::make_unique<FaultyServices>(data_dir, backend, fail_after, fail_sync);
       });
   return cni::plugin_main(env, verbs, "weir-bridge");

@@ -5,6 +5,7 @@
 // defaults are the defaults and the machine's own folders are never touched; everything else
 // happens in a private "host" netns, as in the other privileged tests.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -12,19 +13,16 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <list>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "agent/client/control.hpp"
 #include "lib/store/sqlite.hpp"
@@ -70,13 +68,18 @@ class NetnsEtcd {
  public:
   explicit NetnsEtcd(const std::string& netns_path) : netns_(netns_path) {
     const std::string data = dir_.path() + "/data";
-    std::vector<std::string> args = {"/usr/bin/nsenter", "--net=" + netns_, "/usr/bin/etcd",
-                                     "--name=default", "--data-dir=" + data,
+    std::vector<std::string> args = {"/usr/bin/nsenter",
+                                     "--net=" + netns_,
+                                     "/usr/bin/etcd",
+                                     "--name=default",
+                                     "--data-dir=" + data,
                                      "--listen-client-urls=http://127.0.0.1:2379",
                                      "--advertise-client-urls=http://127.0.0.1:2379",
                                      "--listen-peer-urls=http://127.0.0.1:2380",
-                                     "--election-timeout=100", "--heartbeat-interval=20",
-                                     "--logger=zap", "--log-outputs=" + dir_.path() + "/etcd.log"};
+                                     "--election-timeout=100",
+                                     "--heartbeat-interval=20",
+                                     "--logger=zap",
+                                     "--log-outputs=" + dir_.path() + "/etcd.log"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -102,13 +105,15 @@ class NetnsEtcd {
   }
   bool healthy() const {
     int st = -1;
-    sh("nsenter --net=" + netns_ + " etcdctl --endpoints=http://127.0.0.1:2379 endpoint health >/dev/null 2>&1", &st);
+    sh("nsenter --net=" + netns_ +
+           " etcdctl --endpoints=http://127.0.0.1:2379 endpoint health >/dev/null 2>&1",
+       &st);
     return st == 0;
   }
   // The keys under prefix, one per line.
   std::string keys(const std::string& prefix) const {
-    return sh("nsenter --net=" + netns_ + " etcdctl --endpoints=http://127.0.0.1:2379 get " + prefix +
-              " --prefix --keys-only 2>&1");
+    return sh("nsenter --net=" + netns_ + " etcdctl --endpoints=http://127.0.0.1:2379 get " +
+              prefix + " --prefix --keys-only 2>&1");
   }
 
  private:
@@ -315,7 +320,8 @@ TEST_F(ConfDefaults, IpamEtcd) {
   auto add = ctl({"add", "ipam-etcd", c.name()});
   ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
   EXPECT_TRUE(addr_of(c).starts_with("10.44.0.")) << add.out;
-  EXPECT_EQ(lines_with(etcd.keys("/weir/leases/"), "/weir/leases/ipam-etcd/"), 1u) << etcd.keys("/weir");
+  EXPECT_EQ(lines_with(etcd.keys("/weir/leases/"), "/weir/leases/ipam-etcd/"), 1u)
+      << etcd.keys("/weir");
   EXPECT_FALSE(fs::exists(std::string(kDefaultDir) + "/weir.db")) << "a SQLite store was made too";
   EXPECT_FALSE(agent::running_agent(kDefaultDir)) << "weir-agent started for an etcd network";
   EXPECT_EQ(ctl({"del", "ipam-etcd", c.name()}).exit_code, 0);
@@ -329,7 +335,8 @@ TEST_F(ConfDefaults, HostWideStoreFile) {
   WEIR_REQUIRE_ETCD();
   // A writable /etc in our mount namespace only: an overlay on a tmpfs of its own.
   TempDir layers("weirt-etc");
-  ASSERT_EQ(::mount("tmpfs", layers.path().c_str(), "tmpfs", 0, "mode=0700"), 0) << std::strerror(errno);
+  ASSERT_EQ(::mount("tmpfs", layers.path().c_str(), "tmpfs", 0, "mode=0700"), 0)
+      << std::strerror(errno);
   struct Unmount {  // before the TempDir goes, so that it can remove its folder
     std::string layers;
     ~Unmount() {
@@ -339,7 +346,8 @@ TEST_F(ConfDefaults, HostWideStoreFile) {
   } unmount{layers.path()};
   fs::create_directories(layers.path() + "/upper");
   fs::create_directories(layers.path() + "/work");
-  const std::string options = "lowerdir=/etc,upperdir=" + layers.path() + "/upper,workdir=" + layers.path() + "/work";
+  const std::string options =
+      "lowerdir=/etc,upperdir=" + layers.path() + "/upper,workdir=" + layers.path() + "/work";
   ASSERT_EQ(::mount("overlay", "/etc", "overlay", 0, options.c_str()), 0) << std::strerror(errno);
   fs::create_directories("/etc/weir");
   std::ofstream("/etc/weir/store.json")
@@ -349,7 +357,8 @@ TEST_F(ConfDefaults, HostWideStoreFile) {
   const auto& c = container("cfw");
   auto add = ctl({"add", "ipam-pool", c.name()});
   ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
-  EXPECT_EQ(lines_with(etcd.keys("/site/leases/"), "/site/leases/ipam-pool/"), 1u) << etcd.keys("/site");
+  EXPECT_EQ(lines_with(etcd.keys("/site/leases/"), "/site/leases/ipam-pool/"), 1u)
+      << etcd.keys("/site");
   EXPECT_FALSE(fs::exists(std::string(kDefaultDir) + "/weir.db"));
   EXPECT_EQ(ctl({"del", "ipam-pool", c.name()}).exit_code, 0);
   EXPECT_EQ(lines_with(etcd.keys("/site/"), "/leases/"), 0u);
@@ -362,10 +371,11 @@ TEST_F(ConfDefaults, HostWideStoreFile) {
 
 // Every file in conf/ has a test above (a new one fails this until it gets one).
 TEST(ConfFiles, EachHasADefaultsTest) {
-  std::set<std::string> covered = {"none.conflist",      "bridge.conflist",  "bridge-user.conflist",
-                                   "macvlan.conflist",   "host.conflist",    "host-device.conflist",
-                                   "ipam-pool.conflist", "ipam-dualstack.conflist", "ipam-etcd.conflist",
-                                   "weir-agent.service"};
+  std::set<std::string> covered = {"none.conflist",        "bridge.conflist",
+                                   "bridge-user.conflist", "macvlan.conflist",
+                                   "host.conflist",        "host-device.conflist",
+                                   "ipam-pool.conflist",   "ipam-dualstack.conflist",
+                                   "ipam-etcd.conflist",   "weir-agent.service"};
   for (const auto& entry : fs::directory_iterator(fs::path(WEIR_SOURCE_DIR) / "conf")) {
     EXPECT_TRUE(covered.contains(entry.path().filename().string())) << entry.path();
   }

@@ -410,7 +410,8 @@ TEST_P(HostStores, DeviceAddFailureRollsBack) {
   expect_no_records();
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, HostStores, ::testing::Values(StoreKind::kSqlite, StoreKind::kEtcd),
+INSTANTIATE_TEST_SUITE_P(Stores, HostStores,
+                         ::testing::Values(StoreKind::kSqlite, StoreKind::kEtcd),
                          [](const auto& info) { return std::string(store_kind_name(info.param)); });
 
 TEST_F(HostTest, DeviceCheckFindsWhatChanged) {

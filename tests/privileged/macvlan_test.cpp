@@ -122,8 +122,9 @@ class MacvlanTest : public ::testing::Test {
 // ---- Every verb at the versions a runtime uses
 
 // (store, cniVersion)
-class MacvlanVersions : public MacvlanTest,
-                        public ::testing::WithParamInterface<std::tuple<StoreKind, std::string_view>> {
+class MacvlanVersions
+    : public MacvlanTest,
+      public ::testing::WithParamInterface<std::tuple<StoreKind, std::string_view>> {
  protected:
   void SetUp() override {
     WEIR_REQUIRE_STORE(std::get<0>(GetParam()));
@@ -489,7 +490,8 @@ TEST_P(MacvlanStores, GcRemovesWhatIsNotValid) {
   expect_nothing_left(a);
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, MacvlanStores, ::testing::Values(StoreKind::kSqlite, StoreKind::kEtcd),
+INSTANTIATE_TEST_SUITE_P(Stores, MacvlanStores,
+                         ::testing::Values(StoreKind::kSqlite, StoreKind::kEtcd),
                          [](const auto& info) { return std::string(store_kind_name(info.param)); });
 
 // weir-agent cannot read etcd yet: the embedded DNS on an etcd network is refused (code 2) with
@@ -503,7 +505,8 @@ TEST_F(MacvlanTest, EmbeddedDnsOnEtcdIsRefused) {
   auto add = plugin("ADD", a, c);
   EXPECT_EQ(add.exit_code, 1) << add.out << add.err;
   EXPECT_EQ(add.json().value("code", 0), 2) << add.out;
-  EXPECT_THAT(add.json().value("msg", ""), HasSubstr("embedded DNS on an etcd store is not supported yet"));
+  EXPECT_THAT(add.json().value("msg", ""),
+              HasSubstr("embedded DNS on an etcd store is not supported yet"));
   expect_nothing_left(a);
   EXPECT_FALSE(std::filesystem::exists(tmp_.path() + "/agent.sock"));
 }

@@ -5,8 +5,9 @@
 // netns); the thread goes back to its own netns at once.
 //
 //   NetnsEtcd etcd(host_netns_path);           // lo brought up, etcd started there
-//   conf["store"] = etcd.store_object();       // {"type": "etcd", "endpoints": [...], "prefix": ...}
-//   etcd.keys("/leases/net/")                  // the keys under <prefix>/leases/net/ (etcdctl)
+//   conf["store"] = etcd.store_object();       // {"type": "etcd", "endpoints": [...], "prefix":
+//   ...} etcd.keys("/leases/net/")                  // the keys under <prefix>/leases/net/
+//   (etcdctl)
 #pragma once
 
 #include <fcntl.h>
@@ -14,13 +15,12 @@
 #include <unistd.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "lib/store/store.hpp"
 #include "tests/support/etcd_fixture.hpp"
@@ -39,18 +39,19 @@ inline void PrintTo(StoreKind k, std::ostream* os) {
 }
 
 // Skips the test when etcd, or weir-cluster (the plugins' build with the etcd store), is missing.
-#define WEIR_REQUIRE_STORE(kind)                                                               \
-  do {                                                                                         \
-    if ((kind) == ::weir::test::StoreKind::kEtcd) {                                            \
-      WEIR_REQUIRE_ETCD();                                                                     \
+#define WEIR_REQUIRE_STORE(kind)                                                                \
+  do {                                                                                          \
+    if ((kind) == ::weir::test::StoreKind::kEtcd) {                                             \
+      WEIR_REQUIRE_ETCD();                                                                      \
       if (::access(WEIR_BIN_DIR "/weir-cluster", X_OK) != 0) GTEST_SKIP() << "no weir-cluster"; \
-    }                                                                                          \
+    }                                                                                           \
   } while (0)
 
 // The calling thread in another netns for its lifetime.
 class InNetns {
  public:
-  explicit InNetns(const std::string& path) : home_(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
+  explicit InNetns(const std::string& path)
+      : home_(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
     const int target = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     const bool ok = home_ >= 0 && target >= 0 && ::setns(target, CLONE_NEWNET) == 0;
     if (target >= 0) ::close(target);
@@ -85,7 +86,10 @@ class NetnsEtcd {
   // The network config's "store" object; `host` is the name this host's records carry.
   nlohmann::json store_object(const std::string& host = kHostName) const {
     // A long attempt: under the tests' load one etcd request may wait for seconds.
-    return {{"type", "etcd"}, {"endpoints", etcd_->endpoints()}, {"prefix", kPrefix}, {"host", host},
+    return {{"type", "etcd"},
+            {"endpoints", etcd_->endpoints()},
+            {"prefix", kPrefix},
+            {"host", host},
             {"timeoutMs", 15000}};
   }
 
@@ -95,7 +99,8 @@ class NetnsEtcd {
   }
   // The keys under <prefix><under> ("" = every key of weir's).
   std::vector<std::string> keys(const std::string& under = "") const {
-    std::istringstream lines(etcdctl({"get", std::string(kPrefix) + under, "--prefix", "--keys-only"}));
+    std::istringstream lines(
+        etcdctl({"get", std::string(kPrefix) + under, "--prefix", "--keys-only"}));
     std::vector<std::string> out;
     for (std::string line; std::getline(lines, line);) {
       if (!line.empty()) out.push_back(line);
@@ -114,13 +119,14 @@ class NetnsEtcd {
   // An endpoint record as etcd holds it (lib/store/etcd_layout.cpp's JSON), nullopt if none.
   std::optional<store::Endpoint> endpoint(const std::string& network, const std::string& id,
                                           const std::string& ifname = "eth0") const {
-    return parse_endpoint(etcdctl({"get", std::string(kPrefix) + "/endpoints/" + network + "/" + id + "/" + ifname,
-                                   "--print-value-only"}));
+    return parse_endpoint(
+        etcdctl({"get", std::string(kPrefix) + "/endpoints/" + network + "/" + id + "/" + ifname,
+                 "--print-value-only"}));
   }
   // Every endpoint record of a network.
   std::vector<store::Endpoint> endpoints(const std::string& network) const {
-    std::istringstream lines(
-        etcdctl({"get", std::string(kPrefix) + "/endpoints/" + network + "/", "--prefix", "--print-value-only"}));
+    std::istringstream lines(etcdctl({"get", std::string(kPrefix) + "/endpoints/" + network + "/",
+                                      "--prefix", "--print-value-only"}));
     std::vector<store::Endpoint> out;
     for (std::string line; std::getline(lines, line);) {
       if (auto ep = parse_endpoint(line)) out.push_back(std::move(*ep));

@@ -8,11 +8,10 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "tests/support/etcd_fixture.hpp"
 #include "tests/support/process.hpp"
@@ -43,7 +42,8 @@ class IpamEtcd : public ::testing::Test {
       if (!etcd_->running(i)) etcd_->start(i);
     }
     // A prefix of its own per test: the suite shares one etcd.
-    prefix_ = "/weirt-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    prefix_ =
+        "/weirt-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
 
   // A long attempt by default: 64 plugin processes at once on a small shared machine (and the
@@ -51,7 +51,8 @@ class IpamEtcd : public ::testing::Test {
   // NoEtcdIsTryAgainLaterNamingTheEndpoints's business.
   json store(int timeout_ms = 15000, std::vector<std::string> endpoints = {}) const {
     if (endpoints.empty()) endpoints = etcd_->endpoints();
-    return {{"type", "etcd"}, {"endpoints", endpoints}, {"prefix", prefix_}, {"timeoutMs", timeout_ms}};
+    return {
+        {"type", "etcd"}, {"endpoints", endpoints}, {"prefix", prefix_}, {"timeoutMs", timeout_ms}};
   }
   std::string config(int host, const json& st) const {
     return json{{"cniVersion", "1.1.0"},
@@ -80,7 +81,8 @@ class IpamEtcd : public ::testing::Test {
   // The leases the cluster holds: address → its record, read with etcdctl.
   std::map<std::string, json> leases() const {
     std::map<std::string, json> out;
-    std::istringstream lines(etcd_->etcdctl({"get", prefix_ + "/leases/", "--prefix", "--print-value-only"}));
+    std::istringstream lines(
+        etcd_->etcdctl({"get", prefix_ + "/leases/", "--prefix", "--print-value-only"}));
     for (std::string line; std::getline(lines, line);) {
       if (line.empty()) continue;
       const json lease = json::parse(line, nullptr, false);
@@ -105,8 +107,8 @@ class IpamEtcd : public ::testing::Test {
 
   static EtcdCluster* etcd_;
   std::string prefix_;
-  TempDir hosts_[kHosts] = {TempDir("weirt-etcd-h0"), TempDir("weirt-etcd-h1"), TempDir("weirt-etcd-h2"),
-                            TempDir("weirt-etcd-h3")};
+  TempDir hosts_[kHosts] = {TempDir("weirt-etcd-h0"), TempDir("weirt-etcd-h1"),
+                            TempDir("weirt-etcd-h2"), TempDir("weirt-etcd-h3")};
 };
 
 EtcdCluster* IpamEtcd::etcd_ = nullptr;
@@ -210,9 +212,12 @@ TEST_F(IpamEtcd, ABadStoreObjectIsInvalidConfigNamingTheField) {
   const std::pair<json, std::string> cases[] = {
       {json{{"type", "etcd"}}, "store.endpoints"},
       {json{{"type", "etcd"}, {"endpoints", {"127.0.0.1:2379"}}}, "store.endpoints[0]"},
-      {json{{"type", "etcd"}, {"endpoints", {"http://127.0.0.1:1"}}, {"prefix", "weir"}}, "store.prefix"},
-      {json{{"type", "etcd"}, {"endpoints", {"http://127.0.0.1:1"}}, {"timeoutMs", 0}}, "store.timeoutMs"},
-      {json{{"type", "etcd"}, {"endpoints", {"http://127.0.0.1:1"}}, {"tls", {{"ca", "rel.pem"}}}}, "store.tls.ca"},
+      {json{{"type", "etcd"}, {"endpoints", {"http://127.0.0.1:1"}}, {"prefix", "weir"}},
+       "store.prefix"},
+      {json{{"type", "etcd"}, {"endpoints", {"http://127.0.0.1:1"}}, {"timeoutMs", 0}},
+       "store.timeoutMs"},
+      {json{{"type", "etcd"}, {"endpoints", {"http://127.0.0.1:1"}}, {"tls", {{"ca", "rel.pem"}}}},
+       "store.tls.ca"},
       {json{{"type", "etcd"}, {"endpoints", {"http://127.0.0.1:1"}}, {"user", "x"}}, "store.user"},
       {json{{"type", "consul"}}, "store.type"},
       {json("etcd"), "store"},

@@ -8,10 +8,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "lib/store/etcd_store.hpp"
 #include "tests/support/etcd_fixture.hpp"
@@ -37,7 +36,8 @@ class WeirctlEtcd : public ::testing::Test {
     WEIR_REQUIRE_ETCD();
     ASSERT_NE(etcd_, nullptr);
     if (!etcd_->running(0)) etcd_->start(0);
-    prefix_ = "/weirt-ctl-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    prefix_ = "/weirt-ctl-" +
+              std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
 
   json store(const std::string& host, int timeout_ms = 15000) const {  // long: the tests' load
@@ -97,14 +97,17 @@ TEST_F(WeirctlEtcd, IpamLsListsEveryHostsLeasesWithTheirHost) {
   EXPECT_EQ(nets[0]["subnets"][0]["leased"], 3);
   std::map<std::string, std::string> host_of;  // container → host
   for (const auto& l : nets[0]["leases"]) host_of[l.value("containerId", "")] = l.value("host", "");
-  EXPECT_EQ(host_of, (std::map<std::string, std::string>{{"c0", "host-0"}, {"c1", "host-1"}, {"c2", "host-0"}}));
+  EXPECT_EQ(host_of, (std::map<std::string, std::string>{
+                         {"c0", "host-0"}, {"c1", "host-1"}, {"c2", "host-0"}}));
 
   // Text, by network, with the option after the command: the host ends each lease's line.
   auto text = ctl({"ipam", "ls", "overlay", "--store", f});
   ASSERT_EQ(text.exit_code, 0) << text.out << text.err;
   EXPECT_THAT(text.out, HasSubstr("network \"overlay\""));
   EXPECT_THAT(text.out, HasSubstr("3 leased, 250 free"));
-  EXPECT_TRUE(std::regex_search(text.out, std::regex(R"(c1 +eth0 +/var/run/netns/c1  host host-1\n)"))) << text.out;
+  EXPECT_TRUE(
+      std::regex_search(text.out, std::regex(R"(c1 +eth0 +/var/run/netns/c1  host host-1\n)")))
+      << text.out;
   // weirctl made no SQLite store anywhere.
   for (const auto& h : hosts_) EXPECT_FALSE(std::filesystem::exists(h / "weir.db"));
   EXPECT_FALSE(std::filesystem::exists(tmp_ / "weir.db"));
@@ -149,7 +152,8 @@ TEST_F(WeirctlEtcd, StoreStatusShowsTheEndpointCountsHostsAndThisHostsLease) {
   // Every key under the prefix, as etcdctl counts them.
   std::istringstream keys(etcd_->etcdctl({"get", prefix_ + "/", "--prefix", "--keys-only"}));
   int counted = 0;
-  for (std::string line; std::getline(keys, line);) counted += line.starts_with(prefix_ + "/") ? 1 : 0;
+  for (std::string line; std::getline(keys, line);)
+    counted += line.starts_with(prefix_ + "/") ? 1 : 0;
   EXPECT_EQ(st["keys"]["total"], counted);
   EXPECT_EQ(st["network"]["name"], "overlay");
   EXPECT_EQ(st["network"]["record"], true);
@@ -182,7 +186,8 @@ TEST_F(WeirctlEtcd, StoreStatusWithEtcdDownNamesTheEndpointAndFails) {
   auto text = ctl({"--store", f, "store", "status"});
   EXPECT_EQ(text.exit_code, 1) << text.out << text.err;
   EXPECT_THAT(text.out, HasSubstr("endpoint   " + etcd_->endpoint(0) + "  unreachable: "));
-  EXPECT_THAT(text.err, HasSubstr("no endpoint of the etcd store answers (" + etcd_->endpoint(0) + ")"));
+  EXPECT_THAT(text.err,
+              HasSubstr("no endpoint of the etcd store answers (" + etcd_->endpoint(0) + ")"));
   EXPECT_THAT(text.err, HasSubstr("[CNI error 11]"));
 
   auto j = ctl({"--store", f, "--json", "store", "status"});
@@ -213,14 +218,17 @@ TEST_F(WeirctlEtcd, ABadStoreFileIsInvalidConfigNamingTheFileAndField) {
        tmp_ / "a.json: store.endpoints[0] must be an http:// or https:// URL"},
       {json{{"store", {{"type", "consul"}}}}, tmp_ / "b.json", tmp_ / "b.json: store.type"},
       // The host-wide file's shape: the store object itself.
-      {json{{"type", "etcd"}, {"endpoints", {"http://127.0.0.1:1"}}, {"prefix", "weir"}}, tmp_ / "c.json",
-       tmp_ / "c.json.prefix must be an absolute key path"},
+      {json{{"type", "etcd"}, {"endpoints", {"http://127.0.0.1:1"}}, {"prefix", "weir"}},
+       tmp_ / "c.json", tmp_ / "c.json.prefix must be an absolute key path"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.path);
     if (!c.contents.is_null()) std::ofstream(c.path) << c.contents.dump();
-    for (const auto& cmd : std::vector<std::vector<std::string>>{
-             {"ipam", "ls"}, {"dns", "ls"}, {"store", "status"}, {"store", "check"}, {"inspect", "overlay"}}) {
+    for (const auto& cmd : std::vector<std::vector<std::string>>{{"ipam", "ls"},
+                                                                 {"dns", "ls"},
+                                                                 {"store", "status"},
+                                                                 {"store", "check"},
+                                                                 {"inspect", "overlay"}}) {
       std::vector<std::string> args = {"--json", "--store", c.path};
       args.insert(args.end(), cmd.begin(), cmd.end());
       auto r = ctl(args);
@@ -244,7 +252,8 @@ TEST_F(WeirctlEtcd, SqliteFileCommandsRefuseAnEtcdStore) {
     auto r = ctl(args);
     EXPECT_EQ(r.exit_code, 1) << cmd[0] << " " << r.out << r.err;
     EXPECT_EQ(r.json()["code"], 2) << r.out;
-    EXPECT_THAT(r.json().value("msg", ""), HasSubstr("works on the SQLite file of a data dir, and the store is etcd"));
+    EXPECT_THAT(r.json().value("msg", ""),
+                HasSubstr("works on the SQLite file of a data dir, and the store is etcd"));
     EXPECT_TRUE(std::filesystem::is_empty(hosts_[0].path())) << cmd[0];
   }
   auto ls = ctl({"--store", f, "--json", "ipam", "ls"});
@@ -270,15 +279,18 @@ TEST_F(WeirctlEtcd, SqliteFileCommandsRefuseAnEtcdStore) {
 // dns ls on etcd: the records of every host, each with the host its container is on.
 TEST_F(WeirctlEtcd, DnsLsShowsEveryHostsNamesWithTheirHost) {
   for (const auto& [host, id, ip, name] :
-       {std::tuple{"host-0", "aaaaaaaaaaaa01", "10.78.0.2/24", "web"}, std::tuple{"host-1", "bbbbbbbbbbbb02", "10.78.0.3/24", "api"}}) {
-    auto db = store::EtcdStore::open({.endpoints = etcd_->endpoints()}, {.prefix = prefix_, .host = host});
+       {std::tuple{"host-0", "aaaaaaaaaaaa01", "10.78.0.2/24", "web"},
+        std::tuple{"host-1", "bbbbbbbbbbbb02", "10.78.0.3/24", "api"}}) {
+    auto db = store::EtcdStore::open({.endpoints = etcd_->endpoints()},
+                                     {.prefix = prefix_, .host = host});
     ASSERT_TRUE(db) << db.error().msg;
-    const store::Endpoint ep{.network = "overlay",
-                             .container_id = id,
-                             .ifname = "eth0",
-                             .ips = {*net::Cidr::parse(ip)},
-                             .names = {name},
-                             .extra = json{{"embeddedDNS", true}, {"dnsListen", {"10.78.0.1"}}}.dump()};
+    const store::Endpoint ep{
+        .network = "overlay",
+        .container_id = id,
+        .ifname = "eth0",
+        .ips = {*net::Cidr::parse(ip)},
+        .names = {name},
+        .extra = json{{"embeddedDNS", true}, {"dnsListen", {"10.78.0.1"}}}.dump()};
     ASSERT_TRUE((*db)->transact([&](store::Txn& t) { return t.put_endpoint(ep); }));
   }
   std::ofstream(tmp_ / "resolv.conf") << "nameserver 192.0.2.1\n";
@@ -296,7 +308,8 @@ TEST_F(WeirctlEtcd, DnsLsShowsEveryHostsNamesWithTheirHost) {
 
   auto text = ctl({"--store", f, "dns", "ls", "overlay", "--resolv-conf", tmp_ / "resolv.conf"});
   ASSERT_EQ(text.exit_code, 0) << text.err;
-  EXPECT_TRUE(std::regex_search(text.out, std::regex(R"(\n  api +10\.78\.0\.3  on host-1\n)"))) << text.out;
+  EXPECT_TRUE(std::regex_search(text.out, std::regex(R"(\n  api +10\.78\.0\.3  on host-1\n)")))
+      << text.out;
 
   auto store_status = ctl({"--store", f, "--json", "store", "status", "overlay"});
   ASSERT_EQ(store_status.exit_code, 0) << store_status.err;

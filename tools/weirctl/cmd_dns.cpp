@@ -45,7 +45,8 @@ Expected<Where> resolve(const Globals& g, DnsOptions& o) {
   o.network = ref.name;
   auto b = backend_of(g, ref.config);
   if (!b) return fail(b.error());
-  return Where{.data_dir = ref.data_dir, .backend = std::move(*b), .has_config = ref.config.has_value()};
+  return Where{
+      .data_dir = ref.data_dir, .backend = std::move(*b), .has_config = ref.config.has_value()};
 }
 
 // What the agent of this data dir serves: the plan and the zone built from it.
@@ -131,7 +132,8 @@ int ls(const Globals& g, DnsOptions o) {
       std::none_of(served->plan.networks.begin(), served->plan.networks.end(),
                    [&](const dns::ZoneNetwork& n) { return n.name == o.network; })) {
     if (!has_config && !served->known) {
-      return print_error(g, "dns ls", no_such_network(g, o.network, where->data_dir, where->backend));
+      return print_error(g, "dns ls",
+                         no_such_network(g, o.network, where->data_dir, where->backend));
     }
     if (g.json) {
       std::cout << json{{"networks", json::array()}}.dump(2) << "\n";

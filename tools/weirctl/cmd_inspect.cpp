@@ -31,7 +31,7 @@ struct Stored {
 };
 
 Expected<Stored> read_store(const Globals& g, const store::Backend& b, const std::string& data_dir,
-                           const std::string& network) {
+                            const std::string& network) {
   Stored s;
   if (auto here = where_the_store_is(g, b); !here) return fail(here.error());
   auto db = open_records(g, b, data_dir);

@@ -127,8 +127,9 @@ Expected<std::vector<NetView>> collect(store::Txn& txn, const Target& t) {
 
 // A shared store's leases name their host; a store of one host has none to show.
 json lease_json(const store::Lease& l) {
-  json j = {{"address", l.address.str()}, {"rangeSet", l.range_set}, {"containerId", l.container_id},
-            {"ifname", l.ifname},         {"netns", l.netns},        {"created", l.created}};
+  json j = {
+      {"address", l.address.str()}, {"rangeSet", l.range_set}, {"containerId", l.container_id},
+      {"ifname", l.ifname},         {"netns", l.netns},        {"created", l.created}};
   if (!l.host.empty()) j["host"] = l.host;
   return j;
 }

@@ -337,7 +337,8 @@ Expected<Built> build(store::Store& db, const Contents& old, const std::vector<L
 }
 
 int rebuild(const Globals& g, const StoreOptions& o) {
-  if (auto ok = on_sqlite(g, "store rebuild"); !ok) return print_error(g, "store rebuild", ok.error());
+  if (auto ok = on_sqlite(g, "store rebuild"); !ok)
+    return print_error(g, "store rebuild", ok.error());
   const std::string dir = folder_of(g, o);
   const std::string path = store::database_path(dir);
   if (auto ok = store::check_data_folder(dir, true); !ok) return print_error(g, "store rebuild", ok.error());
@@ -441,23 +442,26 @@ int sqlite_status(const Globals& g, const std::string& dir, const std::string& n
                 {"endpoints", c->endpoints.size()}}},
               {"ok", true}};
     if (!network.empty()) {
-      j["network"] = {{"name", network}, {"record", record}, {"leases", leases}, {"endpoints", endpoints}};
+      j["network"] = {
+          {"name", network}, {"record", record}, {"leases", leases}, {"endpoints", endpoints}};
     }
     std::cout << j.dump(2) << "\n";
     return 0;
   }
   std::cout << "store      sqlite " << path << " (" << size << " bytes)\n"
-            << "records    " << c->networks.size() << " networks, " << c->leases.size() << " leases, "
-            << c->endpoints.size() << " endpoints\n";
+            << "records    " << c->networks.size() << " networks, " << c->leases.size()
+            << " leases, " << c->endpoints.size() << " endpoints\n";
   if (!network.empty()) {
-    std::cout << "network    \"" << network << "\": " << (record ? "" : "no record, ") << leases << " leases, "
-              << endpoints << " endpoints\n";
+    std::cout << "network    \"" << network << "\": " << (record ? "" : "no record, ") << leases
+              << " leases, " << endpoints << " endpoints\n";
   }
   return 0;
 }
 
 void print_etcd_status(const json& j) {
-  auto row = [](const char* k) -> std::ostream& { return std::cout << std::left << std::setw(11) << k; };
+  auto row = [](const char* k) -> std::ostream& {
+    return std::cout << std::left << std::setw(11) << k;
+  };
   row("store") << "etcd, prefix " << j["prefix"].get<std::string>() << " (from "
                << j["origin"].get<std::string>() << ")\n";
   for (const auto& e : j["endpoints"]) {
@@ -468,7 +472,8 @@ void print_etcd_status(const json& j) {
     }
     std::cout << "  " << (e["healthy"] == true ? "healthy" : "unhealthy (no leader)") << ": etcd "
               << e["version"].get<std::string>() << ", member " << e["member"].get<std::string>()
-              << (e["isLeader"] == true ? " (leader)" : ", leader " + e["leader"].get<std::string>())
+              << (e["isLeader"] == true ? " (leader)"
+                                        : ", leader " + e["leader"].get<std::string>())
               << ", revision " << e["revision"] << ", db " << e["dbSize"] << " bytes\n";
   }
   if (!j.contains("keys")) return;
@@ -477,13 +482,15 @@ void print_etcd_status(const json& j) {
   row("keys") << k["total"] << " under " << j["prefix"].get<std::string>() << "/: " << k["networks"]
               << " networks, " << k["leases"] << " leases, " << k["endpoints"] << " endpoints, "
               << k["hosts"] << " hosts"
-              << (j["layoutVersion"].is_string() ? " (layout " + j["layoutVersion"].get<std::string>() + ")"
-                                                 : std::string(" (no layout version: nothing written yet)"))
+              << (j["layoutVersion"].is_string()
+                      ? " (layout " + j["layoutVersion"].get<std::string>() + ")"
+                      : std::string(" (no layout version: nothing written yet)"))
               << "\n";
   if (j.contains("network")) {
     const json& n = j["network"];
-    row("network") << "\"" << n["name"].get<std::string>() << "\": " << (n["record"] == true ? "" : "no record, ")
-                   << n["leases"] << " leases, " << n["endpoints"] << " endpoints\n";
+    row("network") << "\"" << n["name"].get<std::string>()
+                   << "\": " << (n["record"] == true ? "" : "no record, ") << n["leases"]
+                   << " leases, " << n["endpoints"] << " endpoints\n";
   }
   row("hosts");
   if (j["hosts"].empty()) std::cout << "none present";
@@ -499,7 +506,8 @@ void print_etcd_status(const json& j) {
   if (self["registered"] != true) {
     std::cout << ": not registered (no weir-agent keeps its presence)\n";
   } else if (self.contains("lease")) {
-    std::cout << ": registered, lease " << self["lease"].get<std::string>() << ", TTL " << self["ttl"] << " s left\n";
+    std::cout << ": registered, lease " << self["lease"].get<std::string>() << ", TTL "
+              << self["ttl"] << " s left\n";
   } else {
     std::cout << ": registered, on no lease\n";
   }
@@ -510,10 +518,12 @@ int status(const Globals& g, const StoreOptions& o) {
   auto b = backend_of(g, ref.config);
   if (!b) return print_error(g, "store status", b.error());
   if (!b->etcd_backed()) return sqlite_status(g, ref.data_dir, ref.name);
-  if (auto here = where_the_store_is(g, *b); !here) return print_error(g, "store status", here.error());
+  if (auto here = where_the_store_is(g, *b); !here)
+    return print_error(g, "store status", here.error());
   const EtcdStatusFn fn = etcd_status();
   if (fn == nullptr) {
-    return print_error(g, "store status", cni::make_error(cni::Code::kStore, "this weirctl has no etcd client"));
+    return print_error(g, "store status",
+                       cni::make_error(cni::Code::kStore, "this weirctl has no etcd client"));
   }
   const json j = fn(*b, ref.name);
   if (g.json) {
@@ -521,8 +531,8 @@ int status(const Globals& g, const StoreOptions& o) {
   } else {
     print_etcd_status(j);
     if (j["ok"] != true) {
-      std::cerr << "weirctl: store status: " << j["error"]["msg"].get<std::string>() << " [CNI error "
-                << j["error"]["code"] << "]\n";
+      std::cerr << "weirctl: store status: " << j["error"]["msg"].get<std::string>()
+                << " [CNI error " << j["error"]["code"] << "]\n";
     }
   }
   return j["ok"] == true ? 0 : 1;
@@ -533,15 +543,17 @@ int status(const Globals& g, const StoreOptions& o) {
 void register_store(CLI::App& app, Globals& g, int& exit_code) {
   auto o = std::make_shared<StoreOptions>();
   auto* cmd = app.add_subcommand(
-      "store", "which store weir uses and its health; check a SQLite store, or rebuild it from the "
-               "kernel's links when weir refuses it");
+      "store",
+      "which store weir uses and its health; check a SQLite store, or rebuild it from the "
+      "kernel's links when weir refuses it");
   cmd->require_subcommand(1);
   auto* st = cmd->add_subcommand(
       "status",
       "the store of NETWORK (or of this host): SQLite's file and record counts, or etcd's "
       "endpoints and their health, revision, key counts, hosts and this host's presence lease; "
       "exit 1 when no etcd endpoint answers");
-  st->add_option("network", o->network, "network name, or a network config (its store, its counts)");
+  st->add_option("network", o->network,
+                 "network name, or a network config (its store, its counts)");
   st->add_option("--data-dir", o->data_dir,
                  "SQLite store folder (default: the network config's dataDir, else /var/lib/weir)");
   st->callback([&g, &exit_code, o] { exit_code = status(g, *o); });

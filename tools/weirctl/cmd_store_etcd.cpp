@@ -37,9 +37,14 @@ json error_json(const cni::Error& e) {
 json endpoint_json(etcd::Client& client, const std::string& endpoint) {
   auto s = client.status(endpoint);
   if (!s) return {{"endpoint", endpoint}, {"healthy", false}, {"error", error_text(s.error())}};
-  json j = {{"endpoint", endpoint},   {"healthy", s->leader != 0}, {"version", s->version},
-            {"revision", s->revision}, {"member", hex(s->member)},  {"leader", hex(s->leader)},
-            {"isLeader", s->leader != 0 && s->leader == s->member}, {"dbSize", s->db_size}};
+  json j = {{"endpoint", endpoint},
+            {"healthy", s->leader != 0},
+            {"version", s->version},
+            {"revision", s->revision},
+            {"member", hex(s->member)},
+            {"leader", hex(s->leader)},
+            {"isLeader", s->leader != 0 && s->leader == s->member},
+            {"dbSize", s->db_size}};
   if (s->leader == 0) j["error"] = "the member has no leader";
   return j;
 }
@@ -54,10 +59,10 @@ Expected<void> read_store(etcd::Client& c, const store::Backend& b, const std::s
   const store::etcd_layout::Keys keys(b.prefix, b.host);
   json counts = json::object();
   int64_t revision = 0;
-  for (const auto& [name, prefix] : {std::pair{"total", b.prefix + "/"}, std::pair{"networks", keys.networks()},
-                                     std::pair{"leases", keys.leases("")},
-                                     std::pair{"endpoints", keys.endpoints("")},
-                                     std::pair{"hosts", keys.hosts()}}) {
+  for (const auto& [name, prefix] :
+       {std::pair{"total", b.prefix + "/"}, std::pair{"networks", keys.networks()},
+        std::pair{"leases", keys.leases("")}, std::pair{"endpoints", keys.endpoints("")},
+        std::pair{"hosts", keys.hosts()}}) {
     auto r = count(c, prefix);
     if (!r) return fail(r.error());
     counts[name] = r->count;
@@ -131,8 +136,9 @@ json etcd_store_status(const store::Backend& b, const std::string& network) {
   }
   // No member to read from: the reads would only wait for the same timeouts again.
   if (!any) {
-    out["error"] = error_json(cni::try_again_later("no endpoint of the etcd store answers (" + unreachable +
-                                                   "): every call on its networks fails with 11 meanwhile"));
+    out["error"] =
+        error_json(cni::try_again_later("no endpoint of the etcd store answers (" + unreachable +
+                                        "): every call on its networks fails with 11 meanwhile"));
     return out;
   }
   if (auto ok = read_store(*client, b, network, out); !ok) {

@@ -120,10 +120,10 @@ cni::Error no_such_network(const Globals& g, std::string_view network, std::stri
                            const store::Backend& backend) {
   std::string where;
   for (const auto& d : g.conf_dirs) where += (where.empty() ? "" : ":") + d;
-  return cni::invalid_config("no network \"" + std::string(network) + "\": no config in \"" + where +
-                             "\" and nothing in the store \"" + store_name(backend, std::string(data_dir)) +
-                             "\" (set NETCONFPATH, or " +
-                             (backend.etcd_backed() ? "--store" : "--data-dir") + ")");
+  return cni::invalid_config(
+      "no network \"" + std::string(network) + "\": no config in \"" + where +
+      "\" and nothing in the store \"" + store_name(backend, std::string(data_dir)) +
+      "\" (set NETCONFPATH, or " + (backend.etcd_backed() ? "--store" : "--data-dir") + ")");
 }
 
 namespace {
@@ -138,7 +138,8 @@ Expected<store::Backend> backend_from_file(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   const json j = json::parse(text.str(), nullptr, false);
-  if (j.is_discarded()) return fail(cni::invalid_config("--store " + cni::quoted(path) + " is not JSON"));
+  if (j.is_discarded())
+    return fail(cni::invalid_config("--store " + cni::quoted(path) + " is not JSON"));
   if (j.is_object() && j.contains("store") && !j.contains("type")) {
     return store::parse_backend(j["store"], path + ": store");
   }
@@ -147,13 +148,15 @@ Expected<store::Backend> backend_from_file(const std::string& path) {
 
 }  // namespace
 
-Expected<store::Backend> backend_of(const Globals& g, const std::optional<cni::NetConfList>& config) {
+Expected<store::Backend> backend_of(const Globals& g,
+                                    const std::optional<cni::NetConfList>& config) {
   if (!g.store_file.empty()) return backend_from_file(g.store_file);
   if (config) {
     // The plugin that says where its records are (weir-ipam's section, or a plugin's "store").
     for (const auto& plugin : config->plugins) {
-      const bool says = plugin.contains("store") ||
-                        (plugin.contains("ipam") && plugin["ipam"].is_object() && plugin["ipam"].contains("store"));
+      const bool says =
+          plugin.contains("store") || (plugin.contains("ipam") && plugin["ipam"].is_object() &&
+                                       plugin["ipam"].contains("store"));
       if (says) return store::backend_for(plugin);
     }
   }
@@ -186,11 +189,12 @@ Expected<std::unique_ptr<store::Store>> open_records(const Globals& g, const sto
 }
 
 cni::Error sqlite_only(std::string_view command, const store::Backend& b) {
-  return cni::make_error(cni::Code::kUnsupportedField,
-                         std::string(command) + " works on the SQLite file of a data dir, and the store is " +
-                             store_name(b, {}) + " (" + b.origin +
-                             "): see `weirctl store status`, or give --store a file with "
-                             "{\"store\": {\"type\": \"sqlite\"}} to work on a data dir's SQLite file");
+  return cni::make_error(
+      cni::Code::kUnsupportedField,
+      std::string(command) + " works on the SQLite file of a data dir, and the store is " +
+          store_name(b, {}) + " (" + b.origin +
+          "): see `weirctl store status`, or give --store a file with "
+          "{\"store\": {\"type\": \"sqlite\"}} to work on a data dir's SQLite file");
 }
 
 namespace {

@@ -28,7 +28,8 @@ int weirctl_main(int argc, char** argv) {
 
   CLI::App app{"weirctl: run CNI networks by hand, and see what weir did"};
   app.require_subcommand(1);
-  app.fallthrough();  // the global options anywhere: `weirctl ipam ls --store F` as `weirctl --store F ipam ls`
+  app.fallthrough();  // the global options anywhere: `weirctl ipam ls --store F` as `weirctl
+                      // --store F ipam ls`
   app.set_version_flag("--version", "weirctl " WEIR_VERSION);
   app.add_flag("--json", g.json, "print JSON for scripts instead of text");
   app.add_option("--cache-dir", g.cache_dir, "where results are cached (libcni's folder)");

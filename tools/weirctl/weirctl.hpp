@@ -2,12 +2,11 @@
 // and overlay peers. One file per subcommand; this header is what they share.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "ipam/ipam.hpp"
 #include "lib/cni/runtime.hpp"
@@ -63,7 +62,8 @@ cni::Error no_such_network(const Globals& g, std::string_view network, std::stri
 // Which store a command works on (lib/store/backend.hpp): the --store file, else the network
 // config's "store" (or ipam.store), else /etc/weir/store.json, else SQLite in the data dir.
 // Code 7 naming the file and the field when one of them is bad.
-Expected<store::Backend> backend_of(const Globals& g, const std::optional<cni::NetConfList>& config = {});
+Expected<store::Backend> backend_of(const Globals& g,
+                                    const std::optional<cni::NetConfList>& config = {});
 // Where an etcd store is: "etcd http://…, prefix /weir"; for SQLite, the file.
 std::string store_name(const store::Backend& b, const std::string& data_dir);
 // Runs this weirctl again as weir-cluster (same arguments) when the store is etcd and this
