@@ -1,15 +1,17 @@
 #include "lib/store/backend.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
+#include "lib/store/data_dir.hpp"
 #include "lib/store/sqlite.hpp"
 
 namespace weir::store {
@@ -145,15 +147,25 @@ Expected<Backend> backend_for(const nlohmann::json& netconf, const char* host_fi
     if (const auto it = netconf.find("store"); it != netconf.end())
       return parse_backend(*it, "store");
   }
-  std::ifstream in(host_file);
-  if (!in) {
+  // Whoever can write this file chooses where every network's records go (and which TLS files
+  // are used): only a regular file of root's (or ours) that nobody else can write is read.
+  const int fd = ::open(host_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
     if (errno == ENOENT || errno == ENOTDIR) return Backend{};
-    return fail(
-        cni::invalid_config(std::string("read ") + host_file + ": " + std::strerror(errno)));
+    return fail(cni::invalid_config(std::string("read ") + host_file + ": " + std::strerror(errno)));
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  const auto object = nlohmann::json::parse(text.str(), nullptr, false);
+  struct stat st {};
+  std::string text;
+  const bool safe = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && trusted_uid(st.st_uid) &&
+                    (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+  char buf[4096];
+  for (ssize_t n; safe && (n = ::read(fd, buf, sizeof(buf))) > 0;) text.append(buf, size_t(n));
+  ::close(fd);
+  if (!safe) {
+    return fail(cni::invalid_config(std::string(host_file) +
+                                    " must be a file of root's that only its owner can write"));
+  }
+  const auto object = nlohmann::json::parse(text, nullptr, false);
   if (object.is_discarded()) {
     return fail(cni::invalid_config(std::string(host_file) + " is not JSON: fix it or remove it"));
   }

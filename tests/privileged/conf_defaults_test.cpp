@@ -362,9 +362,17 @@ TEST_F(ConfDefaults, HostWideStoreFile) {
   EXPECT_FALSE(fs::exists(std::string(kDefaultDir) + "/weir.db"));
   EXPECT_EQ(ctl({"del", "ipam-pool", c.name()}).exit_code, 0);
   EXPECT_EQ(lines_with(etcd.keys("/site/"), "/leases/"), 0u);
+  // A file others can write is not obeyed (it would pick every network's store): code 7, named.
+  fs::permissions("/etc/weir/store.json", fs::perms::others_write, fs::perm_options::add);
+  // (a fresh container each: the reference bridge leaves its veth behind when its IPAM fails)
+  auto writable = ctl({"add", "ipam-pool", container("cfw2").name()});
+  EXPECT_NE(writable.exit_code, 0);
+  EXPECT_TRUE(has(writable.out + writable.err, "/etc/weir/store.json")) << writable.out << writable.err;
+  EXPECT_TRUE(has(writable.out + writable.err, "only its owner can write")) << writable.out;
+  fs::permissions("/etc/weir/store.json", fs::perms::others_write, fs::perm_options::remove);
   // A broken file is the network's config error, naming the file.
   std::ofstream("/etc/weir/store.json") << "{not json";
-  auto bad = ctl({"add", "ipam-pool", c.name()});
+  auto bad = ctl({"add", "ipam-pool", container("cfw3").name()});
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_TRUE(has(bad.out + bad.err, "/etc/weir/store.json")) << bad.out << bad.err;
 }
