@@ -152,7 +152,8 @@ Expected<Backend> backend_for(const nlohmann::json& netconf, const char* host_fi
   const int fd = ::open(host_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     if (errno == ENOENT || errno == ENOTDIR) return Backend{};
-    return fail(cni::invalid_config(std::string("read ") + host_file + ": " + std::strerror(errno)));
+    return fail(
+        cni::invalid_config(std::string("read ") + host_file + ": " + std::strerror(errno)));
   }
   struct stat st {};
   std::string text;

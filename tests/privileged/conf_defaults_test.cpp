@@ -367,7 +367,8 @@ TEST_F(ConfDefaults, HostWideStoreFile) {
   // (a fresh container each: the reference bridge leaves its veth behind when its IPAM fails)
   auto writable = ctl({"add", "ipam-pool", container("cfw2").name()});
   EXPECT_NE(writable.exit_code, 0);
-  EXPECT_TRUE(has(writable.out + writable.err, "/etc/weir/store.json")) << writable.out << writable.err;
+  EXPECT_TRUE(has(writable.out + writable.err, "/etc/weir/store.json"))
+      << writable.out << writable.err;
   EXPECT_TRUE(has(writable.out + writable.err, "only its owner can write")) << writable.out;
   fs::permissions("/etc/weir/store.json", fs::perms::others_write, fs::perm_options::remove);
   // A broken file is the network's config error, naming the file.
