@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "lib/store/etcd_layout.hpp"
@@ -46,16 +47,27 @@ struct Seen {
   std::optional<std::string> value;  // nullopt: seen by a keys-only read
 };
 
+// Keys a store remembers from its write transactions (see EtcdStore::transact): the records
+// one host's calls read again and again (its networks, cursors, boot id, endpoints), not a copy
+// of the cluster. Past this many it starts over.
+constexpr size_t kCacheKeys = 4096;
+using Cache = std::map<std::string, Seen>;
+
 // One attempt of a transaction: reads at one revision, writes buffered (see etcd_store.hpp).
 class EtcdTxn final : public Txn {
  public:
-  EtcdTxn(etcd::Client& client, const Keys& keys, const EtcdOptions& options, bool writable)
-      : client_(client), keys_(keys), options_(options), writable_(writable) {}
+  // `cache`: what earlier write transactions read and wrote (nullptr for a view).
+  EtcdTxn(etcd::Client& client, const Keys& keys, const EtcdOptions& options, Cache* cache)
+      : client_(client), keys_(keys), options_(options), writable_(cache != nullptr), cache_(cache) {}
 
   // Sends the writes in one etcd txn guarded by the reads: false when a read changed meanwhile.
+  // Commits, then remembers what it read by key and wrote; a conflict forgets all it remembers.
   Expected<bool> commit();
   // etcd compacted the revision this attempt reads at: a conflict too (run it again).
   bool compacted() const { return compacted_; }
+  // Some read was answered from the cache: a failure of the callback may come from a stale
+  // record (run it again on fresh reads before reporting it).
+  bool used_cache() const { return used_cache_; }
   std::string_view host() const override { return options_.host; }
 
   Expected<std::optional<NetworkRecord>> get_network(std::string_view name) override;
@@ -113,6 +125,10 @@ class EtcdTxn final : public Txn {
   Expected<void> writable(std::string_view what) const;
   void learn(const etcd::KeyValue& kv, bool with_value);
   void record(const std::string& key, const Seen& seen) { reads_.emplace(key, seen.mod_revision); }
+  // The cache's record of a key this attempt has not read yet, made this attempt's: no request;
+  // the commit's compare of its mod revision catches one that changed since.
+  bool from_cache(const std::string& key);
+  void remember(int64_t commit_revision);
   Expected<void> del_lease(const Lease& l);
   Expected<void> drop_names(const Endpoint& e);
 
@@ -122,6 +138,9 @@ class EtcdTxn final : public Txn {
   bool writable_;
   int64_t revision_ = 0;  // of the first read; every later read is at it
   bool compacted_ = false;
+  Cache* cache_;
+  bool used_cache_ = false;
+  std::set<std::string> fetched_;  // keys get() read from etcd, with their values
   std::map<std::string, Seen> seen_;
   std::map<std::string, int64_t> reads_;  // key -> mod_revision seen (0 = absent)
   std::map<std::string, std::optional<std::string>> writes_;  // nullopt = delete
@@ -152,8 +171,18 @@ void EtcdTxn::learn(const etcd::KeyValue& kv, bool with_value) {
   if (with_value) s.value = kv.value;
 }
 
+bool EtcdTxn::from_cache(const std::string& key) {
+  if (cache_ == nullptr || seen_.contains(key)) return false;
+  auto c = cache_->find(key);
+  if (c == cache_->end()) return false;
+  seen_.emplace(key, c->second);
+  used_cache_ = true;
+  return true;
+}
+
 Expected<std::optional<std::string>> EtcdTxn::get(const std::string& key) {
   if (auto w = writes_.find(key); w != writes_.end()) return w->second;
+  from_cache(key);
   auto s = seen_.find(key);
   if (s == seen_.end() || (s->second.present && !s->second.value)) {
     auto r = range({.key = key});
@@ -163,6 +192,7 @@ Expected<std::optional<std::string>> EtcdTxn::get(const std::string& key) {
     } else {
       learn(r->kvs.front(), true);
     }
+    fetched_.insert(key);
     s = seen_.find(key);
   }
   record(key, s->second);
@@ -184,6 +214,7 @@ Expected<bool> EtcdTxn::existed(const std::string& key) {
 
 Expected<bool> EtcdTxn::exists(const std::string& key) {
   if (auto w = writes_.find(key); w != writes_.end()) return w->second.has_value();
+  from_cache(key);
   auto was = existed(key);
   if (!was) return fail(was.error());
   record(key, seen_[key]);
@@ -222,7 +253,11 @@ Expected<void> EtcdTxn::del(std::string key) {
 }
 
 Expected<bool> EtcdTxn::commit() {
-  if (writes_.empty()) return true;  // the reads were one snapshot: nothing to check
+  // The reads were one snapshot: nothing to check, unless some came from the cache.
+  if (writes_.empty() && !used_cache_) {
+    if (cache_ != nullptr) remember(revision_);
+    return true;
+  }
   const auto limit = static_cast<size_t>(options_.max_txn_ops);
   if (reads_.size() > limit || writes_.size() > limit) {
     return fail(cni::make_error(
@@ -247,9 +282,27 @@ Expected<bool> EtcdTxn::commit() {
   for (const auto& [key, value] : writes_) {
     ops.push_back(value ? etcd::Op::put(key, *value) : etcd::Op::del(key));
   }
+  // Without writes (only cached reads to check) a read-only txn: etcd writes nothing for it.
   auto r = client_.txn(compares, ops);
   if (!r) return fail(r.error());
+  if (cache_ != nullptr) {
+    if (r->succeeded) {
+      remember(r->revision);
+    } else {
+      cache_->clear();  // which record changed is not said: none is trusted
+    }
+  }
   return r->succeeded;
+}
+
+// Every key written now has the commit's revision as its mod revision; a deleted one is absent.
+void EtcdTxn::remember(int64_t commit_revision) {
+  if (cache_->size() + fetched_.size() + writes_.size() > kCacheKeys) cache_->clear();
+  for (const auto& key : fetched_) (*cache_)[key] = seen_[key];
+  for (const auto& [key, value] : writes_) {
+    (*cache_)[key] = value ? Seen{.present = true, .mod_revision = commit_revision, .value = value}
+                           : Seen{};
+  }
 }
 
 // Networks.
@@ -581,6 +634,7 @@ struct EtcdStore::Impl {
   EtcdOptions options;
   Keys keys;
   std::recursive_mutex mu;  // one transaction (or host call) at a time on the one client
+  Cache cache;              // of the write transactions (EtcdTxn::remember)
   int64_t host_lease = 0;
   std::string host_details;
 };
@@ -627,10 +681,16 @@ Expected<void> EtcdStore::transact(const TxnFn& fn) {
   std::lock_guard lock(impl_->mu);
   const int attempts = impl_->options.max_attempts;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
-    EtcdTxn txn(impl_->client, impl_->keys, impl_->options, true);
+    EtcdTxn txn(impl_->client, impl_->keys, impl_->options, &impl_->cache);
     if (auto ok = fn(txn); !ok) {
-      if (!txn.compacted()) return ok;  // nothing was sent
-      continue;                         // its snapshot is gone: a new one
+      // Nothing was sent. Its snapshot is gone, or a record it read came from the cache and may
+      // be stale: run it again on fresh reads, which then stand.
+      if (txn.used_cache()) {
+        impl_->cache.clear();
+        continue;
+      }
+      if (!txn.compacted()) return ok;
+      continue;
     }
     auto committed = txn.commit();
     if (!committed) return fail(committed.error());
@@ -643,7 +703,7 @@ Expected<void> EtcdStore::transact(const TxnFn& fn) {
 
 Expected<void> EtcdStore::view(const TxnFn& fn) {
   std::lock_guard lock(impl_->mu);
-  EtcdTxn txn(impl_->client, impl_->keys, impl_->options, false);
+  EtcdTxn txn(impl_->client, impl_->keys, impl_->options, nullptr);
   return fn(txn);
 }
 

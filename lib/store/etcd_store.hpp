@@ -29,6 +29,14 @@
 //   absence).
 // - A transaction reads at one revision: if etcd compacts it away mid-transaction, the attempt
 //   counts as a conflict and runs again on a new snapshot (view(): fails with code 102).
+// - A store remembers the records its write transactions read by key and wrote (with the mod
+//   revision each had), and a later write transaction's point read of one is answered from
+//   there, without a request: weir-agent's calls on one network read the same network record,
+//   cursor and boot id every time. The commit compares the remembered mod revision like any
+//   other, so a record another writer changed is a conflict: the store forgets all it
+//   remembered and the callback runs again on fresh reads. A callback that fails after such a
+//   read runs again on fresh reads too before its error is reported, and one that only read
+//   sends its compares alone (a read-only txn, nothing written). view() always reads etcd.
 //
 // Layout under the prefix (documented in README "The etcd store"; each part of a key
 // percent-encodes '/' and '%'; records are JSON objects with the fields of store.hpp's structs,
@@ -92,6 +100,9 @@ class EtcdStore final : public Store {
   // This host's presence: <p>/hosts/<host> on an etcd lease of `ttl_seconds`, kept alive by
   // calling it again (a lease that expired meanwhile is replaced). Returns the TTL left.
   Expected<int64_t> register_host(int64_t ttl_seconds, const std::string& details_json);
+  Expected<int64_t> keep_presence(int64_t ttl_seconds, const std::string& details_json) override {
+    return register_host(ttl_seconds, details_json);
+  }
   // The hosts present: name → details JSON.
   Expected<std::vector<std::pair<std::string, std::string>>> hosts();
 

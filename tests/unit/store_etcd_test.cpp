@@ -389,11 +389,13 @@ TEST_F(StoreEtcd, RequestsPerAllocationAndRelease) {
     EXPECT_TRUE(ok) << ok.error().msg;
     return s->client().requests() - before;
   };
-  // Without a cursor the search starts at the front: 50 leases in 3 pages (of at most 8, 32, 128
-  // keys).
-  EXPECT_EQ(allocate("c1"), 7u);
-  // With one, the address after it is free: a page of one key.
-  EXPECT_EQ(allocate("c2"), 5u);
+  // The network record comes from the store's cache (the setup wrote it); the cursor is read
+  // (absent); without it the search starts at the front: 50 leases in 3 pages (of at most 8,
+  // 32, 128 keys).
+  EXPECT_EQ(allocate("c1"), 6u);
+  // Network and cursor remembered; the address after the cursor is free: a page of one key.
+  // leases_of, that page, the commit.
+  EXPECT_EQ(allocate("c2"), 3u);
   const uint64_t before = s->client().requests();
   ASSERT_TRUE(s->transact([](Txn& t) -> Expected<void> {
     auto r = t.release("n", "c2", "eth0");
@@ -405,6 +407,75 @@ TEST_F(StoreEtcd, RequestsPerAllocationAndRelease) {
   ASSERT_TRUE(s->view([](Txn& t) -> Expected<void> {
     EXPECT_EQ(t.list_leases("n").value().size(), 51u);
     EXPECT_EQ(t.get_lease("n", ip("10.4.0.51")).value()->container_id, "c1");
+    return {};
+  }));
+}
+
+// A store answers a write transaction's point reads from what its earlier ones read and wrote;
+// another writer's change makes the commit conflict, and the callback runs again on fresh reads.
+// The callback's own failure on a remembered record is not reported before a fresh run; a
+// transaction that only read still checks what it read; a view reads etcd.
+TEST_F(StoreEtcd, RememberedRecordsAreCheckedAtCommit) {
+  auto a = open("host-a");
+  auto b = open("host-b");
+  ASSERT_TRUE(a && b);
+  auto put = [](EtcdStore& s, const char* subnet) {
+    return s.transact([&](Txn& t) { return t.put_network({.name = "n", .subnets = {cidr(subnet)}}); });
+  };
+  auto subnet_of = [](Txn& t) -> std::string {
+    auto n = t.get_network("n");
+    return n && *n ? (*n)->subnets.at(0).str() : "?";
+  };
+  ASSERT_TRUE(put(*a, "10.1.0.0/24"));
+
+  // Only read, remembered: no range request, one read-only txn with the compare.
+  uint64_t before = a->client().requests();
+  std::vector<std::string> seen;
+  ASSERT_TRUE(a->transact([&](Txn& t) -> Expected<void> {
+    seen.push_back(subnet_of(t));
+    return {};
+  }));
+  EXPECT_EQ(a->client().requests() - before, 1u);
+  EXPECT_EQ(seen, std::vector<std::string>{"10.1.0.0/24"});
+
+  // Changed by b: a's first run sees the remembered record, its commit conflicts, the second
+  // run reads b's and commits.
+  ASSERT_TRUE(put(*b, "10.2.0.0/24"));
+  seen.clear();
+  ASSERT_TRUE(a->transact([&](Txn& t) -> Expected<void> {
+    seen.push_back(subnet_of(t));
+    return t.put_meta("subnet", seen.back());
+  }));
+  EXPECT_EQ(seen, (std::vector<std::string>{"10.1.0.0/24", "10.2.0.0/24"}));
+  ASSERT_TRUE(a->view([](Txn& t) -> Expected<void> {
+    EXPECT_EQ(t.get_meta("subnet").value(), "10.2.0.0/24");
+    return {};
+  }));
+
+  // A failure that a remembered record caused is not reported: the fresh run succeeds.
+  ASSERT_TRUE(put(*b, "10.3.0.0/24"));
+  seen.clear();
+  auto ok = a->transact([&](Txn& t) -> Expected<void> {
+    seen.push_back(subnet_of(t));
+    if (seen.back() != "10.3.0.0/24") return fail(cni::invalid_config("stale record"));
+    return {};
+  });
+  EXPECT_TRUE(ok) << ok.error().msg;
+  EXPECT_EQ(seen, (std::vector<std::string>{"10.2.0.0/24", "10.3.0.0/24"}));
+  // And a failure on fresh reads is reported, after one run.
+  seen.clear();
+  ok = a->transact([&](Txn& t) -> Expected<void> {
+    seen.push_back(subnet_of(t));
+    return fail(cni::invalid_config("refused"));
+  });
+  ASSERT_FALSE(ok);
+  EXPECT_EQ(ok.error().msg, "refused");
+  EXPECT_EQ(seen.size(), 2u) << "once on the remembered record, once fresh";
+
+  // A view reads etcd: b's change is seen at once.
+  ASSERT_TRUE(put(*b, "10.4.0.0/24"));
+  ASSERT_TRUE(a->view([&](Txn& t) -> Expected<void> {
+    EXPECT_EQ(subnet_of(t), "10.4.0.0/24");
     return {};
   }));
 }
