@@ -24,6 +24,7 @@
 #include "agent/plugin_host.hpp"
 #include "agent/worker_channel.hpp"
 #include "lib/cni/fd.hpp"
+#include "lib/store/backend.hpp"
 #include "lib/store/data_dir.hpp"
 #include "lib/store/sqlite.hpp"
 
@@ -91,9 +92,15 @@ int run_worker(const AgentOptions& options, const WorkerStart& start) {
   // Opened once here to fail early (and to migrate the database); each sync opens its own
   // connection. A plugin that starts us has written the store; only an agent started by hand
   // or by systemd (--stay) creates it.
+  // Started for a network on etcd (as weir-cluster's weir-agent), the data dir may have no
+  // SQLite store: none is made, and we serve that network's calls.
   const std::string database = store::database_path(options.data_dir);
-  if (auto st = store::SqliteStore::open(database, {.create = !options.exit_when_idle}); !st) {
-    return fail_start(st.error().msg);
+  const bool without_sqlite =
+      store::etcd_linked() && options.exit_when_idle && ::access(database.c_str(), F_OK) != 0;
+  if (!without_sqlite) {
+    if (auto st = store::SqliteStore::open(database, {.create = !options.exit_when_idle}); !st) {
+      return fail_start(st.error().msg);
+    }
   }
   // The DNS reads the store on the plugin host's connection while it has one open.
   std::unique_ptr<PluginHost> host;
@@ -103,8 +110,17 @@ int run_worker(const AgentOptions& options, const WorkerStart& start) {
   // Started in the background by a plugin: the calls it was started for come next. One that
   // replaces a worker that died stays while the store has endpoints, whose DELs may come to
   // it (as its predecessor did, once it had run weir-bridge's calls).
-  if (options.started_for == proto::kIpam.name) host->keep_for_ipam();
+  if (options.started_for == proto::kIpam.name || without_sqlite) host->keep_for_grace();
   if (options.started_for == proto::kBridge.name || start.restarted) host->serve_bridge();
+  // On the host-wide etcd store (/etc/weir/store.json) this host is present while we run,
+  // before any call (an agent kept by systemd, --stay); others' stores from their first call.
+  if (store::etcd_linked()) {
+    if (auto backend = store::backend_for(nlohmann::json::object()); !backend) {
+      log(backend.error().msg);
+    } else if (backend->etcd_backed()) {
+      if (auto kept = host->keep_store(*backend); !kept) log(kept.error().msg);
+    }
+  }
   // The plugin that started us wrote its record first: this sync answers its request too.
   auto first = dns.sync();
   if (!first) log("initial sync: " + first.error().msg);
@@ -128,6 +144,7 @@ int run_worker(const AgentOptions& options, const WorkerStart& start) {
         {control->get(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}, {channel.get(), POLLIN}};
     int n = ::poll(fds, 3, host->poll_timeout_ms());
     if (n < 0 && errno == EINTR) continue;
+    host->keep_presence();
     if (n == 0) {
       // Idle for the whole grace period: exit (the supervisor then stops listening).
       if (host->forget_store_if_quiet()) trim_heap();

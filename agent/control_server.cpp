@@ -87,7 +87,7 @@ std::string serve_call(const Request& request, int conn, PluginHost& host, const
     host.stop_calls();
     return proto::kNotRun;
   }
-  if (&plugin == &proto::kIpam) host.keep_for_ipam();
+  if (&plugin == &proto::kIpam) host.keep_for_grace();
   // Cut short (too slow, too big, malformed): not run here, so the caller may run it.
   if (request.kind != proto::Head::kCall || !request.complete) return proto::kNotRun;
   // The plugin works on the links, routes and paths it sees (IPAM picks a subnet by the

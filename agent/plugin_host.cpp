@@ -1,5 +1,9 @@
 #include "agent/plugin_host.hpp"
 
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
 #include "agent/log.hpp"
 #include "lib/store/backend.hpp"
 #include "plugins/bridge/bridge.hpp"
@@ -7,15 +11,17 @@
 
 namespace weir::agent {
 
-// What a call for our data dir gets from us: the store we keep open, our DNS synced
-// in-process (a sync over our socket would wait for us, busy with this very call), our reaper
-// thread, the boot id read once. For the call's spelling of the data dir, which the in-process
-// IPAM compares with its own.
+// What a call for our data dir gets from us: the store we keep open (SQLite, or the network's
+// etcd store), our DNS synced in-process (a sync over our socket would wait for us, busy with
+// this very call), our reaper thread, the boot id read once. For the call's spelling of the
+// data dir, which the in-process IPAM compares with its own.
 class PluginHost::Lent final : public plugins::Services {
  public:
-  Lent(PluginHost& host, const std::string& data_dir) : Services(data_dir), host_(host) {}
+  Lent(PluginHost& host, const std::string& data_dir, const store::Backend& backend)
+      : Services(data_dir, backend), host_(host) {}
 
   Expected<store::Store*> store() override {
+    if (backend().etcd_backed()) return host_.etcd_store(backend());
     if (host_.store_) return host_.store_.get();
     if (!opened_) {  // not opened by run(): as a plugin process would
       auto st = plugins::open_store(store::Backend{}, data_dir());
@@ -41,6 +47,40 @@ class PluginHost::Lent final : public plugins::Services {
   std::unique_ptr<store::Store> opened_;
 };
 
+namespace {
+
+// How long this host's presence lasts in an etcd store without a renewal, and how often we
+// renew it: a host whose agent died (or was cut off) is gone from the list after the TTL.
+constexpr int64_t kPresenceTtlS = 30;
+constexpr auto kRenewEvery = std::chrono::seconds(kPresenceTtlS / 3);
+
+// What the presence record says of us (weirctl store status shows it).
+std::string presence_details() {
+  return nlohmann::json{{"agent", "weir-agent"},
+                        {"pid", ::getpid()},
+                        {"boot_id", ipam::read_boot_id()},
+                        {"since", ipam::unix_now()}}
+      .dump();
+}
+
+// The backend of a call's network: SQLite for a config that does not parse (the plugin reports
+// it, as the process would); nullopt for a "store" object we cannot read (the call runs in its
+// plugin's process, which reports it).
+std::optional<store::Backend> backend_of(std::string_view config) {
+  const auto conf = nlohmann::json::parse(config, nullptr, false);
+  if (conf.is_discarded()) return store::Backend{};
+  auto backend = store::backend_for(conf);
+  if (!backend) return std::nullopt;
+  return std::move(*backend);
+}
+
+// The same etcd store: what ipam's is_open compares.
+bool same_etcd(const store::Backend& a, const store::Backend& b) {
+  return a.etcd == b.etcd && a.prefix == b.prefix && a.host == b.host;
+}
+
+}  // namespace
+
 PluginHost::PluginHost(std::string data_dir, std::string database,
                        std::function<Expected<void>()> sync_dns)
     : data_dir_(std::move(data_dir)),
@@ -50,31 +90,18 @@ PluginHost::PluginHost(std::string data_dir, std::string database,
 
 // By the folder itself, not its spelling ("/var/lib//weir", a symlink): taken for another
 // folder, ours would be asked for a DNS sync over our socket by ourselves, busy with this call.
-// Ours serve only our SQLite store (run() passes on the calls of etcd networks).
 std::unique_ptr<plugins::Services> PluginHost::services_for(const std::string& data_dir,
                                                             const store::Backend& backend) {
-  if (backend.etcd_backed() || !plugins::same_folder(data_dir_, data_dir)) {
+  if (!plugins::same_folder(data_dir_, data_dir)) {
     return plugins::process_services(data_dir, backend);
   }
-  return std::make_unique<Lent>(*this, data_dir);
+  return std::make_unique<Lent>(*this, data_dir, backend);
 }
-
-namespace {
-
-// Whether a call's network keeps its records in the SQLite store we hold open: a call on an
-// etcd network (or with a "store" object we cannot read) runs in its plugin's process, which
-// hands it to weir-cluster (agent/client/handoff.hpp) or reports the config error.
-bool on_our_store(std::string_view config) {
-  const auto conf = nlohmann::json::parse(config, nullptr, false);
-  if (conf.is_discarded()) return true;  // the plugin reports it, as the process would
-  const auto backend = store::backend_for(conf);
-  return backend && !backend->etcd_backed();
-}
-
-}  // namespace
 
 std::optional<PluginReply> PluginHost::run(const proto::Plugin& plugin, const PluginCall& call) {
-  if (!on_our_store(call.stdin_bytes)) return std::nullopt;
+  const auto backend = backend_of(call.stdin_bytes);
+  if (!backend) return std::nullopt;
+  if (backend->etcd_backed()) return run_on_etcd(plugin, call, *backend);
   drop_store_if_replaced();
   if (!store_) {
     auto st = store::SqliteStore::open(database_, {.create = false, .defer_checkpoint = true});
@@ -82,26 +109,83 @@ std::optional<PluginReply> PluginHost::run(const proto::Plugin& plugin, const Pl
     store_ = std::make_unique<store::SqliteStore>(std::move(*st));
   }
   last_call_ = Clock::now();
+  if (&plugin == &proto::kBridge) serve_bridge();
+  return run_verbs(plugin, call, {.data_dir = data_dir_, .store = store_.get()});
+}
+
+std::optional<PluginReply> PluginHost::run_on_etcd(const proto::Plugin& plugin,
+                                                   const PluginCall& call,
+                                                   const store::Backend& backend) {
+  if (!store::etcd_linked()) return std::nullopt;  // weir-cluster runs it, in the plugin's stead
+  keep_for_grace();
+  auto st = etcd_store(backend);
+  if (!st) {
+    // Reported as the plugin would (its config checked first), without a second wait for an
+    // etcd that did not answer.
+    cni::MapEnv env(call.env, call.stdin_bytes);
+    cni::Verbs verbs = &plugin == &proto::kBridge ? plugins::bridge::verbs() : ipam::verbs();
+    verbs.before = [&](const cni::Call&) -> Expected<void> { return fail(st.error()); };
+    const int code = cni::plugin_main(env, verbs, plugin.name);
+    return PluginReply{.exit_code = code, .out = env.out_str(), .err = env.err_str()};
+  }
+  return run_verbs(plugin, call, {.data_dir = data_dir_, .store = *st, .backend = &backend});
+}
+
+PluginReply PluginHost::run_verbs(const proto::Plugin& plugin, const PluginCall& call,
+                                  const ipam::OpenStore& open) {
   log_once("serving " + std::string(plugin.name) + " calls");
   cni::MapEnv env(call.env, call.stdin_bytes);
   int code = 0;
   if (&plugin == &proto::kBridge) {
-    serve_bridge();
     const auto services_for = [this](const std::string& dir, const store::Backend& backend) {
       return this->services_for(dir, backend);
     };
     code = cni::plugin_main(env, plugins::bridge::verbs(services_for), proto::kBridge.name);
   } else {
-    const ipam::OpenStore open{.data_dir = data_dir_, .store = store_.get()};
-    code = cni::plugin_main(env, ipam::verbs(open, ipam_seams_), ipam::kPluginName);
+    ipam::OpenStore with_seams = open;
+    with_seams.seams = &ipam_seams_;
+    code = cni::plugin_main(env, ipam::verbs(with_seams, ipam_seams_), ipam::kPluginName);
   }
   return PluginReply{.exit_code = code, .out = env.out_str(), .err = env.err_str()};
+}
+
+Expected<store::Store*> PluginHost::etcd_store(const store::Backend& backend) {
+  for (auto& kept : etcd_) {
+    if (same_etcd(kept.backend, backend)) return kept.store.get();
+  }
+  auto st = store::open_backend(backend, data_dir_);
+  if (!st) return fail(st.error());
+  // Present from the first call on; a failure here is the next renewal's to retry.
+  if (auto p = (*st)->keep_presence(kPresenceTtlS, presence_details()); !p) {
+    log("presence in etcd (" + backend.origin + "): " + p.error().msg);
+  }
+  log("keeping the etcd store of " + backend.origin + " open (" + std::string((*st)->host()) +
+      " under " + backend.prefix + ")");
+  etcd_.push_back({.backend = backend, .store = std::move(*st), .renew = Clock::now() + kRenewEvery});
+  return etcd_.back().store.get();
+}
+
+Expected<void> PluginHost::keep_store(const store::Backend& backend) {
+  auto st = etcd_store(backend);
+  if (!st) return fail(st.error());
+  return {};
+}
+
+void PluginHost::keep_presence() {
+  const auto now = Clock::now();
+  for (auto& kept : etcd_) {
+    if (now < kept.renew) continue;
+    auto left = kept.store->keep_presence(kPresenceTtlS, presence_details());
+    if (!left) log("presence in etcd (" + kept.backend.origin + "): " + left.error().msg);
+    kept.renew = now + kRenewEvery;
+  }
 }
 
 void PluginHost::stop_calls() {
   last_ipam_.reset();
   serves_bridge_ = false;
   store_.reset();
+  etcd_.clear();
 }
 
 bool PluginHost::ipam_recent() const {
@@ -110,9 +194,10 @@ bool PluginHost::ipam_recent() const {
 
 int PluginHost::poll_timeout_ms() {
   if (reaper_.busy()) return 20;
-  if (!ipam_recent()) return kIdleGraceMs;
-  const auto end = *last_ipam_ + std::chrono::milliseconds(kIdleGraceMs);
-  return std::max(remaining_ms(end), 1);
+  auto next = Clock::now() + std::chrono::milliseconds(kIdleGraceMs);
+  if (ipam_recent()) next = std::min(next, *last_ipam_ + std::chrono::milliseconds(kIdleGraceMs));
+  for (const auto& kept : etcd_) next = std::min(next, kept.renew);
+  return std::max(remaining_ms(next), 1);
 }
 
 bool PluginHost::idle() {
@@ -167,6 +252,8 @@ Expected<void> PluginHost::view_store(const store::TxnFn& fn) {
 
 Expected<std::vector<store::Endpoint>> PluginHost::read_endpoints() {
   std::vector<store::Endpoint> endpoints;
+  // No SQLite store (an agent of etcd networks only): no endpoint of ours to serve.
+  if (!store_ && ::access(database_.c_str(), F_OK) != 0 && errno == ENOENT) return endpoints;
   auto read = view_store([&](store::Txn& t) -> Expected<void> {
     auto eps = t.list_endpoints("");
     if (!eps) return fail(eps.error());

@@ -4,6 +4,13 @@
 // verbs its own services (plugins/common/services.hpp): the open store, its DNS (a sync
 // in-process), its background link deletes and its IPAM seams; for any other data dir a call
 // gets a plugin process's.
+//
+// Calls of networks on etcd (lib/store/backend.hpp) run here only in a weir-agent linked with
+// it (started as weir-cluster's, agent/client/control.cpp); a static one passes them on. Each
+// etcd store is opened on its first call and kept: one connection, the records its
+// transactions remember (lib/store/etcd_store.hpp), and this host's presence in it, renewed
+// while we run (keep_presence). Such calls keep us for the grace period, as weir-ipam's do: a
+// call that comes after we left runs in its plugin process, as it would without us.
 #pragma once
 
 #include <chrono>
@@ -34,16 +41,23 @@ class PluginHost {
   // bring it back, the caller runs it.
   std::optional<PluginReply> run(const proto::Plugin& plugin, const PluginCall& call);
 
-  // A weir-ipam call came (run here or not): stay for the grace, for the ones that follow.
-  void keep_for_ipam() { last_ipam_ = Clock::now(); }
+  // A weir-ipam call came (run here or not), or a call on etcd: stay for the grace, for the
+  // ones that follow.
+  void keep_for_grace() { last_ipam_ = Clock::now(); }
   // We run weir-bridge's calls: stay while the store has endpoints (see idle).
   void serve_bridge() { serves_bridge_ = true; }
   // Serves no more plugin calls (an upgrade replaced our binary).
   void stop_calls();
 
   // How long until the next look at whether we are idle, for poll: soon while veths are being
-  // deleted (we exit once they are), else the end of the weir-ipam grace, or a whole grace.
+  // deleted (we exit once they are), else the end of the grace or the next renewal of our
+  // presence on etcd, whichever comes first, or a whole grace.
   int poll_timeout_ms();
+  // Renews this host's presence in the etcd stores we keep when it is due (a third of its TTL).
+  void keep_presence();
+  // Opens the store a backend names and keeps it, with our presence in it (an agent started for
+  // the host-wide etcd store, to be present before any call). Fails as the open does.
+  Expected<void> keep_store(const store::Backend& backend);
   // Nothing keeps us for the calls: none of weir-ipam within the grace, no delete queued, and
   // — once we run weir-bridge's calls — no endpoint left in the store (its DELs come to us).
   bool idle();
@@ -64,12 +78,25 @@ class PluginHost {
   std::unique_ptr<plugins::Services> services_for(const std::string& data_dir,
                                                   const store::Backend& backend);
   bool ipam_recent() const;
+  // A call of a network on etcd, with its backend.
+  std::optional<PluginReply> run_on_etcd(const proto::Plugin& plugin, const PluginCall& call,
+                                         const store::Backend& backend);
+  // The kept store of an etcd backend, opened (and our presence made) on first use.
+  Expected<store::Store*> etcd_store(const store::Backend& backend);
+  PluginReply run_verbs(const proto::Plugin& plugin, const PluginCall& call,
+                        const ipam::OpenStore& open);
   void drop_store_if_replaced();
   Expected<void> view_store(const store::TxnFn& fn);
 
   std::string data_dir_;
   std::string database_;
   std::unique_ptr<store::SqliteStore> store_;  // for the plugin calls we run
+  struct KeptEtcd {
+    store::Backend backend;
+    std::unique_ptr<store::Store> store;
+    Clock::time_point renew;  // when its presence is next renewed
+  };
+  std::vector<KeptEtcd> etcd_;
   std::optional<Clock::time_point> last_call_;
   std::optional<Clock::time_point> last_ipam_;
   bool serves_bridge_ = false;

@@ -346,6 +346,9 @@ class Supervisor {
 }  // namespace
 
 int run_agent(const AgentOptions& options) {
+  // Named weir-agent whichever executable runs us (weir-cluster's, for etcd networks): what
+  // ps, pgrep and killall go by. The worker inherits it.
+  ::prctl(PR_SET_NAME, "weir-agent");
   // Owned from the start, so that its number is not reused before we let the lock go.
   Fd start_lock(options.start_lock_fd);
   int ready_fd = options.ready_fd;

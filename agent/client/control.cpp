@@ -128,6 +128,7 @@ std::string default_agent_binary() {
 
 struct Spawn {
   std::string binary;
+  std::string program;  // argv[0] when not the binary: the program of a multicall binary
   std::string_view data_dir;
   const Paths* paths = nullptr;
   int pass = -1;    // becomes the agent's fd 3
@@ -170,7 +171,8 @@ Expected<void> spawn_agent(const Spawn& s) {
     // Always the folder itself: an empty value would make the agent's option parser take the
     // next argument as the data dir.
     std::string dir = "--data-dir=" + store::data_folder(s.data_dir);
-    const char* argv[] = {s.binary.c_str(), dir.c_str(), s.arg.c_str(),
+    const std::string& argv0 = s.program.empty() ? s.binary : s.program;
+    const char* argv[] = {argv0.c_str(), dir.c_str(), s.arg.c_str(),
                           s.more.empty() ? nullptr : s.more.c_str(), nullptr};
     ::execv(s.binary.c_str(), const_cast<char* const*>(argv));
     ::_exit(127);
@@ -264,8 +266,10 @@ Expected<void> sync_agent(const SyncRequest& req) {
   return start_agent(req, p, deadline);
 }
 
-void start_agent_in_background(std::string_view data_dir, const AgentPlugin& started_for) {
-  const std::string binary = default_agent_binary();
+void start_agent_in_background(std::string_view data_dir, const AgentPlugin& started_for,
+                               bool on_etcd) {
+  // On etcd: weir-cluster's weir-agent, which has the etcd store (handoff.hpp).
+  const std::string binary = on_etcd ? sibling_binary("weir-cluster") : default_agent_binary();
   if (::access(binary.c_str(), X_OK) != 0) return;  // installed without it: calls run here
   const Paths p = paths_for(data_dir);
   if (!socket_address(p.socket)) return;  // no agent could listen there
@@ -280,6 +284,7 @@ void start_agent_in_background(std::string_view data_dir, const AgentPlugin& sta
   // then other plugins wait for it, or leave the starting to it.
   (void)spawn_agent(
       {.binary = binary,
+       .program = on_etcd ? "weir-agent" : "",
        .data_dir = data_dir,
        .paths = &p,
        .pass = lock.get(),
@@ -290,11 +295,10 @@ void start_agent_in_background(std::string_view data_dir, const AgentPlugin& sta
 cni::Verbs starting_agent(cni::Verbs verbs, const AgentPlugin& plugin) {
   verbs.add = [add = std::move(verbs.add), plugin](const cni::Call& call) {
     auto result = add(call);
-    // Not for a network on etcd: weir-agent runs only the calls on its SQLite store.
     const auto backend = store::backend_for(call.conf.raw);
-    if (result && backend && !backend->etcd_backed()) {
+    if (result && backend) {
       const std::string dir = agent_dir_of(plugin, call.stdin_bytes);
-      if (!dir.empty()) start_agent_in_background(dir, plugin);
+      if (!dir.empty()) start_agent_in_background(dir, plugin, backend->etcd_backed());
     }
     return result;
   };

@@ -36,8 +36,10 @@ Expected<void> sync_agent(const SyncRequest& req);
 // told which plugin started it: weir-ipam's calls leave nothing in the store that keeps an
 // agent (leases are no reason to stay), so one started for them stays for the grace period
 // whatever happens; one started for weir-bridge stays while the store has endpoints, whose DELs
-// it will run (agent.hpp).
-void start_agent_in_background(std::string_view data_dir, const AgentPlugin& started_for);
+// it will run (agent.hpp). For a network on etcd (`on_etcd`) the agent is weir-cluster's, the
+// one linked with the etcd store; a static weir-agent passes such calls on.
+void start_agent_in_background(std::string_view data_dir, const AgentPlugin& started_for,
+                               bool on_etcd = false);
 
 // The verbs of a plugin whose ADD and DEL weir-agent runs, as its local binary runs them (the
 // -local binaries, plugins/front/front.cpp): an ADD that succeeds also starts an agent in the background

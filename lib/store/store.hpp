@@ -145,6 +145,13 @@ class Store {
   // This host's name on a shared store, which it writes into the leases and endpoints it
   // creates; "" on a store of this host alone. Its transactions say the same (Txn::host).
   virtual std::string_view host() const { return {}; }
+  // This host's presence on a shared store: made, or kept alive, for `ttl_seconds` (a host that
+  // stops renewing it disappears after that), with `details_json` (etcd_store.hpp
+  // register_host). Returns the TTL left; a store of this host alone keeps none and returns 0.
+  virtual Expected<int64_t> keep_presence(int64_t /*ttl_seconds*/,
+                                          const std::string& /*details_json*/) {
+    return int64_t{0};
+  }
 };
 
 }  // namespace weir::store

@@ -1,8 +1,11 @@
 // weir-ipam on a network whose "store" is etcd, through the real binaries: weir-ipam (the front
-// end) → weir-ipam-local (static) → weir-cluster (linked with the etcd store). Four data dirs
-// stand for four hosts sharing one etcd. What the cluster holds is read back with etcdctl, not
-// with weir's own code. No root: etcd runs on 127.0.0.1 (tests/support/etcd_fixture.hpp).
+// end) → weir-ipam-local (static) → weir-cluster (linked with the etcd store), whose first ADD
+// starts weir-cluster's weir-agent, which runs the calls after it on its kept etcd store. Four
+// data dirs stand for four hosts sharing one etcd. What the cluster holds is read back with
+// etcdctl, not with weir's own code. No root: etcd runs on 127.0.0.1
+// (tests/support/etcd_fixture.hpp).
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -18,6 +21,7 @@
 
 #include "lib/cni/fd.hpp"
 #include "tests/support/etcd_fixture.hpp"
+#include "tests/support/ipam_agent_fixture.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/tempdir.hpp"
 
@@ -111,8 +115,20 @@ class IpamEtcd : public ::testing::Test {
 
   static EtcdCluster* etcd_;
   std::string prefix_;
+  // The agent of a host, once its log says it serves: its supervisor's pid.
+  std::optional<pid_t> agent_of(int host) const {
+    const std::string dir = hosts_[host].path();
+    if (!wait_until([&] { return agents_serving(dir) > 0 && agent::running_agent(dir); })) {
+      return std::nullopt;
+    }
+    return agent::running_agent(dir);
+  }
+  std::string agent_log(int host) const { return read_file(hosts_[host].path() + "/agent.log"); }
+
   TempDir hosts_[kHosts] = {TempDir("weirt-etcd-h0"), TempDir("weirt-etcd-h1"),
                             TempDir("weirt-etcd-h2"), TempDir("weirt-etcd-h3")};
+  AgentReaper reapers_[kHosts] = {{hosts_[0].path()}, {hosts_[1].path()}, {hosts_[2].path()},
+                                  {hosts_[3].path()}};
 };
 
 EtcdCluster* IpamEtcd::etcd_ = nullptr;
@@ -246,6 +262,119 @@ TEST_F(IpamEtcd, ABadStoreObjectIsInvalidConfigNamingTheField) {
     EXPECT_NE(r.json().value("msg", "").find(field), std::string::npos) << r.out;
     EXPECT_TRUE(std::filesystem::is_empty(hosts_[0].path()));
   }
+}
+
+// The first ADD runs in the plugin's process (weir-cluster) and starts weir-cluster's weir-agent
+// for the data dir; the calls after it run there, on the etcd store it keeps open, and answer as
+// the process does. The host is present in etcd (on a lease the agent renews) while it runs. A
+// record changed behind the agent's back (the cursor another writer moved) is read again.
+TEST_F(IpamEtcd, TheFirstAddStartsAnAgentThatRunsTheEtcdCalls) {
+  auto first = ipam("ADD", "c1", 0);
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_EQ(first.json()["ips"][0]["address"], "10.77.0.2/24");
+  const auto pid = agent_of(0);
+  ASSERT_TRUE(pid) << agent_log(0);
+  const std::string proc = "/proc/" + std::to_string(*pid);
+  EXPECT_EQ(std::filesystem::read_symlink(proc + "/exe").filename(), "weir-cluster");
+  EXPECT_EQ(read_file(proc + "/comm"), "weir-agent\n");
+
+  auto second = ipam("ADD", "c2", 0);
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  EXPECT_EQ(second.json()["ips"][0]["address"], "10.77.0.3/24");
+  EXPECT_THAT(agent_log(0), ::testing::HasSubstr("serving weir-ipam calls"));
+  EXPECT_THAT(agent_log(0), ::testing::HasSubstr("keeping the etcd store of store open"));
+  // The same answer as the process path gives (an idempotent ADD), and an error with its code.
+  const auto local = [&](const std::string& command, const std::string& cid, std::string args) {
+    auto env = cni_env(command, "/var/run/netns/" + cid, cid);
+    if (!args.empty()) env["CNI_ARGS"] = args;
+    return run_plugin("weir-ipam-local", env, config(0));
+  };
+  const auto through_agent = [&](const std::string& command, const std::string& cid,
+                                 std::string args) {
+    auto env = cni_env(command, "/var/run/netns/" + cid, cid);
+    if (!args.empty()) env["CNI_ARGS"] = args;
+    return run_plugin("weir-ipam", env, config(0));
+  };
+  for (const auto& [cid, args] : {std::pair<std::string, std::string>{"c2", ""},
+                                  {"c9", "IP=10.77.0.3"}}) {
+    const auto a = through_agent("ADD", cid, args);
+    const auto p = local("ADD", cid, args);
+    EXPECT_EQ(a.exit_code, p.exit_code) << cid;
+    EXPECT_EQ(a.out, p.out) << cid;
+  }
+  EXPECT_EQ(through_agent("ADD", "c9", "IP=10.77.0.3").json()["code"], 103);
+
+  // Present, on an etcd lease: what `etcdctl lease list` holds.
+  const json presence = json::parse(etcd_->etcdctl({"get", prefix_ + "/hosts/host-0", "--print-value-only"}),
+                                    nullptr, false);
+  ASSERT_TRUE(presence.is_object()) << etcd_->etcdctl({"get", prefix_ + "/hosts/", "--prefix"});
+  // Its pid is the agent's worker's, the process that runs the calls.
+  EXPECT_EQ(read_file("/proc/" + std::to_string(presence.value("pid", 0)) + "/comm"), "weir-agent\n");
+  const json kv = json::parse(etcd_->etcdctl({"get", prefix_ + "/hosts/host-0", "-w", "json"}));
+  EXPECT_NE(kv["kvs"][0].value("lease", int64_t{0}), 0);
+
+  // Another writer moves the cursor: the agent's remembered one is stale, its commit conflicts,
+  // and the ADD reads it again: the address after the new cursor.
+  etcd_->etcdctl({"put", prefix_ + "/cursors/overlay/0", "10.77.0.100"});
+  auto after = ipam("ADD", "c3", 0);
+  ASSERT_EQ(after.exit_code, 0) << after.out << after.err;
+  EXPECT_EQ(after.json()["ips"][0]["address"], "10.77.0.101/24");
+
+  // DEL through the agent frees; the host's other leases stay.
+  ASSERT_EQ(ipam("DEL", "c2", 0).exit_code, 0);
+  EXPECT_EQ(leases().size(), 2u);
+  EXPECT_FALSE(std::filesystem::exists(hosts_[0] / "weir.db")) << "the agent made a SQLite store";
+}
+
+// etcd goes away under a running agent: its calls fail with 11 naming the endpoint within the
+// config's timeoutMs (no second wait in a plugin process), and once etcd is back the same agent
+// serves again.
+TEST_F(IpamEtcd, AnAgentWhoseEtcdIsGoneSaysTryAgainLaterAndRecovers) {
+  json st = store(500);
+  st["host"] = "host-0";
+  const std::string conf = config(0, st);
+  ASSERT_EQ(call("ADD", "c1", conf).exit_code, 0);
+  const auto pid = agent_of(0);
+  ASSERT_TRUE(pid) << agent_log(0);
+  ASSERT_EQ(call("ADD", "c2", conf).exit_code, 0);
+
+  etcd_->stop(0);
+  const auto start = std::chrono::steady_clock::now();
+  auto r = call("ADD", "c3", conf);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.json()["code"], 11) << r.out;
+  EXPECT_NE(r.json().value("msg", "").find(etcd_->endpoint(0)), std::string::npos) << r.out;
+  EXPECT_LT(took, 20s);
+  EXPECT_EQ(agent::running_agent(hosts_[0].path()), pid) << "the agent gave up";
+
+  etcd_->start(0);
+  auto back = call("ADD", "c3", conf);
+  ASSERT_EQ(back.exit_code, 0) << back.out << back.err;
+  EXPECT_EQ(back.json()["ips"][0]["address"], "10.77.0.4/24");
+  EXPECT_EQ(agent::running_agent(hosts_[0].path()), pid);
+  EXPECT_EQ(leases().size(), 3u);
+}
+
+// A static weir-agent (started for a SQLite network in the same data dir) has no etcd store: it
+// passes an etcd network's calls on, and they run in weir-cluster's process, correct if slower.
+TEST_F(IpamEtcd, AStaticAgentPassesEtcdCallsOn) {
+  json sqlite_conf = json::parse(config(0));
+  sqlite_conf.erase("store");
+  sqlite_conf["name"] = "local";
+  auto local = call("ADD", "l1", sqlite_conf.dump());
+  ASSERT_EQ(local.exit_code, 0) << local.out << local.err;
+  const auto pid = agent_of(0);
+  ASSERT_TRUE(pid);
+  EXPECT_NE(std::filesystem::read_symlink("/proc/" + std::to_string(*pid) + "/exe").filename(),
+            "weir-cluster");
+  for (const char* cid : {"c1", "c2"}) {
+    auto r = ipam("ADD", cid, 0);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  EXPECT_EQ(leases().size(), 2u);
+  EXPECT_EQ(agent::running_agent(hosts_[0].path()), pid);
+  EXPECT_THAT(agent_log(0), ::testing::Not(::testing::HasSubstr("etcd store")));
 }
 
 }  // namespace
