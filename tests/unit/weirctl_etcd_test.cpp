@@ -14,6 +14,7 @@
 
 #include "lib/store/etcd_store.hpp"
 #include "tests/support/etcd_fixture.hpp"
+#include "tests/support/ipam_agent_fixture.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/tempdir.hpp"
 
@@ -81,6 +82,8 @@ class WeirctlEtcd : public ::testing::Test {
   std::string prefix_;
   TempDir tmp_{"weirt-ctl-etcd"};
   TempDir hosts_[2] = {TempDir("weirt-ctl-h0"), TempDir("weirt-ctl-h1")};
+  // The first ADD on a host starts its weir-agent (weir-cluster's): gone with the test.
+  AgentReaper reapers_[2] = {{hosts_[0].path()}, {hosts_[1].path()}};
 };
 
 EtcdCluster* WeirctlEtcd::etcd_ = nullptr;
@@ -254,7 +257,8 @@ TEST_F(WeirctlEtcd, SqliteFileCommandsRefuseAnEtcdStore) {
     EXPECT_EQ(r.json()["code"], 2) << r.out;
     EXPECT_THAT(r.json().value("msg", ""),
                 HasSubstr("works on the SQLite file of a data dir, and the store is etcd"));
-    EXPECT_TRUE(std::filesystem::is_empty(hosts_[0].path())) << cmd[0];
+    // The data dir holds only the agent's files: no SQLite store was made.
+    EXPECT_FALSE(std::filesystem::exists(hosts_[0] / "weir.db")) << cmd[0];
   }
   auto ls = ctl({"--store", f, "--json", "ipam", "ls"});
   ASSERT_EQ(ls.exit_code, 0) << ls.err;
