@@ -71,11 +71,13 @@ struct RangeResult {
 };
 
 // One condition of a txn: key's target compared with a number (create/mod revision, version)
-// or with a value.
+// or with a value. With range_end, every key in [key, range_end) must satisfy it (an empty
+// range compares as one absent key: every revision 0).
 struct Compare {
   enum class Target { kCreate, kMod, kVersion, kValue };
   enum class Result { kEqual, kNotEqual, kLess, kGreater };
   std::string key;
+  std::string range_end;  // "" = the key alone
   Target target = Target::kMod;
   Result result = Result::kEqual;
   int64_t number = 0;

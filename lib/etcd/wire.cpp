@@ -54,6 +54,7 @@ json compare_json(const Compare& c) {
   json j = {{"key", base64_encode(c.key)},
             {"target", target_name(c.target)},
             {"result", result_name(c.result)}};
+  if (!c.range_end.empty()) j["range_end"] = base64_encode(c.range_end);
   switch (c.target) {
     case Compare::Target::kCreate:
       j["create_revision"] = number(c.number);

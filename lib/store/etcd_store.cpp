@@ -143,6 +143,8 @@ class EtcdTxn final : public Txn {
   std::set<std::string> fetched_;  // keys get() read from etcd, with their values
   std::map<std::string, Seen> seen_;
   std::map<std::string, int64_t> reads_;  // key -> mod_revision seen (0 = absent)
+  // Guarded ranges [start, end): no key in them created or changed after revision_.
+  std::map<std::string, std::string> ranges_;
   std::map<std::string, std::optional<std::string>> writes_;  // nullopt = delete
 };
 
@@ -225,6 +227,8 @@ Expected<EtcdTxn::KeyValues> EtcdTxn::scan(const std::string& prefix, bool guard
   const std::string end = etcd::prefix_end(prefix);
   auto r = range({.key = prefix, .range_end = end});
   if (!r) return fail(r.error());
+  // A key created in the range meanwhile conflicts too (each key returned guards its deletion).
+  if (guard) ranges_.emplace(prefix, end);
   std::map<std::string, std::string> merged;
   for (auto& kv : r->kvs) {
     learn(kv, true);
@@ -259,7 +263,7 @@ Expected<bool> EtcdTxn::commit() {
     return true;
   }
   const auto limit = static_cast<size_t>(options_.max_txn_ops);
-  if (reads_.size() > limit || writes_.size() > limit) {
+  if (reads_.size() + ranges_.size() > limit || writes_.size() > limit) {
     return fail(cni::make_error(
         cni::Code::kStore,
         "etcd: a transaction of " + std::to_string(writes_.size()) + " writes guarded by " +
@@ -276,6 +280,13 @@ Expected<bool> EtcdTxn::commit() {
          .target = mod == 0 ? etcd::Compare::Target::kCreate : etcd::Compare::Target::kMod,
          .result = etcd::Compare::Result::kEqual,
          .number = mod});
+  }
+  for (const auto& [start, end] : ranges_) {
+    compares.push_back({.key = start,
+                        .range_end = end,
+                        .target = etcd::Compare::Target::kMod,
+                        .result = etcd::Compare::Result::kLess,
+                        .number = revision_ + 1});
   }
   std::vector<etcd::Op> ops;
   ops.reserve(writes_.size());

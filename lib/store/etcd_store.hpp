@@ -14,14 +14,16 @@
 // - Point reads (get_*, claim, release_address, put_endpoint/del_endpoint's read of the old
 //   record, get_cursor, get_meta) are guarded: the commit fails if any such key changed, so a
 //   transaction built on them is serializable. "No address leased twice" rests on claim alone.
-// - leases_of (hence release) guards the attachment keys it returned: a release never deletes a
-//   lease that another host released and someone claimed again meanwhile.
+// - leases_of (hence release) guards its whole range: the keys it returned (a release never
+//   deletes a lease that another host released and someone claimed again meanwhile) and any
+//   key created in it (one compare over the range: every mod revision below the snapshot's
+//   + 1), so two ADDs of one attachment racing on two hosts end with one lease, which both
+//   return.
 // - The other range reads (list_*, first_free, count_leases, has_endpoints, endpoints_named)
 //   are a consistent snapshot but do not guard the commit: a key created or deleted in their
 //   range by another host meanwhile goes unnoticed. first_free's answer is only a candidate
-//   (claim guards it); a list used to decide a write may be stale by the time it commits (e.g.
-//   two ADDs of ONE attachment on two hosts at once could each allocate; runtimes do not do
-//   that), and "the last endpoint of a network is gone" is true at the snapshot only.
+//   (claim guards it); a list used to decide a write may be stale by the time it commits, and
+//   "the last endpoint of a network is gone" is true at the snapshot only.
 // - etcd takes at most --max-txn-ops (128) compares and 128 writes per txn: a bigger
 //   transaction fails with code 102 and writes nothing (atomicity first; it is not split).
 // - A commit whose answer is lost (etcd went away after receiving it) fails with code 11 but may

@@ -480,5 +480,45 @@ TEST_F(StoreEtcd, RememberedRecordsAreCheckedAtCommit) {
   }));
 }
 
+// Two hosts ADD one attachment at once (a runtime retrying on another node): each finds no
+// lease held and claims an address; the second to commit conflicts on the range leases_of read
+// (a key was created in it), runs again and returns the first one's lease. One lease.
+TEST_F(StoreEtcd, OneAttachmentAddedOnTwoHostsAtOnceGetsOneLease) {
+  auto a = open("host-a");
+  auto b = open("host-b");
+  ASSERT_TRUE(a && b);
+  // As the allocator does: the attachment's lease if it holds one, else a claim.
+  auto add = [](Txn& t, const net::IpAddr& addr, std::optional<net::IpAddr>& got) -> Expected<void> {
+    auto held = t.leases_of("n", "c1", "eth0");
+    if (!held) return fail(held.error());
+    if (!held->empty()) {
+      got = held->front().address;
+      return {};
+    }
+    auto c = t.claim(lease(addr, "c1"));
+    if (!c) return fail(c.error());
+    if (!*c) return fail(cni::internal("taken"));
+    got = addr;
+    return {};
+  };
+  int runs = 0;
+  std::optional<net::IpAddr> got_a, got_b;
+  ASSERT_TRUE(a->transact([&](Txn& t) -> Expected<void> {
+    auto ok = add(t, ip("10.5.0.1"), got_a);
+    if (++runs == 1) {  // b's ADD commits between a's reads and a's commit
+      auto other = b->transact([&](Txn& tb) { return add(tb, ip("10.5.0.2"), got_b); });
+      EXPECT_TRUE(other) << other.error().msg;
+    }
+    return ok;
+  }));
+  EXPECT_EQ(runs, 2);
+  EXPECT_EQ(got_b, ip("10.5.0.2"));
+  EXPECT_EQ(got_a, ip("10.5.0.2"));
+  ASSERT_TRUE(a->view([](Txn& t) -> Expected<void> {
+    EXPECT_EQ(t.list_leases("n").value().size(), 1u);
+    return {};
+  }));
+}
+
 }  // namespace
 }  // namespace weir::store
