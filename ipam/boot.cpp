@@ -26,21 +26,52 @@ Expected<std::optional<std::string>> stored_boot_id(store::Store& s) {
   return seen;
 }
 
-Expected<void> release_gone(store::Txn& txn, const Seams& seams) {
+// etcd takes at most 128 operations per txn (its --max-txn-ops): on a shared store one
+// transaction's sweep writes at most this much (a lease is 2 writes, an endpoint 1 + a copy per
+// name and alias, each guarded by one read), leaving room for the call's own work; the calls
+// after it go on where it stopped, and the boot id is recorded once nothing is left. A store
+// of this host alone (SQLite) sweeps everything at once.
+constexpr int kSweepWrites = 64;
+
+// Releases what a reboot left behind, within the budget (< 0: none); false when it stopped
+// with more left.
+Expected<bool> release_gone(store::Txn& txn, const Seams& seams, int budget) {
+  int used = 0;
+  // At least one record per transaction, whatever it costs: the sweep always moves on.
+  auto room_for = [&](int cost) { return budget < 0 || used == 0 || used + cost <= budget; };
   auto leases = txn.list_leases("");
   if (!leases) return fail(leases.error());
   // On a shared store, only this host's: another host's netns paths mean nothing here.
   for (const auto& l : *leases) {
     if (!txn.owns(l.host) || seams.netns_exists(l.netns)) continue;
+    if (!room_for(2)) return false;
     if (auto ok = txn.release_address(l.network, l.address); !ok) return fail(ok.error());
+    used += 2;
   }
   auto endpoints = txn.list_endpoints("");
   if (!endpoints) return fail(endpoints.error());
   for (const auto& e : *endpoints) {
     if (!txn.owns(e.host) || seams.netns_exists(e.netns)) continue;
-    if (auto ok = txn.del_endpoint(e.network, e.container_id, e.ifname); !ok) return ok;
+    const int cost = 1 + static_cast<int>(e.names.size() + e.aliases.size());
+    if (!room_for(cost)) return false;
+    if (auto ok = txn.del_endpoint(e.network, e.container_id, e.ifname); !ok) return fail(ok.error());
+    used += cost;
   }
-  return {};
+  return true;
+}
+
+// One transaction's part of the sweep; true once the boot id is recorded (or nothing to do).
+Expected<bool> sweep_some(store::Txn& txn, const Seams& seams) {
+  const std::string boot = seams.boot_id();
+  if (boot.empty()) return true;  // nothing to compare with
+  auto seen = txn.get_meta(kBootIdKey);  // a cheap read on every call; the write once per boot
+  if (!seen) return fail(seen.error());
+  if (*seen == boot) return true;
+  auto done = release_gone(txn, seams, txn.host().empty() ? -1 : kSweepWrites);
+  if (!done) return fail(done.error());
+  if (!*done) return false;
+  if (auto ok = txn.put_meta(kBootIdKey, boot); !ok) return fail(ok.error());
+  return true;
 }
 
 }  // namespace
@@ -62,13 +93,9 @@ int64_t unix_now() {
 }
 
 Expected<void> sweep_after_reboot(store::Txn& txn, const Seams& seams) {
-  const std::string boot = seams.boot_id();
-  if (boot.empty()) return {};  // nothing to compare with
-  auto seen = txn.get_meta(kBootIdKey);  // a cheap read on every call; the write once per boot
-  if (!seen) return fail(seen.error());
-  if (*seen == boot) return {};
-  if (auto ok = release_gone(txn, seams); !ok) return ok;
-  return txn.put_meta(kBootIdKey, boot);
+  auto done = sweep_some(txn, seams);
+  if (!done) return fail(done.error());
+  return {};
 }
 
 Expected<void> sweep_after_reboot(store::Store& s, const Seams& seams) {
@@ -77,8 +104,18 @@ Expected<void> sweep_after_reboot(store::Store& s, const Seams& seams) {
   auto seen = stored_boot_id(s);  // a read first: the write lock only once per boot
   if (!seen) return fail(seen.error());
   if (*seen == boot) return {};
-  // Another process may sweep meanwhile: the transaction looks again.
-  return s.transact([&](store::Txn& txn) { return sweep_after_reboot(txn, seams); });
+  // Another process may sweep meanwhile: each transaction looks again. On a shared store, a
+  // batch per transaction until all is done.
+  for (bool done = false; !done;) {
+    auto ok = s.transact([&](store::Txn& txn) -> Expected<void> {
+      auto d = sweep_some(txn, seams);
+      if (!d) return fail(d.error());
+      done = *d;
+      return {};
+    });
+    if (!ok) return ok;
+  }
+  return {};
 }
 
 Expected<store::SqliteStore> open_store(const std::string& data_dir, const Seams& seams) {

@@ -377,5 +377,40 @@ TEST_F(IpamEtcd, AStaticAgentPassesEtcdCallsOn) {
   EXPECT_THAT(agent_log(0), ::testing::Not(::testing::HasSubstr("etcd store")));
 }
 
+// After a reboot (another boot id recorded) the first calls release what this host leased to
+// namespaces that are gone: 100 leases are more than etcd takes in one txn (128 operations), so
+// each call releases a batch and succeeds, and the boot id is recorded once none is left.
+// Another host's leases (their netns mean nothing here) stay.
+TEST_F(IpamEtcd, AfterARebootTheSweepGoesOnInBatchesEtcdTakes) {
+  constexpr int kOld = 100;
+  for (int i = 0; i < kOld; ++i) {
+    auto r = ipam("ADD", "old" + std::to_string(i), 0);  // /var/run/netns/old<i>: none
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(ipam("ADD", "other" + std::to_string(i), 1).exit_code, 0);
+  const std::string boot_key = prefix_ + "/meta/host-0/boot_id";
+  std::string boot = read_file("/proc/sys/kernel/random/boot_id");
+  boot.erase(boot.find_last_not_of('\n') + 1);
+  ASSERT_EQ(etcd_->etcdctl({"get", boot_key, "--print-value-only"}), boot + "\n");
+  etcd_->etcdctl({"put", boot_key, "an-earlier-boot"});
+
+  // New containers, in a netns that exists.
+  int calls = 0;
+  while (etcd_->etcdctl({"get", boot_key, "--print-value-only"}) != boot + "\n" && calls < 10) {
+    auto env = cni_env("ADD", "/proc/1/ns/net", "new" + std::to_string(calls));
+    auto r = run_plugin("weir-ipam", env, config(0));
+    ASSERT_EQ(r.exit_code, 0) << "call " << calls << ": " << r.out << r.err;
+    ++calls;
+  }
+  EXPECT_GT(calls, 1) << "swept in one transaction";
+  EXPECT_LE(calls, 5);
+  std::map<std::string, int> left;
+  for (const auto& [address, lease] : leases()) {
+    const std::string cid = lease.value("container_id", "");
+    ++left[cid.substr(0, cid.find_first_of("0123456789"))];
+  }
+  EXPECT_EQ(left, (std::map<std::string, int>{{"new", calls}, {"other", 4}}));
+}
+
 }  // namespace
 }  // namespace weir::test
