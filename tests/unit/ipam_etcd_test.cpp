@@ -412,5 +412,49 @@ TEST_F(IpamEtcd, AfterARebootTheSweepGoesOnInBatchesEtcdTakes) {
   EXPECT_EQ(left, (std::map<std::string, int>{{"new", calls}, {"other", 4}}));
 }
 
+// What production etcd looks like: three members, TLS with client certificates. The calls go
+// through the agent (and the process path) and keep being served with the member they talked
+// to killed; a CA that did not sign the members' certificates is a clear error (code 11 naming
+// the endpoints), with nothing left behind.
+TEST_F(IpamEtcd, ATlsClusterOfThreeKeepsServingWithAMemberKilled) {
+  EtcdCluster cluster({.members = 3, .tls = true});
+  const auto& files = cluster.tls();
+  json st = {{"type", "etcd"},
+             {"endpoints", cluster.endpoints()},
+             {"prefix", prefix_},
+             {"host", "host-0"},
+             {"timeoutMs", 5000},
+             {"tls", {{"ca", files.ca}, {"cert", files.cert}, {"key", files.key}}}};
+  const std::string conf = config(0, st);
+  std::set<std::string> got;
+  auto add = [&](const std::string& plugin, const std::string& cid) {
+    auto r = run_plugin(plugin, cni_env("ADD", "/var/run/netns/" + cid, cid), conf);
+    EXPECT_EQ(r.exit_code, 0) << cid << ": " << r.out << r.err;
+    if (r.exit_code == 0) got.insert(r.json()["ips"][0]["address"].get<std::string>());
+  };
+  add("weir-ipam", "c1");
+  ASSERT_TRUE(agent_of(0)) << agent_log(0);
+  add("weir-ipam", "c2");
+  cluster.kill(0);  // the first endpoint: the one both paths talked to
+  add("weir-ipam", "c3");
+  add("weir-ipam-local", "c4");
+  add("weir-ipam", "c5");
+  EXPECT_EQ(got.size(), 5u);
+  const std::string held = cluster.etcdctl({"get", prefix_ + "/leases/", "--prefix", "--keys-only"});
+  EXPECT_EQ(std::count(held.begin(), held.end(), '\n'), 10) << held;  // a blank line each
+
+  json wrong = st;
+  wrong["tls"]["ca"] = files.other_ca;
+  auto r = run_plugin("weir-ipam", cni_env("ADD", "/var/run/netns/c6", "c6"), config(0, wrong));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.json()["code"], 11) << r.out;
+  EXPECT_NE(r.json().value("msg", "").find(cluster.endpoint(1)), std::string::npos) << r.out;
+  for (const char* cid : {"c1", "c2", "c3", "c4", "c5"}) {
+    auto del = run_plugin("weir-ipam", cni_env("DEL", std::string("/var/run/netns/") + cid, cid), conf);
+    EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+  }
+  EXPECT_EQ(cluster.etcdctl({"get", prefix_ + "/leases/", "--prefix", "--keys-only"}), "");
+}
+
 }  // namespace
 }  // namespace weir::test
