@@ -47,11 +47,28 @@ struct Seen {
   std::optional<std::string> value;  // nullopt: seen by a keys-only read
 };
 
-// Keys a store remembers from its write transactions (see EtcdStore::transact): the records
-// one host's calls read again and again (its networks, cursors, boot id, endpoints), not a copy
-// of the cluster. Past this many it starts over.
+// A guarded range [start, end) as a transaction saw it: no key in it was created or changed
+// after `revision`, and these are its keys.
+struct SeenRange {
+  std::string end;
+  int64_t revision = 0;
+  std::set<std::string> keys;
+};
+
+// What a store remembers from its write transactions (see EtcdStore::transact): the records
+// one host's calls read again and again (its networks, cursors, boot id, endpoints) and the
+// attachments it leased (a DEL's leases_of), not a copy of the cluster. Past this many keys
+// and ranges it starts over.
 constexpr size_t kCacheKeys = 4096;
-using Cache = std::map<std::string, Seen>;
+struct Cache {
+  std::map<std::string, Seen> keys;
+  std::map<std::string, SeenRange> ranges;  // by start
+  size_t size() const { return keys.size() + ranges.size(); }
+  void clear() {
+    keys.clear();
+    ranges.clear();
+  }
+};
 
 // One attempt of a transaction: reads at one revision, writes buffered (see etcd_store.hpp).
 class EtcdTxn final : public Txn {
@@ -128,6 +145,10 @@ class EtcdTxn final : public Txn {
   // The cache's record of a key this attempt has not read yet, made this attempt's: no request;
   // the commit's compare of its mod revision catches one that changed since.
   bool from_cache(const std::string& key);
+  // A guarded range's keys and values from the cache, made this attempt's (guarded by the
+  // remembered revision); false when the cache does not know all of it.
+  bool range_from_cache(const std::string& start, const std::string& end,
+                        std::map<std::string, std::string>& into);
   void remember(int64_t commit_revision);
   Expected<void> del_lease(const Lease& l);
   Expected<void> drop_names(const Endpoint& e);
@@ -143,8 +164,8 @@ class EtcdTxn final : public Txn {
   std::set<std::string> fetched_;  // keys get() read from etcd, with their values
   std::map<std::string, Seen> seen_;
   std::map<std::string, int64_t> reads_;  // key -> mod_revision seen (0 = absent)
-  // Guarded ranges [start, end): no key in them created or changed after revision_.
-  std::map<std::string, std::string> ranges_;
+  // Guarded ranges by start: no key in them created or changed after their revision.
+  std::map<std::string, SeenRange> ranges_;
   std::map<std::string, std::optional<std::string>> writes_;  // nullopt = delete
 };
 
@@ -175,8 +196,8 @@ void EtcdTxn::learn(const etcd::KeyValue& kv, bool with_value) {
 
 bool EtcdTxn::from_cache(const std::string& key) {
   if (cache_ == nullptr || seen_.contains(key)) return false;
-  auto c = cache_->find(key);
-  if (c == cache_->end()) return false;
+  auto c = cache_->keys.find(key);
+  if (c == cache_->keys.end()) return false;
   seen_.emplace(key, c->second);
   used_cache_ = true;
   return true;
@@ -223,17 +244,41 @@ Expected<bool> EtcdTxn::exists(const std::string& key) {
   return *was;
 }
 
+bool EtcdTxn::range_from_cache(const std::string& start, const std::string& end,
+                               std::map<std::string, std::string>& into) {
+  if (cache_ == nullptr || ranges_.contains(start)) return false;
+  auto r = cache_->ranges.find(start);
+  if (r == cache_->ranges.end() || r->second.end != end) return false;
+  for (const auto& key : r->second.keys) {
+    auto c = cache_->keys.find(key);
+    if (c == cache_->keys.end() || !c->second.value) return false;
+  }
+  for (const auto& key : r->second.keys) {
+    const Seen& seen = seen_.emplace(key, cache_->keys[key]).first->second;
+    record(key, seen);
+    if (seen.value) into.emplace(key, *seen.value);
+  }
+  ranges_.emplace(start, r->second);
+  used_cache_ = true;
+  return true;
+}
+
 Expected<EtcdTxn::KeyValues> EtcdTxn::scan(const std::string& prefix, bool guard) {
   const std::string end = etcd::prefix_end(prefix);
-  auto r = range({.key = prefix, .range_end = end});
-  if (!r) return fail(r.error());
-  // A key created in the range meanwhile conflicts too (each key returned guards its deletion).
-  if (guard) ranges_.emplace(prefix, end);
   std::map<std::string, std::string> merged;
-  for (auto& kv : r->kvs) {
-    learn(kv, true);
-    if (guard) record(kv.key, seen_[kv.key]);
-    merged.emplace(kv.key, std::move(kv.value));
+  if (!guard || !range_from_cache(prefix, end, merged)) {
+    auto r = range({.key = prefix, .range_end = end});
+    if (!r) return fail(r.error());
+    // A key created in the range meanwhile conflicts too (each key returned guards its
+    // deletion).
+    SeenRange seen{.end = end, .revision = revision_};
+    for (auto& kv : r->kvs) {
+      learn(kv, true);
+      if (guard) record(kv.key, seen_[kv.key]);
+      seen.keys.insert(kv.key);
+      merged.emplace(kv.key, std::move(kv.value));
+    }
+    if (guard) ranges_.emplace(prefix, std::move(seen));
   }
   for (auto w = writes_.lower_bound(prefix); w != writes_.end() && in_range(w->first, prefix, end);
        ++w) {
@@ -281,12 +326,12 @@ Expected<bool> EtcdTxn::commit() {
          .result = etcd::Compare::Result::kEqual,
          .number = mod});
   }
-  for (const auto& [start, end] : ranges_) {
+  for (const auto& [start, seen] : ranges_) {
     compares.push_back({.key = start,
-                        .range_end = end,
+                        .range_end = seen.end,
                         .target = etcd::Compare::Target::kMod,
                         .result = etcd::Compare::Result::kLess,
-                        .number = revision_ + 1});
+                        .number = seen.revision + 1});
   }
   std::vector<etcd::Op> ops;
   ops.reserve(writes_.size());
@@ -307,12 +352,37 @@ Expected<bool> EtcdTxn::commit() {
 }
 
 // Every key written now has the commit's revision as its mod revision; a deleted one is absent.
+// A range this attempt guarded held, at that revision, the keys it saw with its own writes; a
+// remembered range it wrote into without guarding it is forgotten (others may have written
+// there too).
 void EtcdTxn::remember(int64_t commit_revision) {
-  if (cache_->size() + fetched_.size() + writes_.size() > kCacheKeys) cache_->clear();
-  for (const auto& key : fetched_) (*cache_)[key] = seen_[key];
+  if (cache_->size() + fetched_.size() + writes_.size() + ranges_.size() > kCacheKeys) {
+    cache_->clear();
+  }
+  for (const auto& key : fetched_) cache_->keys[key] = seen_[key];
+  for (auto& [start, seen] : ranges_) {
+    seen.revision = commit_revision;
+    for (auto w = writes_.lower_bound(start); w != writes_.end() && w->first < seen.end; ++w) {
+      if (w->second) {
+        seen.keys.insert(w->first);
+      } else {
+        seen.keys.erase(w->first);
+      }
+    }
+    for (const auto& key : seen.keys) {
+      if (!writes_.contains(key)) cache_->keys[key] = seen_[key];
+    }
+    cache_->ranges[start] = std::move(seen);
+  }
   for (const auto& [key, value] : writes_) {
-    (*cache_)[key] = value ? Seen{.present = true, .mod_revision = commit_revision, .value = value}
-                           : Seen{};
+    cache_->keys[key] = value
+                            ? Seen{.present = true, .mod_revision = commit_revision, .value = value}
+                            : Seen{};
+    // The remembered range holding it, unless this attempt guarded it (just remembered).
+    auto r = cache_->ranges.upper_bound(key);
+    if (r == cache_->ranges.begin()) continue;
+    --r;
+    if (key < r->second.end && !ranges_.contains(r->first)) cache_->ranges.erase(r);
   }
 }
 
