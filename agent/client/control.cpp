@@ -273,8 +273,9 @@ void start_agent_in_background(std::string_view data_dir, const AgentPlugin& sta
   if (::access(binary.c_str(), X_OK) != 0) return;  // installed without it: calls run here
   const Paths p = paths_for(data_dir);
   if (!socket_address(p.socket)) return;  // no agent could listen there
-  // Nowhere others could have planted files or sockets.
-  if (!store::check_data_folder(data_dir, false)) return;
+  // Nowhere others could have planted files or sockets. On etcd nothing else may have made the
+  // folder (weir-ipam keeps its leases there): made here, root's, for the agent's socket.
+  if (!store::check_data_folder(data_dir, on_etcd)) return;
   auto opened = store::open_data_file(p.start_lock, O_RDWR | O_CREAT, 0600);
   if (!opened) return;
   Fd lock = std::move(*opened);

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <list>
 #include <nlohmann/json.hpp>
@@ -115,12 +116,26 @@ class NetnsEtcd {
     return sh("nsenter --net=" + netns_ + " etcdctl --endpoints=http://127.0.0.1:2379 get " +
               prefix + " --prefix --keys-only 2>&1");
   }
+  void del(const std::string& prefix) const {
+    sh("nsenter --net=" + netns_ + " etcdctl --endpoints=http://127.0.0.1:2379 del " + prefix +
+       " --prefix >/dev/null 2>&1");
+  }
 
  private:
   std::string netns_;
   TempDir dir_{"weirt-netns-etcd"};
   pid_t pid_ = -1;
 };
+
+// Polls until `done` holds (10 s at most); returns its last answer.
+bool eventually(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
 
 size_t lines_with(const std::string& text, const std::string& needle) {
   size_t n = 0;
@@ -323,8 +338,13 @@ TEST_F(ConfDefaults, IpamEtcd) {
   EXPECT_EQ(lines_with(etcd.keys("/weir/leases/"), "/weir/leases/ipam-etcd/"), 1u)
       << etcd.keys("/weir");
   EXPECT_FALSE(fs::exists(std::string(kDefaultDir) + "/weir.db")) << "a SQLite store was made too";
-  EXPECT_FALSE(agent::running_agent(kDefaultDir)) << "weir-agent started for an etcd network";
+  // The ADD started weir-cluster's weir-agent for the default folder, which runs the calls
+  // after it (the DEL) and from its first one keeps this host present in the cluster.
+  EXPECT_TRUE(eventually([] { return agent::running_agent(kDefaultDir).has_value(); }))
+      << sh("ls -la " + std::string(kDefaultDir) + "; cat " + kDefaultDir + "/agent.log 2>&1");
   EXPECT_EQ(ctl({"del", "ipam-etcd", c.name()}).exit_code, 0);
+  EXPECT_EQ(lines_with(etcd.keys("/weir/hosts/"), "/weir/hosts/"), 1u) << etcd.keys("/weir");
+  EXPECT_TRUE(has(sh("cat " + std::string(kDefaultDir) + "/agent.log"), "serving weir-ipam calls"));
   EXPECT_EQ(lines_with(etcd.keys("/weir/"), "/leases/"), 0u) << etcd.keys("/weir");
 }
 
@@ -362,6 +382,17 @@ TEST_F(ConfDefaults, HostWideStoreFile) {
   EXPECT_FALSE(fs::exists(std::string(kDefaultDir) + "/weir.db"));
   EXPECT_EQ(ctl({"del", "ipam-pool", c.name()}).exit_code, 0);
   EXPECT_EQ(lines_with(etcd.keys("/site/"), "/leases/"), 0u);
+  // weir-agent as conf/weir-agent.service runs it on an etcd host (weir-cluster's, --stay): this
+  // host is present in the host-wide store from its start, before any call. (The agent the ADD
+  // started goes first, with its presence.)
+  ASSERT_TRUE(eventually([] { return agent::running_agent(kDefaultDir).has_value(); }));
+  ::kill(*agent::running_agent(kDefaultDir), SIGKILL);
+  ASSERT_TRUE(eventually([] { return !agent::running_agent(kDefaultDir); }));
+  etcd.del("/site/hosts/");
+  sh("nsenter --net=" + host_->path() + " " + bin("weir-cluster") +
+     " weir-agent --stay >/dev/null 2>&1 &");
+  EXPECT_TRUE(eventually([&] { return lines_with(etcd.keys("/site/hosts/"), "/site/hosts/") == 1; }))
+      << etcd.keys("/site");
   // A file others can write is not obeyed (it would pick every network's store): code 7, named.
   fs::permissions("/etc/weir/store.json", fs::perms::others_write, fs::perm_options::add);
   // (a fresh container each: the reference bridge leaves its veth behind when its IPAM fails)
