@@ -161,7 +161,8 @@ Expected<store::Store*> PluginHost::etcd_store(const store::Backend& backend) {
   }
   log("keeping the etcd store of " + backend.origin + " open (" + std::string((*st)->host()) +
       " under " + backend.prefix + ")");
-  etcd_.push_back({.backend = backend, .store = std::move(*st), .renew = Clock::now() + kRenewEvery});
+  etcd_.push_back(
+      {.backend = backend, .store = std::move(*st), .renew = Clock::now() + kRenewEvery});
   return etcd_.back().store.get();
 }
 

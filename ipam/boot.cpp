@@ -54,7 +54,8 @@ Expected<bool> release_gone(store::Txn& txn, const Seams& seams, int budget) {
     if (!txn.owns(e.host) || seams.netns_exists(e.netns)) continue;
     const int cost = 1 + static_cast<int>(e.names.size() + e.aliases.size());
     if (!room_for(cost)) return false;
-    if (auto ok = txn.del_endpoint(e.network, e.container_id, e.ifname); !ok) return fail(ok.error());
+    if (auto ok = txn.del_endpoint(e.network, e.container_id, e.ifname); !ok)
+      return fail(ok.error());
     used += cost;
   }
   return true;
@@ -63,7 +64,7 @@ Expected<bool> release_gone(store::Txn& txn, const Seams& seams, int budget) {
 // One transaction's part of the sweep; true once the boot id is recorded (or nothing to do).
 Expected<bool> sweep_some(store::Txn& txn, const Seams& seams) {
   const std::string boot = seams.boot_id();
-  if (boot.empty()) return true;  // nothing to compare with
+  if (boot.empty()) return true;         // nothing to compare with
   auto seen = txn.get_meta(kBootIdKey);  // a cheap read on every call; the write once per boot
   if (!seen) return fail(seen.error());
   if (*seen == boot) return true;

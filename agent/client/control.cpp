@@ -283,14 +283,13 @@ void start_agent_in_background(std::string_view data_dir, const AgentPlugin& sta
   if (running_agent(data_dir)) return;
   // The agent inherits the locked description as fd 3 and closes it once it listens: until
   // then other plugins wait for it, or leave the starting to it.
-  (void)spawn_agent(
-      {.binary = binary,
-       .program = on_etcd ? "weir-agent" : "",
-       .data_dir = data_dir,
-       .paths = &p,
-       .pass = lock.get(),
-       .arg = "--start-lock-fd=3",
-       .more = "--started-for=" + std::string(started_for.name)});
+  (void)spawn_agent({.binary = binary,
+                     .program = on_etcd ? "weir-agent" : "",
+                     .data_dir = data_dir,
+                     .paths = &p,
+                     .pass = lock.get(),
+                     .arg = "--start-lock-fd=3",
+                     .more = "--started-for=" + std::string(started_for.name)});
 }
 
 cni::Verbs starting_agent(cni::Verbs verbs, const AgentPlugin& plugin) {

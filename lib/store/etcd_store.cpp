@@ -75,7 +75,11 @@ class EtcdTxn final : public Txn {
  public:
   // `cache`: what earlier write transactions read and wrote (nullptr for a view).
   EtcdTxn(etcd::Client& client, const Keys& keys, const EtcdOptions& options, Cache* cache)
-      : client_(client), keys_(keys), options_(options), writable_(cache != nullptr), cache_(cache) {}
+      : client_(client),
+        keys_(keys),
+        options_(options),
+        writable_(cache != nullptr),
+        cache_(cache) {}
 
   // Sends the writes in one etcd txn guarded by the reads: false when a read changed meanwhile.
   // Commits, then remembers what it read by key and wrote; a conflict forgets all it remembers.
@@ -375,9 +379,8 @@ void EtcdTxn::remember(int64_t commit_revision) {
     cache_->ranges[start] = std::move(seen);
   }
   for (const auto& [key, value] : writes_) {
-    cache_->keys[key] = value
-                            ? Seen{.present = true, .mod_revision = commit_revision, .value = value}
-                            : Seen{};
+    cache_->keys[key] =
+        value ? Seen{.present = true, .mod_revision = commit_revision, .value = value} : Seen{};
     // The remembered range holding it, unless this attempt guarded it (just remembered).
     auto r = cache_->ranges.upper_bound(key);
     if (r == cache_->ranges.begin()) continue;

@@ -38,9 +38,10 @@
 //   other, so a record another writer changed is a conflict: the store forgets all it
 //   remembered and the callback runs again on fresh reads. The same for the ranges leases_of
 //   guarded, with what the transaction wrote in them (a DEL after its ADD reads nothing): the
-//   range's compare (nothing created or changed in it since) and each key's catch any change. A callback that fails after such a
-//   read runs again on fresh reads too before its error is reported, and one that only read
-//   sends its compares alone (a read-only txn, nothing written). view() always reads etcd.
+//   range's compare (nothing created or changed in it since) and each key's catch any change. A
+//   callback that fails after such a read runs again on fresh reads too before its error is
+//   reported, and one that only read sends its compares alone (a read-only txn, nothing written).
+//   view() always reads etcd.
 //
 // Layout under the prefix (documented in README "The etcd store"; each part of a key
 // percent-encodes '/' and '%'; records are JSON objects with the fields of store.hpp's structs,

@@ -16,8 +16,8 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <list>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -391,8 +391,9 @@ TEST_F(ConfDefaults, HostWideStoreFile) {
   etcd.del("/site/hosts/");
   sh("nsenter --net=" + host_->path() + " " + bin("weir-cluster") +
      " weir-agent --stay >/dev/null 2>&1 &");
-  EXPECT_TRUE(eventually([&] { return lines_with(etcd.keys("/site/hosts/"), "/site/hosts/") == 1; }))
-      << etcd.keys("/site");
+  EXPECT_TRUE(eventually([&] {
+    return lines_with(etcd.keys("/site/hosts/"), "/site/hosts/") == 1;
+  })) << etcd.keys("/site");
   // A file others can write is not obeyed (it would pick every network's store): code 7, named.
   fs::permissions("/etc/weir/store.json", fs::perms::others_write, fs::perm_options::add);
   // (a fresh container each: the reference bridge leaves its veth behind when its IPAM fails)

@@ -127,8 +127,8 @@ class IpamEtcd : public ::testing::Test {
 
   TempDir hosts_[kHosts] = {TempDir("weirt-etcd-h0"), TempDir("weirt-etcd-h1"),
                             TempDir("weirt-etcd-h2"), TempDir("weirt-etcd-h3")};
-  AgentReaper reapers_[kHosts] = {{hosts_[0].path()}, {hosts_[1].path()}, {hosts_[2].path()},
-                                  {hosts_[3].path()}};
+  AgentReaper reapers_[kHosts] = {
+      {hosts_[0].path()}, {hosts_[1].path()}, {hosts_[2].path()}, {hosts_[3].path()}};
 };
 
 EtcdCluster* IpamEtcd::etcd_ = nullptr;
@@ -295,8 +295,8 @@ TEST_F(IpamEtcd, TheFirstAddStartsAnAgentThatRunsTheEtcdCalls) {
     if (!args.empty()) env["CNI_ARGS"] = args;
     return run_plugin("weir-ipam", env, config(0));
   };
-  for (const auto& [cid, args] : {std::pair<std::string, std::string>{"c2", ""},
-                                  {"c9", "IP=10.77.0.3"}}) {
+  for (const auto& [cid, args] :
+       {std::pair<std::string, std::string>{"c2", ""}, {"c9", "IP=10.77.0.3"}}) {
     const auto a = through_agent("ADD", cid, args);
     const auto p = local("ADD", cid, args);
     EXPECT_EQ(a.exit_code, p.exit_code) << cid;
@@ -305,11 +305,12 @@ TEST_F(IpamEtcd, TheFirstAddStartsAnAgentThatRunsTheEtcdCalls) {
   EXPECT_EQ(through_agent("ADD", "c9", "IP=10.77.0.3").json()["code"], 103);
 
   // Present, on an etcd lease: what `etcdctl lease list` holds.
-  const json presence = json::parse(etcd_->etcdctl({"get", prefix_ + "/hosts/host-0", "--print-value-only"}),
-                                    nullptr, false);
+  const json presence = json::parse(
+      etcd_->etcdctl({"get", prefix_ + "/hosts/host-0", "--print-value-only"}), nullptr, false);
   ASSERT_TRUE(presence.is_object()) << etcd_->etcdctl({"get", prefix_ + "/hosts/", "--prefix"});
   // Its pid is the agent's worker's, the process that runs the calls.
-  EXPECT_EQ(read_file("/proc/" + std::to_string(presence.value("pid", 0)) + "/comm"), "weir-agent\n");
+  EXPECT_EQ(read_file("/proc/" + std::to_string(presence.value("pid", 0)) + "/comm"),
+            "weir-agent\n");
   const json kv = json::parse(etcd_->etcdctl({"get", prefix_ + "/hosts/host-0", "-w", "json"}));
   EXPECT_NE(kv["kvs"][0].value("lease", int64_t{0}), 0);
 
@@ -419,12 +420,10 @@ TEST_F(IpamEtcd, AfterARebootTheSweepGoesOnInBatchesEtcdTakes) {
 TEST_F(IpamEtcd, ATlsClusterOfThreeKeepsServingWithAMemberKilled) {
   EtcdCluster cluster({.members = 3, .tls = true});
   const auto& files = cluster.tls();
-  json st = {{"type", "etcd"},
-             {"endpoints", cluster.endpoints()},
-             {"prefix", prefix_},
-             {"host", "host-0"},
-             {"timeoutMs", 5000},
-             {"tls", {{"ca", files.ca}, {"cert", files.cert}, {"key", files.key}}}};
+  json st = {
+      {"type", "etcd"},    {"endpoints", cluster.endpoints()},
+      {"prefix", prefix_}, {"host", "host-0"},
+      {"timeoutMs", 5000}, {"tls", {{"ca", files.ca}, {"cert", files.cert}, {"key", files.key}}}};
   const std::string conf = config(0, st);
   std::set<std::string> got;
   auto add = [&](const std::string& plugin, const std::string& cid) {
@@ -440,7 +439,8 @@ TEST_F(IpamEtcd, ATlsClusterOfThreeKeepsServingWithAMemberKilled) {
   add("weir-ipam-local", "c4");
   add("weir-ipam", "c5");
   EXPECT_EQ(got.size(), 5u);
-  const std::string held = cluster.etcdctl({"get", prefix_ + "/leases/", "--prefix", "--keys-only"});
+  const std::string held =
+      cluster.etcdctl({"get", prefix_ + "/leases/", "--prefix", "--keys-only"});
   EXPECT_EQ(std::count(held.begin(), held.end(), '\n'), 10) << held;  // a blank line each
 
   json wrong = st;
@@ -450,7 +450,8 @@ TEST_F(IpamEtcd, ATlsClusterOfThreeKeepsServingWithAMemberKilled) {
   EXPECT_EQ(r.json()["code"], 11) << r.out;
   EXPECT_NE(r.json().value("msg", "").find(cluster.endpoint(1)), std::string::npos) << r.out;
   for (const char* cid : {"c1", "c2", "c3", "c4", "c5"}) {
-    auto del = run_plugin("weir-ipam", cni_env("DEL", std::string("/var/run/netns/") + cid, cid), conf);
+    auto del =
+        run_plugin("weir-ipam", cni_env("DEL", std::string("/var/run/netns/") + cid, cid), conf);
     EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
   }
   EXPECT_EQ(cluster.etcdctl({"get", prefix_ + "/leases/", "--prefix", "--keys-only"}), "");

@@ -421,7 +421,8 @@ TEST_F(StoreEtcd, RememberedRecordsAreCheckedAtCommit) {
   auto b = open("host-b");
   ASSERT_TRUE(a && b);
   auto put = [](EtcdStore& s, const char* subnet) {
-    return s.transact([&](Txn& t) { return t.put_network({.name = "n", .subnets = {cidr(subnet)}}); });
+    return s.transact(
+        [&](Txn& t) { return t.put_network({.name = "n", .subnets = {cidr(subnet)}}); });
   };
   auto subnet_of = [](Txn& t) -> std::string {
     auto n = t.get_network("n");
@@ -489,7 +490,8 @@ TEST_F(StoreEtcd, OneAttachmentAddedOnTwoHostsAtOnceGetsOneLease) {
   auto b = open("host-b");
   ASSERT_TRUE(a && b);
   // As the allocator does: the attachment's lease if it holds one, else a claim.
-  auto add = [](Txn& t, const net::IpAddr& addr, std::optional<net::IpAddr>& got) -> Expected<void> {
+  auto add = [](Txn& t, const net::IpAddr& addr,
+                std::optional<net::IpAddr>& got) -> Expected<void> {
     auto held = t.leases_of("n", "c1", "eth0");
     if (!held) return fail(held.error());
     if (!held->empty()) {
