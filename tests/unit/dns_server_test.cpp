@@ -73,6 +73,26 @@ SocketAddr local_of(int fd) {
   return *from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
+// A UDP and a TCP socket bound to one port of 127.0.0.1. The port the kernel picks for UDP may
+// be another socket's for TCP (the tests beside this one bind loopback ports too): another one.
+std::pair<Fd, Fd> bound_pair() {
+  for (int attempt = 1;; ++attempt) {
+    Fd udp = bound_socket(SOCK_DGRAM, {ip("127.0.0.1"), 0});
+    const SocketAddr at = local_of(udp.fd);
+    Fd tcp(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    const int one = 1;
+    setsockopt(tcp.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_storage ss;
+    const socklen_t len = to_sockaddr(at, &ss);
+    if (bind(tcp.fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return {std::move(udp), std::move(tcp)};
+    EXPECT_EQ(errno, EADDRINUSE) << strerror(errno);
+    if (attempt == 100) {
+      ADD_FAILURE() << "no loopback port free for both UDP and TCP";
+      return {std::move(udp), std::move(tcp)};
+    }
+  }
+}
+
 bool readable(int fd, std::chrono::milliseconds timeout) {
   pollfd p{fd, POLLIN, 0};
   return poll(&p, 1, static_cast<int>(timeout.count())) == 1;
@@ -157,9 +177,8 @@ class FakeUpstream {
   enum class Mode { kAnswer, kWrongIdFirst, kSilent, kServfail };
 
   explicit FakeUpstream(Mode mode = Mode::kAnswer) : mode_(mode) {
-    udp_ = bound_socket(SOCK_DGRAM, {ip("127.0.0.1"), 0});
+    std::tie(udp_, tcp_) = bound_pair();
     addr_ = local_of(udp_.fd);
-    tcp_ = bound_socket(SOCK_STREAM, addr_);
     listen(tcp_.fd, 16);
     thread_ = std::thread([this] { loop(); });
   }
@@ -697,9 +716,8 @@ TEST(DnsServer, ClosesIdleTcpConnections) {
 
 TEST(DnsServer, ServesAdoptedSocketsForOneContainer) {
   FakeUpstream up;
-  Fd udp = bound_socket(SOCK_DGRAM, {ip("127.0.0.1"), 0});
+  auto [udp, tcp] = bound_pair();
   const SocketAddr at = local_of(udp.fd);
-  Fd tcp = bound_socket(SOCK_STREAM, at);
   ServerOptions o;
   o.listeners.push_back({.udp_fd = std::exchange(udp.fd, -1),
                          .tcp_fd = std::exchange(tcp.fd, -1),
