@@ -84,7 +84,8 @@ std::pair<Fd, Fd> bound_pair() {
     setsockopt(tcp.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     sockaddr_storage ss;
     const socklen_t len = to_sockaddr(at, &ss);
-    if (bind(tcp.fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return {std::move(udp), std::move(tcp)};
+    if (bind(tcp.fd, reinterpret_cast<sockaddr*>(&ss), len) == 0)
+      return {std::move(udp), std::move(tcp)};
     EXPECT_EQ(errno, EADDRINUSE) << strerror(errno);
     if (attempt == 100) {
       ADD_FAILURE() << "no loopback port free for both UDP and TCP";
