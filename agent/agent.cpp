@@ -112,15 +112,6 @@ int run_worker(const AgentOptions& options, const WorkerStart& start) {
   // it (as its predecessor did, once it had run weir-bridge's calls).
   if (options.started_for == proto::kIpam.name || without_sqlite) host->keep_for_grace();
   if (options.started_for == proto::kBridge.name || start.restarted) host->serve_bridge();
-  // On the host-wide etcd store (/etc/weir/store.json) this host is present while we run,
-  // before any call (an agent kept by systemd, --stay); others' stores from their first call.
-  if (store::etcd_linked()) {
-    if (auto backend = store::backend_for(nlohmann::json::object()); !backend) {
-      log(backend.error().msg);
-    } else if (backend->etcd_backed()) {
-      if (auto kept = host->keep_store(*backend); !kept) log(kept.error().msg);
-    }
-  }
   // The plugin that started us wrote its record first: this sync answers its request too.
   auto first = dns.sync();
   if (!first) log("initial sync: " + first.error().msg);
@@ -135,6 +126,16 @@ int run_worker(const AgentOptions& options, const WorkerStart& start) {
   auto control = channel::receive_fd(channel.get());
   if (!control || control->get() < 0) return 1;
 
+  // On the host-wide etcd store (/etc/weir/store.json) this host is present while we run,
+  // before any call (an agent kept by systemd, --stay); in others from their first call. Opened
+  // in the loop, after "ready": an etcd that does not answer delays no start.
+  if (store::etcd_linked()) {
+    if (auto backend = store::backend_for(nlohmann::json::object()); !backend) {
+      log(backend.error().msg);
+    } else if (backend->etcd_backed()) {
+      host->keep_store(*backend);
+    }
+  }
   ControlServer server{.dns = dns, .host = *host, .own_netns = netns_id(), .own_ns = namespaces_id()};
   // Nothing to serve: no DNS network, and nothing keeps us for the plugin calls.
   auto idle = [&] { return dns.networks() == 0 && host->idle(); };

@@ -155,28 +155,38 @@ Expected<store::Store*> PluginHost::etcd_store(const store::Backend& backend) {
   }
   auto st = store::open_backend(backend, data_dir_);
   if (!st) return fail(st.error());
+  KeptEtcd kept{.backend = backend, .store = std::move(*st), .details = presence_details()};
   // Present from the first call on; a failure here is the next renewal's to retry.
-  if (auto p = (*st)->keep_presence(kPresenceTtlS, presence_details()); !p) {
+  if (auto p = kept.store->keep_presence(kPresenceTtlS, kept.details); !p) {
     log("presence in etcd (" + backend.origin + "): " + p.error().msg);
   }
-  log("keeping the etcd store of " + backend.origin + " open (" + std::string((*st)->host()) +
-      " under " + backend.prefix + ")");
-  etcd_.push_back(
-      {.backend = backend, .store = std::move(*st), .renew = Clock::now() + kRenewEvery});
+  log("keeping the etcd store of " + backend.origin + " open (" +
+      std::string(kept.store->host()) + " under " + backend.prefix + ")");
+  kept.renew = Clock::now() + kRenewEvery;
+  etcd_.push_back(std::move(kept));
   return etcd_.back().store.get();
 }
 
-Expected<void> PluginHost::keep_store(const store::Backend& backend) {
-  auto st = etcd_store(backend);
-  if (!st) return fail(st.error());
-  return {};
+void PluginHost::keep_store(const store::Backend& backend) {
+  wanted_ = backend;
+  next_try_ = Clock::now();
 }
 
 void PluginHost::keep_presence() {
   const auto now = Clock::now();
+  // The host-wide store we are to be present in: opened now, or tried again at the next
+  // renewal (etcd not up yet when we started).
+  if (wanted_ && now >= next_try_) {
+    if (auto st = etcd_store(*wanted_); !st) {
+      log("the host-wide etcd store (" + wanted_->origin + "): " + st.error().msg);
+      next_try_ = now + kRenewEvery;
+    } else {
+      wanted_.reset();
+    }
+  }
   for (auto& kept : etcd_) {
     if (now < kept.renew) continue;
-    auto left = kept.store->keep_presence(kPresenceTtlS, presence_details());
+    auto left = kept.store->keep_presence(kPresenceTtlS, kept.details);
     if (!left) log("presence in etcd (" + kept.backend.origin + "): " + left.error().msg);
     kept.renew = now + kRenewEvery;
   }
@@ -186,7 +196,7 @@ void PluginHost::stop_calls() {
   last_ipam_.reset();
   serves_bridge_ = false;
   store_.reset();
-  etcd_.clear();
+  // The etcd stores stay: we are still present in them (renewed) while we run.
 }
 
 bool PluginHost::ipam_recent() const {
@@ -198,6 +208,7 @@ int PluginHost::poll_timeout_ms() {
   auto next = Clock::now() + std::chrono::milliseconds(kIdleGraceMs);
   if (ipam_recent()) next = std::min(next, *last_ipam_ + std::chrono::milliseconds(kIdleGraceMs));
   for (const auto& kept : etcd_) next = std::min(next, kept.renew);
+  if (wanted_) next = std::min(next, next_try_);
   return std::max(remaining_ms(next), 1);
 }
 

@@ -55,9 +55,10 @@ class PluginHost {
   int poll_timeout_ms();
   // Renews this host's presence in the etcd stores we keep when it is due (a third of its TTL).
   void keep_presence();
-  // Opens the store a backend names and keeps it, with our presence in it (an agent started for
-  // the host-wide etcd store, to be present before any call). Fails as the open does.
-  Expected<void> keep_store(const store::Backend& backend);
+  // The store a backend names is to be kept open with our presence in it from now on, before
+  // any call (the host-wide etcd store): opened by the next keep_presence(), and tried again at
+  // each renewal until it opens.
+  void keep_store(const store::Backend& backend);
   // Nothing keeps us for the calls: none of weir-ipam within the grace, no delete queued, and
   // — once we run weir-bridge's calls — no endpoint left in the store (its DELs come to us).
   bool idle();
@@ -94,9 +95,12 @@ class PluginHost {
   struct KeptEtcd {
     store::Backend backend;
     std::unique_ptr<store::Store> store;
+    std::string details;      // what our presence record says (made at the open)
     Clock::time_point renew;  // when its presence is next renewed
   };
   std::vector<KeptEtcd> etcd_;
+  std::optional<store::Backend> wanted_;  // keep_store's, until it opens
+  Clock::time_point next_try_;
   std::optional<Clock::time_point> last_call_;
   std::optional<Clock::time_point> last_ipam_;
   bool serves_bridge_ = false;

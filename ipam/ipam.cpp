@@ -73,12 +73,21 @@ class UsedStore {
   store::Store* operator->() const { return store_; }
   Expected<void> sweep(const Seams& seams) const { return sweep_after_reboot(*store_, seams); }
 
-  // A write transaction that first releases what a reboot left behind.
+  // A write transaction that first releases what a reboot left behind. On a shared store that
+  // sweep goes a batch per transaction, and a call that fails takes its batch with it: then the
+  // sweep is finished in transactions of its own and the call runs once more.
   Expected<void> transact(const Seams& seams, const store::TxnFn& fn) const {
-    return store_->transact([&](store::Txn& txn) -> Expected<void> {
-      if (auto ok = sweep_after_reboot(txn, seams); !ok) return ok;
+    bool swept = true;
+    const auto call = [&](store::Txn& txn) -> Expected<void> {
+      auto done = sweep_after_reboot(txn, seams);
+      if (!done) return fail(done.error());
+      swept = *done;
       return fn(txn);
-    });
+    };
+    auto ok = store_->transact(call);
+    if (ok || swept) return ok;
+    if (auto s = sweep_after_reboot(*store_, seams); !s) return s;
+    return store_->transact(call);
   }
 
  private:

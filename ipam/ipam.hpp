@@ -69,8 +69,8 @@ Expected<store::SqliteStore> open_store(const std::string& data_dir, const Seams
 Expected<void> sweep_after_reboot(store::Store& store, const Seams& seams);
 // The same inside a write transaction the caller makes anyway (one transaction, not two). On a
 // shared store (etcd: at most 128 operations per txn) it releases one batch, and the next
-// transaction goes on; the boot id is recorded when none is left.
-Expected<void> sweep_after_reboot(store::Txn& txn, const Seams& seams);
+// transaction goes on; the boot id is recorded when none is left. Returns whether it was.
+Expected<bool> sweep_after_reboot(store::Txn& txn, const Seams& seams);
 
 // How network_sets treats a network that has no ranges and no default pool yet.
 enum class PoolMode {

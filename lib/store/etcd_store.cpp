@@ -87,8 +87,10 @@ class EtcdTxn final : public Txn {
   // etcd compacted the revision this attempt reads at: a conflict too (run it again).
   bool compacted() const { return compacted_; }
   // Some read was answered from the cache: a failure of the callback may come from a stale
-  // record (run it again on fresh reads before reporting it).
+  // record (run it again on fresh reads before reporting it) — unless etcd itself failed a
+  // request (unreachable: running it again would only wait again).
   bool used_cache() const { return used_cache_; }
+  bool request_failed() const { return request_failed_; }
   std::string_view host() const override { return options_.host; }
 
   Expected<std::optional<NetworkRecord>> get_network(std::string_view name) override;
@@ -134,6 +136,9 @@ class EtcdTxn final : public Txn {
   Expected<etcd::RangeResult> range(etcd::RangeRequest request);
   // A key's value as this transaction sees it (its own writes first), recorded for the commit.
   Expected<std::optional<std::string>> get(const std::string& key);
+  // The same, not recorded: a hint whose change by another writer must not conflict (the
+  // round-robin cursor). Remembered like any read.
+  Expected<std::optional<std::string>> peek(const std::string& key);
   // Whether the key exists as this transaction sees it, recorded for the commit.
   Expected<bool> exists(const std::string& key);
   // Whether the key existed at the snapshot (not recorded: for counting only).
@@ -163,6 +168,7 @@ class EtcdTxn final : public Txn {
   bool writable_;
   int64_t revision_ = 0;  // of the first read; every later read is at it
   bool compacted_ = false;
+  bool request_failed_ = false;
   Cache* cache_;
   bool used_cache_ = false;
   std::set<std::string> fetched_;  // keys get() read from etcd, with their values
@@ -185,6 +191,7 @@ Expected<etcd::RangeResult> EtcdTxn::range(etcd::RangeRequest request) {
     // OUT_OF_RANGE: "mvcc: required revision has been compacted".
     constexpr int kOutOfRange = 11;
     if (revision_ != 0 && etcd::grpc_status(r.error()) == kOutOfRange) compacted_ = true;
+    request_failed_ = true;
     return fail(r.error());
   }
   if (revision_ == 0) revision_ = r->revision;
@@ -205,6 +212,25 @@ bool EtcdTxn::from_cache(const std::string& key) {
   seen_.emplace(key, c->second);
   used_cache_ = true;
   return true;
+}
+
+Expected<std::optional<std::string>> EtcdTxn::peek(const std::string& key) {
+  if (auto w = writes_.find(key); w != writes_.end()) return w->second;
+  if (auto s = seen_.find(key); s != seen_.end() && (!s->second.present || s->second.value)) {
+    return s->second.value;
+  }
+  if (cache_ != nullptr) {
+    if (auto c = cache_->keys.find(key); c != cache_->keys.end()) return c->second.value;
+  }
+  auto r = range({.key = key});
+  if (!r) return fail(r.error());
+  if (r->kvs.empty()) {
+    seen_[key] = Seen{};
+  } else {
+    learn(r->kvs.front(), true);
+  }
+  fetched_.insert(key);
+  return seen_[key].value;
 }
 
 Expected<std::optional<std::string>> EtcdTxn::get(const std::string& key) {
@@ -312,6 +338,10 @@ Expected<bool> EtcdTxn::commit() {
     return true;
   }
   const auto limit = static_cast<size_t>(options_.max_txn_ops);
+  if (writes_.empty() && reads_.size() + ranges_.size() > limit) {
+    cache_->clear();  // too many remembered reads to check in one txn: run it again on fresh ones
+    return false;
+  }
   if (reads_.size() + ranges_.size() > limit || writes_.size() > limit) {
     return fail(cni::make_error(
         cni::Code::kStore,
@@ -575,9 +605,12 @@ Expected<uint64_t> EtcdTxn::count_leases(std::string_view network, const net::Ip
 
 // Cursors.
 
+// The cursor is where round-robin allocation resumes, a hint (claim guards every address): not
+// guarded, so hosts allocating from one network at once do not conflict on it; each resumes
+// from the cursor it last wrote or read.
 Expected<std::optional<net::IpAddr>> EtcdTxn::get_cursor(std::string_view network, int range_set) {
   const std::string key = keys_.cursor(network, range_set);
-  auto v = get(key);
+  auto v = peek(key);
   if (!v) return fail(v.error());
   if (!*v) return std::nullopt;
   auto a = net::IpAddr::parse(**v);
@@ -769,7 +802,7 @@ Expected<void> EtcdStore::transact(const TxnFn& fn) {
     if (auto ok = fn(txn); !ok) {
       // Nothing was sent. Its snapshot is gone, or a record it read came from the cache and may
       // be stale: run it again on fresh reads, which then stand.
-      if (txn.used_cache()) {
+      if (txn.used_cache() && !txn.request_failed()) {
         impl_->cache.clear();
         continue;
       }

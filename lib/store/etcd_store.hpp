@@ -12,8 +12,11 @@
 //
 // What a transaction guarantees here, next to SQLite (where writers are serialized outright):
 // - Point reads (get_*, claim, release_address, put_endpoint/del_endpoint's read of the old
-//   record, get_cursor, get_meta) are guarded: the commit fails if any such key changed, so a
-//   transaction built on them is serializable. "No address leased twice" rests on claim alone.
+//   record, get_meta) are guarded: the commit fails if any such key changed, so a transaction
+//   built on them is serializable. "No address leased twice" rests on claim alone. get_cursor
+//   is not: the round-robin cursor is a hint, and hosts allocating from one network at once
+//   must not conflict on it (each resumes from the one it last wrote or read; the last writer's
+//   is the one stored).
 // - leases_of (hence release) guards its whole range: the keys it returned (a release never
 //   deletes a lease that another host released and someone claimed again meanwhile) and any
 //   key created in it (one compare over the range: every mod revision below the snapshot's

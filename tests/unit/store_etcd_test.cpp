@@ -556,5 +556,41 @@ TEST_F(StoreEtcd, ARememberedAttachmentIsCheckedAtCommit) {
   }));
 }
 
+// The remembered attachment's lease was released by another host and the address claimed again
+// for another container: a's DEL from what it remembers conflicts (the key's compare), runs
+// again fresh, finds c1 holds nothing, and leaves c2's lease alone.
+TEST_F(StoreEtcd, ARememberedAttachmentReleasedElsewhereIsNotReleasedAgain) {
+  auto a = open("host-a");
+  auto b = open("host-b");
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->transact([&](Txn& t) -> Expected<void> {
+    auto held = t.leases_of("n", "c1", "eth0");
+    if (!held || !held->empty()) return fail(cni::internal("held"));
+    auto c = t.claim(lease(ip("10.7.0.1"), "c1"));
+    if (!c || !*c) return fail(cni::internal("claim"));
+    return {};
+  }));
+  ASSERT_TRUE(b->transact([&](Txn& t) -> Expected<void> {
+    auto r = t.release_address("n", ip("10.7.0.1"));
+    if (!r || !*r) return fail(cni::internal("release"));
+    auto c = t.claim(lease(ip("10.7.0.1"), "c2"));
+    if (!c || !*c) return fail(cni::internal("claim"));
+    return {};
+  }));
+  std::vector<int> released;
+  ASSERT_TRUE(a->transact([&](Txn& t) -> Expected<void> {
+    auto n = t.release("n", "c1", "eth0");
+    if (!n) return fail(n.error());
+    released.push_back(*n);
+    return {};
+  }));
+  EXPECT_EQ(released, (std::vector<int>{1, 0})) << "the remembered one, then none";
+  ASSERT_TRUE(a->view([](Txn& t) -> Expected<void> {
+    auto l = t.get_lease("n", ip("10.7.0.1"));
+    EXPECT_TRUE(l && *l && (*l)->container_id == "c2");
+    return {};
+  }));
+}
+
 }  // namespace
 }  // namespace weir::store
