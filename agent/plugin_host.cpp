@@ -160,8 +160,8 @@ Expected<store::Store*> PluginHost::etcd_store(const store::Backend& backend) {
   if (auto p = kept.store->keep_presence(kPresenceTtlS, kept.details); !p) {
     log("presence in etcd (" + backend.origin + "): " + p.error().msg);
   }
-  log("keeping the etcd store of " + backend.origin + " open (" +
-      std::string(kept.store->host()) + " under " + backend.prefix + ")");
+  log("keeping the etcd store of " + backend.origin + " open (" + std::string(kept.store->host()) +
+      " under " + backend.prefix + ")");
   kept.renew = Clock::now() + kRenewEvery;
   etcd_.push_back(std::move(kept));
   return etcd_.back().store.get();
