@@ -139,6 +139,8 @@ class EtcdTxn final : public Txn {
   // The same, not recorded: a hint whose change by another writer must not conflict (the
   // round-robin cursor). Remembered like any read.
   Expected<std::optional<std::string>> peek(const std::string& key);
+  // Reads a key from etcd into seen_ (remembered at commit).
+  Expected<void> fetch(const std::string& key);
   // Whether the key exists as this transaction sees it, recorded for the commit.
   Expected<bool> exists(const std::string& key);
   // Whether the key existed at the snapshot (not recorded: for counting only).
@@ -214,14 +216,7 @@ bool EtcdTxn::from_cache(const std::string& key) {
   return true;
 }
 
-Expected<std::optional<std::string>> EtcdTxn::peek(const std::string& key) {
-  if (auto w = writes_.find(key); w != writes_.end()) return w->second;
-  if (auto s = seen_.find(key); s != seen_.end() && (!s->second.present || s->second.value)) {
-    return s->second.value;
-  }
-  if (cache_ != nullptr) {
-    if (auto c = cache_->keys.find(key); c != cache_->keys.end()) return c->second.value;
-  }
+Expected<void> EtcdTxn::fetch(const std::string& key) {
   auto r = range({.key = key});
   if (!r) return fail(r.error());
   if (r->kvs.empty()) {
@@ -230,6 +225,18 @@ Expected<std::optional<std::string>> EtcdTxn::peek(const std::string& key) {
     learn(r->kvs.front(), true);
   }
   fetched_.insert(key);
+  return {};
+}
+
+Expected<std::optional<std::string>> EtcdTxn::peek(const std::string& key) {
+  if (auto w = writes_.find(key); w != writes_.end()) return w->second;
+  if (auto s = seen_.find(key); s != seen_.end() && (!s->second.present || s->second.value)) {
+    return s->second.value;
+  }
+  if (cache_ != nullptr) {
+    if (auto c = cache_->keys.find(key); c != cache_->keys.end()) return c->second.value;
+  }
+  if (auto ok = fetch(key); !ok) return fail(ok.error());
   return seen_[key].value;
 }
 
@@ -238,14 +245,7 @@ Expected<std::optional<std::string>> EtcdTxn::get(const std::string& key) {
   from_cache(key);
   auto s = seen_.find(key);
   if (s == seen_.end() || (s->second.present && !s->second.value)) {
-    auto r = range({.key = key});
-    if (!r) return fail(r.error());
-    if (r->kvs.empty()) {
-      seen_[key] = Seen{};
-    } else {
-      learn(r->kvs.front(), true);
-    }
-    fetched_.insert(key);
+    if (auto ok = fetch(key); !ok) return fail(ok.error());
     s = seen_.find(key);
   }
   record(key, s->second);

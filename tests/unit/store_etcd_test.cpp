@@ -523,6 +523,29 @@ TEST_F(StoreEtcd, OneAttachmentAddedOnTwoHostsAtOnceGetsOneLease) {
   }));
 }
 
+// An ADD of c1 on `s` (leases_of, then a claim of `addr`), which `s` then remembers.
+void add_c1(EtcdStore& s, const net::IpAddr& addr) {
+  ASSERT_TRUE(s.transact([&](Txn& t) -> Expected<void> {
+    auto held = t.leases_of("n", "c1", "eth0");
+    if (!held || !held->empty()) return fail(cni::internal("held"));
+    auto c = t.claim(lease(addr, "c1"));
+    if (!c || !*c) return fail(cni::internal("claim"));
+    return {};
+  }));
+}
+
+// A DEL of c1 on `s`: what each run of its transaction released.
+std::vector<int> del_c1(EtcdStore& s) {
+  std::vector<int> released;
+  EXPECT_TRUE(s.transact([&](Txn& t) -> Expected<void> {
+    auto n = t.release("n", "c1", "eth0");
+    if (!n) return fail(n.error());
+    released.push_back(*n);
+    return {};
+  }));
+  return released;
+}
+
 // A release after an allocation on the same store takes the attachment's leases from what the
 // allocation remembered; a lease another host added to that attachment meanwhile conflicts (the
 // range's compare), and the release runs again on a fresh read: both leases go.
@@ -530,26 +553,13 @@ TEST_F(StoreEtcd, ARememberedAttachmentIsCheckedAtCommit) {
   auto a = open("host-a");
   auto b = open("host-b");
   ASSERT_TRUE(a && b);
-  ASSERT_TRUE(a->transact([&](Txn& t) -> Expected<void> {
-    auto held = t.leases_of("n", "c1", "eth0");
-    if (!held || !held->empty()) return fail(cni::internal("held"));
-    auto c = t.claim(lease(ip("10.6.0.1"), "c1"));
-    if (!c || !*c) return fail(cni::internal("claim"));
-    return {};
-  }));
+  add_c1(*a, ip("10.6.0.1"));
   ASSERT_TRUE(b->transact([&](Txn& t) -> Expected<void> {
     auto c = t.claim(lease(ip("10.6.0.2"), "c1"));
     if (!c || !*c) return fail(cni::internal("claim"));
     return {};
   }));
-  std::vector<int> released;
-  ASSERT_TRUE(a->transact([&](Txn& t) -> Expected<void> {
-    auto n = t.release("n", "c1", "eth0");
-    if (!n) return fail(n.error());
-    released.push_back(*n);
-    return {};
-  }));
-  EXPECT_EQ(released, (std::vector<int>{1, 2})) << "the remembered one, then both";
+  EXPECT_EQ(del_c1(*a), (std::vector<int>{1, 2})) << "the remembered one, then both";
   ASSERT_TRUE(a->view([](Txn& t) -> Expected<void> {
     EXPECT_TRUE(t.list_leases("n").value().empty());
     return {};
@@ -563,13 +573,7 @@ TEST_F(StoreEtcd, ARememberedAttachmentReleasedElsewhereIsNotReleasedAgain) {
   auto a = open("host-a");
   auto b = open("host-b");
   ASSERT_TRUE(a && b);
-  ASSERT_TRUE(a->transact([&](Txn& t) -> Expected<void> {
-    auto held = t.leases_of("n", "c1", "eth0");
-    if (!held || !held->empty()) return fail(cni::internal("held"));
-    auto c = t.claim(lease(ip("10.7.0.1"), "c1"));
-    if (!c || !*c) return fail(cni::internal("claim"));
-    return {};
-  }));
+  add_c1(*a, ip("10.7.0.1"));
   ASSERT_TRUE(b->transact([&](Txn& t) -> Expected<void> {
     auto r = t.release_address("n", ip("10.7.0.1"));
     if (!r || !*r) return fail(cni::internal("release"));
@@ -577,14 +581,7 @@ TEST_F(StoreEtcd, ARememberedAttachmentReleasedElsewhereIsNotReleasedAgain) {
     if (!c || !*c) return fail(cni::internal("claim"));
     return {};
   }));
-  std::vector<int> released;
-  ASSERT_TRUE(a->transact([&](Txn& t) -> Expected<void> {
-    auto n = t.release("n", "c1", "eth0");
-    if (!n) return fail(n.error());
-    released.push_back(*n);
-    return {};
-  }));
-  EXPECT_EQ(released, (std::vector<int>{1, 0})) << "the remembered one, then none";
+  EXPECT_EQ(del_c1(*a), (std::vector<int>{1, 0})) << "the remembered one, then none";
   ASSERT_TRUE(a->view([](Txn& t) -> Expected<void> {
     auto l = t.get_lease("n", ip("10.7.0.1"));
     EXPECT_TRUE(l && *l && (*l)->container_id == "c2");
