@@ -74,11 +74,6 @@ std::optional<store::Backend> backend_of(std::string_view config) {
   return std::move(*backend);
 }
 
-// The same etcd store: what ipam's is_open compares.
-bool same_etcd(const store::Backend& a, const store::Backend& b) {
-  return a.etcd == b.etcd && a.prefix == b.prefix && a.host == b.host;
-}
-
 }  // namespace
 
 PluginHost::PluginHost(std::string data_dir, std::string database,
@@ -151,7 +146,7 @@ PluginReply PluginHost::run_verbs(const proto::Plugin& plugin, const PluginCall&
 
 Expected<store::Store*> PluginHost::etcd_store(const store::Backend& backend) {
   for (auto& kept : etcd_) {
-    if (same_etcd(kept.backend, backend)) return kept.store.get();
+    if (store::same_etcd_store(kept.backend, backend)) return kept.store.get();
   }
   auto st = store::open_backend(backend, data_dir_);
   if (!st) return fail(st.error());

@@ -62,8 +62,10 @@ Expected<bool> release_gone(store::Txn& txn, const Seams& seams, int budget) {
   return true;
 }
 
+}  // namespace
+
 // One transaction's part of the sweep; true once the boot id is recorded (or nothing to do).
-Expected<bool> sweep_some(store::Txn& txn, const Seams& seams) {
+Expected<bool> sweep_after_reboot(store::Txn& txn, const Seams& seams) {
   const std::string boot = seams.boot_id();
   if (boot.empty()) return true;         // nothing to compare with
   auto seen = txn.get_meta(kBootIdKey);  // a cheap read on every call; the write once per boot
@@ -75,8 +77,6 @@ Expected<bool> sweep_some(store::Txn& txn, const Seams& seams) {
   if (auto ok = txn.put_meta(kBootIdKey, boot); !ok) return fail(ok.error());
   return true;
 }
-
-}  // namespace
 
 std::string read_boot_id() {
   std::ifstream in("/proc/sys/kernel/random/boot_id");
@@ -94,10 +94,6 @@ int64_t unix_now() {
   return static_cast<int64_t>(std::time(nullptr));
 }
 
-Expected<bool> sweep_after_reboot(store::Txn& txn, const Seams& seams) {
-  return sweep_some(txn, seams);
-}
-
 Expected<void> sweep_after_reboot(store::Store& s, const Seams& seams) {
   const std::string boot = seams.boot_id();
   if (boot.empty()) return {};
@@ -108,7 +104,7 @@ Expected<void> sweep_after_reboot(store::Store& s, const Seams& seams) {
   // batch per transaction until all is done.
   for (bool done = false; !done;) {
     auto ok = s.transact([&](store::Txn& txn) -> Expected<void> {
-      auto d = sweep_some(txn, seams);
+      auto d = sweep_after_reboot(txn, seams);
       if (!d) return fail(d.error());
       done = *d;
       return {};

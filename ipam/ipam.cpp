@@ -46,8 +46,7 @@ bool is_open(const OpenStore& open, const store::Backend& backend, const std::st
   if (!backend.etcd_backed()) {
     return !open_etcd && store::database_path(open.data_dir) == store::database_path(data_dir);
   }
-  return open_etcd && open.backend->etcd == backend.etcd &&
-         open.backend->prefix == backend.prefix && open.backend->host == backend.host;
+  return open_etcd && store::same_etcd_store(*open.backend, backend);
 }
 
 // The store a verb works on: the network's (lib/store/backend.hpp), the caller's when it is

@@ -36,6 +36,14 @@ struct Backend {
   bool etcd_backed() const { return kind == Kind::kEtcd; }
 };
 
+// Whether two backends name the same records: the same SQLite folder is the caller's to compare
+// (a spelling of it); two etcd backends are one store when they reach the same cluster the same
+// way, under the same prefix, as the same host.
+inline bool same_etcd_store(const Backend& a, const Backend& b) {
+  return a.etcd_backed() && b.etcd_backed() && a.etcd == b.etcd && a.prefix == b.prefix &&
+         a.host == b.host;
+}
+
 // Parses a "store" object; `field` names it in errors (code 7: "store.endpoints[0]: …").
 Expected<Backend> parse_backend(const nlohmann::json& object, const std::string& field);
 
